@@ -1,0 +1,208 @@
+"""Audio input: read a file, downmix, resample, window, pad or trim, validate.
+
+`load` is the one function that touches the file system; everything else takes
+and returns NumPy arrays with keyword-only options.  Every failure raises
+`ParameterError` with the file name and the problem, so callers can report the
+file and carry on with the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from .errors import ParameterError, SerWarning
+
+#: Extensions walked by the corpus parsers (anything libsndfile reads).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+
+#: Peak amplitude below which a clip counts as silent (-80 dBFS).
+SILENCE_PEAK = 1e-4
+
+_LENGTH_MODES = ("centre", "center", "start", "random")
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    sr: int,
+    offset: float = 0.0,
+    duration: float | None = None,
+    min_duration: float = 0.0,
+) -> np.ndarray:
+    """Read an audio file as a mono float32 waveform at ``sr``.
+
+    Only the requested window is read from disk.  Integer and float WAV, FLAC and
+    Ogg are read through soundfile (libsndfile), which skips extra RIFF chunks
+    such as ``LIST`` or ``bext``; multichannel audio is averaged to mono;
+    resampling uses soxr at high quality, as ``librosa.load`` does.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The audio file.
+    sr : int > 0
+        Target sample rate in Hz.
+    offset : float >= 0
+        Start of the window in seconds.
+    duration : float > 0 or None
+        Length of the window in seconds; ``None`` reads to the end.
+    min_duration : float >= 0
+        Shortest acceptable waveform after windowing, in seconds.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+        The waveform, ``n <= duration * sr``.
+
+    Raises
+    ------
+    ParameterError
+        Unreadable, non-audio, empty, non-finite or too-short input, naming ``path``.
+    """
+    import soundfile as sf
+
+    if offset < 0 or (duration is not None and duration <= 0):
+        raise ParameterError(f"{path}: offset must be >= 0 and duration > 0 (got {offset}, {duration})")
+    try:
+        with sf.SoundFile(os.fspath(path)) as handle:
+            native_sr = handle.samplerate
+            start = int(round(offset * native_sr))
+            if start > 0:
+                if start >= handle.frames:
+                    raise ParameterError(
+                        f"{path}: too short: {handle.frames / native_sr:.3f} s, offset is {offset} s"
+                    )
+                handle.seek(start)
+            frames = -1 if duration is None else int(round(duration * native_sr))
+            data = handle.read(frames=frames, dtype="float32", always_2d=True)
+    except ParameterError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise ParameterError(f"{path}: cannot read audio ({_one_line(exc)})") from None
+    y = to_mono(data.T)
+    y = resample(y, orig_sr=native_sr, target_sr=sr)
+    return validate(y, sr=sr, min_duration=min_duration, name=path)
+
+
+def to_mono(y: np.ndarray) -> np.ndarray:
+    """Average channels: ``(n_channels, n)`` or ``(n,)`` -> ``(n,)`` float32."""
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 1:
+        return y
+    if y.ndim != 2:
+        raise ParameterError(f"expected a waveform of shape (n,) or (channels, n), got {y.shape}")
+    return y.mean(axis=0, dtype=np.float32) if y.shape[0] > 1 else y[0]
+
+
+def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample a mono waveform with soxr at ``soxr_hq``, the quality ``librosa.load`` uses.
+
+    Returns ``y`` itself when the rates already match.
+    """
+    if orig_sr == target_sr or y.size == 0:
+        return y
+    import soxr
+
+    y_hat = soxr.resample(y, orig_sr, target_sr, quality="soxr_hq").astype(np.float32, copy=False)
+    n_samples = int(np.ceil(y.shape[-1] * target_sr / orig_sr))  # librosa's output length
+    return fix_length(y_hat, size=n_samples, mode="start")
+
+
+def validate(
+    y: np.ndarray,
+    *,
+    sr: int,
+    min_duration: float = 0.0,
+    name: str | os.PathLike = "<waveform>",
+) -> np.ndarray:
+    """The one validation gate for waveforms (librosa's ``util.valid_audio``, plus length and silence).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        A mono waveform.
+    sr : int
+        Its sample rate, to express ``min_duration`` in samples.
+    min_duration : float
+        Shortest acceptable length in seconds.
+    name : str
+        The file (or other origin) named in errors and warnings.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+
+    Raises
+    ------
+    ParameterError
+        If ``y`` is not 1-D floating point, is empty, holds NaN or inf, or is shorter than ``min_duration``.
+
+    Warns
+    -----
+    SerWarning
+        If the peak amplitude is below `SILENCE_PEAK` (the clip is kept).
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.floating):
+        raise ParameterError(f"{name}: expected a 1-D floating-point waveform, got {y.dtype} {y.shape}")
+    if y.size == 0:
+        raise ParameterError(f"{name}: empty audio (no samples)")
+    if not np.all(np.isfinite(y)):
+        raise ParameterError(f"{name}: audio holds non-finite samples (NaN or inf)")
+    if y.size < int(np.ceil(min_duration * sr)):
+        raise ParameterError(f"{name}: too short: {y.size / sr:.3f} s, need at least {min_duration} s")
+    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+        warnings.warn(f"{name}: audio is silent (peak below -80 dBFS)", SerWarning, stacklevel=2)
+    return y.astype(np.float32, copy=False)
+
+
+def fix_length(
+    y: np.ndarray,
+    *,
+    size: int,
+    mode: str = "centre",
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Pad with zeros or trim a waveform to exactly ``size`` samples.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    size : int > 0
+        Output length in samples.
+    mode : {'centre', 'start', 'random'}
+        Where the kept (or padded) signal sits: in the middle, at the start, or at an
+        offset drawn from ``rng``.
+    rng : np.random.Generator
+        Required for ``mode='random'``.
+
+    Returns
+    -------
+    y_fixed : np.ndarray [shape=(size,)]
+    """
+    if mode not in _LENGTH_MODES:
+        raise ParameterError(f"unknown length mode {mode!r}; choose centre, start or random")
+    if mode == "random" and rng is None:
+        raise ParameterError("mode='random' needs an explicit rng")
+    n = y.shape[-1]
+    if n == size:
+        return y
+    excess = abs(n - size)
+    if mode == "start":
+        first = 0
+    elif mode == "random":
+        first = int(rng.integers(0, excess + 1))
+    else:
+        first = excess // 2
+    if n > size:
+        return y[first : first + size]
+    out = np.zeros(size, dtype=y.dtype)
+    out[first : first + n] = y
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,399 @@
+"""Corpus parsers: a folder of recordings -> a manifest DataFrame, one row per utterance.
+
+Every parser returns the columns of `MANIFEST_COLUMNS` (plus corpus extras such as
+``intensity`` or ``statement``).  ``speaker`` is qualified by the corpus
+(``ravdess:07``) so that corpora never collide, and every emotion code is mapped
+onto `ser_keras.emotions.CANONICAL_EMOTIONS` through an explicit table.  A file
+whose name does not parse, or whose emotion code is not in the table, is skipped
+with a `SerWarning` naming it; nothing is relabelled silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .audio import AUDIO_EXTENSIONS
+from .emotions import CANONICAL_EMOTIONS, ordered_labels, parse_emotion_list, parse_merges
+from .errors import ParameterError, SerWarning
+
+MANIFEST_COLUMNS = ["path", "corpus", "speaker", "gender", "emotion"]
+GENDERS = ("male", "female", "unknown")
+
+# --- per-corpus label tables ------------------------------------------------------------
+
+RAVDESS_EMOTIONS = {
+    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
+    "05": "angry", "06": "fear", "07": "disgust", "08": "surprise",
+}  # fmt: skip
+RAVDESS_CHANNELS = {"speech": "01", "song": "02"}
+RAVDESS_INTENSITY = {"01": "normal", "02": "strong"}
+CREMAD_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
+CREMAD_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+TESS_EMOTIONS = {
+    "angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy",
+    "neutral": "neutral", "ps": "surprise", "sad": "sad",
+}  # fmt: skip
+SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprise"}
+SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")
+EMODB_EMOTIONS = {"W": "angry", "L": "boredom", "E": "disgust", "A": "fear", "F": "happy", "T": "sad", "N": "neutral"}
+EMODB_GENDERS = {
+    "03": "male", "10": "male", "11": "male", "12": "male", "15": "male",
+    "08": "female", "09": "female", "13": "female", "14": "female", "16": "female",
+}  # fmt: skip
+
+_RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+_CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
+_TESS_NAME = re.compile(r"^(OAF|YAF)_(.+)_([a-z]+)$", re.IGNORECASE)
+_SAVEE_CODE = re.compile(r"^([a-z]{1,2})(\d\d)$")
+_EMODB_NAME = re.compile(r"^(\d\d)([a-z]\d\d)([A-Z])([a-z])$")
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def audio_files(root: str | os.PathLike) -> list[Path]:
+    """Every audio file below ``root`` (any case of extension), sorted for determinism."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ParameterError(f"{root}: corpus folder not found")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+
+
+def _skip(path: Path, why: str) -> None:
+    warnings.warn(f"{path}: {why}; skipped", SerWarning, stacklevel=3)
+
+
+def _frame(rows: list[dict], corpus: str) -> pd.DataFrame:
+    if not rows:
+        warnings.warn(f"{corpus}: no usable files found", SerWarning, stacklevel=3)
+        return pd.DataFrame(columns=MANIFEST_COLUMNS)
+    frame = pd.DataFrame(rows)
+    extras = [c for c in frame.columns if c not in MANIFEST_COLUMNS]
+    return frame[MANIFEST_COLUMNS + extras]
+
+
+def _row(path: Path, corpus: str, speaker: str, gender: str, emotion: str, **extras) -> dict:
+    return {
+        "path": str(path),
+        "corpus": corpus,
+        "speaker": f"{corpus}:{speaker}",
+        "gender": gender,
+        "emotion": emotion,
+        **extras,
+    }
+
+
+# --- parsers ----------------------------------------------------------------------------
+
+
+def parse_ravdess(root: str | os.PathLike, *, vocal_channel: str = "speech", corpus: str = "ravdess") -> pd.DataFrame:
+    """RAVDESS: ``MM-VV-EE-II-SS-RR-AA.wav`` (modality, vocal channel, emotion, intensity,
+    statement, repetition, actor).
+
+    Only audio-only files (modality 03) of the chosen vocal channel (``speech`` = 01,
+    ``song`` = 02) are kept; odd actors are male, even actors female.
+    """
+    if vocal_channel not in RAVDESS_CHANNELS:
+        raise ParameterError(f"vocal_channel must be 'speech' or 'song', got {vocal_channel!r}")
+    channel = RAVDESS_CHANNELS[vocal_channel]
+    rows = []
+    for path in audio_files(root):
+        match = _RAVDESS_NAME.match(path.stem)
+        if not match:
+            _skip(path, "name is not MM-VV-EE-II-SS-RR-AA")
+            continue
+        modality, vc, code, intensity, statement, repetition, actor = match.groups()
+        if modality != "03" or vc != channel:
+            continue  # video or the other vocal channel: not an error
+        if code not in RAVDESS_EMOTIONS:
+            _skip(path, f"unknown RAVDESS emotion code {code!r}")
+            continue
+        rows.append(
+            _row(
+                path, corpus, actor, "male" if int(actor) % 2 else "female", RAVDESS_EMOTIONS[code],
+                intensity=RAVDESS_INTENSITY.get(intensity, intensity), statement=statement, repetition=repetition,
+            )
+        )  # fmt: skip
+    return _frame(rows, corpus)
+
+
+def parse_cremad(root: str | os.PathLike, *, demographics: str | os.PathLike | None = None) -> pd.DataFrame:
+    """CREMA-D: ``1001_DFA_ANG_XX.wav`` (actor, sentence, emotion, level).
+
+    Sex comes from ``VideoDemographics.csv``, looked for in ``root`` (and its parent)
+    unless given; without it gender is ``unknown`` (one warning).
+    """
+    root = Path(root)
+    table = _cremad_genders(root, demographics)
+    rows = []
+    for path in audio_files(root):
+        match = _CREMAD_NAME.match(path.stem)
+        if not match:
+            _skip(path, "name is not ACTOR_SENTENCE_EMOTION_LEVEL")
+            continue
+        actor, sentence, code, level = match.groups()
+        if code not in CREMAD_EMOTIONS:
+            _skip(path, f"unknown CREMA-D emotion code {code!r}")
+            continue
+        rows.append(
+            _row(path, "cremad", actor, table.get(actor, "unknown"), CREMAD_EMOTIONS[code],
+                 statement=sentence, intensity=CREMAD_LEVELS.get(level, level))
+        )  # fmt: skip
+    return _frame(rows, "cremad")
+
+
+def _cremad_genders(root: Path, demographics: str | os.PathLike | None) -> dict[str, str]:
+    if demographics is None:
+        candidates = [root / "VideoDemographics.csv", root.parent / "VideoDemographics.csv"]
+        demographics = next((c for c in candidates if c.is_file()), None)
+    if demographics is None:
+        warnings.warn(
+            f"{root}: no VideoDemographics.csv found (pass --cremad-demographics); gender is 'unknown'",
+            SerWarning,
+            stacklevel=3,
+        )
+        return {}
+    try:
+        table = pd.read_csv(demographics, dtype=str)
+        sexes = table.set_index(table["ActorID"].str.strip())["Sex"].str.strip().str.lower()
+    except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
+        raise ParameterError(f"{demographics}: not a CREMA-D demographics table ({exc})") from None
+    return {actor: sex if sex in ("male", "female") else "unknown" for actor, sex in sexes.items()}
+
+
+def parse_tess(root: str | os.PathLike) -> pd.DataFrame:
+    """TESS: ``OAF_back_angry.wav`` / ``YAF_…`` (speaker, word, emotion); both speakers female."""
+    rows = []
+    for path in audio_files(root):
+        match = _TESS_NAME.match(path.stem)
+        if not match:
+            _skip(path, "name is not OAF_word_emotion or YAF_word_emotion")
+            continue
+        speaker, word, code = match.groups()
+        code = code.lower()
+        if code not in TESS_EMOTIONS:
+            _skip(path, f"unknown TESS emotion code {code!r}")
+            continue
+        rows.append(_row(path, "tess", speaker.upper(), "female", TESS_EMOTIONS[code], statement=word.lower()))
+    return _frame(rows, "tess")
+
+
+def parse_savee(root: str | os.PathLike) -> pd.DataFrame:
+    """SAVEE: ``DC_a01.wav`` or ``DC/a01.wav``; speakers DC, JE, JK, KL, all male."""
+    rows = []
+    for path in audio_files(root):
+        stem = path.stem
+        if "_" in stem:
+            speaker, code = stem.split("_", 1)
+        else:
+            speaker, code = path.parent.name, stem
+        speaker = speaker.upper()
+        match = _SAVEE_CODE.match(code)
+        if speaker not in SAVEE_SPEAKERS or not match:
+            _skip(path, "name is not SPEAKER_xNN or SPEAKER/xNN")
+            continue
+        letters, number = match.groups()
+        if letters not in SAVEE_EMOTIONS:
+            _skip(path, f"unknown SAVEE emotion code {letters!r}")
+            continue
+        rows.append(_row(path, "savee", speaker, "male", SAVEE_EMOTIONS[letters], statement=number))
+    return _frame(rows, "savee")
+
+
+def parse_emodb(root: str | os.PathLike) -> pd.DataFrame:
+    """EMO-DB: ``03a01Fa.wav`` (speaker, text, emotion letter, version); sex from the corpus's speaker table."""
+    rows = []
+    for path in audio_files(root):
+        match = _EMODB_NAME.match(path.stem)
+        if not match:
+            _skip(path, "name is not SSTTTEV (e.g. 03a01Fa)")
+            continue
+        speaker, text, code, version = match.groups()
+        if code not in EMODB_EMOTIONS:
+            _skip(path, f"unknown EMO-DB emotion code {code!r}")
+            continue
+        if speaker not in EMODB_GENDERS:
+            _skip(path, f"unknown EMO-DB speaker {speaker!r}")
+            continue
+        rows.append(_row(path, "emodb", speaker, EMODB_GENDERS[speaker], EMODB_EMOTIONS[code], statement=text))
+    return _frame(rows, "emodb")
+
+
+def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
+    """A user manifest with columns ``path,emotion[,speaker,gender]``; paths are relative to the CSV.
+
+    Emotions must be canonical names.  Without a ``speaker`` column every file is
+    its own speaker (a warning: speaker independence cannot be guaranteed).
+    """
+    manifest = Path(manifest)
+    try:
+        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise ParameterError(f"{manifest}: cannot read the CSV manifest ({exc})") from None
+    missing = {"path", "emotion"} - set(table.columns)
+    if missing:
+        raise ParameterError(f"{manifest}: missing column(s) {', '.join(sorted(missing))}")
+    if "speaker" not in table.columns:
+        warnings.warn(
+            f"{manifest}: no 'speaker' column; each file is its own speaker, so splits cannot keep a "
+            "speaker's files together",
+            SerWarning,
+            stacklevel=2,
+        )
+    rows = []
+    for i, record in enumerate(table.to_dict("records")):
+        path = (manifest.parent / record["path"]).resolve()
+        emotion = record["emotion"].strip().lower()
+        if emotion not in CANONICAL_EMOTIONS:
+            _skip(path, f"unknown emotion {emotion!r} on line {i + 2} of {manifest}")
+            continue
+        gender = record.get("gender", "").strip().lower() or "unknown"
+        if gender not in GENDERS:
+            gender = {"m": "male", "f": "female"}.get(gender, "unknown")
+        speaker = record.get("speaker", "").strip() or f"file{i:06d}"
+        rows.append(_row(path, "csv", speaker, gender, emotion))
+    return _frame(rows, "csv")
+
+
+def parse_demo(root: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike = "features") -> pd.DataFrame:
+    """The embedded synthetic corpus (`ser_keras.demo`), generated into ``root`` on first use.
+
+    Names follow RAVDESS; the corpus is ``demo`` and speakers are ``demo:01`` … ``demo:08``.
+    """
+    from .demo import ensure_demo_corpus
+
+    root = ensure_demo_corpus(root if root is not None else Path(cache_dir) / "demo_corpus")
+    return parse_ravdess(root, corpus="demo")
+
+
+#: Parser for each ``--corpus NAME``; the ones that need a PATH say so.
+PARSERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "ravdess": parse_ravdess,
+    "cremad": parse_cremad,
+    "tess": parse_tess,
+    "savee": parse_savee,
+    "emodb": parse_emodb,
+    "csv": parse_csv,
+    "demo": parse_demo,
+}
+_ALIASES = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "emo_db": "emodb"}
+
+
+def parse_corpus_spec(spec: str) -> tuple[str, str | None]:
+    """``"ravdess=/data/RAVDESS"`` -> ``("ravdess", "/data/RAVDESS")``; ``"demo"`` -> ``("demo", None)``."""
+    name, _, path = spec.partition("=")
+    name = _ALIASES.get(name.strip().lower(), name.strip().lower())
+    if name not in PARSERS:
+        raise ParameterError(f"unknown corpus {name!r}; valid corpora are: {', '.join(PARSERS)}")
+    path = path.strip() or None
+    if path is None and name != "demo":
+        raise ParameterError(f"corpus {name!r} needs a path: --corpus {name}=PATH")
+    return name, path
+
+
+def build_manifest(
+    specs: Sequence[str] | None = None,
+    *,
+    emotions: str | Iterable[str] | None = None,
+    merge: Iterable[str] | dict[str, str] | None = None,
+    ravdess_channel: str = "speech",
+    cremad_demographics: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike = "features",
+) -> pd.DataFrame:
+    """Parse and combine corpora, merge emotions, keep the chosen ones.
+
+    Parameters
+    ----------
+    specs : list of str
+        ``NAME[=PATH]`` for each corpus; none means the demo corpus.
+    emotions : str or list of str
+        Emotions to keep (after merging), e.g. ``"angry,happy,neutral,sad"``; none keeps all.
+    merge : list of str
+        Merges applied first, e.g. ``["calm=neutral"]``.
+
+    Returns
+    -------
+    manifest : pd.DataFrame
+        `MANIFEST_COLUMNS` plus extras, with a fresh ``RangeIndex``.
+    """
+    merges = parse_merges(merge)
+    keep = parse_emotion_list(emotions)
+    frames = []
+    for spec in specs or ["demo"]:
+        name, path = parse_corpus_spec(spec)
+        if name == "ravdess":
+            frames.append(parse_ravdess(path, vocal_channel=ravdess_channel))
+        elif name == "cremad":
+            frames.append(parse_cremad(path, demographics=cremad_demographics))
+        elif name == "demo":
+            frames.append(parse_demo(path, cache_dir=cache_dir))
+        else:
+            frames.append(PARSERS[name](path))
+    manifest = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    if manifest.empty:
+        raise ParameterError("no usable audio files in " + ", ".join(specs or ["demo"]))
+    if merges:
+        manifest["emotion"] = manifest["emotion"].replace(merges)
+    if keep is not None:
+        absent = sorted(set(keep) - set(manifest["emotion"]))
+        if absent:
+            warnings.warn(f"emotion(s) not in the corpus: {', '.join(absent)}", SerWarning, stacklevel=2)
+        manifest = manifest[manifest["emotion"].isin(keep)].reset_index(drop=True)
+        if manifest.empty:
+            raise ParameterError(f"no files left after keeping emotions {', '.join(keep)}")
+    return manifest
+
+
+def summarize(manifest: pd.DataFrame) -> str:
+    """A plain-text summary: files per emotion x gender, and speakers per gender."""
+    labels = ordered_labels(manifest["emotion"])
+    files = pd.crosstab(manifest["emotion"], manifest["gender"], margins=True, margins_name="total")
+    files = files.reindex([*labels, "total"])
+    speakers = manifest.groupby("gender")["speaker"].nunique()
+    lines = [
+        f"{len(manifest)} files, {manifest['speaker'].nunique()} speakers, "
+        f"{len(labels)} emotions, corpora: {', '.join(sorted(manifest['corpus'].unique()))}",
+        "",
+        "files per emotion x gender:",
+        files.to_string(),
+        "",
+        "speakers per gender: " + ", ".join(f"{g} {n}" for g, n in speakers.items()),
+    ]
+    return "\n".join(lines)
+
+
+def plot_counts(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Save the class-distribution bar chart (files per emotion, split by gender)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    order = ordered_labels(manifest["emotion"])
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(order)), 4.0))
+    sns.countplot(data=manifest, x="emotion", hue="gender", order=order, ax=ax)
+    ax.set_title(f"Files per emotion ({len(manifest)} files, {manifest['speaker'].nunique()} speakers)")
+    ax.set_xlabel("emotion")
+    ax.set_ylabel("files")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def file_fingerprints(paths: Iterable[str]) -> np.ndarray:
+    """``(size, mtime_ns)`` for each file, for cache keys; missing files give ``(-1, -1)``."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((-1, -1))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 2)

@@ -1,0 +1,183 @@
+"""Speaker-independent train / val / test splits, made on the manifest before any augmentation.
+
+Speakers, not files, are assigned to parts, so no speaker's voice is on both sides
+of an evaluation.  Assignment is seeded and stratified by gender: where the corpus
+has both genders, every part gets speakers of both (as far as the speaker counts
+allow).  ``split_random`` exists only to reproduce old, leaky results.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .errors import ParameterError, SerWarning
+
+SPLITS = ("train", "val", "test")
+
+
+def split_speakers(
+    manifest: pd.DataFrame,
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    val_speakers: Iterable[str] | None = None,
+    test_speakers: Iterable[str] | None = None,
+) -> pd.Series:
+    """Assign every row to ``train``, ``val`` or ``test`` by its speaker.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+        Needs ``speaker`` and ``gender`` columns.
+    val_fraction, test_fraction : float in [0, 1)
+        Share of each gender's speakers for val and test; at least one speaker each
+        overall, and always at least one training speaker per gender.
+    seed : int
+        Seeds the speaker shuffle.
+    val_speakers, test_speakers : iterable of str
+        Explicit speakers (``ravdess:07``, or ``07`` when only one corpus is loaded);
+        when given, they replace the random choice for that part.
+
+    Returns
+    -------
+    split : pd.Series [shape=(len(manifest),)]
+        ``'train'``, ``'val'`` or ``'test'``, aligned with ``manifest.index``.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ParameterError("val and test fractions must be in [0, 1) and sum to less than 1")
+    speakers = manifest.groupby("speaker", sort=True)["gender"].first()
+    if len(speakers) < 3:
+        raise ParameterError(f"a speaker-independent split needs at least 3 speakers, the manifest has {len(speakers)}")
+    fixed_test = _resolve_speakers(test_speakers, speakers.index)
+    fixed_val = _resolve_speakers(val_speakers, speakers.index)
+    overlap = (fixed_test or set()) & (fixed_val or set())
+    if overlap:
+        raise ParameterError(f"speaker(s) both in val and test: {', '.join(sorted(overlap))}")
+
+    rng = np.random.default_rng(seed)
+    assignment: dict[str, str] = {s: "val" for s in fixed_val or ()} | {s: "test" for s in fixed_test or ()}
+    for gender in sorted(speakers.unique()):
+        pool = [s for s in speakers.index[speakers == gender] if s not in assignment]
+        pool = [pool[i] for i in rng.permutation(len(pool))]
+        n = len(pool) + sum(1 for s, g in speakers.items() if g == gender and s in assignment)
+        for part, fraction, fixed in (("test", test_fraction, fixed_test), ("val", val_fraction, fixed_val)):
+            if fixed is not None:
+                continue
+            want = int(round(fraction * n)) if fraction > 0 else 0
+            if fraction > 0 and want == 0 and len(pool) >= 3:
+                want = 1  # both genders in every part where there are enough speakers
+            take = min(want, max(len(pool) - 1, 0))
+            for s in pool[:take]:
+                assignment[s] = part
+            pool = pool[take:]
+    for part, fraction in (("test", test_fraction), ("val", val_fraction)):
+        if fraction > 0 and part not in assignment.values():
+            # a small corpus: take one speaker from the largest training group
+            train = [s for s in speakers.index if s not in assignment]
+            if len(train) < 2:
+                raise ParameterError(f"too few speakers for a non-empty {part} split")
+            assignment[train[int(rng.integers(len(train)))]] = part
+    split = manifest["speaker"].map(lambda s: assignment.get(s, "train"))
+    return split.rename("split")
+
+
+def split_random(
+    manifest: pd.DataFrame, *, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0
+) -> pd.Series:
+    """File-level random split, for comparison with published random-split results only.
+
+    Warns: the same speaker lands in train and test, which inflates accuracy.
+    """
+    warnings.warn(
+        "--split random puts the same speakers in train and test; its accuracy is inflated by speaker "
+        "leakage and is not a speaker-independent result",
+        SerWarning,
+        stacklevel=2,
+    )
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(manifest))
+    n_test = int(round(test_fraction * len(manifest)))
+    n_val = int(round(val_fraction * len(manifest)))
+    parts = np.full(len(manifest), "train", dtype=object)
+    parts[order[:n_test]] = "test"
+    parts[order[n_test : n_test + n_val]] = "val"
+    return pd.Series(parts, index=manifest.index, name="split")
+
+
+def speaker_folds(manifest: pd.DataFrame, *, n_folds: int = 5) -> np.ndarray:
+    """Cross-validation folds by speaker (scikit-learn's ``GroupKFold``).
+
+    Returns
+    -------
+    fold : np.ndarray [shape=(len(manifest),), dtype=int]
+        The fold in which each row is held out; a speaker's rows share one fold.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    n_speakers = manifest["speaker"].nunique()
+    if not 2 <= n_folds <= n_speakers:
+        raise ParameterError(f"n_folds must be between 2 and the number of speakers ({n_speakers}), got {n_folds}")
+    fold = np.empty(len(manifest), dtype=np.int64)
+    splitter = GroupKFold(n_splits=n_folds)
+    for k, (_, held_out) in enumerate(splitter.split(np.zeros(len(manifest)), groups=manifest["speaker"].to_numpy())):
+        fold[held_out] = k
+    return fold
+
+
+def assign_split(
+    manifest: pd.DataFrame,
+    *,
+    method: str = "speaker",
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    val_speakers: Iterable[str] | None = None,
+    test_speakers: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Return a copy of ``manifest`` with a ``split`` column (``method`` is ``speaker`` or ``random``)."""
+    if method == "speaker":
+        split = split_speakers(
+            manifest, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+            val_speakers=val_speakers, test_speakers=test_speakers,
+        )  # fmt: skip
+    elif method == "random":
+        if val_speakers or test_speakers:
+            raise ParameterError("--val-speakers/--test-speakers need --split speaker")
+        split = split_random(manifest, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    else:
+        raise ParameterError(f"unknown split method {method!r}; choose speaker or random")
+    out = manifest.copy()
+    out["split"] = split.to_numpy()
+    return out
+
+
+def split_speaker_lists(manifest: pd.DataFrame) -> dict[str, list[str]]:
+    """The sorted speakers of each part, e.g. for a run's sidecar."""
+    return {part: sorted(manifest.loc[manifest["split"] == part, "speaker"].unique()) for part in SPLITS}
+
+
+def _resolve_speakers(names: Iterable[str] | None, known: pd.Index) -> set[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = names.split(",")
+    resolved = set()
+    for name in (n.strip() for n in names):
+        if not name:
+            continue
+        if name in known:
+            resolved.add(name)
+            continue
+        matches = [k for k in known if k.split(":", 1)[1] == name or k.split(":", 1)[1].lstrip("0") == name.lstrip("0")]
+        if len(matches) != 1:
+            raise ParameterError(
+                f"speaker {name!r} is {'ambiguous' if matches else 'not in the manifest'}; "
+                f"speakers are: {', '.join(known)}"
+            )
+        resolved.add(matches[0])
+    return resolved or None

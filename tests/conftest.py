@@ -1,0 +1,58 @@
+"""Shared fixtures: synthetic audio written into tmp_path, and the optional real corpus."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+RAVDESS_DIR = SHARED_DATA / "ravdess"
+CREMAD_TABLE = SHARED_DATA / "crema-d" / "VideoDemographics.csv"
+
+# Keep TensorFlow quiet and on the CPU in every test process (and subprocesses).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+
+
+def tone(*, sr: int = 16000, seconds: float = 1.0, freq: float = 220.0, amp: float = 0.3, rng=None) -> np.ndarray:
+    """A harmonic tone with a little noise: a stand-in for a voiced sound."""
+    t = np.arange(int(sr * seconds)) / sr
+    y = sum(amp / k * np.sin(2 * np.pi * freq * k * t) for k in range(1, 6))
+    if rng is not None:
+        y = y + rng.normal(0, 0.01, t.size)
+    return y.astype(np.float32)
+
+
+def write_wav(path: Path, y: np.ndarray, sr: int = 16000, subtype: str = "PCM_16") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, y, sr, subtype=subtype)
+    return path
+
+
+@pytest.fixture
+def make_wav(tmp_path):
+    """Write a short tone to ``tmp_path / name`` and return the path."""
+
+    def _make(name: str, *, seconds: float = 0.5, sr: int = 16000, freq: float = 220.0) -> Path:
+        return write_wav(tmp_path / name, tone(sr=sr, seconds=seconds, freq=freq), sr)
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    """The real demo corpus, generated once per test session."""
+    from ser_keras.demo import ensure_demo_corpus
+
+    return ensure_demo_corpus(tmp_path_factory.mktemp("demo") / "demo_corpus")
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason=f"real corpus not found at {SHARED_DATA} (../shared/data beside the repo)")
+    for item in items:
+        if "shared_data" in item.keywords and not RAVDESS_DIR.is_dir():
+            item.add_marker(skip)

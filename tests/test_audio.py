@@ -1,0 +1,117 @@
+import struct
+import warnings
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import tone, write_wav
+from ser_keras import ParameterError, SerWarning
+from ser_keras.audio import fix_length, load, to_mono, validate
+
+
+@pytest.mark.parametrize(
+    "fmt,subtype", [("WAV", "PCM_U8"), ("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_32"),
+                    ("WAV", "FLOAT"), ("FLAC", "PCM_16"), ("OGG", "VORBIS")]
+)  # fmt: skip
+def test_load_reads_every_format_and_resamples(tmp_path, fmt, subtype):
+    y = tone(sr=48000, seconds=0.5)
+    path = tmp_path / f"x.{fmt.lower()}"
+    sf.write(path, y, 48000, format=fmt, subtype=subtype)
+    out = load(path, sr=16000)
+    assert out.dtype == np.float32 and out.shape == (8000,)
+    ref, _ = librosa.load(path, sr=16000)
+    tol = 0.05 if subtype in ("PCM_U8", "VORBIS") else 1e-6
+    np.testing.assert_allclose(out, ref, atol=tol)
+
+
+def test_load_downmixes_stereo_and_windows(tmp_path):
+    left = tone(sr=16000, seconds=2.0, freq=200)
+    right = tone(sr=16000, seconds=2.0, freq=300)
+    path = write_wav(tmp_path / "st.wav", np.stack([left, right], axis=1), subtype="FLOAT")
+    out = load(path, sr=16000, offset=0.5, duration=1.0)
+    np.testing.assert_allclose(out, (left[8000:24000] + right[8000:24000]) / 2, atol=1e-6)
+
+
+def test_load_skips_extra_riff_chunks(tmp_path):
+    """Real RAVDESS files carry LIST/bext chunks before 'data'."""
+    y = (tone(seconds=0.25) * 32767).astype("<i2")
+    fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
+    chunks = [b"fmt " + struct.pack("<I", len(fmt)) + fmt]
+    info = b"INFOISFT" + struct.pack("<I", 6) + b"test\x00\x00"
+    chunks.append(b"LIST" + struct.pack("<I", len(info)) + info)
+    bext = b"\x00" * 602
+    chunks.append(b"bext" + struct.pack("<I", len(bext)) + bext)
+    chunks.append(b"data" + struct.pack("<I", y.nbytes) + y.tobytes())
+    body = b"WAVE" + b"".join(chunks)
+    path = tmp_path / "chunks.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    out = load(path, sr=16000)
+    np.testing.assert_allclose(out, y / 32768.0, atol=1e-7)
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    missing = tmp_path / "missing.wav"
+    with pytest.raises(ParameterError, match="missing.wav: cannot read audio"):
+        load(missing, sr=16000)
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio")
+    with pytest.raises(ParameterError, match="notes.wav: cannot read audio"):
+        load(text, sr=16000)
+    empty = write_wav(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32))
+    with pytest.raises(ParameterError, match="empty.wav: empty audio"):
+        load(empty, sr=16000)
+    nan = tone(seconds=0.2)
+    nan[100] = np.nan
+    nan_path = write_wav(tmp_path / "nan.wav", nan, subtype="FLOAT")
+    with pytest.raises(ParameterError, match="nan.wav: audio holds non-finite"):
+        load(nan_path, sr=16000)
+    short = write_wav(tmp_path / "short.wav", tone(seconds=0.1))
+    with pytest.raises(ParameterError, match="short.wav: too short"):
+        load(short, sr=16000, min_duration=0.5)
+    with pytest.raises(ParameterError, match="short.wav: too short"):
+        load(short, sr=16000, offset=0.6)
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes(write_wav(tmp_path / "full.wav", tone()).read_bytes()[:30])
+    with pytest.raises(ParameterError, match="truncated.wav"):
+        load(truncated, sr=16000)
+
+
+def test_silent_input_warns_but_loads(tmp_path):
+    path = write_wav(tmp_path / "silent.wav", np.zeros(16000, dtype=np.float32))
+    with pytest.warns(SerWarning, match="silent.wav: audio is silent"):
+        out = load(path, sr=16000)
+    assert out.shape == (16000,)
+
+
+def test_validate_rejects_wrong_shapes():
+    with pytest.raises(ParameterError, match="1-D floating-point"):
+        validate(np.zeros((2, 10), dtype=np.float32), sr=16000)
+    with pytest.raises(ParameterError, match="1-D floating-point"):
+        validate(np.zeros(10, dtype=np.int16), sr=16000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert validate(tone(seconds=0.1), sr=16000).dtype == np.float32
+
+
+def test_to_mono_averages_channels():
+    y = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    np.testing.assert_array_equal(to_mono(y), [2.0, 3.0])
+
+
+def test_fix_length_modes():
+    y = np.arange(10, dtype=np.float32)
+    np.testing.assert_array_equal(fix_length(y, size=4, mode="start"), [0, 1, 2, 3])
+    np.testing.assert_array_equal(fix_length(y, size=4, mode="centre"), [3, 4, 5, 6])
+    padded = fix_length(y, size=14, mode="centre")
+    assert padded.shape == (14,) and padded[:2].sum() == 0 and padded[-2:].sum() == 0
+    np.testing.assert_array_equal(padded[2:12], y)
+    a = fix_length(y, size=4, mode="random", rng=np.random.default_rng(1))
+    b = fix_length(y, size=4, mode="random", rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+    assert np.all(np.diff(a) == 1)
+    with pytest.raises(ParameterError, match="explicit rng"):
+        fix_length(y, size=4, mode="random")
+    with pytest.raises(ParameterError, match="unknown length mode"):
+        fix_length(y, size=4, mode="middle")

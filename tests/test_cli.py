@@ -1,0 +1,54 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from ser_keras.cli import build_parser, main
+
+SUBCOMMANDS = ["manifest"]
+
+
+def test_help_for_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "SYNTHETIC demo corpus" in out
+    for name in SUBCOMMANDS:
+        assert name in out
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: ser-keras " + name in capsys.readouterr().out
+
+
+def test_every_registered_subcommand_is_listed():
+    parser = build_parser()
+    actions = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    assert sorted(actions[0].choices) == sorted(SUBCOMMANDS)
+
+
+def test_errors_are_one_line_and_exit_2(capsys, tmp_path):
+    code = main(["manifest", "--corpus", f"tess={tmp_path / 'missing'}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "corpus folder not found" in err and "Traceback" not in err
+
+
+def test_manifest_command_writes_csv_and_plot(tmp_path, demo_root, capsys):
+    out_csv, out_png = tmp_path / "m.csv", tmp_path / "counts.png"
+    code = main(["manifest", "--corpus", f"demo={demo_root}", "--with-split", "--emotions", "angry,sad",
+                 "--output", str(out_csv), "--plot", str(out_png)])  # fmt: skip
+    assert code == 0
+    frame = pd.read_csv(out_csv, dtype=str)
+    assert {"path", "corpus", "speaker", "gender", "emotion", "split"} <= set(frame.columns)
+    assert set(frame["emotion"]) == {"angry", "sad"} and len(frame) == 128
+    assert frame.groupby("speaker")["split"].nunique().max() == 1
+    assert out_png.stat().st_size > 5000
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(out_csv)
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "ser_keras", "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("ser-keras ")
