@@ -31,6 +31,7 @@ def load(
     offset: float = 0.0,
     duration: float | None = None,
     min_duration: float = 0.0,
+    on_silence: str = "warn",
 ) -> np.ndarray:
     """Read an audio file as a mono float32 waveform at ``sr``.
 
@@ -51,6 +52,8 @@ def load(
         Length of the window in seconds; ``None`` reads to the end.
     min_duration : float >= 0
         Shortest acceptable waveform after windowing, in seconds.
+    on_silence : {'warn', 'error'}
+        What a silent clip does (see `validate`).
 
     Returns
     -------
@@ -69,6 +72,8 @@ def load(
     try:
         with sf.SoundFile(os.fspath(path)) as handle:
             native_sr = handle.samplerate
+            if handle.frames == 0:
+                raise ParameterError(f"{path}: empty audio (no samples)")
             start = int(round(offset * native_sr))
             if start > 0:
                 if start >= handle.frames:
@@ -84,7 +89,7 @@ def load(
         raise ParameterError(f"{path}: cannot read audio ({_one_line(exc)})") from None
     y = to_mono(data.T)
     y = resample(y, orig_sr=native_sr, target_sr=sr)
-    return validate(y, sr=sr, min_duration=min_duration, name=path)
+    return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
 
 
 def to_mono(y: np.ndarray) -> np.ndarray:
@@ -117,6 +122,7 @@ def validate(
     sr: int,
     min_duration: float = 0.0,
     name: str | os.PathLike = "<waveform>",
+    on_silence: str = "warn",
 ) -> np.ndarray:
     """The one validation gate for waveforms (librosa's ``util.valid_audio``, plus length and silence).
 
@@ -130,6 +136,8 @@ def validate(
         Shortest acceptable length in seconds.
     name : str
         The file (or other origin) named in errors and warnings.
+    on_silence : {'warn', 'error'}
+        A clip whose peak is below `SILENCE_PEAK` warns and is kept, or raises.
 
     Returns
     -------
@@ -138,12 +146,13 @@ def validate(
     Raises
     ------
     ParameterError
-        If ``y`` is not 1-D floating point, is empty, holds NaN or inf, or is shorter than ``min_duration``.
+        If ``y`` is not 1-D floating point, is empty, holds NaN or inf, is shorter than
+        ``min_duration``, or is silent with ``on_silence='error'``.
 
     Warns
     -----
     SerWarning
-        If the peak amplitude is below `SILENCE_PEAK` (the clip is kept).
+        If the peak amplitude is below `SILENCE_PEAK` and ``on_silence='warn'`` (the clip is kept).
     """
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.floating):
@@ -155,6 +164,8 @@ def validate(
     if y.size < int(np.ceil(min_duration * sr)):
         raise ParameterError(f"{name}: too short: {y.size / sr:.3f} s, need at least {min_duration} s")
     if float(np.max(np.abs(y))) < SILENCE_PEAK:
+        if on_silence == "error":
+            raise ParameterError(f"{name}: audio is silent (peak below -80 dBFS)")
         warnings.warn(f"{name}: audio is silent (peak below -80 dBFS)", SerWarning, stacklevel=2)
     return y.astype(np.float32, copy=False)
 

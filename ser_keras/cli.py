@@ -70,6 +70,94 @@ def split_manifest(args: argparse.Namespace):
     )  # fmt: skip
 
 
+def _float_pair(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
+    if low > high:
+        raise argparse.ArgumentTypeError(f"LOW must not exceed HIGH in {text!r}")
+    return low, high
+
+
+def add_feature_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the feature set: representation, its parameters, augmentation, run-time."""
+    group = parser.add_argument_group("features")
+    group.add_argument("--features", choices=("stats", "frames", "mel"), default="stats",
+                       help="stats: 162 time-averaged values (ZCR, chroma, MFCC, RMS, mel); frames: the same per frame; "
+                       "mel: log-mel image (default: stats)")  # fmt: skip
+    group.add_argument("--sr", type=int, help="sample rate (default 22050; 16000 for mel)")
+    group.add_argument("--offset", type=float, help="window start in s (default 0.6; 0 for mel)")
+    group.add_argument("--duration", type=float, help="window length in s (default 2.5; 5 for mel)")
+    group.add_argument("--n-mfcc", type=int, help="MFCCs (default 20)")
+    group.add_argument("--n-mels", type=int, help="mel bands (default 128)")
+    group.add_argument("--n-fft", type=int, help="FFT size (default 2048)")
+    group.add_argument("--hop-length", type=int, help="hop in samples (default 512)")
+    aug = parser.add_argument_group("augmentation (training split only; one extra view per recipe)")
+    aug.add_argument("--augment", default="", metavar="RECIPES",
+                     help="comma-separated recipes of noise, stretch, pitch, speed, shift; join steps with + "
+                     "(e.g. noise,stretch+pitch gives each training file 3 rows)")  # fmt: skip
+    aug.add_argument("--snr-db", type=_float_pair, default=(10.0, 30.0), metavar="LOW,HIGH", help="noise SNR range (dB)")
+    aug.add_argument("--stretch-rate", type=_float_pair, default=(0.8, 1.25), metavar="LOW,HIGH", help="time-stretch rates")
+    aug.add_argument("--pitch-semitones", type=_float_pair, default=(-3.0, 3.0), metavar="LOW,HIGH", help="pitch shift range")
+    aug.add_argument("--speed-rate", type=_float_pair, default=(0.9, 1.1), metavar="LOW,HIGH", help="speed change range")
+    aug.add_argument("--shift-fraction", type=float, default=0.2, help="max circular shift as a fraction of length")
+    run = parser.add_argument_group("run")
+    run.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes (default: all cores)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    run.add_argument("--strict", action="store_true", help="fail if any file cannot be used")
+
+
+def feature_configs(args: argparse.Namespace):
+    """The `FeatureConfig` and `AugmentConfig` chosen on the command line."""
+    from .augment import AugmentConfig, parse_recipes
+    from .features import FeatureConfig
+
+    features = FeatureConfig.for_kind(
+        args.features, sr=args.sr, offset=args.offset, duration=args.duration, n_mfcc=args.n_mfcc,
+        n_mels=args.n_mels, n_fft=args.n_fft, hop_length=args.hop_length,
+    )  # fmt: skip
+    augment = AugmentConfig(
+        recipes=parse_recipes(args.augment), snr_db=args.snr_db, stretch_rate=args.stretch_rate,
+        pitch_semitones=args.pitch_semitones, speed_rate=args.speed_rate, shift_fraction=args.shift_fraction,
+    )  # fmt: skip
+    return features, augment
+
+
+def extract_from_args(args: argparse.Namespace):
+    """Run (or hit the cache of) the extract stage for parsed arguments; returns an `ExtractResult`."""
+    from .extract import extract_features
+
+    features, augment = feature_configs(args)
+    manifest = split_manifest(args)
+    split = {
+        "method": args.split, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
+        "seed": args.seed, "val_speakers": args.val_speakers, "test_speakers": args.test_speakers,
+    }  # fmt: skip
+    result = extract_features(
+        manifest, features=features, augment=augment, cache_dir=args.cache_dir, seed=args.seed,
+        split_settings=split, corpora=args.corpus or ["demo"], jobs=args.jobs, strict=args.strict,
+        progress=not args.quiet,
+    )  # fmt: skip
+    if not args.quiet:
+        if result.cache_hit:
+            print(f"feature set found in the cache ({result.seconds:.2f} s)", file=sys.stderr)
+        else:
+            failed = len({e.split(" (", 1)[0] for e in result.errors})
+            print(
+                f"extracted {result.n_items} rows in {result.seconds:.1f} s; "
+                f"{failed} file(s) failed" + (f", listed in {result.path / 'errors.csv'}" if failed else ""),
+                file=sys.stderr,
+            )
+    return result
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    result = extract_from_args(args)
+    print(result.path)
+    return 0
+
+
 def cmd_manifest(args: argparse.Namespace) -> int:
     from .corpora import plot_counts, summarize
 
@@ -106,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PNG", help="save the class-distribution bar chart here")
     p.set_defaults(func=cmd_manifest)
 
+    p = sub.add_parser("extract", help="extract features into the cache (prints the feature-set folder)",
+                       description="Parse, split by speaker, augment the training split, extract features and cache "
+                       "them as .npy under --cache-dir. The last line printed is the feature-set folder. " + DEMO_NOTE)  # fmt: skip
+    add_corpus_options(p)
+    add_split_options(p)
+    add_feature_options(p)
+    p.set_defaults(func=cmd_extract)
     return parser
 
 

@@ -1,0 +1,227 @@
+"""Data augmentation: pure functions of a waveform (or a spectrogram) and an explicit ``rng``.
+
+Waveform steps (``--augment``): ``noise`` (white noise at an SNR), ``stretch``
+(time-stretch, pitch kept), ``pitch`` (pitch shift, tempo kept), ``speed`` (rate
+change that moves pitch and tempo together) and ``shift`` (circular time shift).
+A *recipe* is one augmented view: a step, or steps joined by ``+`` applied in
+order (``stretch+pitch``, as the 162-feature seed project composed them).
+``--augment noise,stretch+pitch`` therefore gives every training file three rows:
+the original, a noisy view, and a stretched-and-shifted view.
+
+`spec_augment` masks frequency and time bands of a spectrogram (SpecAugment,
+Park et al. 2019) for the ``mel`` representation.
+
+Augmentation is for the training split only; `ser_keras.extract` never applies it
+to validation or test files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import ParameterError
+
+WAVEFORM_STEPS = ("noise", "stretch", "pitch", "speed", "shift")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Recipes and the ranges their parameters are drawn from (uniformly); part of the cache key."""
+
+    recipes: tuple[tuple[str, ...], ...] = ()
+    snr_db: tuple[float, float] = (10.0, 30.0)
+    stretch_rate: tuple[float, float] = (0.8, 1.25)
+    pitch_semitones: tuple[float, float] = (-3.0, 3.0)
+    speed_rate: tuple[float, float] = (0.9, 1.1)
+    shift_fraction: float = 0.2
+
+    @property
+    def names(self) -> list[str]:
+        """The recipe names as written: ``['noise', 'stretch+pitch']``."""
+        return ["+".join(recipe) for recipe in self.recipes]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["recipes"] = self.names
+        return data
+
+
+def parse_recipes(text: str | Sequence[str] | None) -> tuple[tuple[str, ...], ...]:
+    """``"noise,stretch+pitch"`` -> ``(("noise",), ("stretch", "pitch"))``; duplicates are refused."""
+    if not text:
+        return ()
+    items = text.split(",") if isinstance(text, str) else list(text)
+    recipes = []
+    for item in (i.strip().lower() for i in items):
+        if not item or item == "none":
+            continue
+        steps = tuple(s.strip() for s in item.split("+"))
+        for step in steps:
+            if step not in WAVEFORM_STEPS:
+                raise ParameterError(f"unknown augmentation {step!r}; choose from {', '.join(WAVEFORM_STEPS)} (join with +)")
+        if steps in recipes:
+            raise ParameterError(f"augmentation {item!r} is given twice")
+        recipes.append(steps)
+    return tuple(recipes)
+
+
+def add_noise(y: np.ndarray, *, rng: np.random.Generator, snr_db: float) -> np.ndarray:
+    """Add white Gaussian noise at ``snr_db`` relative to the signal's mean power.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    rng : np.random.Generator
+    snr_db : float
+
+    Returns
+    -------
+    y_noisy : np.ndarray [shape=(n,), dtype=float32]
+    """
+    power = float(np.mean(np.square(y, dtype=np.float64)))
+    sigma = np.sqrt(power / 10.0 ** (snr_db / 10.0))
+    return (y + rng.normal(0.0, sigma, y.shape)).astype(np.float32)
+
+
+def time_stretch(y: np.ndarray, *, rate: float) -> np.ndarray:
+    """Phase-vocoder time stretch (``librosa.effects.time_stretch``): ``rate > 1`` is faster.
+
+    Returns
+    -------
+    y_stretched : np.ndarray [shape=(≈ n / rate,), dtype=float32]
+    """
+    import librosa
+
+    return librosa.effects.time_stretch(y, rate=rate).astype(np.float32, copy=False)
+
+
+def pitch_shift(y: np.ndarray, *, sr: int, semitones: float) -> np.ndarray:
+    """Shift pitch by ``semitones`` keeping the duration (``librosa.effects.pitch_shift``, soxr).
+
+    Returns
+    -------
+    y_shifted : np.ndarray [shape=(n,), dtype=float32]
+    """
+    import librosa
+
+    return librosa.effects.pitch_shift(y, sr=sr, n_steps=semitones, res_type="soxr_hq").astype(np.float32, copy=False)
+
+
+def change_speed(y: np.ndarray, *, rate: float) -> np.ndarray:
+    """Play ``rate`` times faster, moving pitch and tempo together (resampling, as tape speed).
+
+    Returns
+    -------
+    y_fast : np.ndarray [shape=(≈ n / rate,), dtype=float32]
+    """
+    import soxr
+
+    return soxr.resample(y, rate, 1.0, quality="soxr_hq").astype(np.float32, copy=False)
+
+
+def time_shift(y: np.ndarray, *, shift: int) -> np.ndarray:
+    """Roll the signal by ``shift`` samples (positive = later), wrapping around.
+
+    Returns
+    -------
+    y_shifted : np.ndarray [shape=(n,)]
+    """
+    return np.roll(y, shift)
+
+
+def apply_recipe(
+    y: np.ndarray, recipe: Sequence[str], *, sr: int, rng: np.random.Generator, config: AugmentConfig
+) -> np.ndarray:
+    """Apply the steps of one recipe in order, drawing each parameter from ``rng``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), dtype=float32]
+    recipe : sequence of str
+        Steps from `WAVEFORM_STEPS`.
+    sr : int
+    rng : np.random.Generator
+        The only source of randomness: the same generator state gives the same output.
+    config : AugmentConfig
+        Parameter ranges.
+
+    Returns
+    -------
+    y_aug : np.ndarray [shape=(m,), dtype=float32]
+        ``m`` differs from ``n`` after ``stretch`` or ``speed``.
+    """
+    for step in recipe:
+        if step == "noise":
+            y = add_noise(y, rng=rng, snr_db=rng.uniform(*config.snr_db))
+        elif step == "stretch":
+            y = time_stretch(y, rate=_draw_away_from_one(rng, config.stretch_rate))
+        elif step == "pitch":
+            y = pitch_shift(y, sr=sr, semitones=_draw_away_from_zero(rng, config.pitch_semitones))
+        elif step == "speed":
+            y = change_speed(y, rate=_draw_away_from_one(rng, config.speed_rate))
+        elif step == "shift":
+            limit = int(config.shift_fraction * y.shape[0])
+            y = time_shift(y, shift=int(rng.integers(-limit, limit + 1)))
+        else:
+            raise ParameterError(f"unknown augmentation step {step!r}")
+    return y
+
+
+def spec_augment(
+    spectrogram: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    n_freq_masks: int = 2,
+    freq_width: int = 15,
+    n_time_masks: int = 2,
+    time_width: int = 20,
+    fill: float | None = None,
+) -> np.ndarray:
+    """SpecAugment frequency and time masks.
+
+    Parameters
+    ----------
+    spectrogram : np.ndarray [shape=(n_freq, n_frames)]
+    rng : np.random.Generator
+    n_freq_masks, n_time_masks : int >= 0
+        Number of masks of each kind.
+    freq_width, time_width : int >= 0
+        Maximum width of a mask (each width drawn from ``0 .. max``).
+    fill : float or None
+        Value of masked cells; ``None`` uses the spectrogram's mean.
+
+    Returns
+    -------
+    masked : np.ndarray [shape=(n_freq, n_frames)]
+        A copy; the input is unchanged.
+    """
+    out = np.array(spectrogram, copy=True)
+    value = float(out.mean()) if fill is None else fill
+    n_freq, n_frames = out.shape[-2:]
+    for count, width, size, axis in ((n_freq_masks, freq_width, n_freq, -2), (n_time_masks, time_width, n_frames, -1)):
+        for _ in range(count):
+            w = int(rng.integers(0, min(width, size) + 1))
+            start = int(rng.integers(0, size - w + 1))
+            index = [slice(None)] * out.ndim
+            index[axis] = slice(start, start + w)
+            out[tuple(index)] = value
+    return out
+
+
+def _draw_away_from_one(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """A rate in ``bounds``; a draw within 2% of 1 (no audible change) is pushed out of that band."""
+    rate = rng.uniform(*bounds)
+    if abs(rate - 1.0) < 0.02:
+        rate = 1.02 if rate >= 1.0 else 0.98
+    return float(rate)
+
+
+def _draw_away_from_zero(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """Semitones in ``bounds``, at least a quarter tone from zero."""
+    steps = rng.uniform(*bounds)
+    if abs(steps) < 0.5:
+        steps = 0.5 if steps >= 0 else -0.5
+    return float(steps)

@@ -1,0 +1,381 @@
+"""The extract stage: a split manifest -> a cached, fingerprinted feature set.
+
+A feature set is a folder ``<cache_dir>/<kind>-<fingerprint>/`` holding::
+
+    X_train.npy  y_train.npy  X_val.npy  y_val.npy  X_test.npy  y_test.npy
+    manifest.csv   one row per array row (split, view = 'orig' or the recipe, label)
+    errors.csv     files that could not be used, with the reason
+    config.json    everything needed to read and to reproduce the set
+
+The fingerprint hashes the manifest (each file's path, size and mtime, label,
+speaker and split), the feature and augmentation configs, the split settings and
+the package version; run-time options (``jobs``, progress) are not part of it.
+
+Work is cut into fixed chunks of `CHUNK_SIZE` items, each saved atomically as soon
+as it is done, so a killed run resumes where it stopped and ends with arrays
+byte-identical to an uninterrupted run.  The finished folder appears by one
+``os.replace`` and a lock file serialises concurrent runs on one feature set, so a
+reader never sees a half-written cache.  Extraction never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .augment import AugmentConfig, apply_recipe
+from .audio import fix_length, load
+from .corpora import MANIFEST_COLUMNS, file_fingerprints
+from .emotions import ordered_labels
+from .errors import ParameterError, SerError
+from .features import FeatureConfig, compute
+from .splits import SPLITS
+
+#: Items (file x view) per checkpoint; fixed so that resumed runs cut work identically.
+CHUNK_SIZE = 48
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ExtractResult:
+    """What `extract_features` did."""
+
+    path: Path
+    cache_hit: bool
+    n_items: int = 0
+    n_errors: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def plan_items(manifest: pd.DataFrame, augment: AugmentConfig) -> pd.DataFrame:
+    """One row per array row: every file once as ``orig``, plus one per recipe for training files.
+
+    Rows are ordered by split (train, val, test), then manifest order, then view, and
+    carry ``source`` (the manifest row) and ``view_index`` (0 = original) for seeding.
+    """
+    if "split" not in manifest.columns:
+        raise ParameterError("the manifest has no split column: split it before extracting")
+    views = ["orig", *augment.names]
+    parts = []
+    for split in SPLITS:
+        part = manifest[manifest["split"] == split]
+        n_views = len(views) if split == "train" else 1
+        repeated = part.loc[part.index.repeat(n_views)].copy()
+        repeated["source"] = repeated.index.to_numpy()
+        repeated["view_index"] = np.tile(np.arange(n_views), len(part))
+        repeated["view"] = [views[i] for i in repeated["view_index"]]
+        parts.append(repeated)
+    return pd.concat(parts, ignore_index=True)
+
+
+def fingerprint(manifest: pd.DataFrame, *, features: FeatureConfig, augment: AugmentConfig, split: dict) -> str:
+    """A hex digest that changes with any input file, label, split or parameter."""
+    stats = file_fingerprints(manifest["path"])
+    key = {
+        "format": FORMAT_VERSION,
+        "version": __version__,
+        "features": features.to_dict(),
+        "augment": augment.to_dict(),
+        "split": split,
+        "files": [
+            [str(p), int(size), int(mtime), e, s, g, part]
+            for p, (size, mtime), e, s, g, part in zip(
+                manifest["path"], stats, manifest["emotion"], manifest["speaker"], manifest["gender"], manifest["split"]
+            )
+        ],
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def extract_chunk(
+    items: list[dict], *, features: FeatureConfig, augment: AugmentConfig, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Load, augment and featurise one chunk of items (runs in a worker process).
+
+    Parameters
+    ----------
+    items : list of dict
+        Rows of `plan_items` (``path``, ``source``, ``view_index``).
+
+    Returns
+    -------
+    ok : np.ndarray [shape=(k,), dtype=int]
+        Positions in ``items`` that succeeded.
+    X : np.ndarray [shape=(k, *features.output_shape())]
+    errors : list of str
+        ``"position\\tmessage"`` for each failed item.
+    """
+    recipes = augment.recipes
+    signals, ok, errors = [], [], []
+    loaded: dict[str, np.ndarray | str] = {}
+    for position, item in enumerate(items):
+        path = item["path"]
+        if path not in loaded:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    loaded[path] = load(
+                        path, sr=features.sr, offset=features.offset, duration=features.duration,
+                        min_duration=features.min_duration, on_silence="error",
+                    )  # fmt: skip
+            except ParameterError as exc:
+                loaded[path] = str(exc)
+        y = loaded[path]
+        if isinstance(y, str):
+            errors.append(f"{position}\t{y}")
+            continue
+        try:
+            if item["view_index"] > 0:
+                rng = np.random.default_rng([seed, int(item["source"]), int(item["view_index"])])
+                y = apply_recipe(y, recipes[item["view_index"] - 1], sr=features.sr, rng=rng, config=augment)
+            if features.fixed_length:
+                y = fix_length(y, size=features.n_samples, mode="centre")
+            elif y.shape[0] < features.n_fft // 2:
+                raise ParameterError(f"{path}: too short for one analysis frame")
+        except (ParameterError, ValueError) as exc:
+            errors.append(f"{position}\t{exc}")
+            continue
+        signals.append(y)
+        ok.append(position)
+    X = compute(signals, config=features) if signals else np.empty((0, *features.output_shape()), np.float32)
+    return np.asarray(ok, dtype=np.int64), X, errors
+
+
+def extract_features(
+    manifest: pd.DataFrame,
+    *,
+    features: FeatureConfig,
+    augment: AugmentConfig | None = None,
+    cache_dir: str | os.PathLike = "features",
+    seed: int = 0,
+    split_settings: dict | None = None,
+    corpora: list[str] | None = None,
+    jobs: int = -1,
+    strict: bool = False,
+    progress: bool = True,
+) -> ExtractResult:
+    """Extract (or find in the cache) the feature set of a split manifest.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+        Manifest columns plus ``split``.
+    features, augment : FeatureConfig, AugmentConfig
+    cache_dir : path
+        Parent of feature-set folders.
+    seed : int
+        Seeds every augmentation draw (per file and view, so order and ``jobs`` do not matter).
+    split_settings : dict
+        How the split was made (method, fractions, seed), recorded and fingerprinted.
+    jobs : int
+        Worker processes (joblib); -1 = all cores.
+    strict : bool
+        Fail (keeping the finished chunks for a rerun) if any file fails.
+    progress : bool
+        Show a tqdm bar (only on a terminal).
+
+    Returns
+    -------
+    ExtractResult
+    """
+    augment = augment or AugmentConfig()
+    split_settings = split_settings or {}
+    started = time.perf_counter()
+    digest = fingerprint(manifest, features=features, augment=augment, split=split_settings)
+    cache_dir = Path(cache_dir)
+    final = cache_dir / f"{features.kind}-{digest}"
+    if (final / "config.json").is_file():
+        return ExtractResult(final, cache_hit=True, seconds=time.perf_counter() - started)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(cache_dir / f".{final.name}.lock"):
+        if (final / "config.json").is_file():  # another process finished it while we waited
+            return ExtractResult(final, cache_hit=True, seconds=time.perf_counter() - started)
+        partial = cache_dir / f".{final.name}.partial"
+        chunk_dir = partial / "chunks"
+        chunk_dir.mkdir(parents=True, exist_ok=True)
+        items = plan_items(manifest, augment)
+        records = items[["path", "source", "view_index"]].to_dict("records")
+        starts = list(range(0, len(records), CHUNK_SIZE))
+        todo = [i for i, _ in enumerate(starts) if not (chunk_dir / _chunk_name(i)).is_file()]
+        _run_chunks(todo, starts, records, chunk_dir, features=features, augment=augment, seed=seed, jobs=jobs, progress=progress)
+        ok, errors = _assemble(items, starts, chunk_dir, partial, features=features)
+        if strict and errors:
+            raise SerError(f"{len(errors)} file(s) failed with --strict, first: {errors[0]}; rerun without --strict to skip them")
+        if not ok.any():
+            raise SerError(f"no file could be extracted; first error: {errors[0] if errors else 'none'}")
+        config = {
+            "format": FORMAT_VERSION,
+            "fingerprint": digest,
+            "package_version": __version__,
+            "library_versions": _library_versions(),
+            "features": features.to_dict(),
+            "feature_names": features.feature_names() if features.kind != "mel" else None,
+            "augment": augment.to_dict(),
+            "split": split_settings,
+            "seed": seed,
+            "corpora": corpora or [],
+            "labels": ordered_labels(manifest["emotion"]),
+            "counts": {s: int(((items["split"] == s) & ok).sum()) for s in SPLITS},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        _atomic_write_text(partial / "config.json", json.dumps(config, indent=2))
+        shutil.rmtree(chunk_dir)
+        os.replace(partial, final)
+    return ExtractResult(final, cache_hit=False, n_items=int(ok.sum()), n_errors=len(errors),
+                         seconds=time.perf_counter() - started, errors=errors)  # fmt: skip
+
+
+def _chunk_name(index: int) -> str:
+    return f"chunk_{index:06d}.npz"
+
+
+def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jobs, progress) -> None:
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    if not todo:
+        return
+    total = sum(min(CHUNK_SIZE, len(records) - starts[i]) for i in todo)
+    bar = tqdm(total=total, unit="file", desc="extract", disable=not (progress and sys.stderr.isatty()), smoothing=0.1)
+
+    def run(index):
+        chunk = records[starts[index] : starts[index] + CHUNK_SIZE]
+        return index, extract_chunk(chunk, features=features, augment=augment, seed=seed)
+
+    n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo)))
+    results = (
+        map(run, todo)
+        if n_jobs == 1
+        else Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(delayed(run)(i) for i in todo)
+    )
+    with bar:
+        for index, (ok, X, errors) in results:
+            buffer = io.BytesIO()
+            np.savez(buffer, ok=ok, X=X, errors=np.asarray(errors, dtype=str))
+            _atomic_write_bytes(chunk_dir / _chunk_name(index), buffer.getvalue())
+            bar.update(min(CHUNK_SIZE, len(records) - starts[index]))
+
+
+def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarray, list[str]]:
+    """Write the per-split arrays, manifest and error report from the chunk files; return the ok mask."""
+    ok = np.zeros(len(items), dtype=bool)
+    failures: list[tuple[int, str]] = []
+    for i, start in enumerate(starts):
+        with np.load(chunk_dir / _chunk_name(i)) as chunk:
+            ok[start + chunk["ok"]] = True
+            for line in chunk["errors"]:
+                position, message = str(line).split("\t", 1)
+                failures.append((start + int(position), message))
+    labels = ordered_labels(items["emotion"])
+    label_index = {name: i for i, name in enumerate(labels)}
+    targets = {}
+    for split in SPLITS:
+        n = int(((items["split"] == split) & ok).sum())
+        targets[split] = np.lib.format.open_memmap(
+            partial / f"X_{split}.npy", mode="w+", dtype=np.float32, shape=(n, *features.output_shape())
+        )
+    filled = dict.fromkeys(SPLITS, 0)
+    for i, start in enumerate(starts):
+        with np.load(chunk_dir / _chunk_name(i)) as chunk:
+            positions, X = start + chunk["ok"], chunk["X"]
+        for split in SPLITS:
+            rows = (items["split"].to_numpy()[positions] == split)
+            k = int(rows.sum())
+            targets[split][filled[split] : filled[split] + k] = X[rows]
+            filled[split] += k
+    for split, array in targets.items():
+        array.flush()
+        del array
+    kept = items[ok].copy()
+    kept["label"] = kept["emotion"].map(label_index).astype(np.int64)
+    for split in SPLITS:
+        np.save(partial / f"y_{split}.npy", kept.loc[kept["split"] == split, "label"].to_numpy())
+    extras = [c for c in kept.columns if c not in MANIFEST_COLUMNS and c not in ("split", "view", "label")]
+    kept[[*MANIFEST_COLUMNS, "split", "view", "label", *extras]].to_csv(partial / "manifest.csv", index=False)
+    failed = [
+        {"path": items.at[p, "path"], "split": items.at[p, "split"], "view": items.at[p, "view"], "reason": message}
+        for p, message in failures
+    ]
+    pd.DataFrame(failed, columns=["path", "split", "view", "reason"]).to_csv(partial / "errors.csv", index=False)
+    return ok, [f"{f['path']} ({f['view']}): {f['reason']}" for f in failed]
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode())
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock (``flock``) held for the block; a no-op where flock is missing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("numpy", "scipy", "librosa", "soundfile", "soxr", "pandas", "scikit-learn"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+class FeatureSet:
+    """A finished feature-set folder, read lazily (arrays memory-mapped)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        config_path = self.path / "config.json"
+        if not config_path.is_file():
+            raise ParameterError(f"{self.path}: not a feature set (no config.json)")
+        self.config = json.loads(config_path.read_text())
+        self.features = FeatureConfig.from_dict(self.config["features"])
+        self.labels: list[str] = list(self.config["labels"])
+
+    @property
+    def manifest(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / "manifest.csv", dtype={"speaker": str, "statement": str, "repetition": str})
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / "errors.csv")
+
+    def arrays(self, split: str, *, mmap: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` of one split: ``X`` [shape=(n, *feature shape), float32], ``y`` [shape=(n,), int64]."""
+        if split not in SPLITS:
+            raise ParameterError(f"unknown split {split!r}")
+        mode = "r" if mmap else None
+        return np.load(self.path / f"X_{split}.npy", mmap_mode=mode), np.load(self.path / f"y_{split}.npy")

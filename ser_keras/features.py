@@ -1,0 +1,344 @@
+"""Acoustic features: pure functions of waveform batches, equal to librosa's, computed fast.
+
+Three representations (`FeatureConfig.kind`):
+
+``stats``
+    The time-averaged vector of the seed projects, ``(n_features,)``: ZCR (1) + chroma
+    (12) + MFCC (``n_mfcc``) + RMS (1) + mel power (``n_mels``) = 162 at the defaults.
+``frames``
+    The same features per frame, ``(n_frames, n_features)``, for Conv1D and CNN-LSTM.
+``mel``
+    A log-mel image ``(n_mels, n_frames)`` for Conv2D and transfer learning.
+
+Every value equals the librosa reference call on the same signal (see
+`reference_frame_features` and the tests): ``zero_crossing_rate(y)``,
+``chroma_stft(S=|stft(y)|, tuning=chroma_tuning)``, ``mfcc(y)``, ``rms(y)``,
+``melspectrogram(y)`` and ``power_to_db``.  They are computed the fast way: one STFT
+per signal shared by every spectral feature, signals of equal length batched so each
+filter bank is applied as one matrix product over all frames of the batch, float32
+throughout, and filter banks built once per process.
+
+Chroma uses a fixed tuning (``chroma_tuning=0.0``, A440) by default rather than
+librosa's per-file ``estimate_tuning``: speech is not tuned to a scale, and a
+per-file estimate would move the chroma bins with the speaker's pitch.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from .errors import ParameterError
+
+FEATURE_KINDS = ("stats", "frames", "mel")
+#: Feature blocks of ``stats`` / ``frames`` in column order.
+FRAME_BLOCKS = ("zcr", "chroma", "mfcc", "rms", "mel")
+
+_BATCH_ROWS = 4096  # frames per FFT sub-batch: bounds the temporary (rows, n_fft) buffers
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Everything that determines a feature array; part of the cache fingerprint.
+
+    ``offset`` / ``duration`` choose the window read from each file (seconds);
+    ``fixed_length`` pads or trims every (augmented) signal to ``duration`` so all
+    arrays of a set share one shape (always for ``frames`` and ``mel``).
+    """
+
+    kind: str = "stats"
+    sr: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mfcc: int = 20
+    n_mels: int = 128
+    n_chroma: int = 12
+    chroma_tuning: float = 0.0
+    top_db: float = 80.0
+    offset: float = 0.6
+    duration: float = 2.5
+    fixed_length: bool = False
+    min_duration: float = 0.25
+
+    @classmethod
+    def for_kind(cls, kind: str, **overrides) -> FeatureConfig:
+        """Defaults of each representation (the seed projects'), then ``overrides``.
+
+        ``stats`` and ``frames``: 22.05 kHz, the 2.5 s window from 0.6 s.
+        ``mel``: 16 kHz, 5 s from the start, padded or trimmed (the transfer-learning project's).
+        """
+        if kind not in FEATURE_KINDS:
+            raise ParameterError(f"unknown feature kind {kind!r}; choose one of {', '.join(FEATURE_KINDS)}")
+        base = {"kind": kind}
+        if kind == "frames":
+            base["fixed_length"] = True
+        if kind == "mel":
+            base.update(sr=16000, offset=0.0, duration=5.0, fixed_length=True)
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        config = cls(**base)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.kind not in FEATURE_KINDS:
+            raise ParameterError(f"unknown feature kind {self.kind!r}")
+        for name in ("sr", "n_fft", "hop_length", "n_mfcc", "n_mels", "n_chroma"):
+            if getattr(self, name) <= 0:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.n_mfcc > self.n_mels:
+            raise ParameterError("n_mfcc cannot exceed n_mels")
+        if self.duration is not None and self.duration <= 0:
+            raise ParameterError("duration must be positive")
+
+    @property
+    def n_samples(self) -> int:
+        """Samples of a fixed-length signal."""
+        return int(round(self.duration * self.sr))
+
+    @property
+    def n_features(self) -> int:
+        """Columns of ``stats`` / ``frames`` (162 at the defaults)."""
+        return 1 + self.n_chroma + self.n_mfcc + 1 + self.n_mels
+
+    def n_frames(self, n_samples: int | None = None) -> int:
+        """STFT frames (``center=True``) of a signal of ``n_samples`` (default: the fixed length)."""
+        return 1 + (self.n_samples if n_samples is None else n_samples) // self.hop_length
+
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of one example (without the batch axis)."""
+        if self.kind == "stats":
+            return (self.n_features,)
+        if self.kind == "frames":
+            return (self.n_frames(), self.n_features)
+        return (self.n_mels, self.n_frames())
+
+    def feature_names(self) -> list[str]:
+        """Column names of ``stats`` / ``frames``: ``zcr, chroma_0.., mfcc_0.., rms, mel_0..``."""
+        return (
+            ["zcr"] + [f"chroma_{i}" for i in range(self.n_chroma)] + [f"mfcc_{i}" for i in range(self.n_mfcc)]
+            + ["rms"] + [f"mel_{i}" for i in range(self.n_mels)]
+        )  # fmt: skip
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureConfig:
+        return replace(cls(), **data)
+
+
+# --- filter banks, built once per process ------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _window(n_fft: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def mel_basis(*, sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """``librosa.filters.mel`` as float32 ``(n_mels, 1 + n_fft // 2)``, cached."""
+    import librosa
+
+    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+    basis.setflags(write=False)
+    return basis
+
+
+@functools.lru_cache(maxsize=16)
+def chroma_basis(*, sr: int, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
+    """``librosa.filters.chroma`` as float32 ``(n_chroma, 1 + n_fft // 2)``, cached."""
+    import librosa
+
+    basis = librosa.filters.chroma(sr=sr, n_fft=n_fft, n_chroma=n_chroma, tuning=tuning).astype(np.float32)
+    basis.setflags(write=False)
+    return basis
+
+
+@functools.lru_cache(maxsize=16)
+def dct_basis(*, n_mels: int, n_mfcc: int) -> np.ndarray:
+    """Orthonormal DCT-II as float32 ``(n_mfcc, n_mels)``: the matrix ``librosa.feature.mfcc`` applies."""
+    import scipy.fft
+
+    basis = scipy.fft.dct(np.eye(n_mels, dtype=np.float64), type=2, norm="ortho", axis=0)[:n_mfcc]
+    basis = basis.astype(np.float32)
+    basis.setflags(write=False)
+    return basis
+
+
+# --- the shared STFT and the per-frame features -----------------------------------------
+
+
+def _frames(y: np.ndarray, *, n_fft: int, hop_length: int, pad_mode: str) -> np.ndarray:
+    """Centre-padded frames ``(batch, n_frames, n_fft)`` as a strided view."""
+    pad = n_fft // 2
+    padded = np.pad(y, ((0, 0), (pad, pad)), mode=pad_mode)
+    return np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop_length]
+
+
+def power_spectrum(y: np.ndarray, *, n_fft: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """|STFT|² and the unwindowed frames of a batch (``librosa.stft``, ``center=True``, zero padding).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(batch, n), dtype=float32]
+
+    Returns
+    -------
+    power : np.ndarray [shape=(batch, n_frames, 1 + n_fft // 2), dtype=float32]
+    frames : np.ndarray [shape=(batch, n_frames, n_fft)]
+        A read-only view of the zero-padded signal (used for RMS).
+    """
+    import scipy.fft
+
+    frames = _frames(y, n_fft=n_fft, hop_length=hop_length, pad_mode="constant")
+    batch, n_frames, _ = frames.shape
+    flat = frames.reshape(batch * n_frames, n_fft)
+    window = _window(n_fft)
+    power = np.empty((batch * n_frames, n_fft // 2 + 1), dtype=np.float32)
+    for start in range(0, flat.shape[0], _BATCH_ROWS):
+        spectrum = scipy.fft.rfft(flat[start : start + _BATCH_ROWS] * window, axis=-1)
+        np.square(spectrum.real, out=power[start : start + _BATCH_ROWS])
+        power[start : start + _BATCH_ROWS] += np.square(spectrum.imag)
+    return power.reshape(batch, n_frames, -1), frames
+
+
+def zero_crossing_rate(y: np.ndarray, *, frame_length: int, hop_length: int, threshold: float = 1e-10) -> np.ndarray:
+    """``librosa.feature.zero_crossing_rate`` (``center=True``, edge padding) of a batch.
+
+    Counts sign changes with one cumulative sum instead of framing.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(batch, n)]
+
+    Returns
+    -------
+    zcr : np.ndarray [shape=(batch, 1 + n // hop_length), dtype=float32]
+    """
+    pad = frame_length // 2
+    padded = np.pad(y, ((0, 0), (pad, pad)), mode="edge")
+    negative = np.signbit(np.where(np.abs(padded) <= threshold, 0.0, padded))
+    crossings = negative[:, 1:] != negative[:, :-1]
+    counts = np.zeros((y.shape[0], crossings.shape[1] + 1), dtype=np.int64)
+    np.cumsum(crossings, axis=1, out=counts[:, 1:])
+    starts = np.arange(1 + y.shape[1] // hop_length) * hop_length
+    return ((counts[:, starts + frame_length - 1] - counts[:, starts]) / frame_length).astype(np.float32)
+
+
+def frame_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """Per-frame ZCR, chroma, MFCC, RMS and mel power of equal-length signals.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(batch, n), dtype=float32]
+    config : FeatureConfig
+
+    Returns
+    -------
+    features : np.ndarray [shape=(batch, 1 + n // hop_length, config.n_features), dtype=float32]
+        Columns in `FRAME_BLOCKS` order (see `FeatureConfig.feature_names`).
+    """
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    n_fft, hop = config.n_fft, config.hop_length
+    power, frames = power_spectrum(y, n_fft=n_fft, hop_length=hop)
+    batch, n_frames, n_bins = power.shape
+    flat_power = power.reshape(-1, n_bins)
+
+    mel = flat_power @ mel_basis(sr=config.sr, n_fft=n_fft, n_mels=config.n_mels).T
+    chroma = np.sqrt(flat_power) @ chroma_basis(sr=config.sr, n_fft=n_fft, n_chroma=config.n_chroma, tuning=config.chroma_tuning).T
+    peak = np.max(np.abs(chroma), axis=1, keepdims=True)
+    chroma /= np.where(peak < np.finfo(np.float32).tiny, 1.0, peak)  # librosa.util.normalize(norm=inf)
+    log_mel = _power_to_db(mel.reshape(batch, n_frames, -1), top_db=config.top_db)
+    mfcc = log_mel.reshape(-1, config.n_mels) @ dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc).T
+    rms = np.sqrt(np.einsum("btn,btn->bt", frames, frames, dtype=np.float32) / n_fft)
+    zcr = zero_crossing_rate(y, frame_length=n_fft, hop_length=hop)
+
+    out = np.empty((batch, n_frames, config.n_features), dtype=np.float32)
+    out[..., 0] = zcr
+    c = 1 + config.n_chroma
+    out[..., 1:c] = chroma.reshape(batch, n_frames, -1)
+    out[..., c : c + config.n_mfcc] = mfcc.reshape(batch, n_frames, -1)
+    out[..., c + config.n_mfcc] = rms
+    out[..., c + config.n_mfcc + 1 :] = mel.reshape(batch, n_frames, -1)
+    return out
+
+
+def log_mel_spectrogram(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """``power_to_db(melspectrogram(y))`` (ref 1.0, per-signal ``top_db``) of equal-length signals.
+
+    Returns
+    -------
+    S_db : np.ndarray [shape=(batch, n_mels, 1 + n // hop_length), dtype=float32]
+    """
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    power, _ = power_spectrum(y, n_fft=config.n_fft, hop_length=config.hop_length)
+    batch, n_frames, n_bins = power.shape
+    mel = power.reshape(-1, n_bins) @ mel_basis(sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels).T
+    return _power_to_db(mel.reshape(batch, n_frames, -1), top_db=config.top_db).transpose(0, 2, 1).copy()
+
+
+def _power_to_db(power: np.ndarray, *, top_db: float | None, amin: float = 1e-10) -> np.ndarray:
+    """``librosa.power_to_db`` with ``ref=1.0``, the ``top_db`` floor taken per signal (axis 0)."""
+    db = 10.0 * np.log10(np.maximum(power, np.float32(amin)))
+    if top_db is not None:
+        floor = db.max(axis=tuple(range(1, db.ndim)), keepdims=True) - np.float32(top_db)
+        np.maximum(db, floor, out=db)
+    return db.astype(np.float32, copy=False)
+
+
+def compute(signals: list[np.ndarray], *, config: FeatureConfig) -> np.ndarray:
+    """The configured representation of each signal, batching signals of equal length.
+
+    Parameters
+    ----------
+    signals : list of np.ndarray [shape=(n_i,), dtype=float32]
+        Waveforms at ``config.sr``; for ``frames`` and ``mel`` (and ``stats`` with
+        ``fixed_length``) already of length ``config.n_samples``.
+    config : FeatureConfig
+
+    Returns
+    -------
+    X : np.ndarray [shape=(len(signals), *config.output_shape()), dtype=float32]
+    """
+    out = np.empty((len(signals), *config.output_shape()), dtype=np.float32)
+    by_length: dict[int, list[int]] = {}
+    for i, y in enumerate(signals):
+        by_length.setdefault(y.shape[0], []).append(i)
+    for length, rows in by_length.items():
+        if config.kind != "stats" and length != config.n_samples:
+            raise ParameterError(f"{config.kind} features need signals of {config.n_samples} samples, got {length}")
+        batch = np.stack([signals[i] for i in rows])
+        if config.kind == "mel":
+            out[rows] = log_mel_spectrogram(batch, config=config)
+        elif config.kind == "frames":
+            out[rows] = frame_features(batch, config=config)
+        else:
+            out[rows] = frame_features(batch, config=config).mean(axis=1)
+    return out
+
+
+def reference_frame_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """The same per-frame features through librosa's own calls, one signal at a time (slow).
+
+    The definition the fast path is tested against, and the baseline of ``bench/extract_speed.py``.
+
+    Returns
+    -------
+    features : np.ndarray [shape=(n_frames, config.n_features)]
+    """
+    import librosa
+
+    kw = dict(n_fft=config.n_fft, hop_length=config.hop_length)
+    zcr = librosa.feature.zero_crossing_rate(y, frame_length=config.n_fft, hop_length=config.hop_length)
+    magnitude = np.abs(librosa.stft(y, **kw))
+    chroma = librosa.feature.chroma_stft(S=magnitude, sr=config.sr, n_chroma=config.n_chroma, tuning=config.chroma_tuning, **kw)
+    mel = librosa.feature.melspectrogram(y=y, sr=config.sr, n_mels=config.n_mels, **kw)
+    # what mfcc(y=y) computes, with this config's top_db
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=config.top_db), n_mfcc=config.n_mfcc)
+    rms = librosa.feature.rms(y=y, frame_length=config.n_fft, hop_length=config.hop_length)
+    return np.concatenate([zcr, chroma, mfcc, rms, mel], axis=0).T
