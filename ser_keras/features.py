@@ -36,7 +36,7 @@ FEATURE_KINDS = ("stats", "frames", "mel")
 #: Feature blocks of ``stats`` / ``frames`` in column order.
 FRAME_BLOCKS = ("zcr", "chroma", "mfcc", "rms", "mel")
 
-_BATCH_ROWS = 4096  # frames per FFT sub-batch: bounds the temporary (rows, n_fft) buffers
+_BATCH_ROWS = 512  # frames per FFT sub-batch: bounds the temporary (rows, n_fft) buffers
 
 
 @dataclass(frozen=True)
