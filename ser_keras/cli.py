@@ -8,12 +8,13 @@ warnings (skipped files, a leaky split) are printed as one line each.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 
 from . import __version__
-from .errors import SerError
+from .errors import SerError, SerWarning
 
 DEMO_NOTE = "With no --corpus, the embedded SYNTHETIC demo corpus is used (generated on first use; not real speech)."
 
@@ -158,6 +159,73 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .extract import FeatureSet
+    from .train import TrainOptions, configure_devices, train
+
+    if args.devices:
+        configure_devices(args.devices)  # before anything initialises TensorFlow
+    fs = FeatureSet(args.features_dir) if args.features_dir else FeatureSet(extract_from_args(args).path)
+    options = TrainOptions(
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        class_weight=args.class_weight, patience=args.patience, strategy=args.strategy, devices=args.devices,
+    )  # fmt: skip
+    genders = ("mixed", "male", "female") if args.gender == "all" else (args.gender,)
+    for gender in genders:
+        run_dir = train(fs, gender=gender, out_dir=args.out, options=options, progress=not args.quiet)
+        if not args.quiet:
+            _print_scores(run_dir / "report.json", f"{gender}: ")
+        print(run_dir, flush=True)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .extract import FeatureSet, extract_features
+    from .features import FeatureConfig
+    from .report import write_report
+    from .train import evaluate_run, load_run
+
+    run_dir = Path(args.run_dir)
+    if not args.corpus:
+        report = evaluate_run(run_dir)
+        out_dir = run_dir
+    else:
+        sidecar, _ = load_run(run_dir)
+        manifest = corpus_manifest(args)
+        manifest["split"] = "test"  # another corpus: every file is test data
+        result = extract_features(
+            manifest, features=FeatureConfig.from_dict(sidecar["features"]), cache_dir=args.cache_dir,
+            split_settings={"method": "all-test"}, corpora=args.corpus, jobs=args.jobs, progress=not args.quiet,
+        )  # fmt: skip
+        report = evaluate_run(run_dir, FeatureSet(result.path))
+        names = "+".join(spec.split("=", 1)[0] for spec in args.corpus)
+        out_dir = run_dir / f"eval-{names}"
+        out_dir.mkdir(exist_ok=True)
+    history_path = run_dir / "history.csv"
+    import pandas as pd
+
+    history = pd.read_csv(history_path) if history_path.is_file() and out_dir == run_dir else None
+    write_report(report, out_dir, history=history)
+    _print_scores(out_dir / "report.json")
+    print(out_dir)
+    return 0
+
+
+def _print_scores(report_path, prefix: str = "") -> None:
+    import json
+
+    report = json.loads(report_path.read_text())
+    print(
+        f"{prefix}UA {report['unweighted_accuracy']:.3f} (chance {report['chance_ua']:.3f})  "
+        f"WA {report['weighted_accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "
+        f"n={report['n_test']}  test speakers {', '.join(report['test_speakers'])}",
+        file=sys.stderr,
+    )
+
+
 def cmd_manifest(args: argparse.Namespace) -> int:
     from .corpora import plot_counts, summarize
 
@@ -201,18 +269,53 @@ def build_parser() -> argparse.ArgumentParser:
     add_split_options(p)
     add_feature_options(p)
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("train", help="train, evaluate on the test split and export a model (prints the run folder)",
+                       description="Train a model on a cached feature set (extracting it on a miss), speaker-independent: "
+                       "validation is the val split, the report is on the test split. Builds and compiles the model inside "
+                       "a tf.distribute strategy. The last line printed is the run folder. " + DEMO_NOTE)  # fmt: skip
+    add_corpus_options(p)
+    add_split_options(p)
+    add_feature_options(p)
+    t = p.add_argument_group("training")
+    t.add_argument("--features-dir", metavar="DIR", help="train on this feature-set folder (skips extraction)")
+    t.add_argument("--model", help="conv1d (default for stats), conv1d_avgpool, conv2d (default for mel), "
+                   "cnn_lstm (default for frames), mlp, knn")  # fmt: skip
+    t.add_argument("--gender", choices=("mixed", "male", "female", "all"), default="mixed",
+                   help="train on all speakers, one gender, or all three variants one after another")  # fmt: skip
+    t.add_argument("--epochs", type=int, default=50)
+    t.add_argument("--batch-size", type=int, default=32, help="per replica; the global batch is this x replicas")
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    t.add_argument("--patience", type=int, default=10, help="EarlyStopping patience on val_loss (best weights restored)")
+    t.add_argument("--class-weight", choices=("balanced",), help="weight classes inversely to their frequency")
+    t.add_argument("--strategy", choices=("mirrored", "multi-worker"), default="mirrored",
+                   help="mirrored: one machine; multi-worker: MultiWorkerMirroredStrategy from TF_CONFIG")  # fmt: skip
+    t.add_argument("--devices", type=int, help="on a CPU-only machine, split the CPU into N logical devices")
+    t.add_argument("--out", default="models", help="parent folder of run folders (default: models)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="re-score a run on its test split or on another corpus",
+                       description="Re-score RUN_DIR on its own test split, or with --corpus on another corpus "
+                       "(cross-corpus: only the emotions both share). Writes report.json, confusion_matrix.png.")  # fmt: skip
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    add_corpus_options(p)
+    p.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes for feature extraction")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failed run, 2 bad input)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up log
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = warnings.formatwarning
     warnings.formatwarning = _format_warning
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
+            warnings.simplefilter("ignore")  # library chatter; ours are SerWarnings
+            warnings.simplefilter("default", SerWarning)
             return int(args.func(args) or 0)
     except SerError as exc:
         print(f"ser-keras {args.command}: error: {exc}", file=sys.stderr)

@@ -1,0 +1,36 @@
+"""Model registry: ``--model NAME`` -> a builder ``build(input_shape, num_classes, **options)``.
+
+Keras builders return an uncompiled ``keras.Model`` with every layer named; the
+z-score normalisation fitted on the training split (``normalization=(mean,
+variance)``) is the model's first layer, so an exported model takes raw feature
+arrays.  ``mlp`` and ``knn`` are scikit-learn baselines (`SKLEARN_MODELS`).
+Keras is imported only when a builder runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import ParameterError
+from .conv import build_cnn_lstm, build_conv1d, build_conv1d_avgpool, build_conv2d
+
+KERAS_MODELS: dict[str, Callable] = {
+    "conv1d": build_conv1d,
+    "conv1d_avgpool": build_conv1d_avgpool,
+    "conv2d": build_conv2d,
+    "cnn_lstm": build_cnn_lstm,
+}
+SKLEARN_MODELS = ("mlp", "knn")
+#: The default model of each feature representation.
+DEFAULT_MODEL = {"stats": "conv1d", "frames": "cnn_lstm", "mel": "conv2d"}
+
+
+def model_names() -> list[str]:
+    return [*KERAS_MODELS, *SKLEARN_MODELS]
+
+
+def get_builder(name: str) -> Callable:
+    """The Keras builder called ``name``; unknown names are answered with the valid ones."""
+    if name not in KERAS_MODELS:
+        raise ParameterError(f"unknown model {name!r}; valid models are: {', '.join(model_names())}")
+    return KERAS_MODELS[name]

@@ -1,0 +1,362 @@
+"""The train stage: a feature set -> a run directory with a trained, evaluated, exported model.
+
+Every Keras model is built and compiled inside ``strategy.scope()``:
+``MirroredStrategy`` over the visible GPUs (the CPU when there are none; ``devices=N``
+splits the CPU into N logical devices to exercise multi-replica training), or
+``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``.  The batch size is per replica.
+
+Validation is the speaker-independent ``val`` split, never ``test``; the z-score
+normalisation is fitted on the training rows only and lives inside the model.
+
+A run directory holds ``model.keras`` (or ``model.joblib`` for scikit-learn baselines),
+``saved_model/`` (``model.export``), ``run.json`` (labels, feature config, split speakers,
+seed, versions), ``history.csv``, ``logs/`` (TensorBoard), ``report.json``,
+``confusion_matrix.png`` and ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .errors import ParameterError
+from .extract import FeatureSet
+from .models import DEFAULT_MODEL, SKLEARN_MODELS, get_builder, model_names
+from .report import score, write_report
+
+GENDERS = ("mixed", "male", "female")
+
+
+@dataclass
+class TrainOptions:
+    """Training hyper-parameters (the seed projects' defaults)."""
+
+    model: str | None = None
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    class_weight: str | None = None
+    patience: int = 10
+    lr_patience: int = 4
+    lr_factor: float = 0.5
+    strategy: str = "mirrored"
+    devices: int | None = None
+
+
+def configure_devices(n_devices: int | None) -> None:
+    """Split the (first) CPU into ``n_devices`` logical devices; must run before TensorFlow initialises."""
+    import tensorflow as tf
+
+    if not n_devices or n_devices < 2 or tf.config.list_physical_devices("GPU"):
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n_devices)
+    except RuntimeError:
+        if len(tf.config.list_logical_devices("CPU")) != n_devices:
+            raise ParameterError(
+                f"cannot split the CPU into {n_devices} devices: TensorFlow is already initialised in this process"
+            ) from None
+
+
+def make_strategy(kind: str = "mirrored", devices: int | None = None):
+    """The ``tf.distribute`` strategy every model is built under."""
+    import tensorflow as tf
+
+    if kind == "multi-worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ParameterError("--strategy multi-worker needs TF_CONFIG describing the cluster")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind != "mirrored":
+        raise ParameterError(f"unknown strategy {kind!r}; choose mirrored or multi-worker")
+    configure_devices(devices)
+    if tf.config.list_physical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    cpus = tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in cpus])
+
+
+def is_chief() -> bool:
+    """False on non-chief workers of a multi-worker cluster (they write nothing that matters)."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task", {})
+    if not task or task.get("type") == "chief":
+        return True
+    has_chief = "chief" in config.get("cluster", {})
+    return task.get("type") == "worker" and task.get("index", 0) == 0 and not has_chief
+
+
+def fit_normalization(X: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance for the model's ``Normalization`` layer, from training rows only.
+
+    Per feature for ``stats`` ``(F,)`` and ``frames`` ``(T, F)``; per mel band for ``mel`` ``(M, T)``.
+    """
+    axes = (0, 2) if kind == "mel" else tuple(range(X.ndim - 1))
+    mean = X.mean(axis=axes, dtype=np.float64)
+    variance = X.var(axis=axes, dtype=np.float64)
+    return mean.astype(np.float32), np.maximum(variance, 1e-12).astype(np.float32)
+
+
+def gender_rows(manifest: pd.DataFrame, gender: str) -> np.ndarray:
+    """Boolean mask of the rows a gender variant trains and tests on."""
+    if gender not in GENDERS:
+        raise ParameterError(f"unknown gender {gender!r}; choose mixed, male, female or all")
+    if gender == "mixed":
+        return np.ones(len(manifest), dtype=bool)
+    unknown = manifest.loc[manifest["gender"] == "unknown", "corpus"].unique()
+    if len(unknown):
+        raise ParameterError(f"--gender {gender} needs speaker genders, unknown for corpus {', '.join(unknown)}")
+    return (manifest["gender"] == gender).to_numpy()
+
+
+def load_split(fs: FeatureSet, split: str, gender: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """``(X, y, rows)`` of one split restricted to a gender variant, in memory."""
+    manifest = fs.manifest
+    part = manifest[manifest["split"] == split].reset_index(drop=True)
+    mask = gender_rows(part, gender)
+    X, y = fs.arrays(split)
+    return np.asarray(X[mask]), np.asarray(y[mask]), part[mask].reset_index(drop=True)
+
+
+def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike = "models",
+          options: TrainOptions | None = None, strategy=None, progress: bool = True) -> Path:  # fmt: skip
+    """Train one gender variant on a feature set, evaluate it on its test split, export it.
+
+    Returns
+    -------
+    run_dir : Path
+    """
+    options = options or TrainOptions()
+    kind = fs.features.kind
+    model_name = options.model or DEFAULT_MODEL[kind]
+    if model_name not in model_names():
+        raise ParameterError(f"unknown model {model_name!r}; valid models are: {', '.join(model_names())}")
+    X_train, y_train, train_rows = load_split(fs, "train", gender)
+    X_val, y_val, _ = load_split(fs, "val", gender)
+    X_test, y_test, test_rows = load_split(fs, "test", gender)
+    for split, X in (("train", X_train), ("val", X_val), ("test", X_test)):
+        if len(X) == 0:
+            raise ParameterError(f"the {split} split has no {gender} rows in {fs.path}")
+    run_dir = Path(out_dir) / f"{kind}-{model_name}-{gender}-{fs.config['fingerprint'][:8]}-seed{options.seed}"
+    if not is_chief():
+        import tempfile
+
+        run_dir = Path(tempfile.mkdtemp(prefix="ser-keras-worker-")) / run_dir.name
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    started = time.perf_counter()
+    if model_name in SKLEARN_MODELS:
+        probabilities, history, extra = _train_sklearn(model_name, X_train, y_train, X_test, options, run_dir)
+    else:
+        probabilities, history, extra = _train_keras(
+            model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress
+        )
+    seconds = time.perf_counter() - started
+    report = score(y_test, probabilities.argmax(axis=1), fs.labels)
+    report["test_speakers"] = sorted(test_rows["speaker"].unique())
+    report["evaluated_on"] = "own test split"
+    write_report(report, run_dir, history=history)
+    sidecar = {
+        "package_version": __version__,
+        "library_versions": _library_versions(),
+        "model": model_name,
+        "gender": gender,
+        "labels": fs.labels,
+        "features": fs.config["features"],
+        "feature_set": str(fs.path.resolve()),
+        "feature_fingerprint": fs.config["fingerprint"],
+        "augment": fs.config["augment"],
+        "split": fs.config["split"],
+        "speakers": {
+            "train": sorted(train_rows["speaker"].unique()),
+            "val": sorted(load_split(fs, "val", gender)[2]["speaker"].unique()),
+            "test": report["test_speakers"],
+        },
+        "n": {"train": int(len(y_train)), "val": int(len(y_val)), "test": int(len(y_test))},
+        "seed": options.seed,
+        "options": asdict(options) | {"model": model_name},
+        "training_seconds": round(seconds, 2),
+        **extra,
+    }
+    (run_dir / "run.json").write_text(json.dumps(sidecar, indent=2))
+    return run_dir
+
+
+def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(options.seed)
+    tf.config.experimental.enable_op_determinism()
+    strategy = strategy or make_strategy(options.strategy, options.devices)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = options.batch_size * replicas
+    normalization = fit_normalization(X_train, fs.features.kind)
+    build_options = {"normalization": normalization}
+    if model_name == "cnn_lstm":
+        build_options["mel_input"] = fs.features.kind == "mel"
+    with strategy.scope():
+        model = get_builder(model_name)(X_train.shape[1:], len(fs.labels), **build_options)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=options.lr),
+            loss="sparse_categorical_crossentropy",  # categorical cross-entropy on integer labels
+            metrics=["accuracy"],
+        )
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((X_train, y_train))
+        .shuffle(len(y_train), seed=options.seed, reshuffle_each_iteration=True)
+        .batch(global_batch)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    val_ds = tf.data.Dataset.from_tensor_slices((X_val, y_val)).batch(global_batch)
+    if replicas > 1 or options.strategy == "multi-worker":
+        policy = tf.data.experimental.AutoShardPolicy.DATA
+        shard = tf.data.Options()
+        shard.experimental_distribute.auto_shard_policy = policy
+        train_ds, val_ds = train_ds.with_options(shard), val_ds.with_options(shard)
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=options.lr_factor, patience=options.lr_patience, min_lr=1e-6),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False, profile_batch=0),
+    ]
+    class_weight = _class_weights(y_train, len(fs.labels)) if options.class_weight == "balanced" else None
+    fit = model.fit(train_ds, validation_data=val_ds, epochs=options.epochs, callbacks=callbacks,
+                    class_weight=class_weight, verbose=2 if progress else 0)  # fmt: skip
+    history = pd.DataFrame(fit.history)
+    missing = {"val_loss", "loss"} - set(history.columns)
+    if missing:  # every callback must have monitored a key that exists
+        raise RuntimeError(f"training history lacks {missing}")
+    model.save(run_dir / "model.keras")
+    model.export(str(run_dir / "saved_model"), format="tf_saved_model", verbose=False)
+    probabilities = model.predict(X_test, batch_size=256, verbose=0)
+    extra = {
+        "strategy": type(strategy).__name__,
+        "replicas": int(replicas),
+        "global_batch_size": int(global_batch),
+        "epochs_run": int(len(history)),
+        "best_epoch": int(history["val_loss"].idxmin()) + 1,
+        "normalization": "z-score per feature (per mel band for mel), fitted on the train split, inside the model",
+    }
+    return probabilities, history, extra
+
+
+def _train_sklearn(model_name, X_train, y_train, X_test, options, run_dir):
+    import joblib
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if model_name == "mlp":
+        clf = MLPClassifier(hidden_layer_sizes=(256, 128), alpha=1e-3, learning_rate_init=options.lr,
+                            max_iter=max(options.epochs, 50), early_stopping=False, random_state=options.seed)  # fmt: skip
+    else:
+        clf = KNeighborsClassifier(n_neighbors=5)
+    pipeline = make_pipeline(StandardScaler(), clf)
+    pipeline.fit(X_train.reshape(len(X_train), -1), y_train)
+    joblib.dump(pipeline, run_dir / "model.joblib")
+    probabilities = _sklearn_probabilities(pipeline, X_test)
+    history = pd.DataFrame({"loss": pipeline[-1].loss_curve_}) if hasattr(pipeline[-1], "loss_curve_") else None
+    if history is not None:
+        history.to_csv(run_dir / "history.csv", index_label="epoch")
+    return probabilities, history, {"strategy": None, "normalization": "StandardScaler fitted on the train split"}
+
+
+def _sklearn_probabilities(pipeline, X: np.ndarray) -> np.ndarray:
+    """Probabilities over every label index (classes absent from training get 0)."""
+    proba = pipeline.predict_proba(X.reshape(len(X), -1))
+    classes = pipeline.classes_
+    out = np.zeros((len(X), int(classes.max()) + 1 if len(classes) else 0), dtype=np.float32)
+    out[:, classes] = proba
+    return out
+
+
+def _class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y)
+    weights = compute_class_weight("balanced", classes=present, y=y)
+    return {int(c): float(w) for c, w in zip(present, weights)}
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("tensorflow", "keras", "numpy", "librosa", "scikit-learn"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def load_run(run_dir: str | os.PathLike) -> tuple[dict, object]:
+    """``(sidecar, model)`` of a run directory (a Keras model or a scikit-learn pipeline)."""
+    run_dir = Path(run_dir)
+    sidecar_path = run_dir / "run.json"
+    if not sidecar_path.is_file():
+        raise ParameterError(f"{run_dir}: not a run directory (no run.json)")
+    sidecar = json.loads(sidecar_path.read_text())
+    if (run_dir / "model.joblib").is_file():
+        import joblib
+
+        return sidecar, joblib.load(run_dir / "model.joblib")
+    import keras
+
+    return sidecar, keras.models.load_model(run_dir / "model.keras")
+
+
+def predict_probabilities(model, X: np.ndarray) -> np.ndarray:
+    """Class probabilities ``(n, n_labels)`` from either kind of model."""
+    if hasattr(model, "predict_proba"):
+        return _sklearn_probabilities(model, X)
+    return model.predict(X, batch_size=256, verbose=0)
+
+
+def evaluate_run(run_dir: str | os.PathLike, fs: FeatureSet | None = None, *, split: str = "test") -> dict:
+    """Re-score a run on its own test split, or on another feature set (cross-corpus).
+
+    Cross-corpus, only the emotions both label sets share are scored: rows of other
+    emotions are dropped and the model's choice is restricted to the shared ones;
+    the report says which.
+    """
+    run_dir = Path(run_dir)
+    sidecar, model = load_run(run_dir)
+    own = fs is None
+    fs = fs or FeatureSet(sidecar["feature_set"])
+    if fs.config["features"] != sidecar["features"]:
+        raise ParameterError(f"{fs.path}: its feature config differs from the one {run_dir} was trained on")
+    X, y, rows = load_split(fs, split, sidecar["gender"])
+    model_labels = sidecar["labels"]
+    shared = [name for name in model_labels if name in fs.labels]
+    if not shared:
+        raise ParameterError(f"no emotion in common between the run ({model_labels}) and the data ({fs.labels})")
+    data_to_model = {fs.labels.index(name): model_labels.index(name) for name in shared}
+    keep = np.isin(y, list(data_to_model))
+    X, rows = X[keep], rows[keep].reset_index(drop=True)
+    y_model = np.array([data_to_model[int(v)] for v in y[keep]], dtype=np.int64)
+    probabilities = predict_probabilities(model, X)
+    shared_index = [model_labels.index(name) for name in shared]
+    restricted = probabilities[:, shared_index]
+    y_pred = np.asarray(shared_index)[restricted.argmax(axis=1)]
+    # re-index onto the shared labels so the report is square
+    position = {m: i for i, m in enumerate(shared_index)}
+    report = score(np.array([position[v] for v in y_model]), np.array([position[v] for v in y_pred]), shared)
+    report["test_speakers"] = sorted(rows["speaker"].unique())
+    report["evaluated_on"] = "own test split" if own else f"feature set {fs.path} ({', '.join(fs.config['corpora'])})"
+    report["shared_emotions"] = shared
+    if not own:
+        report["note"] = "cross-corpus: only the emotions both the model and the data have are scored"
+    return report

@@ -1,0 +1,156 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ser_keras import ParameterError
+from ser_keras.cli import main
+from ser_keras.extract import FeatureSet
+from ser_keras.models import KERAS_MODELS, get_builder
+
+SHAPES = {"conv1d": (162,), "conv1d_avgpool": (162,), "conv2d": (128, 40), "cnn_lstm": (50, 162)}
+
+
+@pytest.fixture(scope="session")
+def demo_stats(tmp_path_factory, demo_root):
+    """The demo corpus's stats feature set, extracted once."""
+    cache = tmp_path_factory.mktemp("cache")
+    code = main(["extract", "--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache), "--jobs", "2"])
+    assert code == 0
+    return FeatureSet(next(cache.glob("stats-*")))
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_MODELS))
+def test_every_builder_gives_class_probabilities(name):
+    import keras
+
+    shape = SHAPES[name]
+    model = get_builder(name)(shape, 5, normalization=(np.zeros(shape[-1] if name != "conv2d" else shape[0]), np.ones(shape[-1] if name != "conv2d" else shape[0])))
+    assert model.output_shape == (None, 5)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names)) and names[-1] == "emotion" and "normalize" in names
+    probs = model(np.random.default_rng(0).normal(size=(2, *shape)).astype("float32"))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(probs).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_unknown_model_lists_the_valid_ones():
+    with pytest.raises(ParameterError, match="valid models are: conv1d, conv1d_avgpool, conv2d, cnn_lstm, mlp, knn"):
+        get_builder("transformer")
+
+
+def _train(demo_stats, tmp_path, *extra):
+    args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(tmp_path), *extra]
+    assert main(args) == 0
+
+
+def test_end_to_end_demo_beats_chance_and_exports(demo_stats, tmp_path, capsys):
+    import tensorflow as tf
+
+    from ser_keras.train import load_run
+
+    _train(demo_stats, tmp_path / "a", "--epochs", "30", "--seed", "1")
+    run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["unweighted_accuracy"] > 2.0 * report["chance_ua"], report  # speaker-independent
+    assert set(report["test_speakers"]).isdisjoint(json.loads((run_dir / "run.json").read_text())["speakers"]["train"])
+    for key in ("accuracy", "weighted_accuracy", "macro_f1", "labels", "confusion_matrix", "per_class", "n_test"):
+        assert key in report
+    assert np.asarray(report["confusion_matrix"]).sum() == report["n_test"]
+    for name in ("model.keras", "history.csv", "confusion_matrix.png", "curves.png"):
+        assert (run_dir / name).stat().st_size > 0
+    assert list((run_dir / "logs").rglob("*tfevents*"))
+    # The SavedModel alone gives the Keras model's probabilities on raw feature arrays.
+    sidecar, model = load_run(run_dir)
+    assert sidecar["labels"] == demo_stats.labels and sidecar["seed"] == 1 and sidecar["replicas"] == 1
+    X_test, _ = demo_stats.arrays("test")
+    X = np.asarray(X_test[:16])
+    loaded = tf.saved_model.load(str(run_dir / "saved_model"))  # keep a reference: its variables live on it
+    served = loaded.serve(tf.constant(X)).numpy()
+    np.testing.assert_allclose(served, model.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
+    # Normalisation inside the model was fitted on the training rows only.
+    X_train, _ = demo_stats.arrays("train")
+    norm = model.get_layer("normalize")
+    np.testing.assert_allclose(np.ravel(norm.mean), np.asarray(X_train).mean(axis=0), rtol=1e-4, atol=1e-6)
+    # Same seed, same data: same metrics.
+    _train(demo_stats, tmp_path / "b", "--epochs", "30", "--seed", "1")
+    again = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert json.loads((again / "report.json").read_text())["confusion_matrix"] == report["confusion_matrix"]
+    assert pd.read_csv(again / "history.csv")["val_loss"].tolist() == pd.read_csv(run_dir / "history.csv")["val_loss"].tolist()
+    # evaluate re-scores the run on its own test split to the same figures.
+    assert main(["evaluate", str(run_dir), "--quiet"]) == 0
+    assert json.loads((run_dir / "report.json").read_text())["confusion_matrix"] == report["confusion_matrix"]
+
+
+def test_a_plateau_really_lowers_the_learning_rate(demo_stats, tmp_path):
+    import keras
+
+    from ser_keras.train import TrainOptions, train
+
+    # a learning rate far too high: val_loss stalls or bounces, so epochs without improvement come
+    options = TrainOptions(model="conv1d", epochs=8, lr=1e-2, patience=100, lr_patience=1, seed=0)
+    run_dir = train(demo_stats, out_dir=tmp_path, options=options, progress=False)
+    history = pd.read_csv(run_dir / "history.csv")
+    assert "val_loss" in history and "learning_rate" in history
+    assert history["learning_rate"].iloc[-1] < history["learning_rate"].iloc[0]
+    stalled = (history["val_loss"].cummin().diff() > -1e-4).to_numpy()[1:]  # epochs that did not improve
+    assert stalled.any()
+
+
+def test_gender_variants_and_sklearn_baseline(demo_stats, tmp_path, capsys):
+    _train(demo_stats, tmp_path, "--model", "knn", "--gender", "all")
+    runs = [Path(p) for p in capsys.readouterr().out.strip().splitlines()]
+    assert [r.name.split("-")[2] for r in runs] == ["mixed", "male", "female"]
+    manifest = demo_stats.manifest
+    gender_of = dict(zip(manifest["speaker"], manifest["gender"]))
+    for run in runs[1:]:
+        sidecar = json.loads((run / "run.json").read_text())
+        speakers = sum(sidecar["speakers"].values(), [])
+        assert {gender_of[s] for s in speakers} == {sidecar["gender"]}
+        assert (run / "model.joblib").is_file() and (run / "report.json").is_file()
+
+
+def test_unknown_gender_is_refused(tmp_path, capsys):
+    from conftest import tone, write_wav
+
+    rows = ["path,emotion,speaker"]
+    for s in range(4):
+        for emotion in ("angry", "sad"):
+            write_wav(tmp_path / f"{s}{emotion}.wav", tone(sr=16000, seconds=3.2, freq=120 + 30 * s))
+            rows.append(f"{s}{emotion}.wav,{emotion},s{s}")
+    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+    code = main(["train", "--quiet", "--corpus", f"csv={tmp_path / 'list.csv'}", "--cache-dir", str(tmp_path / "c"),
+                 "--gender", "male", "--model", "knn", "--out", str(tmp_path / "m"), "--jobs", "1"])  # fmt: skip
+    assert code == 2 and "needs speaker genders" in capsys.readouterr().err
+
+
+def test_cross_corpus_evaluate_scores_shared_emotions(demo_stats, tmp_path, demo_root, capsys):
+    _train(demo_stats, tmp_path, "--model", "knn")
+    run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    code = main(["evaluate", str(run_dir), "--quiet", "--corpus", f"demo={demo_root}", "--emotions", "angry,sad,calm",
+                 "--cache-dir", str(tmp_path / "c"), "--jobs", "1"])  # fmt: skip
+    assert code == 0
+    report = json.loads((run_dir / "eval-demo" / "report.json").read_text())
+    assert report["labels"] == ["sad", "angry"] and report["shared_emotions"] == ["sad", "angry"]
+    assert report["n_test"] == 128 and "cross-corpus" in report["note"]
+
+
+def _run_python(code, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_mirrored_strategy_on_two_logical_cpus(demo_stats, tmp_path):
+    code = (
+        "import sys; from ser_keras.cli import main; "
+        f"sys.exit(main(['train', '--quiet', '--features-dir', r'{demo_stats.path}', '--out', r'{tmp_path}', "
+        "'--devices', '2', '--epochs', '2', '--batch-size', '16']))"
+    )
+    proc = _run_python(code)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sidecar = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / "run.json").read_text())
+    assert sidecar["strategy"] == "MirroredStrategy" and sidecar["replicas"] == 2 and sidecar["global_batch_size"] == 32
+
