@@ -41,6 +41,7 @@ from .audio import fix_length, load
 from .corpora import MANIFEST_COLUMNS, file_fingerprints
 from .emotions import ordered_labels
 from .errors import ParameterError, SerError
+from .provenance import library_versions
 from .features import FeatureConfig, compute
 from .splits import SPLITS
 
@@ -221,7 +222,7 @@ def extract_features(
             "format": FORMAT_VERSION,
             "fingerprint": digest,
             "package_version": __version__,
-            "library_versions": _library_versions(),
+            "library_versions": library_versions(("numpy", "scipy", "librosa", "soundfile", "soxr", "pandas", "scikit-learn")),
             "features": features.to_dict(),
             "feature_names": features.feature_names() if features.kind != "mel" else None,
             "augment": augment.to_dict(),
@@ -339,18 +340,6 @@ def _locked(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("numpy", "scipy", "librosa", "soundfile", "soxr", "pandas", "scikit-learn"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "missing"
-    return out
 
 
 class FeatureSet:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import ParameterError
+from .provenance import library_versions
 from .extract import FeatureSet
 from .models import DEFAULT_MODEL, SKLEARN_MODELS, get_builder, model_names
 from .report import score, write_report
@@ -168,7 +169,7 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
     write_report(report, run_dir, history=history)
     sidecar = {
         "package_version": __version__,
-        "library_versions": _library_versions(),
+        "library_versions": library_versions(("tensorflow", "keras", "numpy", "librosa", "scikit-learn")),
         "model": model_name,
         "gender": gender,
         "labels": fs.labels,
@@ -288,18 +289,6 @@ def _class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
     present = np.unique(y)
     weights = compute_class_weight("balanced", classes=present, y=y)
     return {int(c): float(w) for c, w in zip(present, weights)}
-
-
-def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("tensorflow", "keras", "numpy", "librosa", "scikit-learn"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "missing"
-    return out
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, object]:
