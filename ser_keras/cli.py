@@ -180,7 +180,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from .extract import FeatureSet, extract_features

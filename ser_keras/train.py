@@ -142,7 +142,7 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
     if model_name not in model_names():
         raise ParameterError(f"unknown model {model_name!r}; valid models are: {', '.join(model_names())}")
     X_train, y_train, train_rows = load_split(fs, "train", gender)
-    X_val, y_val, _ = load_split(fs, "val", gender)
+    X_val, y_val, val_rows = load_split(fs, "val", gender)
     X_test, y_test, test_rows = load_split(fs, "test", gender)
     for split, X in (("train", X_train), ("val", X_val), ("test", X_test)):
         if len(X) == 0:
@@ -180,7 +180,7 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
         "split": fs.config["split"],
         "speakers": {
             "train": sorted(train_rows["speaker"].unique()),
-            "val": sorted(load_split(fs, "val", gender)[2]["speaker"].unique()),
+            "val": sorted(val_rows["speaker"].unique()),
             "test": report["test_speakers"],
         },
         "n": {"train": int(len(y_train)), "val": int(len(y_val)), "test": int(len(y_test))},
