@@ -213,6 +213,8 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
             loss="sparse_categorical_crossentropy",  # categorical cross-entropy on integer labels
             metrics=["accuracy"],
         )
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        _prepare_multi_worker(model, strategy, X_train[:1], y_train[:1])
     train_ds = (
         tf.data.Dataset.from_tensor_slices((X_train, y_train))
         .shuffle(len(y_train), seed=options.seed, reshuffle_each_iteration=True)
@@ -250,6 +252,35 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         "normalization": "z-score per feature (per mel band for mel), fitted on the train split, inside the model",
     }
     return probabilities, history, extra
+
+
+def _prepare_multi_worker(model, strategy, x_sample: np.ndarray, y_sample: np.ndarray) -> None:
+    """Work around two Keras 3 defects with ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585).
+
+    1. ``fit``/``evaluate`` build the model from a first batch averaged with ``strategy.reduce``,
+       which refuses the nested ``(x, y)`` batch: every variable is built here from a one-row host
+       batch instead, and the model is told there is nothing left to build.
+    2. Logged metrics are averaged over workers with ``reduce(MEAN, axis=0)``, which fails on
+       scalars: each step's metrics get a leading replica axis of length 1, so the same call
+       averages them over replicas.
+
+    Training itself (the distributed dataset, gradients, all-reduce) is Keras's own.
+    """
+    import keras
+
+    with strategy.scope():
+        model._symbolic_build(data_batch=(x_sample, y_sample))
+        model.optimizer.build(model.trainable_variables)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+    def with_replica_axis(step):
+        def wrapped(data):
+            return {name: keras.ops.expand_dims(value, 0) for name, value in step(data).items()}
+
+        return wrapped
+
+    model.train_step = with_replica_axis(model.train_step)
+    model.test_step = with_replica_axis(model.test_step)
 
 
 def _train_sklearn(model_name, X_train, y_train, X_test, options, run_dir):

@@ -154,3 +154,43 @@ def test_mirrored_strategy_on_two_logical_cpus(demo_stats, tmp_path):
     sidecar = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / "run.json").read_text())
     assert sidecar["strategy"] == "MirroredStrategy" and sidecar["replicas"] == 2 and sidecar["global_batch_size"] == 32
 
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_multi_worker_strategy_with_two_local_workers(demo_stats, tmp_path):
+    """Two worker processes on 127.0.0.1 train one model in sync: same weights, same metrics."""
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    workers = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        code = (
+            "import sys; from ser_keras.cli import main; "
+            f"sys.exit(main(['train', '--quiet', '--features-dir', r'{demo_stats.path}', '--out', r'{tmp_path / str(index)}', "
+            "'--strategy', 'multi-worker', '--epochs', '3', '--batch-size', '16']))"
+        )
+        workers.append(subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (_, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err[-3000:]
+    runs = [Path(out.strip().splitlines()[-1]) for out, _ in outputs]
+    # the chief (worker 0) writes where it was told; the other worker writes to a scratch folder
+    assert runs[0].parent == tmp_path / "0" and not (tmp_path / "1").exists()
+    sidecar = json.loads((runs[0] / "run.json").read_text())
+    assert sidecar["replicas"] == 2 and sidecar["global_batch_size"] == 32 and sidecar["epochs_run"] == 3
+    histories = [pd.read_csv(run / "history.csv") for run in runs]
+    assert list(histories[0].columns) == list(histories[1].columns) and len(histories[0]) == 3
+    np.testing.assert_allclose(histories[0].to_numpy(), histories[1].to_numpy(), rtol=1e-6)
+    assert np.isfinite(histories[0]["val_loss"]).all()
+    import keras
+
+    weights = [keras.saving.load_model(run / "model.keras").get_weights() for run in runs]
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
