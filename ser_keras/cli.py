@@ -81,6 +81,16 @@ def _float_pair(text: str) -> tuple[float, float]:
     return low, high
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 224x224, got {text!r}") from None
+    if height < 32 or width < 32:
+        raise argparse.ArgumentTypeError(f"the backbones need at least 32x32, got {text!r}")
+    return height, width
+
+
 def add_feature_options(parser: argparse.ArgumentParser) -> None:
     """Options of the feature set: representation, its parameters, augmentation, run-time."""
     group = parser.add_argument_group("features")
@@ -161,6 +171,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .extract import FeatureSet
+    from .pipeline import SpecAugmentOptions
     from .train import TrainOptions, configure_devices, train
 
     if args.devices:
@@ -169,6 +180,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = TrainOptions(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         class_weight=args.class_weight, patience=args.patience, strategy=args.strategy, devices=args.devices,
+        optimizer=args.optimizer, momentum=args.momentum, weights=args.weights, image_size=args.image_size,
+        freeze_epochs=args.freeze_epochs, unfreeze=args.unfreeze, fine_tune_lr_factor=args.fine_tune_lr_factor,
+        spec_augment=args.spec_augment,
+        augment_options=SpecAugmentOptions(time_shift=args.time_shift, freq_masks=args.freq_masks,
+                                           freq_width=args.freq_width, time_masks=args.time_masks,
+                                           time_width=args.time_width),
     )  # fmt: skip
     genders = ("mixed", "male", "female") if args.gender == "all" else (args.gender,)
     for gender in genders:
@@ -279,18 +296,39 @@ def build_parser() -> argparse.ArgumentParser:
     t = p.add_argument_group("training")
     t.add_argument("--features-dir", metavar="DIR", help="train on this feature-set folder (skips extraction)")
     t.add_argument("--model", help="conv1d (default for stats), conv1d_avgpool, conv2d (default for mel), "
-                   "cnn_lstm (default for frames), mlp, knn")  # fmt: skip
+                   "cnn_lstm (default for frames), mlp, knn; on mel also densenet121, densenet169, densenet201, "
+                   "densenet161, resnet50, resnext50_32x4d")  # fmt: skip
     t.add_argument("--gender", choices=("mixed", "male", "female", "all"), default="mixed",
                    help="train on all speakers, one gender, or all three variants one after another")  # fmt: skip
     t.add_argument("--epochs", type=int, default=50)
-    t.add_argument("--batch-size", type=int, default=32, help="per replica; the global batch is this x replicas")
-    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    t.add_argument("--patience", type=int, default=10, help="EarlyStopping patience on val_loss (best weights restored)")
+    t.add_argument("--batch-size", type=int, help="per replica; the global batch is this x replicas "
+                   "(default 32; 16 for transfer learning)")  # fmt: skip
+    t.add_argument("--lr", type=float, help="learning rate (default 1e-3 Adam; 0.01 SGD for transfer learning)")
+    t.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam; sgd for transfer learning")
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    t.add_argument("--patience", type=int, help="EarlyStopping patience on val_loss, best weights restored "
+                   "(default 10; 4 for transfer learning)")  # fmt: skip
     t.add_argument("--class-weight", choices=("balanced",), help="weight classes inversely to their frequency")
     t.add_argument("--strategy", choices=("mirrored", "multi-worker"), default="mirrored",
                    help="mirrored: one machine; multi-worker: MultiWorkerMirroredStrategy from TF_CONFIG")  # fmt: skip
     t.add_argument("--devices", type=int, help="on a CPU-only machine, split the CPU into N logical devices")
     t.add_argument("--out", default="models", help="parent folder of run folders (default: models)")
+    tl = p.add_argument_group("transfer learning (--features mel --model densenet121|densenet169|densenet201|"
+                              "densenet161|resnet50|resnext50_32x4d)")  # fmt: skip
+    tl.add_argument("--weights", help="backbone weights: imagenet (Keras's, where published; needs network), "
+                    "none (default) or PATH to a .weights.h5 of the backbone")  # fmt: skip
+    tl.add_argument("--image-size", type=_size, metavar="HxW", help="resize mel images first, e.g. 224x224")
+    tl.add_argument("--freeze-epochs", type=int, help="epochs with the backbone frozen before fine-tuning "
+                    "(default 5 with pretrained weights, 0 from scratch)")  # fmt: skip
+    tl.add_argument("--unfreeze", default="all", help="fine-tune all backbone layers or the last N (default all)")
+    tl.add_argument("--fine-tune-lr-factor", type=float, default=0.1, help="fine-tuning lr = lr x this (default 0.1)")
+    tl.add_argument("--spec-augment", action=argparse.BooleanOptionalAction,
+                    help="on-the-fly time shift + SpecAugment of mel training batches (default: on for transfer learning)")  # fmt: skip
+    tl.add_argument("--time-shift", type=float, default=0.1, help="max roll along time, fraction of frames (default 0.1)")
+    tl.add_argument("--freq-masks", type=int, default=2, help="SpecAugment frequency masks (default 2)")
+    tl.add_argument("--freq-width", type=int, default=15, help="max frequency-mask width in mel bins (default 15)")
+    tl.add_argument("--time-masks", type=int, default=2, help="SpecAugment time masks (default 2)")
+    tl.add_argument("--time-width", type=int, default=20, help="max time-mask width in frames (default 20)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="re-score a run on its test split or on another corpus",

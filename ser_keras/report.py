@@ -93,6 +93,10 @@ def plot_curves(history: pd.DataFrame, path: str | os.PathLike) -> None:
         for prefix, style in (("", "-"), ("val_", "--")):
             if prefix + key in history:
                 ax.plot(epochs, history[prefix + key], style, label=("validation " if prefix else "train ") + key)
+        if "phase" in history:  # two-phase fine-tuning: mark where the backbone was unfrozen
+            changes = np.flatnonzero(history["phase"].to_numpy()[1:] != history["phase"].to_numpy()[:-1])
+            for change in changes:
+                ax.axvline(change + 1.5, color="grey", linestyle=":", label="backbone unfrozen")
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.legend()

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,8 @@ from . import __version__
 from .errors import ParameterError
 from .provenance import library_versions
 from .extract import FeatureSet
-from .models import DEFAULT_MODEL, SKLEARN_MODELS, get_builder, model_names
+from .models import DEFAULT_MODEL, SKLEARN_MODELS, TRANSFER_MODELS, get_builder, model_names
+from .pipeline import SpecAugmentOptions
 from .report import score, write_report
 
 GENDERS = ("mixed", "male", "female")
@@ -38,19 +39,59 @@ GENDERS = ("mixed", "male", "female")
 
 @dataclass
 class TrainOptions:
-    """Training hyper-parameters (the seed projects' defaults)."""
+    """Training hyper-parameters.
+
+    ``None`` means the model family's default (`resolve`): Adam 1e-3, batch 32,
+    patience 10 for the seed projects' networks; SGD 0.01 (momentum 0.9), batch 16,
+    patience 4 and on-the-fly SpecAugment for the transfer-learning backbones, as the
+    project they come from used.
+
+    Transfer learning is two-phase: the backbone is frozen for ``freeze_epochs``
+    (default 5 with pretrained weights, 0 from scratch), then unfrozen (``unfreeze``:
+    ``"all"`` or the number of final backbone layers) at ``lr * fine_tune_lr_factor``.
+    """
 
     model: str | None = None
     epochs: int = 50
-    batch_size: int = 32
-    lr: float = 1e-3
+    batch_size: int | None = None
+    lr: float | None = None
     seed: int = 0
     class_weight: str | None = None
-    patience: int = 10
+    patience: int | None = None
     lr_patience: int = 4
     lr_factor: float = 0.5
     strategy: str = "mirrored"
     devices: int | None = None
+    optimizer: str | None = None
+    momentum: float = 0.9
+    weights: str | None = None
+    image_size: tuple[int, int] | None = None
+    freeze_epochs: int | None = None
+    unfreeze: str = "all"
+    fine_tune_lr_factor: float = 0.1
+    spec_augment: bool | None = None
+    augment_options: SpecAugmentOptions = field(default_factory=SpecAugmentOptions)
+
+    def resolve(self, model_name: str) -> TrainOptions:
+        """A copy with every family default filled in."""
+        transfer = model_name in TRANSFER_MODELS
+        pretrained = self.weights not in (None, "none")
+        defaults = {
+            "batch_size": 16 if transfer else 32,
+            "lr": 0.01 if transfer else 1e-3,
+            "patience": 4 if transfer else 10,
+            "optimizer": "sgd" if transfer else "adam",
+            "freeze_epochs": 5 if transfer and pretrained else 0,
+            "spec_augment": transfer,
+        }
+        resolved = replace(self, model=model_name, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
+        if resolved.optimizer not in ("adam", "sgd"):
+            raise ParameterError(f"unknown optimizer {resolved.optimizer!r}; choose adam or sgd")
+        if not transfer and (pretrained or resolved.freeze_epochs):
+            raise ParameterError(f"--weights and --freeze-epochs apply to the transfer-learning models, not {model_name}")
+        if resolved.unfreeze != "all" and not str(resolved.unfreeze).isdigit():
+            raise ParameterError(f"--unfreeze takes 'all' or a number of layers, got {resolved.unfreeze!r}")
+        return resolved
 
 
 def configure_devices(n_devices: int | None) -> None:
@@ -141,6 +182,9 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
     model_name = options.model or DEFAULT_MODEL[kind]
     if model_name not in model_names():
         raise ParameterError(f"unknown model {model_name!r}; valid models are: {', '.join(model_names())}")
+    if model_name in TRANSFER_MODELS and kind != "mel":
+        raise ParameterError(f"{model_name} classifies mel-spectrogram images: extract with --features mel (got {kind})")
+    options = options.resolve(model_name)
     X_train, y_train, train_rows = load_split(fs, "train", gender)
     X_val, y_val, val_rows = load_split(fs, "val", gender)
     X_test, y_test, test_rows = load_split(fs, "test", gender)
@@ -185,7 +229,7 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
         },
         "n": {"train": int(len(y_train)), "val": int(len(y_val)), "test": int(len(y_test))},
         "seed": options.seed,
-        "options": asdict(options) | {"model": model_name},
+        "options": asdict(options),
         "training_seconds": round(seconds, 2),
         **extra,
     }
@@ -197,46 +241,62 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
     import keras
     import tensorflow as tf
 
+    from .pipeline import make_datasets
+
     keras.utils.set_random_seed(options.seed)
     tf.config.experimental.enable_op_determinism()
     strategy = strategy or make_strategy(options.strategy, options.devices)
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = options.batch_size * replicas
-    normalization = fit_normalization(X_train, fs.features.kind)
-    build_options = {"normalization": normalization}
+    transfer = model_name in TRANSFER_MODELS
+    if transfer:
+        from .models.transfer import image_normalization
+
+        build_options = {"normalization": image_normalization(X_train), "weights": options.weights,
+                         "image_size": options.image_size}  # fmt: skip
+    else:
+        build_options = {"normalization": fit_normalization(X_train, fs.features.kind)}
     if model_name == "cnn_lstm":
         build_options["mel_input"] = fs.features.kind == "mel"
     with strategy.scope():
         model = get_builder(model_name)(X_train.shape[1:], len(fs.labels), **build_options)
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=options.lr),
-            loss="sparse_categorical_crossentropy",  # categorical cross-entropy on integer labels
-            metrics=["accuracy"],
-        )
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        _prepare_multi_worker(model, strategy, X_train[:1], y_train[:1])
-    train_ds = (
-        tf.data.Dataset.from_tensor_slices((X_train, y_train))
-        .shuffle(len(y_train), seed=options.seed, reshuffle_each_iteration=True)
-        .batch(global_batch)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    val_ds = tf.data.Dataset.from_tensor_slices((X_val, y_val)).batch(global_batch)
-    if replicas > 1 or options.strategy == "multi-worker":
-        policy = tf.data.experimental.AutoShardPolicy.DATA
-        shard = tf.data.Options()
-        shard.experimental_distribute.auto_shard_policy = policy
-        train_ds, val_ds = train_ds.with_options(shard), val_ds.with_options(shard)
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=options.lr_factor, patience=options.lr_patience, min_lr=1e-6),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False, profile_batch=0),
-    ]
+    augment = options.augment_options if options.spec_augment and fs.features.kind == "mel" else None
+    train_ds, val_ds = make_datasets(X_train, y_train, X_val, y_val, batch_size=global_batch, seed=options.seed,
+                                     augment=augment, shard=replicas > 1 or multi_worker)  # fmt: skip
     class_weight = _class_weights(y_train, len(fs.labels)) if options.class_weight == "balanced" else None
-    fit = model.fit(train_ds, validation_data=val_ds, epochs=options.epochs, callbacks=callbacks,
-                    class_weight=class_weight, verbose=2 if progress else 0)  # fmt: skip
-    history = pd.DataFrame(fit.history)
+    # (epochs, learning rate, backbone trainable) per phase: frozen backbone first, then fine-tuning
+    phases = [(options.epochs, options.lr, None)]
+    if transfer and options.freeze_epochs:
+        frozen_epochs = min(options.freeze_epochs, options.epochs)
+        phases = [(frozen_epochs, options.lr, False), (options.epochs, options.lr * options.fine_tune_lr_factor, True)]
+    histories, epoch = [], 0
+    for phase, (until_epoch, lr, backbone_trainable) in enumerate(phases, start=1):
+        if epoch >= until_epoch:
+            continue
+        with strategy.scope():
+            if backbone_trainable is not None:
+                _set_backbone_trainable(model.get_layer("backbone"), backbone_trainable, options.unfreeze)
+            model.compile(optimizer=_optimizer(options, lr), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])  # fmt: skip  (categorical cross-entropy on integer labels)
+        if multi_worker:
+            _prepare_multi_worker(model, strategy, X_train[:1], y_train[:1])
+        callbacks = [
+            _epoch_timer(),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=options.lr_factor,
+                                              patience=options.lr_patience, min_lr=1e-6),  # fmt: skip
+            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=phase > 1),
+            keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False, profile_batch=0),
+        ]
+        fit = model.fit(train_ds, validation_data=val_ds, epochs=until_epoch, initial_epoch=epoch, callbacks=callbacks,
+                        class_weight=class_weight, verbose=2 if progress else 0)  # fmt: skip
+        part = pd.DataFrame(fit.history)
+        part["phase"] = "frozen" if backbone_trainable is False else ("fine-tune" if backbone_trainable else "train")
+        histories.append(part)
+        epoch += len(part)
+    history = pd.concat(histories, ignore_index=True)
+    history.to_csv(run_dir / "history.csv", index_label="epoch")  # CSVLogger's per-phase rows, plus the phase
     missing = {"val_loss", "loss"} - set(history.columns)
     if missing:  # every callback must have monitored a key that exists
         raise RuntimeError(f"training history lacks {missing}")
@@ -249,9 +309,47 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         "global_batch_size": int(global_batch),
         "epochs_run": int(len(history)),
         "best_epoch": int(history["val_loss"].idxmin()) + 1,
-        "normalization": "z-score per feature (per mel band for mel), fitted on the train split, inside the model",
+        "mean_epoch_seconds": round(float(history["epoch_seconds"].mean()), 2),
+        "normalization": (
+            "per-image min-max to [0, 1], then a z-score fitted on the train split, inside the model"
+            if transfer else "z-score per feature (per mel band for mel), fitted on the train split, inside the model"
+        ),  # fmt: skip
     }
+    if augment is not None:
+        extra["train_augmentation"] = {"spec_augment": asdict(augment)}
     return probabilities, history, extra
+
+
+def _epoch_timer():
+    """A callback that adds ``epoch_seconds`` (wall time of the epoch, validation included) to the logs."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["epoch_seconds"] = time.perf_counter() - self.started
+
+    return EpochTimer()
+
+
+def _optimizer(options: TrainOptions, lr: float):
+    import keras
+
+    if options.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=options.momentum)
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def _set_backbone_trainable(backbone, trainable: bool, unfreeze: str) -> None:
+    """Freeze the backbone, or unfreeze all of it / its last ``unfreeze`` layers."""
+    backbone.trainable = trainable
+    if trainable and unfreeze != "all":
+        n_last = int(unfreeze)
+        for layer in backbone.layers[: len(backbone.layers) - n_last]:
+            layer.trainable = False
 
 
 def _prepare_multi_worker(model, strategy, x_sample: np.ndarray, y_sample: np.ndarray) -> None:
@@ -272,6 +370,9 @@ def _prepare_multi_worker(model, strategy, x_sample: np.ndarray, y_sample: np.nd
         model._symbolic_build(data_batch=(x_sample, y_sample))
         model.optimizer.build(model.trainable_variables)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    if getattr(model, "_ser_keras_replica_axis", False):
+        return
+    model._ser_keras_replica_axis = True
 
     def with_replica_axis(step):
         def wrapped(data):
@@ -334,6 +435,8 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, object]:
 
         return sidecar, joblib.load(run_dir / "model.joblib")
     import keras
+
+    from .models import layers  # noqa: F401  (registers the custom layers saved models use)
 
     return sidecar, keras.models.load_model(run_dir / "model.keras")
 

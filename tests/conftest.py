@@ -56,3 +56,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "shared_data" in item.keywords and not RAVDESS_DIR.is_dir():
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def demo_stats(tmp_path_factory, demo_root):
+    """The demo corpus's stats feature set, extracted once."""
+    from ser_keras.cli import main
+    from ser_keras.extract import FeatureSet
+
+    cache = tmp_path_factory.mktemp("cache")
+    code = main(["extract", "--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache), "--jobs", "2"])
+    assert code == 0
+    return FeatureSet(next(cache.glob("stats-*")))

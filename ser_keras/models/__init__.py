@@ -3,22 +3,26 @@
 Keras builders return an uncompiled ``keras.Model`` with every layer named; the
 z-score normalisation fitted on the training split (``normalization=(mean,
 variance)``) is the model's first layer, so an exported model takes raw feature
-arrays.  ``mlp`` and ``knn`` are scikit-learn baselines (`SKLEARN_MODELS`).
+arrays.  The transfer-learning family (`TRANSFER_MODELS`, ImageNet CNN backbones on
+``mel`` images) is in `transfer`.  ``mlp`` and ``knn`` are scikit-learn baselines (`SKLEARN_MODELS`).
 Keras is imported only when a builder runs.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from ..errors import ParameterError
 from .conv import build_cnn_lstm, build_conv1d, build_conv1d_avgpool, build_conv2d
+from .transfer import TRANSFER_MODELS, build_transfer
 
 KERAS_MODELS: dict[str, Callable] = {
     "conv1d": build_conv1d,
     "conv1d_avgpool": build_conv1d_avgpool,
     "conv2d": build_conv2d,
     "cnn_lstm": build_cnn_lstm,
+    **{name: functools.partial(build_transfer, backbone=name) for name in TRANSFER_MODELS},
 }
 SKLEARN_MODELS = ("mlp", "knn")
 #: The default model of each feature representation.

@@ -1,0 +1,66 @@
+"""Serializable preprocessing layers that travel inside exported models.
+
+Registered under the ``ser_keras`` package name so ``keras.saving.load_model`` finds
+them once this module is imported (`ser_keras.train.load_run` does that).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+#: ImageNet channel standard deviations (RGB) of the torchvision / Keras "torch" convention.
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: How each backbone expects its input (``keras.applications.<family>.preprocess_input``).
+BACKBONE_CONVENTION = {
+    "densenet121": "torch", "densenet169": "torch", "densenet201": "torch", "densenet161": "torch",
+    "resnet50": "caffe", "resnext50_32x4d": "torch",
+}  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class MinMaxScale(keras.layers.Layer):
+    """Scale each example to ``[0, 1]`` by its own minimum and maximum.
+
+    Input and output shape ``(batch, ...)``; a constant example maps to zeros.
+    """
+
+    def call(self, inputs):
+        axes = tuple(range(1, len(inputs.shape)))
+        low = ops.min(inputs, axis=axes, keepdims=True)
+        high = ops.max(inputs, axis=axes, keepdims=True)
+        return ops.divide_no_nan(inputs - low, high - low)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class ImageNetConvention(keras.layers.Layer):
+    """Map a z-scored one-channel image ``(batch, H, W, 1)`` to a backbone's 3-channel input.
+
+    The single channel is repeated to three.  ``torch`` backbones (DenseNet, ResNeXt)
+    expect per-channel z-scores, which the input already is.  ``caffe`` backbones
+    (Keras ResNet50) expect BGR pixels on the 0-255 scale minus the ImageNet mean, i.e.
+    zero-mean channels with a standard deviation of ``255 * std``: the z-scores are
+    scaled to that.
+    """
+
+    def __init__(self, convention: str = "torch", **kwargs):
+        super().__init__(**kwargs)
+        if convention not in ("torch", "caffe"):
+            raise ValueError(f"unknown convention {convention!r}")
+        self.convention = convention
+
+    def call(self, inputs):
+        x = ops.concatenate([inputs, inputs, inputs], axis=-1)
+        if self.convention == "caffe":
+            scale = ops.convert_to_tensor([255.0 * s for s in reversed(IMAGENET_STD)], dtype=x.dtype)
+            x = x * scale
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 3)
+
+    def get_config(self):
+        return {**super().get_config(), "convention": self.convention}

@@ -1,0 +1,113 @@
+"""``tf.data`` input pipelines for training, with on-the-fly augmentation of mel images.
+
+Only the train split is ever augmented: `make_datasets` maps `augment_mel` over the
+training examples (after shuffling, before batching) and leaves validation untouched;
+test data never goes through a dataset at all.  Randomness comes from
+``tf.data.Dataset.random(seed)``, so a seed gives the same batches on every run and
+new draws every epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SpecAugmentOptions:
+    """On-the-fly augmentation of ``(n_mels, n_frames)`` images.
+
+    ``time_shift``: roll along time by up to this fraction of the frames (wrapping).
+    ``freq_masks`` / ``time_masks``: number of SpecAugment masks; ``freq_width`` /
+    ``time_width``: maximum mask width in bins / frames (each drawn from ``0 .. max``).
+    Masked cells take the image's mean.
+    """
+
+    time_shift: float = 0.1
+    freq_masks: int = 2
+    freq_width: int = 15
+    time_masks: int = 2
+    time_width: int = 20
+
+
+def augment_mel(image, seed, options: SpecAugmentOptions):
+    """Time shift and SpecAugment masks of one image, as TensorFlow ops.
+
+    Parameters
+    ----------
+    image : tf.Tensor [shape=(n_mels, n_frames), dtype=float32]
+    seed : tf.Tensor [shape=(2,), dtype=int64]
+        Stateless seed: equal seeds give equal outputs.
+    options : SpecAugmentOptions
+
+    Returns
+    -------
+    augmented : tf.Tensor [shape=(n_mels, n_frames)]
+    """
+    import tensorflow as tf
+
+    n_mels, n_frames = image.shape
+    seeds = tf.random.experimental.stateless_split(seed, num=1 + 2 * (options.freq_masks + options.time_masks))
+    limit = int(options.time_shift * n_frames)
+    if limit > 0:
+        shift = tf.random.stateless_uniform([], seeds[0], minval=-limit, maxval=limit + 1, dtype=tf.int32)
+        image = tf.roll(image, shift, axis=1)
+    fill = tf.reduce_mean(image)
+    draw = 1
+    for count, max_width, size, axis in (
+        (options.freq_masks, options.freq_width, n_mels, 0),
+        (options.time_masks, options.time_width, n_frames, 1),
+    ):
+        positions = tf.range(size)
+        for _ in range(count):
+            width = tf.random.stateless_uniform([], seeds[draw], 0, min(max_width, size) + 1, dtype=tf.int32)
+            start = tf.random.stateless_uniform([], seeds[draw + 1], 0, size - width + 1, dtype=tf.int32)
+            draw += 2
+            inside = (positions >= start) & (positions < start + width)
+            inside = inside[:, None] if axis == 0 else inside[None, :]
+            image = tf.where(inside, fill, image)
+    return image
+
+
+def make_datasets(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
+                  batch_size: int, seed: int, augment: SpecAugmentOptions | None = None, shard: bool = False):  # fmt: skip
+    """Shuffled, (optionally) augmented training batches and plain validation batches.
+
+    Parameters
+    ----------
+    X_train, X_val : np.ndarray [shape=(n, ...)]
+    y_train, y_val : np.ndarray [shape=(n,)]
+    batch_size : int
+        The global batch size.
+    seed : int
+        Seeds the shuffle and the augmentation draws.
+    augment : SpecAugmentOptions or None
+        Augment training images (``(n_mels, n_frames)`` examples only).
+    shard : bool
+        Shard by data (not by file) across replicas/workers.
+
+    Returns
+    -------
+    train_ds, val_ds : tf.data.Dataset
+    """
+    import tensorflow as tf
+
+    train_ds = tf.data.Dataset.from_tensor_slices((X_train, y_train)).shuffle(
+        len(y_train), seed=seed, reshuffle_each_iteration=True
+    )
+    if augment is not None:
+        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+        def apply(example, draw):
+            x, y = example
+            return augment_mel(x, tf.stack([draw, tf.constant(seed, tf.int64)]), augment), y
+
+        train_ds = tf.data.Dataset.zip((train_ds, draws)).map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+    train_ds = train_ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    val_ds = tf.data.Dataset.from_tensor_slices((X_val, y_val)).batch(batch_size)
+    if shard:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
+    return train_ds, val_ds
