@@ -1,4 +1,4 @@
-"""The ``ser-keras`` command line: ``manifest``, ``extract``, ``train``, ``evaluate``.
+"""The ``ser-keras`` command line: ``manifest``, ``extract``, ``train``, ``evaluate``, ``predict``, ``app``.
 
 Each subcommand is a thin shell over the library: it parses options, calls one
 function, and prints.  A `SerError` becomes one line on stderr and exit code 2;
@@ -172,7 +172,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .extract import FeatureSet
     from .pipeline import SpecAugmentOptions
-    from .train import TrainOptions, configure_devices, train
+    from .train import TrainOptions, configure_devices, train, train_gender_group
 
     if args.devices:
         configure_devices(args.devices)  # before anything initialises TensorFlow
@@ -188,11 +188,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                                            time_width=args.time_width),
     )  # fmt: skip
     genders = ("mixed", "male", "female") if args.gender == "all" else (args.gender,)
+    runs = {}
     for gender in genders:
-        run_dir = train(fs, gender=gender, out_dir=args.out, options=options, progress=not args.quiet)
+        runs[gender] = train(fs, gender=gender, out_dir=args.out, options=options, progress=not args.quiet)
         if not args.quiet:
-            _print_scores(run_dir / "report.json", f"{gender}: ")
-        print(run_dir, flush=True)
+            _print_scores(runs[gender] / "report.json", f"{gender}: ")
+        print(runs[gender], flush=True)
+    if args.gender == "all":  # the group that `predict --gender auto` routes through
+        group_dir = train_gender_group(fs, runs, out_dir=args.out, seed=args.seed)
+        print(group_dir, flush=True)
     return 0
 
 
@@ -240,6 +244,40 @@ def _print_scores(report_path, prefix: str = "") -> None:
         f"n={report['n_test']}  test speakers {', '.join(report['test_speakers'])}",
         file=sys.stderr,
     )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Predictor
+
+    predictor = Predictor.from_run(args.run_dir, gender=args.gender)
+    table = predictor.predict_files(args.inputs)
+    if table.empty:
+        raise SerError("no audio files found in " + ", ".join(args.inputs))
+    if args.output:
+        if args.output.lower().endswith(".json"):
+            table.to_json(args.output, orient="records", indent=2)
+        else:
+            table.to_csv(args.output, index=False)
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    failed = int(table["error"].notna().sum())
+    if failed:
+        print(f"{failed} of {len(table)} file(s) could not be scored (see the error column)", file=sys.stderr)
+    return 0 if failed < len(table) else 2
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).with_name("app.py")
+    env = dict(os.environ, SER_KERAS_MODELS=args.models, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb))
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+               "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]  # fmt: skip
+    return subprocess.call(command, env=env)
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
@@ -330,6 +368,23 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--time-masks", type=int, default=2, help="SpecAugment time masks (default 2)")
     tl.add_argument("--time-width", type=int, default=20, help="max time-mask width in frames (default 20)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="predict the emotion of audio files with a trained run",
+                       description="Predict with RUN_DIR (or a --gender all group) on files and folders; features are "
+                       "the ones the run was trained on. One row per file; unusable files get an error, the rest go on.")  # fmt: skip
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    p.add_argument("--output", "-o", metavar="FILE", help="write results.csv or results.json instead of a table")
+    p.add_argument("--gender", choices=("mixed", "male", "female", "auto"), default="mixed",
+                   help="with a --gender all group: which model answers; auto routes by the gender classifier")  # fmt: skip
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("app", help="the Streamlit page: upload or record speech, see the predicted emotion")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="run to open first (default: the newest under --models)")
+    p.add_argument("--models", default="models", help="folder of run directories to choose from (default: models)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--max-mb", type=float, default=20, help="upload size limit in MB (default 20)")
+    p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("evaluate", help="re-score a run on its test split or on another corpus",
                        description="Re-score RUN_DIR on its own test split, or with --corpus on another corpus "

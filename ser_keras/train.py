@@ -237,11 +237,59 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
     return run_dir
 
 
+def train_gender_group(fs: FeatureSet, runs: dict[str, Path], *, out_dir: str | os.PathLike = "models",
+                       seed: int = 0) -> Path:  # fmt: skip
+    """Group the runs of ``--gender all`` with a gender classifier that routes clips among them.
+
+    The classifier (standardised time-averaged features -> logistic regression) is fitted
+    on the train split and scored on the test split's speakers.
+
+    Returns
+    -------
+    group_dir : Path
+        Holds ``group.json`` (the three runs, relative), ``gender.joblib`` and ``gender_report.json``.
+    """
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .predict import GROUP_FILE, gender_inputs
+
+    def gendered(split):
+        part = fs.manifest[fs.manifest["split"] == split].reset_index(drop=True)
+        gender_rows(part, "male")  # refuses corpora of unknown gender
+        X_all, _ = fs.arrays(split)
+        keep = part["gender"].isin(["male", "female"]).to_numpy()
+        return gender_inputs(np.asarray(X_all)[keep], fs.features.kind), part.loc[keep, "gender"].to_numpy()
+
+    X_train, g_train = gendered("train")
+    X_test, g_test = gendered("test")
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1, random_state=seed))
+    classifier.fit(X_train, g_train)
+    group_dir = Path(out_dir) / runs["mixed"].name.replace("-mixed-", "-all-", 1)
+    group_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(classifier, group_dir / "gender.joblib")
+    report = {"balanced_accuracy": float(balanced_accuracy_score(g_test, classifier.predict(X_test))),
+              "n_test": int(len(g_test)), "classes": [str(c) for c in classifier.classes_]}  # fmt: skip
+    (group_dir / "gender_report.json").write_text(json.dumps(report, indent=2))
+    group = {
+        "runs": {name: os.path.relpath(run, group_dir) for name, run in runs.items()},
+        "gender_classifier": "gender.joblib",
+        "features": fs.config["features"],
+        "gender_balanced_accuracy": report["balanced_accuracy"],
+    }
+    (group_dir / GROUP_FILE).write_text(json.dumps(group, indent=2))
+    return group_dir
+
+
 def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
     import keras
     import tensorflow as tf
 
     from .pipeline import make_datasets
+    from .serving import export_saved_model
 
     keras.utils.set_random_seed(options.seed)
     tf.config.experimental.enable_op_determinism()
@@ -301,7 +349,7 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
     if missing:  # every callback must have monitored a key that exists
         raise RuntimeError(f"training history lacks {missing}")
     model.save(run_dir / "model.keras")
-    model.export(str(run_dir / "saved_model"), format="tf_saved_model", verbose=False)
+    export_saved_model(model, run_dir / "saved_model", config=fs.features, labels=fs.labels)
     probabilities = model.predict(X_test, batch_size=256, verbose=0)
     extra = {
         "strategy": type(strategy).__name__,

@@ -102,8 +102,13 @@ def test_a_plateau_really_lowers_the_learning_rate(demo_stats, tmp_path):
 
 def test_gender_variants_and_sklearn_baseline(demo_stats, tmp_path, capsys):
     _train(demo_stats, tmp_path, "--model", "knn", "--gender", "all")
-    runs = [Path(p) for p in capsys.readouterr().out.strip().splitlines()]
+    *runs, group = [Path(p) for p in capsys.readouterr().out.strip().splitlines()]
     assert [r.name.split("-")[2] for r in runs] == ["mixed", "male", "female"]
+    group_json = json.loads((group / "group.json").read_text())
+    assert {name: (group / rel).resolve() for name, rel in group_json["runs"].items()} == {
+        name: run.resolve() for name, run in zip(("mixed", "male", "female"), runs)
+    }
+    assert json.loads((group / "gender_report.json").read_text())["balanced_accuracy"] > 0.8  # demo voices differ by gender
     manifest = demo_stats.manifest
     gender_of = dict(zip(manifest["speaker"], manifest["gender"]))
     for run in runs[1:]:

@@ -1,0 +1,135 @@
+"""The Streamlit page: upload or record speech, see the predicted emotion.
+
+Run it with ``ser-keras app [RUN_DIR]`` (or ``streamlit run ser_keras/app.py``).
+Settings come from the environment so the page runs the same under ``streamlit run``
+and ``streamlit.testing``: ``SER_KERAS_MODELS`` (folder of run directories, default
+``models``), ``SER_KERAS_RUN`` (run to open first) and ``SER_KERAS_MAX_MB`` (upload
+limit, default 20).  Uploads are decoded from a temporary folder that is removed
+straight after; models are loaded once per process (``st.cache_resource``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ser_keras.errors import SerError
+
+UPLOAD_TYPES = ["wav", "flac", "ogg"]
+
+
+def find_runs(models_dir: str | os.PathLike) -> list[Path]:
+    """Run directories (and ``--gender all`` groups) under ``models_dir``, newest first."""
+    root = Path(models_dir)
+    if not root.is_dir():
+        return []
+    found = {p.parent for p in root.rglob("run.json")} | {p.parent for p in root.rglob("group.json")}
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def decode_upload(data: bytes, name: str, *, sr: int, max_bytes: int) -> np.ndarray:
+    """Validate and decode uploaded audio bytes into a mono waveform at ``sr``.
+
+    Raises
+    ------
+    SerError
+        Empty, over ``max_bytes``, not audio, silent or too short: the message names
+        the file and the problem.
+    """
+    from ser_keras.audio import load
+
+    if not data:
+        raise SerError(f"{name}: the file is empty")
+    if len(data) > max_bytes:
+        raise SerError(f"{name}: {len(data) / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+    suffix = Path(name).suffix.lower() or ".wav"
+    with tempfile.TemporaryDirectory(prefix="ser-keras-upload-") as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            return load(path, sr=sr, min_duration=0.25, on_silence="error")
+        except SerError as error:
+            raise SerError(str(error).replace(str(path), name)) from None
+
+
+def main() -> None:
+    import pandas as pd
+    import streamlit as st
+
+    from ser_keras.predict import Predictor
+
+    @st.cache_resource(show_spinner="Loading the model…")
+    def load_predictor(run_dir: str) -> Predictor:
+        return Predictor.from_run(run_dir, gender="auto")
+
+    st.set_page_config(page_title="ser-keras: speech emotion", layout="centered")
+    st.title("Speech emotion recognition")
+    models_dir = os.environ.get("SER_KERAS_MODELS", "models")
+    max_bytes = int(float(os.environ.get("SER_KERAS_MAX_MB", "20")) * 1e6)
+    runs = find_runs(models_dir)
+    first = os.environ.get("SER_KERAS_RUN")
+    if first:
+        runs = [Path(first)] + [r for r in runs if r.resolve() != Path(first).resolve()]
+    if not runs:
+        st.error(f"No trained model under {models_dir}/. Train one first: `ser-keras train`.")
+        return
+    run = st.selectbox("Model", runs, format_func=lambda p: p.name)
+    try:
+        predictor = load_predictor(str(run))
+    except SerError as error:
+        st.error(str(error))
+        return
+    st.caption("Emotions: " + ", ".join(predictor.labels))
+    source = st.radio("Audio", ["Upload a file", "Record"], horizontal=True)
+    if source == "Upload a file":
+        audio = st.file_uploader(f"A speech clip ({', '.join(UPLOAD_TYPES)})", type=UPLOAD_TYPES)
+    else:
+        audio = st.audio_input("Record a clip")
+    if audio is None:
+        st.info("Upload or record a clip to see its emotion.")
+        return
+    data = audio.getvalue()
+    name = getattr(audio, "name", None) or "recording.wav"
+    try:
+        y = decode_upload(data, name, sr=predictor.sr, max_bytes=max_bytes)
+        result = predictor.predict(y, predictor.sr, name=name)
+    except SerError as error:
+        st.error(str(error))
+        return
+    st.audio(data)
+    st.subheader(f"Predicted emotion: {result['emotion']}")
+    probabilities = pd.DataFrame({"probability": result["probabilities"]})
+    st.bar_chart(probabilities, horizontal=True)
+    detail = f"{result['n_windows']} window(s) averaged"
+    if result["model"] != "mixed":
+        detail += f"; routed to the {result['model']} model"
+    st.caption(detail)
+    st.pyplot(_waveform_and_mel(y, predictor.sr))
+
+
+def _waveform_and_mel(y: np.ndarray, sr: int):
+    """A figure with the waveform and its log-mel spectrogram."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ser_keras.features import FeatureConfig, log_mel_spectrogram
+
+    config = FeatureConfig.for_kind("mel", sr=sr, duration=max(len(y) / sr, 0.1))
+    image = log_mel_spectrogram(y[None, :], config=config)[0]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    top.plot(np.arange(len(y)) / sr, y, linewidth=0.5)
+    top.set_ylabel("amplitude")
+    bottom.imshow(image, origin="lower", aspect="auto", extent=(0, len(y) / sr, 0, image.shape[0]), cmap="magma")
+    bottom.set_ylabel("mel band")
+    bottom.set_xlabel("time (s)")
+    fig.tight_layout()
+    return fig
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""SavedModel export with a raw-waveform signature: features computed inside the graph.
+
+`waveform_features` is `features.compute` written in TensorFlow ops: ``tf.signal``
+framing and real FFT, and the very filter banks the NumPy path uses (librosa's mel and
+chroma filters, the orthonormal DCT-II, the periodic Hann window) embedded as constants.
+`export_saved_model` writes two signatures:
+
+``serving_default`` (also ``serve_waveform``)
+    ``waveform``: float32 ``(batch, n_samples)`` mono audio at the model's sample rate.
+    The graph takes the training window (``offset`` / ``duration`` of the feature
+    config; padded to ``duration`` for fixed-length features), computes the features
+    and returns ``probabilities`` ``(batch, n_labels)``, ``label_index`` ``(batch,)``
+    int64 and ``label`` ``(batch,)`` string.
+``serve``
+    ``features``: the feature arrays themselves, ``(batch, *feature_shape)`` ->
+    probabilities.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .features import FeatureConfig, chroma_basis, dct_basis, mel_basis
+
+
+def window_waveform(waveform, config: FeatureConfig):
+    """The training window of a batch of waveforms, in TensorFlow ops.
+
+    ``offset`` seconds are skipped (when the clip is long enough to keep
+    ``min_duration`` after them), at most ``duration`` seconds kept, and for
+    fixed-length features the result zero-padded (centred) to ``config.n_samples``.
+
+    Parameters
+    ----------
+    waveform : tf.Tensor [shape=(batch, n), dtype=float32]
+
+    Returns
+    -------
+    window : tf.Tensor [shape=(batch, m)]
+    """
+    import tensorflow as tf
+
+    n = tf.shape(waveform)[1]
+    start = int(round(config.offset * config.sr))
+    keep_after_offset = int(round(config.min_duration * config.sr))
+    start = tf.where(n - start >= keep_after_offset, start, 0)
+    y = waveform[:, start:]
+    if config.duration is not None:
+        y = y[:, : config.n_samples]
+    if config.fixed_length:
+        missing = tf.maximum(config.n_samples - tf.shape(y)[1], 0)
+        y = tf.pad(y, [[0, 0], [missing // 2, missing - missing // 2]])
+    return y
+
+
+def waveform_features(waveform, config: FeatureConfig):
+    """`features.compute` of equal-length waveforms, as TensorFlow ops.
+
+    Parameters
+    ----------
+    waveform : tf.Tensor [shape=(batch, n), dtype=float32]
+        Already windowed (see `window_waveform`).
+    config : FeatureConfig
+
+    Returns
+    -------
+    X : tf.Tensor [shape=(batch, *config.output_shape()), dtype=float32]
+        ``stats`` ``(batch, n_features)``, ``frames`` ``(batch, n_frames, n_features)``,
+        ``mel`` ``(batch, n_mels, n_frames)``.
+    """
+    import tensorflow as tf
+
+    from .features import _window
+
+    n_fft, hop = config.n_fft, config.hop_length
+    pad = n_fft // 2
+    padded = tf.pad(waveform, [[0, 0], [pad, pad]])
+    frames = tf.signal.frame(padded, n_fft, hop)  # (batch, n_frames, n_fft), librosa's center=True framing
+    spectrum = tf.signal.rfft(frames * tf.constant(_window(n_fft)))
+    power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
+    mel = tf.linalg.matmul(power, tf.constant(mel_basis(sr=config.sr, n_fft=n_fft, n_mels=config.n_mels).T))
+    log_mel = _power_to_db(mel, top_db=config.top_db)
+    if config.kind == "mel":
+        return tf.transpose(log_mel, [0, 2, 1])
+    chroma = tf.linalg.matmul(
+        tf.math.sqrt(power),
+        tf.constant(chroma_basis(sr=config.sr, n_fft=n_fft, n_chroma=config.n_chroma, tuning=config.chroma_tuning).T),
+    )
+    peak = tf.reduce_max(tf.abs(chroma), axis=-1, keepdims=True)
+    chroma = chroma / tf.where(peak < np.finfo(np.float32).tiny, 1.0, peak)
+    mfcc = tf.linalg.matmul(log_mel, tf.constant(dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc).T))
+    rms = tf.math.sqrt(tf.reduce_sum(tf.math.square(frames), axis=-1) / n_fft)
+    zcr = _zero_crossing_rate(waveform, frame_length=n_fft, hop_length=hop)
+    per_frame = tf.concat([zcr[..., None], chroma, mfcc, rms[..., None], mel], axis=-1)
+    if config.kind == "frames":
+        return per_frame
+    return tf.reduce_mean(per_frame, axis=1)
+
+
+def _power_to_db(power, *, top_db: float | None, amin: float = 1e-10):
+    """``librosa.power_to_db`` (ref 1.0), the ``top_db`` floor per signal."""
+    import tensorflow as tf
+
+    db = 10.0 * tf.math.log(tf.maximum(power, amin)) / np.log(10.0)
+    if top_db is not None:
+        db = tf.maximum(db, tf.reduce_max(db, axis=[1, 2], keepdims=True) - top_db)
+    return db
+
+
+def _zero_crossing_rate(y, *, frame_length: int, hop_length: int, threshold: float = 1e-10):
+    """``librosa.feature.zero_crossing_rate`` (``center=True``, edge padding), ``(batch, n_frames)``."""
+    import tensorflow as tf
+
+    pad = frame_length // 2
+    padded = tf.concat([tf.repeat(y[:, :1], pad, axis=1), y, tf.repeat(y[:, -1:], pad, axis=1)], axis=1)
+    negative = tf.where(tf.abs(padded) <= threshold, 0.0, padded) < 0
+    crossings = tf.cast(tf.not_equal(negative[:, 1:], negative[:, :-1]), tf.int32)
+    counts = tf.pad(tf.math.cumsum(crossings, axis=1), [[0, 0], [1, 0]])
+    starts = tf.range(1 + tf.shape(y)[1] // hop_length) * hop_length
+    ends = tf.gather(counts, starts + frame_length - 1, axis=1)
+    return tf.cast(ends - tf.gather(counts, starts, axis=1), tf.float32) / frame_length
+
+
+def export_saved_model(model, path: str | os.PathLike, *, config: FeatureConfig, labels: list[str]) -> None:
+    """Write ``model`` as a SavedModel with the waveform and feature signatures (module docstring)."""
+    import keras
+    import tensorflow as tf
+
+    label_names = tf.constant(labels)
+
+    def on_features(features):
+        return model(features, training=False)
+
+    def on_waveform(waveform):
+        probabilities = model(waveform_features(window_waveform(waveform, config), config), training=False)
+        index = tf.argmax(probabilities, axis=-1)
+        return {"probabilities": probabilities, "label_index": index, "label": tf.gather(label_names, index)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    waveform_spec = [tf.TensorSpec((None, None), tf.float32, name="waveform")]
+    archive.add_endpoint("serve_waveform", on_waveform, input_signature=waveform_spec)  # first: serving_default
+    archive.add_endpoint("serve", on_features,
+                         input_signature=[tf.TensorSpec((None, *config.output_shape()), tf.float32, name="features")])  # fmt: skip
+    archive.write_out(str(path), verbose=False)

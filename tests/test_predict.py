@@ -1,0 +1,186 @@
+"""Predict and serve: the Predictor, ``ser-keras predict``, the raw-waveform SavedModel signature, the app."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ser_keras.audio import load
+from ser_keras.cli import main
+from ser_keras.features import FeatureConfig, compute
+from ser_keras.predict import Predictor, segments
+
+
+@pytest.fixture(scope="module")
+def stats_run(demo_stats, tmp_path_factory):
+    """A conv1d run on the demo corpus's stats (a few epochs)."""
+    out = tmp_path_factory.mktemp("runs")
+    args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(out), "--epochs", "8"]
+    assert main(args) == 0
+    return next(p for p in out.iterdir() if (p / "run.json").is_file())
+
+
+@pytest.fixture(scope="module")
+def knn_group(demo_stats, tmp_path_factory):
+    """A ``--gender all`` group of kNN runs (quick, no TensorFlow)."""
+    out = tmp_path_factory.mktemp("group")
+    args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(out), "--model", "knn", "--gender", "all"]
+    assert main(args) == 0
+    return next(p for p in out.iterdir() if (p / "group.json").is_file())
+
+
+def _demo_files(demo_stats, split="test"):
+    manifest = demo_stats.manifest
+    return manifest[manifest["split"] == split].reset_index(drop=True)
+
+
+def test_segments_follow_the_training_window():
+    config = FeatureConfig.for_kind("mel", sr=1000, duration=2.0)  # 2000-sample windows from 0 s
+    y = np.arange(5200, dtype=np.float32)
+    windows = segments(y, config=config)
+    assert [w.shape[0] for w in windows] == [2000, 2000, 2000]  # 1200 left >= half a window: a third, padded
+    np.testing.assert_array_equal(windows[1], y[2000:4000])
+    assert windows[2][:400].sum() == 0 and windows[2][400:1600].tolist() == y[4000:5200].tolist()  # centred padding
+    assert len(segments(y[:2900], config=config)) == 1  # 900 left < 1000: dropped
+    stats = FeatureConfig.for_kind("stats", sr=1000)  # 0.6 s offset, 2.5 s windows, not padded
+    first = segments(np.arange(2000, dtype=np.float32), config=stats)
+    assert len(first) == 1 and first[0][0] == 600 and first[0].shape[0] == 1400
+
+
+def test_predictor_scores_files_like_the_model_and_averages_long_clips(stats_run, demo_stats):
+    predictor = Predictor.from_run(stats_run)
+    rows = _demo_files(demo_stats)
+    path = rows.loc[0, "path"]
+    result = predictor.predict_file(path)
+    assert set(result["probabilities"]) == set(demo_stats.labels) == set(predictor.labels)
+    assert result["n_windows"] == 1 and result["model"] == "mixed"
+    # the same as the Keras model on features computed from the same window
+    y = load(path, sr=predictor.sr)
+    part = predictor.models["mixed"]
+    X = compute(segments(y, config=part.features), config=part.features)
+    expected = part.model.predict(X, verbose=0)[0]
+    np.testing.assert_allclose([result["probabilities"][k] for k in predictor.labels], expected, rtol=1e-5, atol=1e-6)
+    # ... and close to the extract stage's cached row of that file (which read the window from disk)
+    X_test, _ = demo_stats.arrays("test")
+    cached = part.model.predict(np.asarray(X_test[:1]), verbose=0)[0]
+    np.testing.assert_allclose(expected, cached, atol=0.02)
+    # a long clip: windows averaged
+    long = np.concatenate([load(p, sr=predictor.sr) for p in rows["path"][:3]])
+    result = predictor.predict(long, predictor.sr)
+    windows = segments(long, config=part.features)
+    assert result["n_windows"] == len(windows) >= 2
+    mean = part.model.predict(compute(windows, config=part.features), verbose=0).mean(axis=0)
+    np.testing.assert_allclose([result["probabilities"][k] for k in predictor.labels], mean, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_cli_reports_bad_files_per_row(stats_run, demo_stats, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for path in _demo_files(demo_stats)["path"][:2]:
+        shutil.copy(path, folder / Path(path).name)
+    (folder / "notes.wav").write_text("this is not audio")
+    (folder / "empty.wav").write_bytes(b"")
+    out = tmp_path / "results.csv"
+    assert main(["predict", str(stats_run), str(folder), "--output", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 4 and list(table.columns[:2]) == ["path", "emotion"]
+    bad = table[table["path"].str.contains("notes|empty")]
+    assert bad["emotion"].isna().all() and bad["error"].notna().all()
+    assert all(Path(p).name in e for p, e in zip(bad["path"], bad["error"]))  # errors name the file
+    good = table[table["error"].isna()]
+    assert len(good) == 2 and good["emotion"].isin(demo_stats.labels).all()
+    np.testing.assert_allclose(good[demo_stats.labels].sum(axis=1), 1.0, rtol=1e-5)
+    assert "2 of 4 file(s) could not be scored" in capsys.readouterr().err
+    assert main(["predict", str(stats_run), str(folder / "notes.wav"), "--output", str(tmp_path / "r.json")]) == 2
+    assert json.loads((tmp_path / "r.json").read_text())[0]["error"]
+
+
+def test_gender_auto_routes_to_the_gender_model(knn_group, demo_stats):
+    predictor = Predictor.from_run(knn_group, gender="auto")
+    assert set(predictor.models) == {"mixed", "male", "female"}
+    rows = _demo_files(demo_stats)
+    routed = [predictor.predict_file(p)["model"] for p in rows["path"]]
+    agreement = np.mean([r == g for r, g in zip(routed, rows["gender"])])
+    assert agreement > 0.8, agreement  # demo voices differ in pitch by gender
+    only_female = Predictor.from_run(knn_group, gender="female")
+    assert only_female.models["mixed"].sidecar["gender"] == "female"
+
+
+@pytest.mark.parametrize("kind", ["stats", "frames", "mel"])
+def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
+    """The SavedModel alone (TensorFlow only) gives the librosa-feature path's features and probabilities."""
+    import tensorflow as tf
+
+    from ser_keras.demo import ensure_demo_corpus  # noqa: F401  (the corpus comes from the demo_root fixture)
+    from ser_keras.models import DEFAULT_MODEL, get_builder
+    from ser_keras.serving import export_saved_model, waveform_features, window_waveform
+    from ser_keras.train import fit_normalization
+
+    config = FeatureConfig.for_kind(kind)
+    files = sorted(Path(demo_root).rglob("*.wav"))[:4]
+    waveforms = [load(f, sr=config.sr) for f in files]
+    length = min(len(w) for w in waveforms)
+    batch = np.stack([w[:length] for w in waveforms])
+    X = compute([segments(w, config=config)[0] for w in batch], config=config)
+    # features in the graph equal the NumPy/librosa path, block by block
+    X_graph = waveform_features(window_waveform(tf.constant(batch), config), config).numpy()
+    assert X_graph.shape == X.shape
+    scale = np.abs(X).max(axis=tuple(range(X.ndim - 1)), keepdims=True) if kind != "mel" else np.abs(X).max()
+    worst = float((np.abs(X_graph - X) / (scale + 1e-6)).max())  # relative to each feature's range
+    assert worst < 1e-4, worst
+    # a model exported with both signatures
+    labels = ["neutral", "happy", "sad", "angry"]
+    model = get_builder(DEFAULT_MODEL[kind])(X.shape[1:], len(labels), normalization=fit_normalization(X, kind))
+    path = tmp_path / "saved_model"
+    export_saved_model(model, path, config=config, labels=labels)
+    loaded = tf.saved_model.load(str(path))
+    served = loaded.signatures["serving_default"](waveform=tf.constant(batch))
+    expected = model.predict(X, verbose=0)
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, rtol=1e-4, atol=1e-5)
+    assert [s.decode() for s in served["label"].numpy()] == [labels[i] for i in expected.argmax(axis=1)]
+    np.testing.assert_allclose(loaded.serve(tf.constant(X)).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def _wav_bytes(path) -> bytes:
+    return Path(path).read_bytes()
+
+
+def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_stats, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    import ser_keras.app
+
+    monkeypatch.setenv("SER_KERAS_MODELS", str(knn_group.parent))
+    monkeypatch.setenv("SER_KERAS_RUN", str(knn_group))
+    monkeypatch.setenv("SER_KERAS_MAX_MB", "1")
+    app = AppTest.from_file(ser_keras.app.__file__, default_timeout=120)
+    app.run()
+    assert not app.exception
+    assert "Upload or record" in app.info[0].value
+    path = _demo_files(demo_stats)["path"][0]
+    expected = Predictor.from_run(knn_group, gender="auto").predict_file(path)["emotion"]
+    app.file_uploader[0].upload("clip.wav", _wav_bytes(path), "audio/wav")
+    app.run()
+    assert not app.exception and not app.error
+    assert app.subheader[0].value == f"Predicted emotion: {expected}"
+    for content, message in ((b"", "clip.wav: the file is empty"), (b"not audio at all", "clip.wav: "),
+                             (b"\0" * 1_100_000, "over the 1 MB limit")):  # fmt: skip
+        app.file_uploader[0].set_value(("clip.wav", content, "audio/wav"))
+        app.run()
+        assert not app.exception and message in app.error[0].value and not app.subheader
+
+
+def test_streamlit_page_without_models_says_how_to_get_one(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    import ser_keras.app
+
+    monkeypatch.setenv("SER_KERAS_MODELS", str(tmp_path))
+    monkeypatch.delenv("SER_KERAS_RUN", raising=False)
+    app = AppTest.from_file(ser_keras.app.__file__, default_timeout=60)
+    app.run()
+    assert "ser-keras train" in app.error[0].value
