@@ -1,0 +1,84 @@
+"""The Streamlit page in a real headless Chromium: upload a demo clip, read the predicted emotion."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ser_keras.cli import main
+from ser_keras.predict import Predictor
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                       reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"),  # fmt: skip
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    out = tmp_path / "models"
+    assert main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(out), "--model", "knn"]) == 0
+    run_dir = next(out.iterdir())
+    manifest = demo_stats.manifest
+    clip = manifest.loc[manifest["split"] == "test", "path"].iloc[0]
+    expected = Predictor.from_run(run_dir).predict_file(clip)["emotion"]
+
+    uploads_before = set(Path(tempfile.gettempdir()).glob("ser-keras-upload-*"))
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "ser_keras", "app", str(run_dir), "--models", str(out),
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600"):  # fmt: skip
+        options.add_argument(flag)
+    driver = None
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/_stcore/health")
+        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+        driver.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(driver, 90)
+        upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input[type='file']"))
+        upload.send_keys(str(clip))
+        heading = wait.until(
+            lambda d: next((e for e in d.find_elements(By.TAG_NAME, "h3") if "Predicted emotion" in e.text), None)
+        )
+        assert heading.text.strip() == f"Predicted emotion: {expected}"
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=30)
+    leftovers = set(Path(tempfile.gettempdir()).glob("ser-keras-upload-*")) - uploads_before
+    assert not leftovers  # the upload was decoded in a temporary folder that is gone
