@@ -270,14 +270,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    import subprocess
     from pathlib import Path
 
     script = Path(__file__).with_name("app.py")
     env = dict(os.environ, SER_KERAS_MODELS=args.models, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb))
     command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
                "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]  # fmt: skip
-    return subprocess.call(command, env=env)
+    os.execve(sys.executable, command, env)  # become the server: signals reach Streamlit itself
+    return 0
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:

@@ -493,6 +493,10 @@ def predict_probabilities(model, X: np.ndarray) -> np.ndarray:
     """Class probabilities ``(n, n_labels)`` from either kind of model."""
     if hasattr(model, "predict_proba"):
         return _sklearn_probabilities(model, X)
+    if len(X) <= 64:  # a direct call skips predict()'s per-call dataset machinery (a few clips at serving time)
+        import keras
+
+        return keras.ops.convert_to_numpy(model(np.asarray(X, dtype=np.float32), training=False))
     return model.predict(X, batch_size=256, verbose=0)
 
 
