@@ -262,7 +262,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         import pandas as pd
 
         with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
-            print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            shown = table.copy()
+            for label in predictor.labels:
+                shown[label] = shown[label].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+            print(shown.fillna("").to_string(index=False))
     failed = int(table["error"].notna().sum())
     if failed:
         print(f"{failed} of {len(table)} file(s) could not be scored (see the error column)", file=sys.stderr)

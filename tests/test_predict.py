@@ -95,6 +95,10 @@ def test_predict_cli_reports_bad_files_per_row(stats_run, demo_stats, tmp_path, 
     assert len(good) == 2 and good["emotion"].isin(demo_stats.labels).all()
     np.testing.assert_allclose(good[demo_stats.labels].sum(axis=1), 1.0, rtol=1e-5)
     assert "2 of 4 file(s) could not be scored" in capsys.readouterr().err
+    assert main(["predict", str(stats_run), str(folder)]) == 0  # a table on stdout
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:2] == ["path", "emotion"] and len(lines) == 5
+    assert any("notes.wav" in line and "cannot read audio" in line for line in lines)
     assert main(["predict", str(stats_run), str(folder / "notes.wav"), "--output", str(tmp_path / "r.json")]) == 2
     assert json.loads((tmp_path / "r.json").read_text())[0]["error"]
 
