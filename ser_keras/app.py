@@ -36,8 +36,8 @@ def decode_upload(data: bytes, name: str, *, sr: int, max_bytes: int) -> np.ndar
     Raises
     ------
     SerError
-        Empty, over ``max_bytes``, not audio, silent or too short: the message names
-        the file and the problem.
+        Empty, over ``max_bytes``, not audio or silent: the message names the file and
+        the problem (`Predictor.predict` checks the length against the model's window).
     """
     from ser_keras.audio import load
 
@@ -50,7 +50,7 @@ def decode_upload(data: bytes, name: str, *, sr: int, max_bytes: int) -> np.ndar
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
         try:
-            return load(path, sr=sr, min_duration=0.25, on_silence="error")
+            return load(path, sr=sr, on_silence="error")  # length is checked by the Predictor, per model
         except SerError as error:
             raise SerError(str(error).replace(str(path), name)) from None
 

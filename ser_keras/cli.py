@@ -302,6 +302,8 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .pipeline import SpecAugmentOptions  # its defaults are the CLI's (NumPy only, no TensorFlow)
+
     parser = argparse.ArgumentParser(
         prog="ser-keras",
         description="Speech emotion recognition with speaker-independent evaluation. " + DEMO_NOTE,
@@ -365,11 +367,15 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--fine-tune-lr-factor", type=float, default=0.1, help="fine-tuning lr = lr x this (default 0.1)")
     tl.add_argument("--spec-augment", action=argparse.BooleanOptionalAction,
                     help="on-the-fly time shift + SpecAugment of mel training batches (default: on for transfer learning)")  # fmt: skip
-    tl.add_argument("--time-shift", type=float, default=0.1, help="max roll along time, fraction of frames (default 0.1)")
-    tl.add_argument("--freq-masks", type=int, default=2, help="SpecAugment frequency masks (default 2)")
-    tl.add_argument("--freq-width", type=int, default=15, help="max frequency-mask width in mel bins (default 15)")
-    tl.add_argument("--time-masks", type=int, default=2, help="SpecAugment time masks (default 2)")
-    tl.add_argument("--time-width", type=int, default=20, help="max time-mask width in frames (default 20)")
+    spec = SpecAugmentOptions()
+    tl.add_argument("--time-shift", type=float, default=spec.time_shift,
+                    help=f"max roll along time, fraction of frames (default {spec.time_shift})")  # fmt: skip
+    tl.add_argument("--freq-masks", type=int, default=spec.freq_masks, help=f"SpecAugment frequency masks (default {spec.freq_masks})")
+    tl.add_argument("--freq-width", type=int, default=spec.freq_width,
+                    help=f"max frequency-mask width in mel bins (default {spec.freq_width})")  # fmt: skip
+    tl.add_argument("--time-masks", type=int, default=spec.time_masks, help=f"SpecAugment time masks (default {spec.time_masks})")
+    tl.add_argument("--time-width", type=int, default=spec.time_width,
+                    help=f"max time-mask width in frames (default {spec.time_width})")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="predict the emotion of audio files with a trained run",

@@ -81,12 +81,13 @@ class _Model:
         sidecar, model = load_run(run_dir)
         return cls(run_dir, sidecar, FeatureConfig.from_dict(sidecar["features"]), model)
 
-    def probabilities(self, y: np.ndarray) -> np.ndarray:
-        """Mean class probabilities over the windows of one waveform at ``features.sr``."""
+    def probabilities(self, y: np.ndarray) -> tuple[np.ndarray, int]:
+        """Mean class probabilities ``(n_labels,)`` over the windows of one waveform at ``features.sr``,
+        and the number of windows."""
         from .train import predict_probabilities
 
         X = compute(segments(y, config=self.features), config=self.features)
-        return predict_probabilities(self.model, X).mean(axis=0)
+        return predict_probabilities(self.model, X).mean(axis=0), len(X)
 
 
 class Predictor:
@@ -170,12 +171,12 @@ class Predictor:
         which = self._route(at) if self.gender_model is not None else "mixed"
         part = self.models[which]
         y_model = at(part.features.sr)
-        probabilities = part.probabilities(y_model)
+        probabilities, n_windows = part.probabilities(y_model)
         return {
             "emotion": self.labels[int(np.argmax(probabilities))],
             "probabilities": {label: float(p) for label, p in zip(self.labels, probabilities)},
             "model": which,
-            "n_windows": len(segments(y_model, config=part.features)),
+            "n_windows": n_windows,
         }
 
     def _route(self, at) -> str:

@@ -30,7 +30,7 @@ from . import __version__
 from .errors import ParameterError
 from .provenance import library_versions
 from .extract import FeatureSet
-from .models import DEFAULT_MODEL, SKLEARN_MODELS, TRANSFER_MODELS, get_builder, model_names
+from .models import DEFAULT_MODEL, SKLEARN_MODELS, TRANSFER_MODELS, get_builder, is_pretrained, model_names
 from .pipeline import SpecAugmentOptions
 from .report import score, write_report
 
@@ -75,7 +75,7 @@ class TrainOptions:
     def resolve(self, model_name: str) -> TrainOptions:
         """A copy with every family default filled in."""
         transfer = model_name in TRANSFER_MODELS
-        pretrained = self.weights not in (None, "none")
+        pretrained = is_pretrained(self.weights)
         defaults = {
             "batch_size": 16 if transfer else 32,
             "lr": 0.01 if transfer else 1e-3,
@@ -313,13 +313,14 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
     train_ds, val_ds = make_datasets(X_train, y_train, X_val, y_val, batch_size=global_batch, seed=options.seed,
                                      augment=augment, shard=replicas > 1 or multi_worker)  # fmt: skip
     class_weight = _class_weights(y_train, len(fs.labels)) if options.class_weight == "balanced" else None
-    # (epochs, learning rate, backbone trainable) per phase: frozen backbone first, then fine-tuning
-    phases = [(options.epochs, options.lr, None)]
+    # (name, last epoch, learning rate, backbone trainable) per phase: frozen backbone first, then fine-tuning
+    phases = [("train", options.epochs, options.lr, None)]
     if transfer and options.freeze_epochs:
         frozen_epochs = min(options.freeze_epochs, options.epochs)
-        phases = [(frozen_epochs, options.lr, False), (options.epochs, options.lr * options.fine_tune_lr_factor, True)]
+        phases = [("frozen", frozen_epochs, options.lr, False),
+                  ("fine-tune", options.epochs, options.lr * options.fine_tune_lr_factor, True)]  # fmt: skip
     histories, epoch = [], 0
-    for phase, (until_epoch, lr, backbone_trainable) in enumerate(phases, start=1):
+    for phase, (name, until_epoch, lr, backbone_trainable) in enumerate(phases, start=1):
         if epoch >= until_epoch:
             continue
         with strategy.scope():
@@ -340,7 +341,7 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         fit = model.fit(train_ds, validation_data=val_ds, epochs=until_epoch, initial_epoch=epoch, callbacks=callbacks,
                         class_weight=class_weight, verbose=2 if progress else 0)  # fmt: skip
         part = pd.DataFrame(fit.history)
-        part["phase"] = "frozen" if backbone_trainable is False else ("fine-tune" if backbone_trainable else "train")
+        part["phase"] = name
         histories.append(part)
         epoch += len(part)
     history = pd.concat(histories, ignore_index=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..errors import ParameterError
 from .conv import build_cnn_lstm, build_conv1d, build_conv1d_avgpool, build_conv2d
-from .transfer import TRANSFER_MODELS, build_transfer
+from .transfer import TRANSFER_MODELS, build_transfer, is_pretrained
 
 KERAS_MODELS: dict[str, Callable] = {
     "conv1d": build_conv1d,

@@ -52,6 +52,11 @@ KERAS_APPLICATIONS = {
 _BN_EPSILON = 1e-5
 
 
+def is_pretrained(weights: str | os.PathLike | None) -> bool:
+    """Whether ``--weights`` asks for trained backbone weights (``imagenet`` or a path), not ``None``/``"none"``."""
+    return weights not in (None, "none")
+
+
 def image_normalization(X: np.ndarray) -> tuple[float, float]:
     """Mean and variance of per-example min-max-scaled images, for the ``normalize`` layer.
 
@@ -188,7 +193,7 @@ def make_backbone(backbone: str, *, input_shape, weights: str | os.PathLike | No
 
     if backbone not in TRANSFER_MODELS:
         raise ParameterError(f"unknown backbone {backbone!r}; choose one of {', '.join(TRANSFER_MODELS)}")
-    weights = None if weights in (None, "none") else weights
+    weights = weights if is_pretrained(weights) else None
     if weights == "imagenet" and backbone not in KERAS_APPLICATIONS:
         raise ParameterError(
             f"Keras publishes no ImageNet weights for {backbone}; convert torchvision's to a .weights.h5 "
@@ -277,8 +282,7 @@ def build_transfer(input_shape, num_classes, *, backbone: str, normalization=Non
         x = layers.Resizing(height, width, name="resize")(x)
     x = ImageNetConvention(BACKBONE_CONVENTION[backbone], name="imagenet_convention")(x)
     base = make_backbone(backbone, input_shape=(height, width, 3), weights=weights, name="backbone")
-    pretrained = weights not in (None, "none")
-    x = base(x, training=False) if pretrained else base(x)
+    x = base(x, training=False) if is_pretrained(weights) else base(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
