@@ -17,17 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ser_keras.errors import SerError
+from ser_keras.runs import find_runs
 
 UPLOAD_TYPES = ["wav", "flac", "ogg"]
-
-
-def find_runs(models_dir: str | os.PathLike) -> list[Path]:
-    """Run directories (and ``--gender all`` groups) under ``models_dir``, newest first."""
-    root = Path(models_dir)
-    if not root.is_dir():
-        return []
-    found = {p.parent for p in root.rglob("run.json")} | {p.parent for p in root.rglob("group.json")}
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def decode_upload(data: bytes, name: str, *, sr: int, max_bytes: int) -> np.ndarray:

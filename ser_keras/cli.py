@@ -35,7 +35,7 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--merge", action="append", metavar="SRC=DST", help="merge emotions, e.g. calm=neutral")
     group.add_argument("--ravdess-channel", choices=("speech", "song"), default="speech", help="RAVDESS vocal channel")
     group.add_argument("--cremad-demographics", metavar="CSV", help="CREMA-D VideoDemographics.csv (default: look in the corpus folder)")
-    group.add_argument("--cache-dir", default="features", help="feature cache folder; also holds the demo corpus (default: features)")
+    group.add_argument("--cache-dir", default="features", type=_out_dir_type(), help="feature cache folder; also holds the demo corpus (default: features)")
 
 
 def add_split_options(parser: argparse.ArgumentParser) -> None:
@@ -43,8 +43,8 @@ def add_split_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("split (by speaker, before any augmentation)")
     group.add_argument("--split", choices=("speaker", "random"), default="speaker",
                        help="speaker: speaker-independent (default); random: file-level, leaks speakers, for comparison only")  # fmt: skip
-    group.add_argument("--val-fraction", type=float, default=0.1, help="share of each gender's speakers for validation")
-    group.add_argument("--test-fraction", type=float, default=0.2, help="share of each gender's speakers for test")
+    group.add_argument("--val-fraction", type=_number(float, low=0, high=0.9), default=0.1, help="share of each gender's speakers for validation")
+    group.add_argument("--test-fraction", type=_number(float, low=0, high=0.9), default=0.2, help="share of each gender's speakers for test")
     group.add_argument("--val-speakers", help="comma-separated validation speakers (e.g. ravdess:05 or 05)")
     group.add_argument("--test-speakers", help="comma-separated test speakers")
     group.add_argument("--seed", type=int, default=0, help="seed of the split, augmentation and training (default 0)")
@@ -71,14 +71,74 @@ def split_manifest(args: argparse.Namespace):
     )  # fmt: skip
 
 
-def _float_pair(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
-    if low > high:
-        raise argparse.ArgumentTypeError(f"LOW must not exceed HIGH in {text!r}")
-    return low, high
+def _checked(check, **options):
+    """An argparse ``type`` from a check of `ser_keras.runs` (its message becomes argparse's)."""
+
+    def convert(text: str):
+        from .errors import ParameterError
+
+        try:
+            return str(check(text, **options))
+        except ParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = check.__name__
+    return convert
+
+
+def _out_dir_type():
+    from .runs import check_out_dir
+
+    return _checked(check_out_dir, create=False)
+
+
+def _output_file_type(*suffixes: str):
+    from .runs import check_output_file
+
+    return _checked(check_output_file, suffixes=suffixes)
+
+
+def _number(kind, *, low=None, high=None, low_open=False):
+    """An argparse ``type`` for an int or float in a range (``low_open``: ``low`` itself excluded)."""
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+POSITIVE_INT = _number(int, low=1)
+NON_NEGATIVE_INT = _number(int, low=0)
+POSITIVE_FLOAT = _number(float, low=0, low_open=True)
+
+
+def _float_pair(*, low: float, high: float):
+    """An argparse ``type`` for ``LOW,HIGH`` within ``[low, high]``."""
+
+    def convert(text: str) -> tuple[float, float]:
+        try:
+            first, second = (float(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
+        if first > second:
+            raise argparse.ArgumentTypeError(f"LOW must not exceed HIGH in {text!r}")
+        if not (low <= first and second <= high):
+            raise argparse.ArgumentTypeError(f"both values must lie in [{low:g}, {high:g}], got {text!r}")
+        return first, second
+
+    convert.__name__ = "range"
+    return convert
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -94,25 +154,29 @@ def _size(text: str) -> tuple[int, int]:
 def add_feature_options(parser: argparse.ArgumentParser) -> None:
     """Options of the feature set: representation, its parameters, augmentation, run-time."""
     group = parser.add_argument_group("features")
-    group.add_argument("--features", choices=("stats", "frames", "mel"), default="stats",
-                       help="stats: 162 time-averaged values (ZCR, chroma, MFCC, RMS, mel); frames: the same per frame; "
-                       "mel: log-mel image (default: stats)")  # fmt: skip
-    group.add_argument("--sr", type=int, help="sample rate (default 22050; 16000 for mel)")
-    group.add_argument("--offset", type=float, help="window start in s (default 0.6; 0 for mel)")
-    group.add_argument("--duration", type=float, help="window length in s (default 2.5; 5 for mel)")
-    group.add_argument("--n-mfcc", type=int, help="MFCCs (default 20)")
-    group.add_argument("--n-mels", type=int, help="mel bands (default 128)")
-    group.add_argument("--n-fft", type=int, help="FFT size (default 2048)")
-    group.add_argument("--hop-length", type=int, help="hop in samples (default 512)")
+    from .features import KINDS
+
+    group.add_argument("--features", choices=tuple(KINDS), default="functionals",
+                       help="; ".join(f"{name}: {kind.description}" for name, kind in KINDS.items())
+                       + " (default: functionals)")  # fmt: skip
+    group.add_argument("--sr", type=_number(int, low=1000, high=384000),
+                       help="sample rate (default 22050; 16000 for mel and functionals)")  # fmt: skip
+    group.add_argument("--offset", type=_number(float, low=0), help="window start in s (default 0.6; 0 for mel, functionals)")
+    group.add_argument("--duration", type=POSITIVE_FLOAT,
+                       help="window length in s (default 2.5; 5 for mel; the whole utterance for functionals)")  # fmt: skip
+    group.add_argument("--n-mfcc", type=POSITIVE_INT, help="MFCCs (default 20; 30 for functionals)")
+    group.add_argument("--n-mels", type=_number(int, low=1, high=1024), help="mel bands (default 128; 64 for functionals)")
+    group.add_argument("--n-fft", type=_number(int, low=16, high=65536), help="FFT size (default 2048; 1024 for functionals)")
+    group.add_argument("--hop-length", type=POSITIVE_INT, help="hop in samples (default 512; 256 for functionals)")
     aug = parser.add_argument_group("augmentation (training split only; one extra view per recipe)")
     aug.add_argument("--augment", default="", metavar="RECIPES",
                      help="comma-separated recipes of noise, stretch, pitch, speed, shift; join steps with + "
                      "(e.g. noise,stretch+pitch gives each training file 3 rows)")  # fmt: skip
-    aug.add_argument("--snr-db", type=_float_pair, default=(10.0, 30.0), metavar="LOW,HIGH", help="noise SNR range (dB)")
-    aug.add_argument("--stretch-rate", type=_float_pair, default=(0.8, 1.25), metavar="LOW,HIGH", help="time-stretch rates")
-    aug.add_argument("--pitch-semitones", type=_float_pair, default=(-3.0, 3.0), metavar="LOW,HIGH", help="pitch shift range")
-    aug.add_argument("--speed-rate", type=_float_pair, default=(0.9, 1.1), metavar="LOW,HIGH", help="speed change range")
-    aug.add_argument("--shift-fraction", type=float, default=0.2, help="max circular shift as a fraction of length")
+    aug.add_argument("--snr-db", type=_float_pair(low=-10, high=100), default=(10.0, 30.0), metavar="LOW,HIGH", help="noise SNR range (dB)")
+    aug.add_argument("--stretch-rate", type=_float_pair(low=0.25, high=4), default=(0.8, 1.25), metavar="LOW,HIGH", help="time-stretch rates")
+    aug.add_argument("--pitch-semitones", type=_float_pair(low=-24, high=24), default=(-3.0, 3.0), metavar="LOW,HIGH", help="pitch shift range")
+    aug.add_argument("--speed-rate", type=_float_pair(low=0.25, high=4), default=(0.9, 1.1), metavar="LOW,HIGH", help="speed change range")
+    aug.add_argument("--shift-fraction", type=_number(float, low=0, high=1), default=0.2, help="max circular shift as a fraction of length")
     run = parser.add_argument_group("run")
     run.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes (default: all cores)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
@@ -169,24 +233,58 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .extract import FeatureSet
+def training_options(args: argparse.Namespace):
+    """The `TrainOptions` chosen by `add_training_options`."""
     from .pipeline import SpecAugmentOptions
-    from .train import TrainOptions, configure_devices, train, train_gender_group
+    from .train import TrainOptions
 
-    if args.devices:
-        configure_devices(args.devices)  # before anything initialises TensorFlow
-    fs = FeatureSet(args.features_dir) if args.features_dir else FeatureSet(extract_from_args(args).path)
-    options = TrainOptions(
-        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        class_weight=args.class_weight, patience=args.patience, strategy=args.strategy, devices=args.devices,
-        optimizer=args.optimizer, momentum=args.momentum, weights=args.weights, image_size=args.image_size,
-        freeze_epochs=args.freeze_epochs, unfreeze=args.unfreeze, fine_tune_lr_factor=args.fine_tune_lr_factor,
-        spec_augment=args.spec_augment,
+    return TrainOptions(
+        model=args.model, normalize=args.normalize, ensemble=args.ensemble, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, class_weight=args.class_weight, patience=args.patience, strategy=args.strategy,
+        devices=args.devices, optimizer=args.optimizer, momentum=args.momentum, weights=args.weights,
+        image_size=args.image_size, freeze_epochs=args.freeze_epochs, unfreeze=args.unfreeze,
+        fine_tune_lr_factor=args.fine_tune_lr_factor, spec_augment=args.spec_augment,
         augment_options=SpecAugmentOptions(time_shift=args.time_shift, freq_masks=args.freq_masks,
                                            freq_width=args.freq_width, time_masks=args.time_masks,
                                            time_width=args.time_width),
     )  # fmt: skip
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from .cv import cross_validate
+    from .train import configure_devices
+
+    if args.devices:
+        configure_devices(args.devices)
+    features, augment = feature_configs(args)
+    path = cross_validate(
+        corpus_manifest(args), features=features, augment=augment, options=training_options(args), folds=args.folds,
+        seed=args.seed, gender=args.gender, cache_dir=args.cache_dir, out_dir=args.out,
+        corpora=args.corpus or ["demo"], jobs=args.jobs, progress=not args.quiet,
+    )  # fmt: skip
+    if not args.quiet:
+        import json
+
+        summary = json.loads((path / "cv.json").read_text())
+        mean, std = summary["mean"], summary["std"]
+        print(
+            f"{len(summary['folds'])}-fold speaker CV: UA {mean['unweighted_accuracy']:.3f} ± {std['unweighted_accuracy']:.3f}  "
+            f"WA {mean['weighted_accuracy']:.3f} ± {std['weighted_accuracy']:.3f}  "
+            f"macro-F1 {mean['macro_f1']:.3f} ± {std['macro_f1']:.3f}  (chance UA {summary['chance_ua']:.3f})",
+            file=sys.stderr,
+        )  # fmt: skip
+    print(path)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .extract import FeatureSet
+    from .train import configure_devices, train, train_gender_group
+
+    if args.devices:
+        configure_devices(args.devices)  # before anything initialises TensorFlow
+    fs = FeatureSet(args.features_dir) if args.features_dir else FeatureSet(extract_from_args(args).path)
+    options = training_options(args)
     genders = ("mixed", "male", "female") if args.gender == "all" else (args.gender,)
     runs = {}
     for gender in genders:
@@ -206,14 +304,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .extract import FeatureSet, extract_features
     from .features import FeatureConfig
     from .report import write_report
-    from .train import evaluate_run, load_run
+    from .runs import read_sidecar
+    from .train import evaluate_run
 
     run_dir = Path(args.run_dir)
     if not args.corpus:
         report = evaluate_run(run_dir)
         out_dir = run_dir
     else:
-        sidecar, _ = load_run(run_dir)
+        sidecar = read_sidecar(run_dir)
         manifest = corpus_manifest(args)
         manifest["split"] = "test"  # another corpus: every file is test data
         result = extract_features(
@@ -250,7 +349,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Predictor
 
     predictor = Predictor.from_run(args.run_dir, gender=args.gender)
-    table = predictor.predict_files(args.inputs)
+    speakers = read_speaker_table(args.speakers) if args.speakers else None
+    table = predictor.predict_files(args.inputs, speakers=speakers)
     if table.empty:
         raise SerError("no audio files found in " + ", ".join(args.inputs))
     if args.output:
@@ -270,6 +370,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} of {len(table)} file(s) could not be scored (see the error column)", file=sys.stderr)
     return 0 if failed < len(table) else 2
+
+
+def read_speaker_table(path: str) -> dict[str, str]:
+    """``--speakers FILE.csv`` (``path,speaker``; paths as given to predict or relative to the CSV) -> path -> speaker."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .errors import ParameterError
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"{path}: cannot read the speaker table ({exc})") from None
+    if not {"path", "speaker"} <= set(table.columns):
+        raise ParameterError(f"{path}: the speaker table needs columns path,speaker")
+    base = Path(path).parent
+    mapping = {}
+    for file, speaker in zip(table["path"], table["speaker"]):
+        mapping[file] = speaker
+        mapping[str(base / file)] = speaker
+    return mapping
 
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -301,6 +423,60 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str, ...]) -> None:
+    """Options of the recipe: model, normalisation, optimisation, strategy, transfer learning."""
+    from .pipeline import SpecAugmentOptions  # its defaults are the CLI's (NumPy only, no TensorFlow)
+
+    p = parser
+    t = p.add_argument_group("training")
+    t.add_argument("--model", help="dnn (default for functionals), conv1d (default for stats), conv1d_avgpool, "
+                   "conv2d (default for mel), cnn_lstm (default for frames); scikit-learn: logreg, svm, mlp, knn; "
+                   "on mel also densenet121, densenet169, densenet201, densenet161, resnet50, resnext50_32x4d")  # fmt: skip
+    t.add_argument("--normalize", choices=("global", "speaker"), default="global",
+                   help="global: z-score with train-split statistics (serves one clip from anyone); speaker: first "
+                   "standardise each speaker by its own clips (transductive: needs several clips of a test speaker) "
+                   "(default: global)")  # fmt: skip
+    t.add_argument("--gender", choices=genders, default="mixed",
+                   help="train on all speakers or one gender" + (", or all three variants one after another" if "all" in genders else "")
+                   + " (default: mixed)")  # fmt: skip
+    t.add_argument("--epochs", type=POSITIVE_INT, default=50)
+    t.add_argument("--batch-size", type=POSITIVE_INT, help="per replica; the global batch is this x replicas "
+                   "(default 32; 16 for transfer learning)")  # fmt: skip
+    t.add_argument("--lr", type=POSITIVE_FLOAT, help="learning rate (default 1e-3 Adam; 0.01 SGD for transfer learning)")
+    t.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam; sgd for transfer learning")
+    t.add_argument("--momentum", type=_number(float, low=0, high=1), default=0.9, help="SGD momentum (default 0.9)")
+    t.add_argument("--patience", type=NON_NEGATIVE_INT, help="EarlyStopping patience on val_loss, best weights restored "
+                   "(default 10; 4 for transfer learning)")  # fmt: skip
+    t.add_argument("--class-weight", choices=("balanced",), help="weight classes inversely to their frequency")
+    t.add_argument("--ensemble", type=POSITIVE_INT, default=1, metavar="N",
+                   help="train N members (seeds seed..seed+N-1) and average their probabilities in one model, "
+                   "one SavedModel, one report (Keras models; default 1)")  # fmt: skip
+    t.add_argument("--strategy", choices=("mirrored", "multi-worker"), default="mirrored",
+                   help="mirrored: one machine; multi-worker: MultiWorkerMirroredStrategy from TF_CONFIG")  # fmt: skip
+    t.add_argument("--devices", type=POSITIVE_INT, help="on a CPU-only machine, split the CPU into N logical devices")
+    t.add_argument("--out", default="models", type=_out_dir_type(), help="parent folder of run folders (default: models)")
+    tl = p.add_argument_group("transfer learning (--features mel --model densenet121|densenet169|densenet201|"
+                              "densenet161|resnet50|resnext50_32x4d)")  # fmt: skip
+    tl.add_argument("--weights", help="backbone weights: imagenet (Keras's, where published; needs network), "
+                    "none (default) or PATH to a .weights.h5 of the backbone")  # fmt: skip
+    tl.add_argument("--image-size", type=_size, metavar="HxW", help="resize mel images first, e.g. 224x224")
+    tl.add_argument("--freeze-epochs", type=NON_NEGATIVE_INT, help="epochs with the backbone frozen before fine-tuning "
+                    "(default 5 with pretrained weights, 0 from scratch)")  # fmt: skip
+    tl.add_argument("--unfreeze", default="all", help="fine-tune all backbone layers or the last N (default all)")
+    tl.add_argument("--fine-tune-lr-factor", type=POSITIVE_FLOAT, default=0.1, help="fine-tuning lr = lr x this (default 0.1)")
+    tl.add_argument("--spec-augment", action=argparse.BooleanOptionalAction,
+                    help="on-the-fly time shift + SpecAugment of mel training batches (default: on for transfer learning)")  # fmt: skip
+    spec = SpecAugmentOptions()
+    tl.add_argument("--time-shift", type=_number(float, low=0, high=1), default=spec.time_shift,
+                    help=f"max roll along time, fraction of frames (default {spec.time_shift})")  # fmt: skip
+    tl.add_argument("--freq-masks", type=NON_NEGATIVE_INT, default=spec.freq_masks, help=f"SpecAugment frequency masks (default {spec.freq_masks})")
+    tl.add_argument("--freq-width", type=NON_NEGATIVE_INT, default=spec.freq_width,
+                    help=f"max frequency-mask width in mel bins (default {spec.freq_width})")  # fmt: skip
+    tl.add_argument("--time-masks", type=NON_NEGATIVE_INT, default=spec.time_masks, help=f"SpecAugment time masks (default {spec.time_masks})")
+    tl.add_argument("--time-width", type=NON_NEGATIVE_INT, default=spec.time_width,
+                    help=f"max time-mask width in frames (default {spec.time_width})")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .pipeline import SpecAugmentOptions  # its defaults are the CLI's (NumPy only, no TensorFlow)
 
@@ -317,8 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_options(p)
     add_split_options(p)
     p.add_argument("--with-split", action="store_true", help="add the speaker-independent split column")
-    p.add_argument("--output", "-o", metavar="CSV", help="write the manifest here")
-    p.add_argument("--plot", metavar="PNG", help="save the class-distribution bar chart here")
+    p.add_argument("--output", "-o", metavar="CSV", type=_output_file_type(".csv"), help="write the manifest here")
+    p.add_argument("--plot", metavar="PNG", type=_output_file_type(".png", ".pdf", ".svg"),
+                   help="save the class-distribution bar chart here")  # fmt: skip
     p.set_defaults(func=cmd_manifest)
 
     p = sub.add_parser("extract", help="extract features into the cache (prints the feature-set folder)",
@@ -336,63 +513,42 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_options(p)
     add_split_options(p)
     add_feature_options(p)
-    t = p.add_argument_group("training")
-    t.add_argument("--features-dir", metavar="DIR", help="train on this feature-set folder (skips extraction)")
-    t.add_argument("--model", help="conv1d (default for stats), conv1d_avgpool, conv2d (default for mel), "
-                   "cnn_lstm (default for frames), mlp, knn; on mel also densenet121, densenet169, densenet201, "
-                   "densenet161, resnet50, resnext50_32x4d")  # fmt: skip
-    t.add_argument("--gender", choices=("mixed", "male", "female", "all"), default="mixed",
-                   help="train on all speakers, one gender, or all three variants one after another")  # fmt: skip
-    t.add_argument("--epochs", type=int, default=50)
-    t.add_argument("--batch-size", type=int, help="per replica; the global batch is this x replicas "
-                   "(default 32; 16 for transfer learning)")  # fmt: skip
-    t.add_argument("--lr", type=float, help="learning rate (default 1e-3 Adam; 0.01 SGD for transfer learning)")
-    t.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam; sgd for transfer learning")
-    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    t.add_argument("--patience", type=int, help="EarlyStopping patience on val_loss, best weights restored "
-                   "(default 10; 4 for transfer learning)")  # fmt: skip
-    t.add_argument("--class-weight", choices=("balanced",), help="weight classes inversely to their frequency")
-    t.add_argument("--strategy", choices=("mirrored", "multi-worker"), default="mirrored",
-                   help="mirrored: one machine; multi-worker: MultiWorkerMirroredStrategy from TF_CONFIG")  # fmt: skip
-    t.add_argument("--devices", type=int, help="on a CPU-only machine, split the CPU into N logical devices")
-    t.add_argument("--out", default="models", help="parent folder of run folders (default: models)")
-    tl = p.add_argument_group("transfer learning (--features mel --model densenet121|densenet169|densenet201|"
-                              "densenet161|resnet50|resnext50_32x4d)")  # fmt: skip
-    tl.add_argument("--weights", help="backbone weights: imagenet (Keras's, where published; needs network), "
-                    "none (default) or PATH to a .weights.h5 of the backbone")  # fmt: skip
-    tl.add_argument("--image-size", type=_size, metavar="HxW", help="resize mel images first, e.g. 224x224")
-    tl.add_argument("--freeze-epochs", type=int, help="epochs with the backbone frozen before fine-tuning "
-                    "(default 5 with pretrained weights, 0 from scratch)")  # fmt: skip
-    tl.add_argument("--unfreeze", default="all", help="fine-tune all backbone layers or the last N (default all)")
-    tl.add_argument("--fine-tune-lr-factor", type=float, default=0.1, help="fine-tuning lr = lr x this (default 0.1)")
-    tl.add_argument("--spec-augment", action=argparse.BooleanOptionalAction,
-                    help="on-the-fly time shift + SpecAugment of mel training batches (default: on for transfer learning)")  # fmt: skip
-    spec = SpecAugmentOptions()
-    tl.add_argument("--time-shift", type=float, default=spec.time_shift,
-                    help=f"max roll along time, fraction of frames (default {spec.time_shift})")  # fmt: skip
-    tl.add_argument("--freq-masks", type=int, default=spec.freq_masks, help=f"SpecAugment frequency masks (default {spec.freq_masks})")
-    tl.add_argument("--freq-width", type=int, default=spec.freq_width,
-                    help=f"max frequency-mask width in mel bins (default {spec.freq_width})")  # fmt: skip
-    tl.add_argument("--time-masks", type=int, default=spec.time_masks, help=f"SpecAugment time masks (default {spec.time_masks})")
-    tl.add_argument("--time-width", type=int, default=spec.time_width,
-                    help=f"max time-mask width in frames (default {spec.time_width})")  # fmt: skip
+    p.add_argument("--features-dir", metavar="DIR", help="train on this feature-set folder (skips extraction)")
+    add_training_options(p, genders=("mixed", "male", "female", "all"))
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("cv", help="speaker k-fold cross-validation of a recipe (prints the cv folder)",
+                       description="Cross-validate a recipe over speaker folds (seeded, gender-balanced): fold i tests "
+                       "on its speakers, the other speakers are split again by speaker into train and val (early "
+                       "stopping). Features are extracted once. Writes one run per fold, cv.json (mean ± std of UA, WA, "
+                       "macro-F1, per-class recall, summed confusion matrix) and cv.png. The last line printed is "
+                       "the cv folder. " + DEMO_NOTE)  # fmt: skip
+    add_corpus_options(p)
+    add_feature_options(p)
+    p.add_argument("--folds", type=_number(int, low=2), default=4, help="speaker folds (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the folds, augmentation and training (default 0)")
+    add_training_options(p, genders=("mixed", "male", "female"))
+    p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("predict", help="predict the emotion of audio files with a trained run",
                        description="Predict with RUN_DIR (or a --gender all group) on files and folders; features are "
                        "the ones the run was trained on. One row per file; unusable files get an error, the rest go on.")  # fmt: skip
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
-    p.add_argument("--output", "-o", metavar="FILE", help="write results.csv or results.json instead of a table")
+    p.add_argument("--output", "-o", metavar="FILE", type=_output_file_type(".csv", ".json"),
+                   help="write results.csv or results.json instead of a table")  # fmt: skip
     p.add_argument("--gender", choices=("mixed", "male", "female", "auto"), default="mixed",
                    help="with a --gender all group: which model answers; auto routes by the gender classifier")  # fmt: skip
+    p.add_argument("--speakers", metavar="CSV", help="with a --normalize speaker run: path,speaker table of who "
+                   "speaks in each file (default: a file's parent folder is its speaker); a speaker with fewer "
+                   "than 5 clips gets a warning")  # fmt: skip
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("app", help="the Streamlit page: upload or record speech, see the predicted emotion")
     p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="run to open first (default: the newest under --models)")
     p.add_argument("--models", default="models", help="folder of run directories to choose from (default: models)")
-    p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--max-mb", type=float, default=20, help="upload size limit in MB (default 20)")
+    p.add_argument("--port", type=_number(int, low=1, high=65535), default=8501)
+    p.add_argument("--max-mb", type=POSITIVE_FLOAT, default=20, help="upload size limit in MB (default 20)")
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("evaluate", help="re-score a run on its test split or on another corpus",

@@ -257,8 +257,77 @@ def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
         if gender not in GENDERS:
             gender = {"m": "male", "f": "female"}.get(gender, "unknown")
         speaker = record.get("speaker", "").strip() or f"file{i:06d}"
-        rows.append(_row(path, "csv", speaker, gender, emotion))
-    return _frame(rows, "csv")
+        rows.append(_row(path, "csv", speaker, gender, emotion, line=i + 2))
+    frame = drop_duplicate_files(_frame(rows, "csv"), source=manifest)
+    return frame.drop(columns="line", errors="ignore")
+
+
+def drop_duplicate_files(manifest: pd.DataFrame, *, source: str | os.PathLike) -> pd.DataFrame:
+    """Find rows that name the same file (by resolved path) or the same audio (by content).
+
+    Content is compared cheaply: only files of equal size are hashed (SHA-256).  Rows
+    that agree on emotion, speaker and gender are duplicates kept once, with a warning;
+    rows that disagree would put one utterance under two labels or speakers (in train
+    and test at once), so they are an error naming the rows.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+        Manifest rows; a ``line`` column (the CSV line) is used to name them.
+    source : path
+        Named in messages.
+
+    Returns
+    -------
+    manifest : pd.DataFrame
+        Without the repeated rows, re-indexed.
+
+    Raises
+    ------
+    ParameterError
+        Duplicates with conflicting emotion, speaker or gender.
+    """
+    if manifest.empty:
+        return manifest
+    real = [os.path.realpath(p) for p in manifest["path"]]
+    sizes = {path: _size_or_none(path) for path in dict.fromkeys(real)}
+    size_counts = pd.Series([v for v in sizes.values() if v is not None]).value_counts()
+    key_of = {path: ("sha256:" + _sha256(path)) if size is not None and size_counts[size] > 1 else path
+              for path, size in sizes.items()}  # fmt: skip
+    keys = pd.Series([key_of[path] for path in real], index=manifest.index)
+    drop = []
+    where = (lambda i: f"line {manifest.at[i, 'line']}") if "line" in manifest.columns else (lambda i: f"row {i}")
+    for _, group in manifest.groupby(keys, sort=False):
+        if len(group) < 2:
+            continue
+        labels = group[["emotion", "speaker", "gender"]].drop_duplicates()
+        rows = ", ".join(where(i) for i in group.index)
+        what = "the same file" if len({real[manifest.index.get_loc(i)] for i in group.index}) == 1 else "identical audio"
+        if len(labels) > 1:
+            raise ParameterError(
+                f"{source}: {rows} name {what} ({group['path'].iloc[0]}) with different "
+                "emotion/speaker/gender; one utterance cannot have two labels or sit in two splits"
+            )
+        warnings.warn(f"{source}: {rows} name {what} ({group['path'].iloc[0]}); kept once", SerWarning, stacklevel=3)
+        drop.extend(group.index[1:])
+    return manifest.drop(index=drop).reset_index(drop=True)
+
+
+def _size_or_none(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def parse_demo(root: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike = "features") -> pd.DataFrame:

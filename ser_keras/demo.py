@@ -232,20 +232,39 @@ def ensure_demo_corpus(root: str | os.PathLike) -> Path:
     """Return ``root`` holding the current demo corpus, generating it there on first use.
 
     Generation goes to a temporary sibling folder renamed into place, so an
-    interrupted or concurrent run never leaves a half-written corpus behind.
+    interrupted or concurrent run never leaves a half-written corpus behind.  Only a
+    folder this module made (its ``.complete`` marker names a demo version) is ever
+    replaced; an empty folder is filled; any other existing folder is refused, never deleted.
+
+    Raises
+    ------
+    ParameterError
+        ``root`` is a file, or a non-empty folder that is not a demo corpus.
     """
+    from .errors import ParameterError
+
     root = Path(root)
     marker = root / ".complete"
     if marker.is_file() and marker.read_text() == DEMO_VERSION:
         return root
+    if root.exists() and not root.is_dir():
+        raise ParameterError(f"{root}: not a folder; the demo corpus needs a folder of its own")
+    if root.is_dir() and not marker.is_file() and any(root.iterdir()):
+        raise ParameterError(
+            f"{root}: folder is not empty and is not a ser-keras demo corpus; refusing to write into it "
+            "(give demo=DIR an empty or new folder)"
+        )
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = root.parent / f".{root.name}.{uuid.uuid4().hex}.tmp"
     generate_demo_corpus(staging)
-    if root.exists():  # an older version, or a corpus another process just finished
+    if root.exists():  # our own older version, an empty folder, or a corpus another process just finished
         if marker.is_file() and marker.read_text() == DEMO_VERSION:
             shutil.rmtree(staging)
             return root
-        shutil.rmtree(root)
+        if marker.is_file():
+            shutil.rmtree(root)  # a demo corpus of another version: ours to replace
+        else:
+            root.rmdir()  # empty (checked above); fails rather than delete anything that appeared since
     try:
         os.replace(staging, root)
     except OSError:

@@ -224,7 +224,7 @@ def extract_features(
             "package_version": __version__,
             "library_versions": library_versions(("numpy", "scipy", "librosa", "soundfile", "soxr", "pandas", "scikit-learn")),
             "features": features.to_dict(),
-            "feature_names": features.feature_names() if features.kind != "mel" else None,
+            "feature_names": features.feature_names(),
             "augment": augment.to_dict(),
             "split": split_settings,
             "seed": seed,

@@ -9,6 +9,13 @@ Three representations (`FeatureConfig.kind`):
     The same features per frame, ``(n_frames, n_features)``, for Conv1D and CNN-LSTM.
 ``mel``
     A log-mel image ``(n_mels, n_frames)`` for Conv2D and transfer learning.
+``functionals``
+    Statistics of ~200 descriptors over the whole silence-trimmed utterance,
+    ``(n_features,)`` = 2002 at the defaults (`ser_keras.functionals`).
+
+Each kind is one `FeatureKind` in the `KINDS` registry: its defaults, output shape,
+column names, NumPy compute, graph compute (or none) and the model families it suits.
+A new kind is one new entry (and usually one new module).
 
 Every value equals the librosa reference call on the same signal (see
 `reference_frame_features` and the tests): ``zero_crossing_rate(y)``,
@@ -26,13 +33,13 @@ per-file estimate would move the chroma bins with the speaker's pitch.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from .errors import ParameterError
 
-FEATURE_KINDS = ("stats", "frames", "mel")
 #: Feature blocks of ``stats`` / ``frames`` in column order.
 FRAME_BLOCKS = ("zcr", "chroma", "mfcc", "rms", "mel")
 
@@ -61,29 +68,27 @@ class FeatureConfig:
     duration: float = 2.5
     fixed_length: bool = False
     min_duration: float = 0.25
+    trim_db: float | None = None
+    f0_min: float = 60.0
+    f0_max: float = 500.0
 
     @classmethod
     def for_kind(cls, kind: str, **overrides) -> FeatureConfig:
-        """Defaults of each representation (the seed projects'), then ``overrides``.
+        """The defaults of a kind (`FeatureKind.defaults`), then ``overrides`` (``None`` = keep the default).
 
-        ``stats`` and ``frames``: 22.05 kHz, the 2.5 s window from 0.6 s.
+        ``stats`` and ``frames``: 22.05 kHz, the 2.5 s window from 0.6 s (the seed projects').
         ``mel``: 16 kHz, 5 s from the start, padded or trimmed (the transfer-learning project's).
+        ``functionals``: 16 kHz, the whole utterance trimmed at 40 dB, 64 mels, 30 MFCCs,
+        n_fft 1024, hop 256.
         """
-        if kind not in FEATURE_KINDS:
-            raise ParameterError(f"unknown feature kind {kind!r}; choose one of {', '.join(FEATURE_KINDS)}")
-        base = {"kind": kind}
-        if kind == "frames":
-            base["fixed_length"] = True
-        if kind == "mel":
-            base.update(sr=16000, offset=0.0, duration=5.0, fixed_length=True)
+        base = {"kind": kind, **get_kind(kind).defaults}
         base.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**base)
         config.validate()
         return config
 
     def validate(self) -> None:
-        if self.kind not in FEATURE_KINDS:
-            raise ParameterError(f"unknown feature kind {self.kind!r}")
+        get_kind(self.kind)
         for name in ("sr", "n_fft", "hop_length", "n_mfcc", "n_mels", "n_chroma"):
             if getattr(self, name) <= 0:
                 raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
@@ -91,10 +96,25 @@ class FeatureConfig:
             raise ParameterError("n_mfcc cannot exceed n_mels")
         if self.duration is not None and self.duration <= 0:
             raise ParameterError("duration must be positive")
+        if self.duration is None and self.fixed_length:
+            raise ParameterError(f"{self.kind} features need a fixed --duration")
+        if self.n_mels > 1 + self.n_fft // 2:
+            raise ParameterError(f"n_mels ({self.n_mels}) cannot exceed the {1 + self.n_fft // 2} FFT bins of n_fft {self.n_fft}")
+        if self.hop_length > self.n_fft:
+            raise ParameterError(f"hop_length ({self.hop_length}) cannot exceed n_fft ({self.n_fft})")
+        if self.kind == "functionals" and not 0 < self.f0_min < self.f0_max < self.sr / 2:
+            raise ParameterError(f"need 0 < f0_min < f0_max < sr/2, got {self.f0_min}, {self.f0_max}")
+
+    @property
+    def kind_spec(self) -> FeatureKind:
+        """This config's `FeatureKind`."""
+        return get_kind(self.kind)
 
     @property
     def n_samples(self) -> int:
         """Samples of a fixed-length signal."""
+        if self.duration is None:
+            raise ParameterError(f"{self.kind} features have no fixed length")
         return int(round(self.duration * self.sr))
 
     @property
@@ -108,18 +128,11 @@ class FeatureConfig:
 
     def output_shape(self) -> tuple[int, ...]:
         """Shape of one example (without the batch axis)."""
-        if self.kind == "stats":
-            return (self.n_features,)
-        if self.kind == "frames":
-            return (self.n_frames(), self.n_features)
-        return (self.n_mels, self.n_frames())
+        return self.kind_spec.shape(self)
 
-    def feature_names(self) -> list[str]:
-        """Column names of ``stats`` / ``frames``: ``zcr, chroma_0.., mfcc_0.., rms, mel_0..``."""
-        return (
-            ["zcr"] + [f"chroma_{i}" for i in range(self.n_chroma)] + [f"mfcc_{i}" for i in range(self.n_mfcc)]
-            + ["rms"] + [f"mel_{i}" for i in range(self.n_mels)]
-        )  # fmt: skip
+    def feature_names(self) -> list[str] | None:
+        """Column names of vector and frame kinds (``zcr, chroma_0.., mfcc_0.., rms, mel_0..`` for stats); None for images."""
+        return self.kind_spec.names(self) if self.kind_spec.names else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -305,21 +318,134 @@ def compute(signals: list[np.ndarray], *, config: FeatureConfig) -> np.ndarray:
     -------
     X : np.ndarray [shape=(len(signals), *config.output_shape()), dtype=float32]
     """
+    kind = config.kind_spec
     out = np.empty((len(signals), *config.output_shape()), dtype=np.float32)
+    if kind.compute_one is not None:  # variable-length utterances, one at a time
+        for i, y in enumerate(signals):
+            out[i] = kind.compute_one(np.asarray(y, dtype=np.float32), config=config)
+        return out
     by_length: dict[int, list[int]] = {}
     for i, y in enumerate(signals):
         by_length.setdefault(y.shape[0], []).append(i)
     for length, rows in by_length.items():
-        if config.kind != "stats" and length != config.n_samples:
+        if config.fixed_length and length != config.n_samples:
             raise ParameterError(f"{config.kind} features need signals of {config.n_samples} samples, got {length}")
-        batch = np.stack([signals[i] for i in rows])
-        if config.kind == "mel":
-            out[rows] = log_mel_spectrogram(batch, config=config)
-        elif config.kind == "frames":
-            out[rows] = frame_features(batch, config=config)
-        else:
-            out[rows] = frame_features(batch, config=config).mean(axis=1)
+        out[rows] = kind.compute_batch(np.stack([signals[i] for i in rows]), config=config)
     return out
+
+
+# --- the registry of feature kinds --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureKind:
+    """One feature representation: everything the pipeline needs to know about it.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+        One line for ``--help``.
+    defaults : dict
+        `FeatureConfig` fields that differ from the dataclass defaults.
+    shape : callable ``(config) -> tuple``
+        One example's shape.
+    names : callable ``(config) -> list of str`` or None
+        Column names (vector and frame kinds).
+    compute_batch : callable ``(y (batch, n), *, config) -> (batch, *shape)`` or None
+        NumPy compute of equal-length signals.
+    compute_one : callable ``(y (n,), *, config) -> shape`` or None
+        NumPy compute of one variable-length signal (when there is no batched form).
+    graph : callable ``(waveform tf.Tensor (batch, n), config) -> tf.Tensor`` or None
+        The same features in TensorFlow ops, for the SavedModel's waveform signature;
+        None when there is no faithful graph form (the SavedModel takes feature arrays only).
+    layout : {'vector', 'sequence', 'image'}
+        What model families it suits: vectors (MLP, Conv1D over features, scikit-learn),
+        time sequences ``(T, F)`` or images ``(M, T)``.
+    default_model : str
+    time_axis : int or None
+        Axis of one example that is time (averaged for the gender router; pooled by
+        speaker normalisation); None for vectors.
+    """
+
+    name: str
+    description: str
+    shape: Callable
+    default_model: str
+    layout: str
+    defaults: dict = field(default_factory=dict)
+    names: Callable | None = None
+    compute_batch: Callable | None = None
+    compute_one: Callable | None = None
+    graph: Callable | None = None
+    time_axis: int | None = None
+
+
+def _stats_batch(y, *, config):
+    return frame_features(y, config=config).mean(axis=1)
+
+
+def _functionals_one(y, *, config):
+    from .functionals import functionals
+
+    return functionals(y, config=config)
+
+
+def _functionals_shape(config):
+    from .functionals import n_features
+
+    return (n_features(config),)
+
+
+def _functionals_names(config):
+    from .functionals import feature_names
+
+    return feature_names(config)
+
+
+def _graph(waveform, config):
+    from .serving import waveform_features
+
+    return waveform_features(waveform, config)
+
+
+KINDS: dict[str, FeatureKind] = {
+    kind.name: kind
+    for kind in (
+        FeatureKind("stats", "162 time means of ZCR, chroma, MFCC, RMS and mel power (the seed projects')",
+                    shape=lambda c: (c.n_features,), names=lambda c: _frame_names(c), compute_batch=_stats_batch,
+                    graph=_graph, layout="vector", default_model="conv1d"),
+        FeatureKind("frames", "the same per frame (T, 162)", defaults={"fixed_length": True},
+                    shape=lambda c: (c.n_frames(), c.n_features), names=lambda c: _frame_names(c),
+                    compute_batch=lambda y, *, config: frame_features(y, config=config), graph=_graph,
+                    layout="sequence", default_model="cnn_lstm", time_axis=0),
+        FeatureKind("mel", "log-mel image (n_mels, T)",
+                    defaults={"sr": 16000, "offset": 0.0, "duration": 5.0, "fixed_length": True},
+                    shape=lambda c: (c.n_mels, c.n_frames()),
+                    compute_batch=lambda y, *, config: log_mel_spectrogram(y, config=config), graph=_graph,
+                    layout="image", default_model="conv2d", time_axis=1),
+        FeatureKind("functionals", "statistics of ~200 descriptors over the whole trimmed utterance (2002)",
+                    defaults={"sr": 16000, "offset": 0.0, "duration": None, "n_fft": 1024, "hop_length": 256,
+                              "n_mels": 64, "n_mfcc": 30, "trim_db": 40.0},
+                    shape=_functionals_shape, names=_functionals_names, compute_one=_functionals_one,
+                    layout="vector", default_model="dnn"),
+    )
+}  # fmt: skip
+FEATURE_KINDS = tuple(KINDS)
+
+
+def get_kind(name: str) -> FeatureKind:
+    """The registered `FeatureKind` called ``name``."""
+    if name not in KINDS:
+        raise ParameterError(f"unknown feature kind {name!r}; choose one of {', '.join(KINDS)}")
+    return KINDS[name]
+
+
+def _frame_names(config: FeatureConfig) -> list[str]:
+    return (
+        ["zcr"] + [f"chroma_{i}" for i in range(config.n_chroma)] + [f"mfcc_{i}" for i in range(config.n_mfcc)]
+        + ["rms"] + [f"mel_{i}" for i in range(config.n_mels)]
+    )  # fmt: skip
 
 
 def reference_frame_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:

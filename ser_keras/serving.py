@@ -3,17 +3,24 @@
 `waveform_features` is `features.compute` written in TensorFlow ops: ``tf.signal``
 framing and real FFT, and the very filter banks the NumPy path uses (librosa's mel and
 chroma filters, the orthonormal DCT-II, the periodic Hann window) embedded as constants.
-`export_saved_model` writes two signatures:
+`export_saved_model` writes these signatures (the first is ``serving_default``):
 
-``serving_default`` (also ``serve_waveform``)
+``serve_waveform`` (runs with ``--normalize global``, kinds with a graph form)
     ``waveform``: float32 ``(batch, n_samples)`` mono audio at the model's sample rate.
     The graph takes the training window (``offset`` / ``duration`` of the feature
     config; padded to ``duration`` for fixed-length features), computes the features
     and returns ``probabilities`` ``(batch, n_labels)``, ``label_index`` ``(batch,)``
     int64 and ``label`` ``(batch,)`` string.
+``serve_speaker`` (runs with ``--normalize speaker``, kinds with a graph form)
+    ``waveform`` as above, but the batch is **one speaker's** clips: their features are
+    standardised together (`standardize_batch`) before the model, as in training.
+``serve_features`` / ``serve_speaker_features``
+    ``features`` ``(batch, *feature_shape)`` -> the same three outputs; the speaker
+    variant standardises the batch as one speaker.  For a kind without a graph form
+    (``functionals``: trimming, YIN and percentiles have no faithful TensorFlow form
+    here) these are the only inputs, and so ``serving_default``.
 ``serve``
-    ``features``: the feature arrays themselves, ``(batch, *feature_shape)`` ->
-    probabilities.
+    ``features`` (speaker-standardised already for speaker runs) -> ``probabilities``.
 """
 
 from __future__ import annotations
@@ -123,25 +130,72 @@ def _zero_crossing_rate(y, *, frame_length: int, hop_length: int, threshold: flo
     return tf.cast(ends - tf.gather(counts, starts, axis=1), tf.float32) / frame_length
 
 
-def export_saved_model(model, path: str | os.PathLike, *, config: FeatureConfig, labels: list[str]) -> None:
-    """Write ``model`` as a SavedModel with the waveform and feature signatures (module docstring)."""
+def standardize_batch(X, config: FeatureConfig):
+    """`ser_keras.normalize.standardize_by_speaker` of one speaker's batch, in TensorFlow ops.
+
+    Parameters
+    ----------
+    X : tf.Tensor [shape=(n, *feature_shape)]
+        Every example is the same speaker's.
+
+    Returns
+    -------
+    Z : tf.Tensor [shape=X.shape]
+        Standardised by the batch's mean and standard deviation per feature (pooled over
+        time for sequences and images), the standard deviation floored at 1e-6.
+    """
+    import tensorflow as tf
+
+    time_axis = config.kind_spec.time_axis
+    axes = [0] if time_axis is None else [0, 1 + time_axis]
+    mean, variance = tf.nn.moments(X, axes=axes, keepdims=True)
+    return (X - mean) / tf.maximum(tf.sqrt(variance), 1e-6)
+
+
+def export_saved_model(model, path: str | os.PathLike, *, config: FeatureConfig, labels: list[str],
+                       normalize: str = "global") -> None:  # fmt: skip
+    """Write ``model`` as a SavedModel with the signatures of the module docstring.
+
+    The first endpoint is ``serving_default``:
+
+    ``normalize='global'``
+        ``serve_waveform`` (kinds with a graph form) or ``serve_features``, then ``serve``.
+    ``normalize='speaker'``
+        ``serve_speaker`` (``waveform`` ``(n, samples)``: a batch of **one speaker's**
+        clips, standardised together; kinds with a graph form), ``serve_speaker_features``
+        (``features`` ``(n, *shape)`` of one speaker), then ``serve`` (features already
+        speaker-standardised).
+
+    Every endpoint but ``serve`` returns ``probabilities``, ``label_index`` and ``label``.
+    """
     import keras
     import tensorflow as tf
 
     label_names = tf.constant(labels)
+    graph = config.kind_spec.graph
+    speaker = normalize == "speaker"
+
+    def named(probabilities):
+        index = tf.argmax(probabilities, axis=-1)
+        return {"probabilities": probabilities, "label_index": index, "label": tf.gather(label_names, index)}
 
     def on_features(features):
         return model(features, training=False)
 
+    def on_named_features(features):
+        return named(model(standardize_batch(features, config) if speaker else features, training=False))
+
     def on_waveform(waveform):
-        probabilities = model(waveform_features(window_waveform(waveform, config), config), training=False)
-        index = tf.argmax(probabilities, axis=-1)
-        return {"probabilities": probabilities, "label_index": index, "label": tf.gather(label_names, index)}
+        X = graph(window_waveform(waveform, config), config)
+        return named(model(standardize_batch(X, config) if speaker else X, training=False))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     waveform_spec = [tf.TensorSpec((None, None), tf.float32, name="waveform")]
-    archive.add_endpoint("serve_waveform", on_waveform, input_signature=waveform_spec)  # first: serving_default
-    archive.add_endpoint("serve", on_features,
-                         input_signature=[tf.TensorSpec((None, *config.output_shape()), tf.float32, name="features")])  # fmt: skip
+    feature_spec = [tf.TensorSpec((None, *config.output_shape()), tf.float32, name="features")]
+    if graph is not None:  # kinds without a faithful graph form (functionals) serve feature arrays only
+        archive.add_endpoint("serve_speaker" if speaker else "serve_waveform", on_waveform, input_signature=waveform_spec)
+    archive.add_endpoint("serve_speaker_features" if speaker else "serve_features", on_named_features,
+                         input_signature=feature_spec)  # fmt: skip
+    archive.add_endpoint("serve", on_features, input_signature=feature_spec)
     archive.write_out(str(path), verbose=False)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,9 +29,11 @@ from . import __version__
 from .errors import ParameterError
 from .provenance import library_versions
 from .extract import FeatureSet
-from .models import DEFAULT_MODEL, SKLEARN_MODELS, TRANSFER_MODELS, get_builder, is_pretrained, model_names
+from .features import KINDS
+from .models import SKLEARN_MODELS, TRANSFER_MODELS, get_builder, is_pretrained, model_names
 from .pipeline import SpecAugmentOptions
 from .report import score, write_report
+from .runs import GROUP_FILE, RUN_FILE, Staged, load_run, read_sidecar, run_name
 
 GENDERS = ("mixed", "male", "female")
 
@@ -52,11 +53,13 @@ class TrainOptions:
     """
 
     model: str | None = None
+    normalize: str = "global"
     epochs: int = 50
     batch_size: int | None = None
     lr: float | None = None
     seed: int = 0
     class_weight: str | None = None
+    C: float | None = None
     patience: int | None = None
     lr_patience: int = 4
     lr_factor: float = 0.5
@@ -70,6 +73,7 @@ class TrainOptions:
     unfreeze: str = "all"
     fine_tune_lr_factor: float = 0.1
     spec_augment: bool | None = None
+    ensemble: int = 1
     augment_options: SpecAugmentOptions = field(default_factory=SpecAugmentOptions)
 
     def resolve(self, model_name: str) -> TrainOptions:
@@ -89,6 +93,8 @@ class TrainOptions:
             raise ParameterError(f"unknown optimizer {resolved.optimizer!r}; choose adam or sgd")
         if not transfer and (pretrained or resolved.freeze_epochs):
             raise ParameterError(f"--weights and --freeze-epochs apply to the transfer-learning models, not {model_name}")
+        if resolved.ensemble > 1 and model_name in SKLEARN_MODELS:
+            raise ParameterError(f"--ensemble averages Keras models; {model_name} is a scikit-learn model")
         if resolved.unfreeze != "all" and not str(resolved.unfreeze).isdigit():
             raise ParameterError(f"--unfreeze takes 'all' or a number of layers, got {resolved.unfreeze!r}")
         return resolved
@@ -137,12 +143,12 @@ def is_chief() -> bool:
     return task.get("type") == "worker" and task.get("index", 0) == 0 and not has_chief
 
 
-def fit_normalization(X: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def fit_normalization(X: np.ndarray, config) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance for the model's ``Normalization`` layer, from training rows only.
 
-    Per feature for ``stats`` ``(F,)`` and ``frames`` ``(T, F)``; per mel band for ``mel`` ``(M, T)``.
+    Per feature for vectors ``(F,)`` and sequences ``(T, F)``; per mel band for images ``(M, T)``.
     """
-    axes = (0, 2) if kind == "mel" else tuple(range(X.ndim - 1))
+    axes = (0, 2) if config.kind_spec.layout == "image" else tuple(range(X.ndim - 1))
     mean = X.mean(axis=axes, dtype=np.float64)
     variance = X.var(axis=axes, dtype=np.float64)
     return mean.astype(np.float32), np.maximum(variance, 1e-12).astype(np.float32)
@@ -160,18 +166,57 @@ def gender_rows(manifest: pd.DataFrame, gender: str) -> np.ndarray:
     return (manifest["gender"] == gender).to_numpy()
 
 
-def load_split(fs: FeatureSet, split: str, gender: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """``(X, y, rows)`` of one split restricted to a gender variant, in memory."""
+@dataclass
+class Part:
+    """One split of the data a run sees: ``X`` [shape=(n, *feature shape)], ``y`` [shape=(n,)] and its manifest rows."""
+
+    X: np.ndarray
+    y: np.ndarray
+    rows: pd.DataFrame
+
+
+def load_split(fs: FeatureSet, split: str, gender: str) -> Part:
+    """One split of a feature set restricted to a gender variant, in memory."""
     manifest = fs.manifest
     part = manifest[manifest["split"] == split].reset_index(drop=True)
     mask = gender_rows(part, gender)
     X, y = fs.arrays(split)
-    return np.asarray(X[mask]), np.asarray(y[mask]), part[mask].reset_index(drop=True)
+    return Part(np.asarray(X[mask]), np.asarray(y[mask]), part[mask].reset_index(drop=True))
+
+
+def normalize_parts(parts: dict[str, Part], normalize: str, config) -> dict[str, Part]:
+    """Apply ``--normalize`` to every part: ``speaker`` standardises each speaker by its own rows
+    (original views only; `ser_keras.normalize`), ``global`` leaves them for the model's z-score layer."""
+    from .normalize import check_normalization, standardize_by_speaker
+
+    if check_normalization(normalize) == "global":
+        return parts
+    out = {}
+    for split, part in parts.items():
+        original = (part.rows["view"] == "orig").to_numpy() if "view" in part.rows else None
+        X = standardize_by_speaker(part.X, part.rows["speaker"].to_numpy(), reference=original,
+                                   time_axis=config.kind_spec.time_axis)  # fmt: skip
+        out[split] = Part(X, part.y, part.rows)
+    return out
 
 
 def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike = "models",
-          options: TrainOptions | None = None, strategy=None, progress: bool = True) -> Path:  # fmt: skip
+          options: TrainOptions | None = None, strategy=None, progress: bool = True,
+          parts: dict[str, Part] | None = None, name: str | None = None) -> Path:  # fmt: skip
     """Train one gender variant on a feature set, evaluate it on its test split, export it.
+
+    Parameters
+    ----------
+    fs : FeatureSet
+    gender : {'mixed', 'male', 'female'}
+    out_dir : path
+        Parent of the run folder, which is built hidden and published atomically (`ser_keras.runs`).
+    options : TrainOptions
+    parts : dict of Part, optional
+        ``train`` / ``val`` / ``test`` data to use instead of the feature set's own splits
+        (cross-validation folds); features as stored, before ``options.normalize``.
+    name : str, optional
+        The run folder's name (default: recipe and start time, `ser_keras.runs.run_name`).
 
     Returns
     -------
@@ -179,43 +224,65 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
     """
     options = options or TrainOptions()
     kind = fs.features.kind
-    model_name = options.model or DEFAULT_MODEL[kind]
+    model_name = options.model or fs.features.kind_spec.default_model
     if model_name not in model_names():
         raise ParameterError(f"unknown model {model_name!r}; valid models are: {', '.join(model_names())}")
-    if model_name in TRANSFER_MODELS and kind != "mel":
-        raise ParameterError(f"{model_name} classifies mel-spectrogram images: extract with --features mel (got {kind})")
+    check_model_suits(model_name, fs.features)
     options = options.resolve(model_name)
-    X_train, y_train, train_rows = load_split(fs, "train", gender)
-    X_val, y_val, val_rows = load_split(fs, "val", gender)
-    X_test, y_test, test_rows = load_split(fs, "test", gender)
-    for split, X in (("train", X_train), ("val", X_val), ("test", X_test)):
-        if len(X) == 0:
+    if parts is None:
+        parts = {split: load_split(fs, split, gender) for split in ("train", "val", "test")}
+    for split, part in parts.items():
+        if len(part.X) == 0:
             raise ParameterError(f"the {split} split has no {gender} rows in {fs.path}")
-    run_dir = Path(out_dir) / f"{kind}-{model_name}-{gender}-{fs.config['fingerprint'][:8]}-seed{options.seed}"
+    parts = normalize_parts(parts, options.normalize, fs.features)
     if not is_chief():
         import tempfile
 
-        run_dir = Path(tempfile.mkdtemp(prefix="ser-keras-worker-")) / run_dir.name
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+        out_dir = tempfile.mkdtemp(prefix="ser-keras-worker-")
+    with Staged(out_dir, name or run_name(kind, model_name, gender, options.normalize, f"seed{options.seed}")) as run:
+        _train_into(run.staging, fs, model_name, gender, options, strategy, progress, parts)
+    return run.path
+
+
+def check_model_suits(model_name: str, config) -> None:
+    """Refuse a model that cannot take the feature kind's arrays, naming both."""
+    layout = config.kind_spec.layout
+    suits = {"conv1d": ("vector",), "conv1d_avgpool": ("vector",), "dnn": ("vector",),
+             "conv2d": ("image",), "conv2d_pool": ("image",), "cnn_lstm": ("sequence", "image", "vector")}  # fmt: skip
+    if model_name in TRANSFER_MODELS:
+        suits[model_name] = ("image",)
+    allowed = suits.get(model_name)
+    if allowed is not None and layout not in allowed:
+        kinds = [k for k, spec in KINDS.items() if spec.layout in allowed]
+        raise ParameterError(f"--model {model_name} does not take {config.kind} features; extract with --features {' or '.join(kinds)}")
+
+
+def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progress, parts: dict[str, Part]):
+    """Train, score and export into the (staging) folder ``run_dir``."""
+    train_part, val_part, test_part = parts["train"], parts["val"], parts["test"]
     started = time.perf_counter()
     if model_name in SKLEARN_MODELS:
-        probabilities, history, extra = _train_sklearn(model_name, X_train, y_train, X_test, options, run_dir)
+        probabilities, history, extra = _train_sklearn(model_name, train_part, val_part, test_part.X, options, run_dir)
     else:
         probabilities, history, extra = _train_keras(
-            model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress
-        )
+            model_name, fs, train_part.X, train_part.y, val_part.X, val_part.y, test_part.X, options, run_dir,
+            strategy, progress,
+        )  # fmt: skip
     seconds = time.perf_counter() - started
-    report = score(y_test, probabilities.argmax(axis=1), fs.labels)
-    report["test_speakers"] = sorted(test_rows["speaker"].unique())
+    report = score(test_part.y, probabilities.argmax(axis=1), fs.labels)
+    report["test_speakers"] = sorted(test_part.rows["speaker"].unique())
     report["evaluated_on"] = "own test split"
+    report["normalize"] = options.normalize
+    if options.normalize == "speaker":
+        report["note"] = ("speaker normalisation is transductive: each test speaker's features were standardised "
+                          "by the statistics of that speaker's own test clips")  # fmt: skip
     write_report(report, run_dir, history=history)
     sidecar = {
         "package_version": __version__,
         "library_versions": library_versions(("tensorflow", "keras", "numpy", "librosa", "scikit-learn")),
         "model": model_name,
         "gender": gender,
+        "normalize": options.normalize,
         "labels": fs.labels,
         "features": fs.config["features"],
         "feature_set": str(fs.path.resolve()),
@@ -223,18 +290,17 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
         "augment": fs.config["augment"],
         "split": fs.config["split"],
         "speakers": {
-            "train": sorted(train_rows["speaker"].unique()),
-            "val": sorted(val_rows["speaker"].unique()),
+            "train": sorted(train_part.rows["speaker"].unique()),
+            "val": sorted(val_part.rows["speaker"].unique()),
             "test": report["test_speakers"],
         },
-        "n": {"train": int(len(y_train)), "val": int(len(y_val)), "test": int(len(y_test))},
+        "n": {split: int(len(part.y)) for split, part in parts.items()},
         "seed": options.seed,
         "options": asdict(options),
         "training_seconds": round(seconds, 2),
         **extra,
     }
-    (run_dir / "run.json").write_text(json.dumps(sidecar, indent=2))
-    return run_dir
+    (run_dir / RUN_FILE).write_text(json.dumps(sidecar, indent=2))
 
 
 def train_gender_group(fs: FeatureSet, runs: dict[str, Path], *, out_dir: str | os.PathLike = "models",
@@ -255,33 +321,35 @@ def train_gender_group(fs: FeatureSet, runs: dict[str, Path], *, out_dir: str | 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .predict import GROUP_FILE, gender_inputs
+    from .predict import gender_inputs
 
     def gendered(split):
         part = fs.manifest[fs.manifest["split"] == split].reset_index(drop=True)
         gender_rows(part, "male")  # refuses corpora of unknown gender
         X_all, _ = fs.arrays(split)
         keep = part["gender"].isin(["male", "female"]).to_numpy()
-        return gender_inputs(np.asarray(X_all)[keep], fs.features.kind), part.loc[keep, "gender"].to_numpy()
+        return gender_inputs(np.asarray(X_all)[keep], fs.features), part.loc[keep, "gender"].to_numpy()
 
     X_train, g_train = gendered("train")
     X_test, g_test = gendered("test")
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1, random_state=seed))
     classifier.fit(X_train, g_train)
-    group_dir = Path(out_dir) / runs["mixed"].name.replace("-mixed-", "-all-", 1)
-    group_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(classifier, group_dir / "gender.joblib")
-    report = {"balanced_accuracy": float(balanced_accuracy_score(g_test, classifier.predict(X_test))),
-              "n_test": int(len(g_test)), "classes": [str(c) for c in classifier.classes_]}  # fmt: skip
-    (group_dir / "gender_report.json").write_text(json.dumps(report, indent=2))
-    group = {
-        "runs": {name: os.path.relpath(run, group_dir) for name, run in runs.items()},
-        "gender_classifier": "gender.joblib",
-        "features": fs.config["features"],
-        "gender_balanced_accuracy": report["balanced_accuracy"],
-    }
-    (group_dir / GROUP_FILE).write_text(json.dumps(group, indent=2))
-    return group_dir
+    sidecar = read_sidecar(runs["mixed"])
+    name = run_name(fs.features.kind, sidecar["model"], "all", f"seed{seed}")
+    with Staged(out_dir, name) as group:
+        joblib.dump(classifier, group.staging / "gender.joblib")
+        report = {"balanced_accuracy": float(balanced_accuracy_score(g_test, classifier.predict(X_test))),
+                  "n_test": int(len(g_test)), "classes": [str(c) for c in classifier.classes_]}  # fmt: skip
+        (group.staging / "gender_report.json").write_text(json.dumps(report, indent=2))
+        group_file = {
+            # relative to the published group folder, a child of out_dir like the staging folder
+            "runs": {name: os.path.join("..", os.path.relpath(run, group.out_dir)) for name, run in runs.items()},
+            "gender_classifier": "gender.joblib",
+            "features": fs.config["features"],
+            "gender_balanced_accuracy": report["balanced_accuracy"],
+        }
+        (group.staging / GROUP_FILE).write_text(json.dumps(group_file, indent=2))
+    return group.path
 
 
 def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
@@ -304,15 +372,62 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         build_options = {"normalization": image_normalization(X_train), "weights": options.weights,
                          "image_size": options.image_size}  # fmt: skip
     else:
-        build_options = {"normalization": fit_normalization(X_train, fs.features.kind)}
+        build_options = {"normalization": fit_normalization(X_train, fs.features)}
     if model_name == "cnn_lstm":
-        build_options["mel_input"] = fs.features.kind == "mel"
-    with strategy.scope():
-        model = get_builder(model_name)(X_train.shape[1:], len(fs.labels), **build_options)
-    augment = options.augment_options if options.spec_augment and fs.features.kind == "mel" else None
-    train_ds, val_ds = make_datasets(X_train, y_train, X_val, y_val, batch_size=global_batch, seed=options.seed,
-                                     augment=augment, shard=replicas > 1 or multi_worker)  # fmt: skip
+        build_options["mel_input"] = fs.features.kind_spec.layout == "image"
+    augment = options.augment_options if options.spec_augment and fs.features.kind_spec.layout == "image" else None
     class_weight = _class_weights(y_train, len(fs.labels)) if options.class_weight == "balanced" else None
+    members, histories = [], []
+    for member in range(options.ensemble):
+        seed = options.seed + member
+        keras.utils.set_random_seed(seed)
+        with strategy.scope():
+            model = get_builder(model_name)(X_train.shape[1:], len(fs.labels), **build_options)
+        train_ds, val_ds = make_datasets(X_train, y_train, X_val, y_val, batch_size=global_batch, seed=seed,
+                                         augment=augment, shard=replicas > 1 or multi_worker)  # fmt: skip
+        logs = run_dir / "logs" if options.ensemble == 1 else run_dir / "logs" / f"member-{member + 1}"
+        history = _fit_member(model, model_name, strategy, multi_worker, train_ds, val_ds, X_train, y_train, options,
+                              class_weight, logs, progress)  # fmt: skip
+        if options.ensemble > 1:
+            history.insert(0, "member", member + 1)
+        members.append(model)
+        histories.append(history)
+    history = pd.concat(histories, ignore_index=True)
+    history.to_csv(run_dir / "history.csv", index_label="epoch")  # per member and phase
+    missing = {"val_loss", "loss"} - set(history.columns)
+    if missing:  # every callback must have monitored a key that exists
+        raise RuntimeError(f"training history lacks {missing}")
+    if options.ensemble > 1:
+        with strategy.scope():
+            model = average_models(members, name=f"{model_name}_ensemble{options.ensemble}")
+    model.save(run_dir / "model.keras")
+    export_saved_model(model, run_dir / "saved_model", config=fs.features, labels=fs.labels, normalize=options.normalize)
+    probabilities = model.predict(X_test, batch_size=256, verbose=0)
+    extra = {
+        "strategy": type(strategy).__name__,
+        "replicas": int(replicas),
+        "global_batch_size": int(global_batch),
+        "epochs_run": int(len(history)),
+        "best_epoch": int(histories[0]["val_loss"].idxmin()) + 1,
+        "ensemble": {"members": options.ensemble, "seeds": [options.seed + m for m in range(options.ensemble)],
+                     "combination": "mean of the members' probabilities"} if options.ensemble > 1 else None,
+        "mean_epoch_seconds": round(float(history["epoch_seconds"].mean()), 2),
+        "normalization": (
+            "per-image min-max to [0, 1], then a z-score fitted on the train split, inside the model"
+            if transfer else "z-score per feature (per mel band for mel), fitted on the train split, inside the model"
+        ),  # fmt: skip
+    }
+    if augment is not None:
+        extra["train_augmentation"] = {"spec_augment": asdict(augment)}
+    return probabilities, history, extra
+
+
+def _fit_member(model, model_name, strategy, multi_worker, train_ds, val_ds, X_train, y_train, options, class_weight,
+                logs: Path, progress: bool) -> pd.DataFrame:  # fmt: skip
+    """Compile and fit one model through its phases (frozen backbone, then fine-tuning); its history."""
+    import keras
+
+    transfer = model_name in TRANSFER_MODELS
     # (name, last epoch, learning rate, backbone trainable) per phase: frozen backbone first, then fine-tuning
     phases = [("train", options.epochs, options.lr, None)]
     if transfer and options.freeze_epochs:
@@ -320,7 +435,7 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         phases = [("frozen", frozen_epochs, options.lr, False),
                   ("fine-tune", options.epochs, options.lr * options.fine_tune_lr_factor, True)]  # fmt: skip
     histories, epoch = [], 0
-    for phase, (name, until_epoch, lr, backbone_trainable) in enumerate(phases, start=1):
+    for name, until_epoch, lr, backbone_trainable in phases:
         if epoch >= until_epoch:
             continue
         with strategy.scope():
@@ -335,8 +450,7 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True),
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=options.lr_factor,
                                               patience=options.lr_patience, min_lr=1e-6),  # fmt: skip
-            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=phase > 1),
-            keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), write_graph=False, profile_batch=0),
+            keras.callbacks.TensorBoard(log_dir=str(logs), write_graph=False, profile_batch=0),
         ]
         fit = model.fit(train_ds, validation_data=val_ds, epochs=until_epoch, initial_epoch=epoch, callbacks=callbacks,
                         class_weight=class_weight, verbose=2 if progress else 0)  # fmt: skip
@@ -344,29 +458,21 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         part["phase"] = name
         histories.append(part)
         epoch += len(part)
-    history = pd.concat(histories, ignore_index=True)
-    history.to_csv(run_dir / "history.csv", index_label="epoch")  # CSVLogger's per-phase rows, plus the phase
-    missing = {"val_loss", "loss"} - set(history.columns)
-    if missing:  # every callback must have monitored a key that exists
-        raise RuntimeError(f"training history lacks {missing}")
-    model.save(run_dir / "model.keras")
-    export_saved_model(model, run_dir / "saved_model", config=fs.features, labels=fs.labels)
-    probabilities = model.predict(X_test, batch_size=256, verbose=0)
-    extra = {
-        "strategy": type(strategy).__name__,
-        "replicas": int(replicas),
-        "global_batch_size": int(global_batch),
-        "epochs_run": int(len(history)),
-        "best_epoch": int(history["val_loss"].idxmin()) + 1,
-        "mean_epoch_seconds": round(float(history["epoch_seconds"].mean()), 2),
-        "normalization": (
-            "per-image min-max to [0, 1], then a z-score fitted on the train split, inside the model"
-            if transfer else "z-score per feature (per mel band for mel), fitted on the train split, inside the model"
-        ),  # fmt: skip
-    }
-    if augment is not None:
-        extra["train_augmentation"] = {"spec_augment": asdict(augment)}
-    return probabilities, history, extra
+    return pd.concat(histories, ignore_index=True)
+
+
+def average_models(members: list, *, name: str = "ensemble"):
+    """One Keras model whose output is the mean of ``members``' probabilities (same input shape).
+
+    Saved, reloaded and exported as one model: one ``model.keras``, one SavedModel.
+    """
+    import keras
+
+    inputs = keras.Input(shape=members[0].input_shape[1:], name="features")
+    for i, member in enumerate(members, start=1):
+        member.name = f"member_{i}"  # unique names inside the ensemble
+    outputs = keras.layers.Average(name="emotion")([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name=name)
 
 
 def _epoch_timer():
@@ -433,26 +539,38 @@ def _prepare_multi_worker(model, strategy, x_sample: np.ndarray, y_sample: np.nd
     model.test_step = with_replica_axis(model.test_step)
 
 
-def _train_sklearn(model_name, X_train, y_train, X_test, options, run_dir):
+def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options, run_dir):
+    """Fit a scikit-learn baseline (standardised inputs) on train + val: they have no early
+    stopping to spend the validation speakers on."""
     import joblib
+    from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
 
+    balanced = "balanced" if options.class_weight == "balanced" else None
     if model_name == "mlp":
         clf = MLPClassifier(hidden_layer_sizes=(256, 128), alpha=1e-3, learning_rate_init=options.lr,
                             max_iter=max(options.epochs, 50), early_stopping=False, random_state=options.seed)  # fmt: skip
+    elif model_name == "logreg":
+        clf = LogisticRegression(C=options.C if options.C is not None else 0.003, max_iter=3000, class_weight=balanced)
+    elif model_name == "svm":
+        clf = SVC(C=options.C if options.C is not None else 3.0, probability=True, class_weight=balanced,
+                  random_state=options.seed)  # fmt: skip
     else:
         clf = KNeighborsClassifier(n_neighbors=5)
     pipeline = make_pipeline(StandardScaler(), clf)
-    pipeline.fit(X_train.reshape(len(X_train), -1), y_train)
+    X = np.concatenate([train_part.X, val_part.X])
+    pipeline.fit(X.reshape(len(X), -1), np.concatenate([train_part.y, val_part.y]))
     joblib.dump(pipeline, run_dir / "model.joblib")
     probabilities = _sklearn_probabilities(pipeline, X_test)
     history = pd.DataFrame({"loss": pipeline[-1].loss_curve_}) if hasattr(pipeline[-1], "loss_curve_") else None
     if history is not None:
         history.to_csv(run_dir / "history.csv", index_label="epoch")
-    return probabilities, history, {"strategy": None, "normalization": "StandardScaler fitted on the train split"}
+    return probabilities, history, {"strategy": None, "fitted_on": "train + val",
+                                    "normalization": "StandardScaler fitted on the train + val splits"}  # fmt: skip
 
 
 def _sklearn_probabilities(pipeline, X: np.ndarray) -> np.ndarray:
@@ -470,24 +588,6 @@ def _class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
     present = np.unique(y)
     weights = compute_class_weight("balanced", classes=present, y=y)
     return {int(c): float(w) for c, w in zip(present, weights)}
-
-
-def load_run(run_dir: str | os.PathLike) -> tuple[dict, object]:
-    """``(sidecar, model)`` of a run directory (a Keras model or a scikit-learn pipeline)."""
-    run_dir = Path(run_dir)
-    sidecar_path = run_dir / "run.json"
-    if not sidecar_path.is_file():
-        raise ParameterError(f"{run_dir}: not a run directory (no run.json)")
-    sidecar = json.loads(sidecar_path.read_text())
-    if (run_dir / "model.joblib").is_file():
-        import joblib
-
-        return sidecar, joblib.load(run_dir / "model.joblib")
-    import keras
-
-    from .models import layers  # noqa: F401  (registers the custom layers saved models use)
-
-    return sidecar, keras.models.load_model(run_dir / "model.keras")
 
 
 def predict_probabilities(model, X: np.ndarray) -> np.ndarray:
@@ -514,7 +614,12 @@ def evaluate_run(run_dir: str | os.PathLike, fs: FeatureSet | None = None, *, sp
     fs = fs or FeatureSet(sidecar["feature_set"])
     if fs.config["features"] != sidecar["features"]:
         raise ParameterError(f"{fs.path}: its feature config differs from the one {run_dir} was trained on")
-    X, y, rows = load_split(fs, split, sidecar["gender"])
+    part = load_split(fs, split, sidecar["gender"])
+    X, y, rows = part.X, part.y, part.rows
+    if sidecar.get("normalize", "global") == "speaker":  # transductive: each speaker by its own clips here
+        from .normalize import standardize_by_speaker
+
+        X = standardize_by_speaker(X, rows["speaker"].to_numpy(), time_axis=fs.features.kind_spec.time_axis)
     model_labels = sidecar["labels"]
     shared = [name for name in model_labels if name in fs.labels]
     if not shared:

@@ -16,7 +16,7 @@ from ser_keras.extract import FeatureSet
 
 
 def _extract(capsys, *args):
-    code = main(["extract", "--quiet", *args])
+    code = main(["extract", "--quiet", "--features", "stats", *args])  # the extract stage, on the seed features
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0
     return Path(out[-1])
@@ -109,7 +109,7 @@ def test_bad_files_are_reported_and_skipped(tmp_path, small_corpus, capsys):
     bad = ["empty", "silent", "short", "text", "truncated", "missing"]
     lines = small_corpus.read_text() + "".join(f"audio/{b}.wav,sad,spk{i % 6},female\n" for i, b in enumerate(bad))
     small_corpus.write_text(lines)
-    args = ["--corpus", f"csv={small_corpus}", "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]
+    args = ["--features", "stats", "--corpus", f"csv={small_corpus}", "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]
     code = main(["extract", *args])
     captured = capsys.readouterr()
     assert code == 0
@@ -129,7 +129,7 @@ def test_bad_files_are_reported_and_skipped(tmp_path, small_corpus, capsys):
 def test_nothing_extractable_exits_2(tmp_path, capsys):
     csv = tmp_path / "list.csv"
     for s in range(3):
-        (tmp_path / f"bad{s}.wav").write_text("junk")
+        (tmp_path / f"bad{s}.wav").write_text(f"junk {s}")  # three different non-audio files
     csv.write_text("path,emotion,speaker\n" + "".join(f"bad{s}.wav,sad,s{s}\n" for s in range(3)))
     assert main(["extract", "--quiet", "--corpus", f"csv={csv}", "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]) == 2
     assert "no file could be extracted" in capsys.readouterr().err
@@ -137,7 +137,7 @@ def test_nothing_extractable_exits_2(tmp_path, capsys):
 
 def _cli(*args, cwd):
     code = "import sys; from ser_keras.cli import main; sys.exit(main(sys.argv[1:]))"
-    return [sys.executable, "-c", code, "extract", "--quiet", *args]
+    return [sys.executable, "-c", code, "extract", "--quiet", "--features", "stats", *args]
 
 
 def test_resume_after_sigkill_is_byte_identical(tmp_path, demo_root):

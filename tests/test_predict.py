@@ -120,7 +120,7 @@ def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     import tensorflow as tf
 
     from ser_keras.demo import ensure_demo_corpus  # noqa: F401  (the corpus comes from the demo_root fixture)
-    from ser_keras.models import DEFAULT_MODEL, get_builder
+    from ser_keras.models import get_builder
     from ser_keras.serving import export_saved_model, waveform_features, window_waveform
     from ser_keras.train import fit_normalization
 
@@ -138,7 +138,7 @@ def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     assert worst < 1e-4, worst
     # a model exported with both signatures
     labels = ["neutral", "happy", "sad", "angry"]
-    model = get_builder(DEFAULT_MODEL[kind])(X.shape[1:], len(labels), normalization=fit_normalization(X, kind))
+    model = get_builder(config.kind_spec.default_model)(X.shape[1:], len(labels), normalization=fit_normalization(X, config))
     path = tmp_path / "saved_model"
     export_saved_model(model, path, config=config, labels=labels)
     loaded = tf.saved_model.load(str(path))

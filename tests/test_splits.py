@@ -67,5 +67,5 @@ def test_speaker_folds_keep_speakers_together():
     fold = speaker_folds(manifest, n_folds=4)
     assert set(fold) == {0, 1, 2, 3}
     assert pd.Series(fold).groupby(manifest["speaker"]).nunique().max() == 1
-    with pytest.raises(ParameterError, match="n_folds"):
+    with pytest.raises(ParameterError, match="--folds"):
         speaker_folds(manifest, n_folds=9)

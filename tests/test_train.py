@@ -13,7 +13,8 @@ from ser_keras.cli import main
 from ser_keras.extract import FeatureSet
 from ser_keras.models import KERAS_MODELS, get_builder
 
-SHAPES = {"conv1d": (162,), "conv1d_avgpool": (162,), "conv2d": (128, 40), "cnn_lstm": (50, 162)}
+SHAPES = {"conv1d": (162,), "conv1d_avgpool": (162,), "conv2d": (128, 40), "conv2d_pool": (128, 40), "cnn_lstm": (50, 162),
+          "dnn": (2002,)}
 TRANSFER_SHAPE = (40, 48)  # small mel images keep the ImageNet backbones quick
 
 
@@ -27,18 +28,19 @@ def test_every_builder_gives_class_probabilities(name):
         shape, normalization = TRANSFER_SHAPE, (0.5, 0.1)
     else:
         shape = SHAPES[name]
-        n = shape[0] if name == "conv2d" else shape[-1]
+        n = shape[0] if name.startswith("conv2d") else shape[-1]
         normalization = (np.zeros(n), np.ones(n))
     model = get_builder(name)(shape, 5, normalization=normalization)
     assert model.output_shape == (None, 5)
     names = [layer.name for layer in model.layers]
-    assert len(names) == len(set(names)) and names[-1] == "emotion" and "normalize" in names
+    assert len(names) == len(set(names)) and names[-1] == "emotion"
+    assert ("utterance_norm" if name == "conv2d_pool" else "normalize") in names  # how each model normalises
     probs = model(np.random.default_rng(0).normal(size=(2, *shape)).astype("float32"))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(probs).sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_unknown_model_lists_the_valid_ones():
-    with pytest.raises(ParameterError, match="valid models are: conv1d, conv1d_avgpool, conv2d, cnn_lstm, densenet121, .*, resnext50_32x4d, mlp, knn"):
+    with pytest.raises(ParameterError, match="valid models are: conv1d, conv1d_avgpool, conv2d, cnn_lstm, dnn, densenet121, .*, resnext50_32x4d, mlp, knn, logreg, svm"):
         get_builder("transformer")
 
 
@@ -50,7 +52,7 @@ def _train(demo_stats, tmp_path, *extra):
 def test_end_to_end_demo_beats_chance_and_exports(demo_stats, tmp_path, capsys):
     import tensorflow as tf
 
-    from ser_keras.train import load_run
+    from ser_keras.runs import load_run
 
     _train(demo_stats, tmp_path / "a", "--epochs", "30", "--seed", "1")
     run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
@@ -124,7 +126,7 @@ def test_unknown_gender_is_refused(tmp_path, capsys):
     rows = ["path,emotion,speaker"]
     for s in range(4):
         for emotion in ("angry", "sad"):
-            write_wav(tmp_path / f"{s}{emotion}.wav", tone(sr=16000, seconds=3.2, freq=120 + 30 * s))
+            write_wav(tmp_path / f"{s}{emotion}.wav", tone(sr=16000, seconds=3.2, freq=120 + 30 * s + 11 * (emotion == "sad")))
             rows.append(f"{s}{emotion}.wav,{emotion},s{s}")
     (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
     code = main(["train", "--quiet", "--corpus", f"csv={tmp_path / 'list.csv'}", "--cache-dir", str(tmp_path / "c"),

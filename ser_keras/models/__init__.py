@@ -4,7 +4,8 @@ Keras builders return an uncompiled ``keras.Model`` with every layer named; the
 z-score normalisation fitted on the training split (``normalization=(mean,
 variance)``) is the model's first layer, so an exported model takes raw feature
 arrays.  The transfer-learning family (`TRANSFER_MODELS`, ImageNet CNN backbones on
-``mel`` images) is in `transfer`.  ``mlp`` and ``knn`` are scikit-learn baselines (`SKLEARN_MODELS`).
+``mel`` images) is in `transfer`.  ``mlp``, ``knn``, ``logreg`` and ``svm`` are scikit-learn baselines (`SKLEARN_MODELS`);
+``dnn`` is the regularised Keras MLP for utterance vectors.
 Keras is imported only when a builder runs.
 """
 
@@ -14,19 +15,20 @@ import functools
 from collections.abc import Callable
 
 from ..errors import ParameterError
-from .conv import build_cnn_lstm, build_conv1d, build_conv1d_avgpool, build_conv2d
+from .conv import build_cnn_lstm, build_conv1d, build_conv1d_avgpool, build_conv2d, build_conv2d_pool
+from .dense import build_dnn
 from .transfer import TRANSFER_MODELS, build_transfer, is_pretrained
 
 KERAS_MODELS: dict[str, Callable] = {
     "conv1d": build_conv1d,
     "conv1d_avgpool": build_conv1d_avgpool,
     "conv2d": build_conv2d,
+    "conv2d_pool": build_conv2d_pool,
     "cnn_lstm": build_cnn_lstm,
+    "dnn": build_dnn,
     **{name: functools.partial(build_transfer, backbone=name) for name in TRANSFER_MODELS},
 }
-SKLEARN_MODELS = ("mlp", "knn")
-#: The default model of each feature representation.
-DEFAULT_MODEL = {"stats": "conv1d", "frames": "cnn_lstm", "mel": "conv2d"}
+SKLEARN_MODELS = ("mlp", "knn", "logreg", "svm")
 
 
 def model_names() -> list[str]:

@@ -103,6 +103,39 @@ def build_conv2d(input_shape, num_classes, *, normalization=None, filters: Seque
     return keras.Model(inputs, outputs, name=name)
 
 
+def build_conv2d_pool(input_shape, num_classes, *, normalization=None, filters: Sequence[int] = (32, 64, 128, 128),
+                      dropout: float = 0.4, l2: float = 1e-4, name: str = "conv2d_pool"):  # fmt: skip
+    """A CNN for log-mel images of unseen speakers: per-utterance normalisation, statistics pooling.
+
+    ``(n_mels, n_frames)`` -> `UtteranceNormalization` (each clip's per-band mean and its
+    level removed) -> blocks of Conv2D(3x3) -> BatchNorm -> ReLU -> MaxPool(2x2) -> frequency
+    averaged -> `StatisticsPooling` (mean and std over time) -> Dropout -> Dense softmax.
+    The train-split z-score (``normalization``) is not used: the per-utterance
+    normalisation replaces it, so a loud or quiet recording looks like any other.
+    """
+    import keras
+    from keras import layers
+
+    from .layers import StatisticsPooling, UtteranceNormalization
+
+    inputs = keras.Input(shape=tuple(input_shape), name="features")
+    x = UtteranceNormalization(name="utterance_norm")(inputs)
+    x = layers.Reshape((*input_shape, 1), name="add_channel")(x)
+    for i, n in enumerate(filters, start=1):
+        x = layers.Conv2D(n, 3, padding="same", use_bias=False, kernel_regularizer=keras.regularizers.L2(l2),
+                          name=f"block{i}_conv")(x)  # fmt: skip
+        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = layers.Activation("relu", name=f"block{i}_relu")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"block{i}_pool")(x)
+    _, bands, frames, channels = x.shape
+    x = layers.AveragePooling2D((bands, 1), name="mean_over_frequency")(x)
+    x = layers.Reshape((frames, channels), name="time_major")(x)  # (batch, T', C)
+    x = StatisticsPooling(name="stats_pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
 def build_cnn_lstm(input_shape, num_classes, *, normalization=None, mel_input: bool = False, units: int = 64,
                    dropout: float = 0.3, name: str = "cnn_lstm"):  # fmt: skip
     """Conv1D front end over time, then a bidirectional LSTM.

@@ -1,7 +1,7 @@
 """Serializable preprocessing layers that travel inside exported models.
 
 Registered under the ``ser_keras`` package name so ``keras.saving.load_model`` finds
-them once this module is imported (`ser_keras.train.load_run` does that).
+them once this module is imported (`ser_keras.runs.load_run` does that).
 """
 
 from __future__ import annotations
@@ -64,3 +64,37 @@ class ImageNetConvention(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "convention": self.convention}
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class UtteranceNormalization(keras.layers.Layer):
+    """Remove each utterance's level and channel: per-band mean over time, then the utterance's std.
+
+    Input and output ``(batch, n_mels, n_frames)`` log-mel images (dB).  Subtracting each
+    band's mean over the clip (cepstral mean normalisation in the mel domain) removes a
+    recording's gain and spectral colouring; dividing by the clip's standard deviation
+    removes its dynamic range scale.  Within-clip contrasts (how loud, high and varied a
+    stretch of speech is relative to the rest) are kept.  This is what lets a CNN trained on
+    some speakers' recordings work on another speaker's, whose level differs.
+    """
+
+    def call(self, inputs):
+        centred = inputs - ops.mean(inputs, axis=2, keepdims=True)
+        std = ops.sqrt(ops.mean(ops.square(centred), axis=(1, 2), keepdims=True))
+        return centred / ops.maximum(std, 1e-3)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class StatisticsPooling(keras.layers.Layer):
+    """Mean and standard deviation over time: ``(batch, T, C)`` -> ``(batch, 2 C)``."""
+
+    def call(self, inputs):
+        mean = ops.mean(inputs, axis=1)
+        std = ops.sqrt(ops.maximum(ops.mean(ops.square(inputs - mean[:, None, :]), axis=1), 1e-6))
+        return ops.concatenate([mean, std], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[2])

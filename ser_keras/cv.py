@@ -1,0 +1,219 @@
+"""Speaker k-fold cross-validation: the honest way to compare recipes.
+
+Speakers, never files, are dealt into ``k`` folds (`ser_keras.splits.speaker_folds`:
+seeded, each gender spread evenly).  Fold ``i`` tests on its speakers; the remaining
+speakers are split again by speaker into train and val (val drives early stopping and
+is never scored).  Features are extracted **once** for every file, with the training
+augmentation applied to every file's extra views; a fold uses the augmented views of
+its training speakers only, and the original view of its val and test speakers, so no
+copy of a test utterance is ever trained on.
+
+`cross_validate` writes one folder (built hidden, published atomically)::
+
+    fold-1/ ... fold-k/   one run folder per fold (the usual run.json, report.json, model)
+    cv.json               per-fold and mean/std UA, WA, macro-F1, per-class recall,
+                          the summed confusion matrix, the recipe
+    cv.png                per-fold bars with the mean line, and the summed confusion matrix
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ParameterError
+from .extract import FeatureSet, extract_features
+from .runs import CV_FILE, Staged, run_name
+from .splits import speaker_folds, split_speakers
+from .train import Part, TrainOptions, gender_rows, train
+
+METRICS = ("unweighted_accuracy", "weighted_accuracy", "macro_f1")
+
+
+def fold_parts(fs: FeatureSet, fold: np.ndarray, k: int, *, gender: str = "mixed", val_fraction: float = 0.15,
+               seed: int = 0) -> dict[str, Part]:  # fmt: skip
+    """The train / val / test data of fold ``k`` from a feature set extracted with every file in ``train``.
+
+    Parameters
+    ----------
+    fs : FeatureSet
+        Extracted for cross-validation: every file in the ``train`` split, with its augmented views.
+    fold : np.ndarray [shape=(n_files,)]
+        Fold of each original file, in the order of the feature set's original rows.
+    k : int
+    gender : str
+        Restrict every part to one gender (``mixed``: all).
+    val_fraction : float
+        Share of each gender's remaining speakers held out for early stopping.
+
+    Returns
+    -------
+    parts : dict of str to Part
+        ``train`` (augmented views included), ``val`` and ``test`` (original views only).
+    """
+    rows = fs.manifest
+    X, y = fs.arrays("train", mmap=False)
+    original = (rows["view"] == "orig").to_numpy()
+    speaker_fold = dict(zip(rows.loc[original, "speaker"], fold))
+    row_fold = rows["speaker"].map(speaker_fold).to_numpy()
+    keep = gender_rows(rows, gender)
+    rest = rows[original & (row_fold != k)]
+    inner = split_speakers(rest, val_fraction=val_fraction, test_fraction=0.0, seed=seed + k)
+    val_speakers = set(rest.loc[inner == "val", "speaker"])
+    masks = {
+        "train": keep & (row_fold != k) & ~rows["speaker"].isin(val_speakers).to_numpy(),
+        "val": keep & original & rows["speaker"].isin(val_speakers).to_numpy(),
+        "test": keep & original & (row_fold == k),
+    }
+    return {name: Part(X[m], y[m], rows[m].reset_index(drop=True)) for name, m in masks.items()}
+
+
+def cross_validate(
+    manifest: pd.DataFrame,
+    *,
+    features,
+    augment=None,
+    options: TrainOptions | None = None,
+    folds: int = 4,
+    seed: int = 0,
+    gender: str = "mixed",
+    cache_dir: str | os.PathLike = "features",
+    out_dir: str | os.PathLike = "models",
+    corpora: list[str] | None = None,
+    jobs: int = -1,
+    progress: bool = True,
+) -> Path:
+    """Cross-validate one recipe over speaker folds and write its folder.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+        Manifest rows (no split column needed).
+    features : FeatureConfig
+    augment : AugmentConfig, optional
+        Training augmentation (extra views of training speakers' files).
+    options : TrainOptions
+        The recipe: model, ``normalize``, epochs, ...; ``options.seed`` seeds training.
+    folds : int
+        Number of speaker folds (2 to the number of speakers).
+    seed : int
+        Seeds the folds, the inner val split and augmentation.
+    gender : {'mixed', 'male', 'female'}
+    cache_dir, out_dir : path
+    corpora : list of str
+        Recorded in the feature set.
+    jobs : int
+        Extraction workers.
+    progress : bool
+        A line per fold on stderr.
+
+    Returns
+    -------
+    cv_dir : Path
+        The published folder; ``cv.json`` in it holds the results.
+    """
+    options = options or TrainOptions()
+    if gender not in ("mixed", "male", "female"):
+        raise ParameterError(f"cv takes --gender mixed, male or female, got {gender!r}")
+    fold_of_speaker_rows = speaker_folds(manifest, n_folds=folds, seed=seed)
+    all_train = manifest.assign(split="train")
+    result = extract_features(
+        all_train, features=features, augment=augment, cache_dir=cache_dir, seed=seed,
+        split_settings={"method": "cv: every file extracted, folds chosen at training"}, corpora=corpora,
+        jobs=jobs, progress=progress,
+    )  # fmt: skip
+    fs = FeatureSet(result.path)
+    original = fs.manifest[fs.manifest["view"] == "orig"]
+    fold_by_path = dict(zip(manifest["path"].astype(str), fold_of_speaker_rows))
+    fold = original["path"].astype(str).map(fold_by_path).to_numpy()
+    model_name = options.model or features.kind_spec.default_model
+    name = run_name("cv", features.kind, model_name, gender, options.normalize, f"{folds}folds", f"seed{options.seed}")
+    started = time.perf_counter()
+    reports, runs = [], []
+    with Staged(out_dir, name) as cv:
+        for k in range(folds):
+            parts = fold_parts(fs, fold, k, gender=gender, seed=seed)
+            run = train(fs, gender=gender, out_dir=cv.staging, options=options, progress=False, parts=parts,
+                        name=f"fold-{k + 1}")  # fmt: skip
+            report = json.loads((run / "report.json").read_text())
+            reports.append(report)
+            runs.append(run.name)
+            if progress:
+                print(
+                    f"fold {k + 1}/{folds}: UA {report['unweighted_accuracy']:.3f}  WA {report['weighted_accuracy']:.3f}  "
+                    f"macro-F1 {report['macro_f1']:.3f}  test speakers {', '.join(report['test_speakers'])}",
+                    file=sys.stderr, flush=True,
+                )  # fmt: skip
+        summary = summarize_folds(reports, labels=fs.labels)
+        summary.update(
+            runs=runs,
+            recipe={"features": features.to_dict(), "augment": fs.config["augment"], "model": model_name,
+                    "gender": gender, "folds": folds, "seed": seed, "options": asdict(options),
+                    "corpora": corpora or ["demo"]},  # fmt: skip
+            feature_set=str(fs.path.resolve()),
+            seconds=round(time.perf_counter() - started, 1),
+        )
+        if options.normalize == "speaker":
+            summary["note"] = ("transductive speaker normalisation: each test speaker standardised by the "
+                               "statistics of its own test clips")  # fmt: skip
+        (cv.staging / CV_FILE).write_text(json.dumps(summary, indent=2))
+        plot_cv(summary, cv.staging / "cv.png", title=name)
+    return cv.path
+
+
+def summarize_folds(reports: list[dict], *, labels: list[str]) -> dict:
+    """Per-fold and mean/std metrics, per-class recall and the summed confusion matrix of fold reports."""
+    out = {"folds": [], "mean": {}, "std": {}}
+    for report in reports:
+        out["folds"].append({**{m: report[m] for m in METRICS}, "n_test": report["n_test"],
+                             "test_speakers": report["test_speakers"]})  # fmt: skip
+    for metric in METRICS:
+        values = np.array([f[metric] for f in out["folds"]])
+        out["mean"][metric] = float(values.mean())
+        out["std"][metric] = float(values.std(ddof=0))
+    recall = {name: [r["per_class"][name]["recall"] for r in reports if name in r["per_class"]] for name in labels}
+    out["per_class_recall"] = {name: {"mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in recall.items() if v}
+    out["labels"] = labels
+    out["confusion_matrix"] = np.sum([r["confusion_matrix"] for r in reports], axis=0).tolist()
+    out["chance_ua"] = reports[0]["chance_ua"]
+    return out
+
+
+def plot_cv(summary: dict, path: str | os.PathLike, *, title: str = "") -> None:
+    """Per-fold UA / WA / macro-F1 bars with each mean as a line, beside the summed confusion matrix."""
+    from .report import _pyplot
+
+    plt, sns = _pyplot()
+    fig, (bars, heat) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.2]})
+    n = len(summary["folds"])
+    width = 0.8 / len(METRICS)
+    for i, (metric, label) in enumerate(zip(METRICS, ("UA", "WA", "macro-F1"))):
+        values = [f[metric] for f in summary["folds"]]
+        x = np.arange(n) + (i - 1) * width
+        colour = f"C{i}"
+        bars.bar(x, values, width, color=colour,
+                 label=f"{label} {summary['mean'][metric]:.3f} ± {summary['std'][metric]:.3f}")  # fmt: skip
+        bars.axhline(summary["mean"][metric], color=colour, linestyle="--", linewidth=1)
+    bars.axhline(summary["chance_ua"], color="grey", linestyle=":", label=f"chance UA {summary['chance_ua']:.3f}")
+    bars.set_xticks(np.arange(n), [f"fold {k + 1}" for k in range(n)])
+    bars.set_ylim(0, 1)
+    bars.set_ylabel("score on the fold's unseen speakers")
+    bars.legend(loc="upper left", fontsize=8)
+    counts = np.asarray(summary["confusion_matrix"])
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    sns.heatmap(rates, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, square=True,
+                xticklabels=summary["labels"], yticklabels=summary["labels"], ax=heat, cbar=False)  # fmt: skip
+    heat.set_xlabel("predicted")
+    heat.set_ylabel("true")
+    heat.set_title(f"summed over {n} folds (row-normalised)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,225 @@
+"""Utterance functionals: statistics of low-level descriptors over the whole, silence-trimmed utterance.
+
+The ``functionals`` feature kind.  Each utterance is trimmed (``librosa.effects.trim``
+at ``config.trim_db``), analysed with one STFT, and every frame-level descriptor
+(LLD) is summarised by `STATISTICS` over time:
+
+====================  ======================================================  ==========
+block                 descriptor                                              rows
+====================  ======================================================  ==========
+``logmel``            ``power_to_db(melspectrogram)`` (no floor)              ``n_mels``
+``mfcc``              ``mfcc`` (``top_db`` floor) and its deltas / delta-deltas  ``3 n_mfcc``
+``contrast``          ``spectral_contrast`` (``N_CONTRAST_BANDS`` bands)       ``N_CONTRAST_BANDS + 1``
+``spectral``          log centroid, log bandwidth, log rolloff, log flatness  4
+``energy``            ZCR, log-RMS (dB), its delta, spectral flux             4
+====================  ======================================================  ==========
+
+plus the MFCCs of voiced frames only (``n_mfcc`` rows), the pitch track
+(``librosa.yin`` in semitones re 100 Hz over voiced frames) and its frame-to-frame
+change, and two scalars: the trimmed duration (s) and the voiced fraction.  A frame is
+voiced when its RMS is within `VOICED_DB` of the loudest frame and its ZCR is below
+`VOICED_MAX_ZCR` (YIN itself gives no voicing decision).
+
+Every descriptor equals librosa's call on the same trimmed signal (`reference_lld`);
+the STFT, mel, DCT and RMS are the project's batched float32 ones (`ser_keras.features`).
+Percentiles, trimming and YIN have no faithful TensorFlow form here, so this kind has
+no in-graph features: its SavedModel takes feature arrays only (see README).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ParameterError
+
+#: Summaries of each descriptor over time, in column order.
+STATISTICS = ("mean", "std", "p5", "p25", "p50", "p75", "p95", "iqr", "skew", "kurtosis")
+N_CONTRAST_BANDS = 5
+#: Voicing: RMS within this many dB of the utterance's loudest frame ...
+VOICED_DB = 30.0
+#: ... and a zero-crossing rate below this.
+VOICED_MAX_ZCR = 0.15
+#: Less sound than this after trimming is refused.
+MIN_SOUND_SECONDS = 0.1
+_SPECTRAL = ("log_centroid", "log_bandwidth", "log_rolloff", "log_flatness")
+_ENERGY = ("zcr", "log_rms", "log_rms_delta", "flux")
+
+
+def descriptor_names(config) -> list[str]:
+    """Row names of the frame-level descriptors that are summarised (before voiced MFCC and pitch)."""
+    return (
+        [f"logmel_{i}" for i in range(config.n_mels)]
+        + [f"mfcc_{i}" for i in range(config.n_mfcc)]
+        + [f"mfcc_delta_{i}" for i in range(config.n_mfcc)]
+        + [f"mfcc_delta2_{i}" for i in range(config.n_mfcc)]
+        + [f"contrast_{i}" for i in range(N_CONTRAST_BANDS + 1)]
+        + list(_SPECTRAL) + list(_ENERGY)
+    )  # fmt: skip
+
+
+def feature_names(config) -> list[str]:
+    """Column names of the functionals vector, ``<descriptor>_<statistic>``."""
+    rows = descriptor_names(config) + [f"voiced_mfcc_{i}" for i in range(config.n_mfcc)] + ["f0_semitones", "f0_delta"]
+    return [f"{row}_{stat}" for row in rows for stat in STATISTICS] + ["duration", "voiced_fraction"]
+
+
+def n_features(config) -> int:
+    """Length of the functionals vector (2002 at the defaults)."""
+    n_rows = config.n_mels + 4 * config.n_mfcc + N_CONTRAST_BANDS + 1 + len(_SPECTRAL) + len(_ENERGY) + 2
+    return n_rows * len(STATISTICS) + 2
+
+
+def summarize(rows: np.ndarray) -> np.ndarray:
+    """`STATISTICS` of each row over time.
+
+    Parameters
+    ----------
+    rows : np.ndarray [shape=(n_rows, n_frames)]
+
+    Returns
+    -------
+    summary : np.ndarray [shape=(n_rows, len(STATISTICS)), dtype=float64]
+        Finite: a row without variation has skew and kurtosis 0; an empty row is all 0.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.shape[1] == 0:
+        return np.zeros((rows.shape[0], len(STATISTICS)))
+    mean = rows.mean(axis=1)
+    std = rows.std(axis=1)
+    p5, p25, p50, p75, p95 = np.percentile(rows, [5, 25, 50, 75, 95], axis=1)
+    centred = rows - mean[:, None]
+    safe = np.where(std > 1e-12, std, 1.0)
+    skew = np.where(std > 1e-12, (centred**3).mean(axis=1) / safe**3, 0.0)  # scipy.stats.skew (biased)
+    kurtosis = np.where(std > 1e-12, (centred**4).mean(axis=1) / safe**4 - 3.0, 0.0)  # Fisher, biased
+    return np.stack([mean, std, p5, p25, p50, p75, p95, p75 - p25, skew, kurtosis], axis=1)
+
+
+def trim(y: np.ndarray, *, config) -> np.ndarray:
+    """``librosa.effects.trim`` at ``config.trim_db`` with the analysis frame and hop (no trim when None)."""
+    import librosa
+
+    if config.trim_db is None:
+        return y
+    trimmed, _ = librosa.effects.trim(y, top_db=config.trim_db, frame_length=config.n_fft, hop_length=config.hop_length)
+    return trimmed
+
+
+def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame-level descriptors of one (trimmed) signal, from one shared STFT.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), dtype=float32]
+    config : FeatureConfig
+
+    Returns
+    -------
+    lld : np.ndarray [shape=(len(descriptor_names(config)), n_frames)]
+    f0 : np.ndarray [shape=(n_frames,)]
+        YIN pitch in Hz.
+    voiced : np.ndarray [shape=(n_frames,), dtype=bool]
+    """
+    import librosa
+
+    from .features import _power_to_db, dct_basis, mel_basis, power_spectrum, zero_crossing_rate
+
+    sr, n_fft, hop = config.sr, config.n_fft, config.hop_length
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    power, frames = power_spectrum(y[None], n_fft=n_fft, hop_length=hop)
+    power_t = power[0].T  # (bins, frames), librosa's layout
+    magnitude = np.sqrt(power_t)
+    mel = mel_basis(sr=sr, n_fft=n_fft, n_mels=config.n_mels) @ power_t
+    log_mel = _power_to_db(mel[None], top_db=None)[0]
+    mfcc = dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc) @ _power_to_db(mel[None], top_db=config.top_db)[0]
+    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))  # librosa's default 9, odd and <= n_frames
+    if width < 3:
+        raise ParameterError(f"too short for functionals ({y.shape[0] / sr:.3f} s after trimming)")
+    delta = librosa.feature.delta(mfcc, width=width)
+    delta2 = librosa.feature.delta(mfcc, width=width, order=2)
+    spectral = dict(S=magnitude, sr=sr, n_fft=n_fft, hop_length=hop)
+    contrast = librosa.feature.spectral_contrast(**spectral, n_bands=N_CONTRAST_BANDS)
+    centroid = librosa.feature.spectral_centroid(**spectral)
+    bandwidth = librosa.feature.spectral_bandwidth(**spectral)
+    rolloff = librosa.feature.spectral_rolloff(**spectral)
+    flatness = librosa.feature.spectral_flatness(S=magnitude, n_fft=n_fft, hop_length=hop)
+    zcr = zero_crossing_rate(y[None], frame_length=n_fft, hop_length=hop)
+    rms = np.sqrt(np.einsum("tn,tn->t", frames[0], frames[0], dtype=np.float32) / n_fft)[None]
+    log_rms = 20.0 * np.log10(np.maximum(rms, 1e-5))  # amplitude_to_db(rms, top_db=None)
+    log_rms_delta = librosa.feature.delta(log_rms, width=width)
+    flux = librosa.onset.onset_strength(S=log_mel, sr=sr)[None]
+    lld = np.concatenate([
+        log_mel, mfcc, delta, delta2, contrast,
+        np.log1p(centroid), np.log1p(bandwidth), np.log1p(rolloff), np.log(flatness + 1e-10),
+        zcr, log_rms, log_rms_delta, flux,
+    ])  # fmt: skip
+    f0 = librosa.yin(y, fmin=config.f0_min, fmax=config.f0_max, sr=sr, frame_length=n_fft, hop_length=hop)
+    voiced = (log_rms[0] > log_rms.max() - VOICED_DB) & (zcr[0] < VOICED_MAX_ZCR)
+    return lld, f0, voiced
+
+
+def functionals(y: np.ndarray, *, config) -> np.ndarray:
+    """The functionals vector of one utterance.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), dtype=float32]
+        At ``config.sr``; trimmed here.
+    config : FeatureConfig
+
+    Returns
+    -------
+    x : np.ndarray [shape=(n_features(config),), dtype=float32]
+        Finite; columns named by `feature_names`.
+
+    Raises
+    ------
+    ParameterError
+        Less than about a tenth of a second of sound after trimming.
+    """
+    y = trim(y, config=config)
+    if y.shape[0] < max(config.n_fft, int(MIN_SOUND_SECONDS * config.sr)):
+        raise ParameterError(f"too short for functionals ({y.shape[0] / config.sr:.3f} s after trimming silence)")
+    lld, f0, voiced = low_level_descriptors(y, config=config)
+    semitones = 12.0 * np.log2(f0 / 100.0)
+    has_voice = voiced.sum() >= 3
+    f0_voiced = semitones[voiced] if has_voice else semitones
+    mfcc = lld[config.n_mels : config.n_mels + config.n_mfcc]
+    parts = [
+        summarize(lld),
+        summarize(mfcc[:, voiced] if has_voice else mfcc),
+        summarize(f0_voiced[None]),
+        summarize(np.diff(f0_voiced)[None]),
+    ]
+    x = np.concatenate([p.ravel() for p in parts] + [[y.shape[0] / config.sr, voiced.mean()]])
+    if not np.isfinite(x).all():
+        raise ParameterError("non-finite functionals (a degenerate signal)")
+    return x.astype(np.float32)
+
+
+def reference_lld(y: np.ndarray, *, config) -> np.ndarray:
+    """The same descriptors through librosa's own calls (slow): the definition the fast path is tested against.
+
+    Returns
+    -------
+    lld : np.ndarray [shape=(len(descriptor_names(config)), n_frames)]
+    """
+    import librosa
+
+    sr, n_fft, hop = config.sr, config.n_fft, config.hop_length
+    magnitude = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop))
+    mel = librosa.feature.melspectrogram(S=magnitude**2, sr=sr, n_mels=config.n_mels)
+    log_mel = librosa.power_to_db(mel, top_db=None)
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=config.top_db), n_mfcc=config.n_mfcc)
+    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))
+    rms = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop)
+    log_rms = librosa.amplitude_to_db(rms, top_db=None)
+    kw = dict(S=magnitude, sr=sr, n_fft=n_fft, hop_length=hop)
+    return np.concatenate([
+        log_mel, mfcc, librosa.feature.delta(mfcc, width=width), librosa.feature.delta(mfcc, width=width, order=2),
+        librosa.feature.spectral_contrast(**kw, n_bands=N_CONTRAST_BANDS),
+        np.log1p(librosa.feature.spectral_centroid(**kw)), np.log1p(librosa.feature.spectral_bandwidth(**kw)),
+        np.log1p(librosa.feature.spectral_rolloff(**kw)),
+        np.log(librosa.feature.spectral_flatness(S=magnitude, n_fft=n_fft, hop_length=hop) + 1e-10),
+        librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop), log_rms,
+        librosa.feature.delta(log_rms, width=width), librosa.onset.onset_strength(S=log_mel, sr=sr)[None],
+    ])  # fmt: skip

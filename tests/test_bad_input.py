@@ -1,0 +1,207 @@
+"""Bad input never loses data: each case checks the exit code, the one-line message, and that nothing was lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ser_keras.cli import main
+from ser_keras.errors import ParameterError, SerWarning
+
+from conftest import tone, write_wav
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _one_error_line(capsys, *needles: str) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1, err
+    for needle in needles:
+        assert needle in err[0], (needle, err[0])
+    return err[0]
+
+
+# --- data loss ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["manifest", "extract"])
+def test_demo_corpus_never_deletes_a_folder_it_did_not_make(tmp_path, capsys, command):
+    folder = tmp_path / "d"
+    (folder / "keep").mkdir(parents=True)
+    (folder / "keep" / "notes.txt").write_text("x")
+    before = _tree(folder)
+    code = main([command, "--corpus", f"demo={folder}", "--cache-dir", str(tmp_path / "cache")])
+    assert code == 2
+    _one_error_line(capsys, str(folder), "not a ser-keras demo corpus")
+    assert _tree(folder) == before
+
+
+def test_demo_corpus_fills_an_empty_folder_replaces_only_its_own_and_refuses_a_file(tmp_path, monkeypatch):
+    from ser_keras import demo
+
+    def fake_generate(root, seed=demo.DEMO_SEED):  # the folder logic, without synthesising 352 files
+        Path(root).mkdir(parents=True)
+        (Path(root) / "03-01-01-01-01-01-01.wav").write_bytes(b"RIFF")
+        (Path(root) / ".complete").write_text(demo.DEMO_VERSION)
+        return Path(root)
+
+    monkeypatch.setattr(demo, "generate_demo_corpus", fake_generate)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (demo.ensure_demo_corpus(empty) / ".complete").read_text() == demo.DEMO_VERSION
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / ".complete").write_text("0")  # a demo corpus of an older version: ours to replace
+    (old / "stale.wav").write_bytes(b"old")
+    assert sorted(p.name for p in demo.ensure_demo_corpus(old).iterdir()) == [".complete", "03-01-01-01-01-01-01.wav"]
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("mine")
+    with pytest.raises(ParameterError, match="not a folder"):
+        demo.ensure_demo_corpus(not_a_folder)
+    assert not_a_folder.read_text() == "mine"
+    assert not list(tmp_path.glob(".*.tmp"))  # no staging folder left behind
+
+
+def test_rerun_never_replaces_a_finished_run(tmp_path, demo_stats, capsys):
+    out = tmp_path / "models"
+    args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "knn", "--out", str(out)]
+    assert main(args) == 0
+    first = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    first_files = _tree(first)
+    assert main(args) == 0  # the same options again, within the same second
+    second = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert second != first and second.parent == first.parent
+    assert _tree(first) == first_files
+    assert json.loads((second / "run.json").read_text())["model"] == "knn"
+
+
+@pytest.mark.parametrize("bad", [["--epochs", "0"], ["--batch-size", "0"], ["--lr", "-1"], ["--devices", "0"],
+                                 ["--patience", "-1"]])  # fmt: skip
+def test_bad_training_options_fail_before_any_work_and_keep_runs(tmp_path, demo_stats, capsys, bad):
+    out = tmp_path / "models"
+    assert main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "knn", "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = _tree(out)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(out), *bad])
+    assert exit_info.value.code == 2
+    _one_error_line(capsys, bad[0])
+    assert _tree(out) == before
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_a_failed_run_leaves_nothing_behind(tmp_path, failure):
+    from ser_keras.runs import Staged
+
+    out = tmp_path / "models"
+    with pytest.raises(type(failure)):
+        with Staged(out, "stats-conv1d-mixed-seed0-20260101-000000") as run:
+            (run.staging / "model.keras").write_bytes(b"half")
+            raise failure
+    assert list(out.iterdir()) == []
+    assert run.path is None
+
+
+def test_a_killed_run_is_never_listed_as_a_run(tmp_path):
+    from ser_keras.runs import find_runs
+    from ser_keras.runs import Staged, is_partial
+
+    out = tmp_path / "models"
+    run = Staged(out, "stats-knn-mixed-seed0-20260101-000000")
+    run.__enter__()  # and never finished: what kill -9 leaves
+    (run.staging / "run.json").write_text(json.dumps({"model": "knn"}))
+    assert is_partial(run.staging)
+    assert find_runs(out) == []
+
+
+def test_publish_takes_a_new_name_when_the_old_one_is_taken(tmp_path):
+    from ser_keras.runs import Staged
+
+    out = tmp_path / "models"
+    names = []
+    for _ in range(3):
+        with Staged(out, "same-name") as run:
+            (run.staging / "marker").write_text(str(len(names)))
+        names.append(run.path.name)
+    assert names == ["same-name", "same-name-2", "same-name-3"]
+    assert [(out / n / "marker").read_text() for n in names] == ["0", "1", "2"]
+
+
+# --- output paths are checked before any work ----------------------------------------------
+
+
+def test_predict_output_in_a_missing_folder_fails_before_scoring(tmp_path, capsys):
+    target = tmp_path / "missing" / "res.csv"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", str(tmp_path / "no-run"), str(tmp_path), "-o", str(target)])
+    assert exit_info.value.code == 2
+    _one_error_line(capsys, str(target), "not found")
+
+
+def test_predict_output_with_an_unknown_extension_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path), str(tmp_path), "-o", str(tmp_path / "res.txt")])
+    _one_error_line(capsys, "res.txt", "unknown output type")
+
+
+def test_manifest_outputs_are_checked_before_the_corpus_is_read(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    for option in ("-o", "--plot"):
+        target = tmp_path / "missing" / ("m.csv" if option == "-o" else "counts.png")
+        with pytest.raises(SystemExit):
+            main(["manifest", "--cache-dir", str(cache), option, str(target)])
+        _one_error_line(capsys, str(target))
+    assert not cache.exists()  # the demo corpus was not even generated
+
+
+def test_out_and_cache_dir_under_a_file_are_refused(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("keep")
+    for option in ("--out", "--cache-dir"):
+        with pytest.raises(SystemExit):
+            main(["train", option, str(blocker / "sub")])
+        _one_error_line(capsys, str(blocker), "is a file")
+    assert blocker.read_text() == "keep"
+
+
+# --- a CSV manifest that lists a file twice ---------------------------------------------------
+
+
+def _csv_corpus(tmp_path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    for name, _, _ in rows:
+        if not (tmp_path / name).exists():
+            write_wav(tmp_path / name, tone(seconds=1.0, freq=float(ord(name.lstrip("./")[0]) * 2)))
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame(rows, columns=["path", "emotion", "speaker"]).to_csv(manifest, index=False)
+    return manifest
+
+
+def test_csv_identical_duplicates_are_kept_once_with_a_warning(tmp_path):
+    from ser_keras.corpora import parse_csv
+
+    manifest = _csv_corpus(tmp_path, [("a.wav", "sad", "s1"), ("b.wav", "angry", "s1"), ("./a.wav", "sad", "s1")])
+    with pytest.warns(SerWarning, match=r"line 2, line 4 name the same file"):
+        frame = parse_csv(manifest)
+    assert sorted(Path(p).name for p in frame["path"]) == ["a.wav", "b.wav"]
+
+
+@pytest.mark.parametrize("second", [("a.wav", "angry", "s1"), ("a.wav", "sad", "s2")])
+def test_csv_conflicting_duplicates_are_an_error_naming_the_rows(tmp_path, capsys, second):
+    manifest = _csv_corpus(tmp_path, [("a.wav", "sad", "s1"), ("b.wav", "happy", "s2"), second])
+    assert main(["manifest", "--corpus", f"csv={manifest}"]) == 2
+    _one_error_line(capsys, str(manifest), "line 2, line 4", "the same file")
+
+
+def test_csv_copies_of_one_recording_under_two_speakers_are_an_error(tmp_path, capsys):
+    manifest = _csv_corpus(tmp_path, [("a.wav", "sad", "s1"), ("b.wav", "happy", "s2")])
+    (tmp_path / "copy.wav").write_bytes((tmp_path / "a.wav").read_bytes())
+    table = pd.read_csv(manifest)
+    table.loc[len(table)] = ["copy.wav", "sad", "s3"]
+    table.to_csv(manifest, index=False)
+    assert main(["manifest", "--corpus", f"csv={manifest}"]) == 2
+    _one_error_line(capsys, "line 2, line 4", "identical audio")
