@@ -69,6 +69,12 @@ def load(
 
     if offset < 0 or (duration is not None and duration <= 0):
         raise ParameterError(f"{path}: offset must be >= 0 and duration > 0 (got {offset}, {duration})")
+    if not os.path.exists(path):
+        raise ParameterError(f"{path}: not found")
+    if os.path.isdir(path):
+        raise ParameterError(f"{path}: is a folder, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise ParameterError(f"{path}: permission denied")
     try:
         with sf.SoundFile(os.fspath(path)) as handle:
             native_sr = handle.samplerate

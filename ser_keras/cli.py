@@ -239,7 +239,7 @@ def training_options(args: argparse.Namespace):
     from .train import TrainOptions
 
     return TrainOptions(
-        model=args.model, normalize=args.normalize, ensemble=args.ensemble, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        model=args.model, normalize=args.normalize, ensemble=args.ensemble, log_power=args.log_power, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, class_weight=args.class_weight, patience=args.patience, strategy=args.strategy,
         devices=args.devices, optimizer=args.optimizer, momentum=args.momentum, weights=args.weights,
         image_size=args.image_size, freeze_epochs=args.freeze_epochs, unfreeze=args.unfreeze,
@@ -252,11 +252,12 @@ def training_options(args: argparse.Namespace):
 
 def cmd_cv(args: argparse.Namespace) -> int:
     from .cv import cross_validate
-    from .train import configure_devices
+    from .train import check_recipe, configure_devices
 
+    features, augment = feature_configs(args)
+    check_recipe(training_options(args), features)  # before any extraction
     if args.devices:
         configure_devices(args.devices)
-    features, augment = feature_configs(args)
     path = cross_validate(
         corpus_manifest(args), features=features, augment=augment, options=training_options(args), folds=args.folds,
         seed=args.seed, gender=args.gender, cache_dir=args.cache_dir, out_dir=args.out,
@@ -279,12 +280,18 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .extract import FeatureSet
-    from .train import configure_devices, train, train_gender_group
+    from .train import check_recipe, configure_devices, train, train_gender_group
 
+    options = training_options(args)
+    if args.features_dir:
+        fs = FeatureSet(args.features_dir)
+        check_recipe(options, fs.features)
+    else:
+        check_recipe(options, feature_configs(args)[0])  # before any extraction
     if args.devices:
         configure_devices(args.devices)  # before anything initialises TensorFlow
-    fs = FeatureSet(args.features_dir) if args.features_dir else FeatureSet(extract_from_args(args).path)
-    options = training_options(args)
+    if not args.features_dir:
+        fs = FeatureSet(extract_from_args(args).path)
     genders = ("mixed", "male", "female") if args.gender == "all" else (args.gender,)
     runs = {}
     for gender in genders:
@@ -448,6 +455,9 @@ def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str,
     t.add_argument("--patience", type=NON_NEGATIVE_INT, help="EarlyStopping patience on val_loss, best weights restored "
                    "(default 10; 4 for transfer learning)")  # fmt: skip
     t.add_argument("--class-weight", choices=("balanced",), help="weight classes inversely to their frequency")
+    t.add_argument("--log-power", action=argparse.BooleanOptionalAction, default=True,
+                   help="log-compress the raw mel power block of stats/frames inside the model, before its z-score "
+                   "(default: on; --no-log-power is the seed projects' raw scale)")  # fmt: skip
     t.add_argument("--ensemble", type=POSITIVE_INT, default=1, metavar="N",
                    help="train N members (seeds seed..seed+N-1) and average their probabilities in one model, "
                    "one SavedModel, one report (Keras models; default 1)")  # fmt: skip

@@ -153,6 +153,12 @@ def extract_chunk(
         signals.append(y)
         ok.append(position)
     X = compute(signals, config=features) if signals else np.empty((0, *features.output_shape()), np.float32)
+    finite = np.isfinite(X.reshape(len(X), -1)).all(axis=1)
+    if not finite.all():  # never write a non-finite feature
+        for i in np.flatnonzero(~finite):
+            errors.append(f"{ok[i]}\t{items[ok[i]]['path']}: non-finite feature values")
+        X = X[finite]
+        ok = [p for p, keep in zip(ok, finite) if keep]
     return np.asarray(ok, dtype=np.int64), X, errors
 
 
@@ -199,19 +205,27 @@ def extract_features(
     digest = fingerprint(manifest, features=features, augment=augment, split=split_settings)
     cache_dir = Path(cache_dir)
     final = cache_dir / f"{features.kind}-{digest}"
-    if (final / "config.json").is_file():
+    if _verified(final):
         return ExtractResult(final, cache_hit=True, seconds=time.perf_counter() - started)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(cache_dir / f".{final.name}.lock"):
-        if (final / "config.json").is_file():  # another process finished it while we waited
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        lock = _locked(cache_dir / f".{final.name}.lock")
+        lock.__enter__()
+    except OSError as exc:
+        raise SerError(f"{cache_dir}: cannot write the feature cache ({exc.strerror or exc})") from None
+    try:
+        if _verified(final):  # another process finished it while we waited
             return ExtractResult(final, cache_hit=True, seconds=time.perf_counter() - started)
+        if final.exists():  # a damaged set of ours (truncated or edited arrays): set it aside, extract again
+            os.replace(final, cache_dir / f".{final.name}.damaged-{os.getpid()}")
+            shutil.rmtree(cache_dir / f".{final.name}.damaged-{os.getpid()}", ignore_errors=True)
         partial = cache_dir / f".{final.name}.partial"
         chunk_dir = partial / "chunks"
         chunk_dir.mkdir(parents=True, exist_ok=True)
         items = plan_items(manifest, augment)
         records = items[["path", "source", "view_index"]].to_dict("records")
         starts = list(range(0, len(records), CHUNK_SIZE))
-        todo = [i for i, _ in enumerate(starts) if not (chunk_dir / _chunk_name(i)).is_file()]
+        todo = [i for i, _ in enumerate(starts) if not _chunk_ok(chunk_dir / _chunk_name(i))]
         _run_chunks(todo, starts, records, chunk_dir, features=features, augment=augment, seed=seed, jobs=jobs, progress=progress)
         ok, errors = _assemble(items, starts, chunk_dir, partial, features=features)
         if strict and errors:
@@ -233,11 +247,51 @@ def extract_features(
             "counts": {s: int(((items["split"] == s) & ok).sum()) for s in SPLITS},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        config["arrays"] = {f.name: _digest(f) for f in sorted(partial.glob("*.npy"))}
         _atomic_write_text(partial / "config.json", json.dumps(config, indent=2))
         shutil.rmtree(chunk_dir)
         os.replace(partial, final)
+    except OSError as exc:  # disk full, read-only cache, a file where a folder should be: one line
+        if exc.errno is None:
+            raise
+        raise SerError(f"{cache_dir}: cannot write the feature cache ({exc.strerror}); finished chunks are kept, "
+                       "rerun to resume") from None  # fmt: skip
+    finally:
+        lock.__exit__(None, None, None)
     return ExtractResult(final, cache_hit=False, n_items=int(ok.sum()), n_errors=len(errors),
                          seconds=time.perf_counter() - started, errors=errors)  # fmt: skip
+
+
+def _digest(path: Path) -> dict:
+    """Size and SHA-256 of a cached array file, recorded in ``config.json`` and checked on every hit."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _verified(folder: Path) -> bool:
+    """A finished feature set whose arrays are the ones its ``config.json`` recorded (size and checksum)."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        expected = config["arrays"]
+        return all(_digest(folder / name) == record for name, record in expected.items()) and len(expected) == 6
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _chunk_ok(path: Path) -> bool:
+    """A checkpointed chunk that loads completely (a zero-byte or truncated one is redone)."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path) as chunk:
+            chunk["ok"], chunk["X"], chunk["errors"]
+        return True
+    except Exception:  # noqa: BLE001 - any failure to read means: extract this chunk again
+        path.unlink(missing_ok=True)
+        return False
 
 
 def _chunk_name(index: int) -> str:
@@ -350,8 +404,16 @@ class FeatureSet:
         config_path = self.path / "config.json"
         if not config_path.is_file():
             raise ParameterError(f"{self.path}: not a feature set (no config.json)")
-        self.config = json.loads(config_path.read_text())
-        self.features = FeatureConfig.from_dict(self.config["features"])
+        try:
+            self.config = json.loads(config_path.read_text())
+            self.features = FeatureConfig.from_dict(self.config["features"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ParameterError(f"{config_path}: damaged feature-set config ({exc})") from None
+        for name, record in self.config.get("arrays", {}).items():
+            size = (self.path / name).stat().st_size if (self.path / name).is_file() else -1
+            if size != record["bytes"]:
+                raise ParameterError(f"{self.path / name}: damaged cached array ({size} bytes, expected "
+                                     f"{record['bytes']}); delete the folder and extract again")  # fmt: skip
         self.labels: list[str] = list(self.config["labels"])
 
     @property

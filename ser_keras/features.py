@@ -366,6 +366,9 @@ class FeatureKind:
     time_axis : int or None
         Axis of one example that is time (averaged for the gender router; pooled by
         speaker normalisation); None for vectors.
+    power_columns : callable ``(config) -> (start, stop)`` or None
+        Columns of raw power (the ``stats`` / ``frames`` mel block) that models
+        log-compress inside themselves before their z-score.
     """
 
     name: str
@@ -379,6 +382,7 @@ class FeatureKind:
     compute_one: Callable | None = None
     graph: Callable | None = None
     time_axis: int | None = None
+    power_columns: Callable | None = None
 
 
 def _stats_batch(y, *, config):
@@ -414,11 +418,11 @@ KINDS: dict[str, FeatureKind] = {
     for kind in (
         FeatureKind("stats", "162 time means of ZCR, chroma, MFCC, RMS and mel power (the seed projects')",
                     shape=lambda c: (c.n_features,), names=lambda c: _frame_names(c), compute_batch=_stats_batch,
-                    graph=_graph, layout="vector", default_model="conv1d"),
+                    graph=_graph, layout="vector", default_model="conv1d", power_columns=lambda c: _mel_power_columns(c)),
         FeatureKind("frames", "the same per frame (T, 162)", defaults={"fixed_length": True},
                     shape=lambda c: (c.n_frames(), c.n_features), names=lambda c: _frame_names(c),
                     compute_batch=lambda y, *, config: frame_features(y, config=config), graph=_graph,
-                    layout="sequence", default_model="cnn_lstm", time_axis=0),
+                    layout="sequence", default_model="cnn_lstm", time_axis=0, power_columns=lambda c: _mel_power_columns(c)),
         FeatureKind("mel", "log-mel image (n_mels, T)",
                     defaults={"sr": 16000, "offset": 0.0, "duration": 5.0, "fixed_length": True},
                     shape=lambda c: (c.n_mels, c.n_frames()),
@@ -439,6 +443,11 @@ def get_kind(name: str) -> FeatureKind:
     if name not in KINDS:
         raise ParameterError(f"unknown feature kind {name!r}; choose one of {', '.join(KINDS)}")
     return KINDS[name]
+
+
+def _mel_power_columns(config: FeatureConfig) -> tuple[int, int]:
+    """The mel power block of ``stats`` / ``frames`` (`FRAME_BLOCKS` order: it is last)."""
+    return config.n_features - config.n_mels, config.n_features
 
 
 def _frame_names(config: FeatureConfig) -> list[str]:

@@ -36,6 +36,8 @@ from .report import score, write_report
 from .runs import GROUP_FILE, RUN_FILE, Staged, load_run, read_sidecar, run_name
 
 GENDERS = ("mixed", "male", "female")
+#: Keras models whose first layers can log-compress raw power columns (`ser_keras.models.layers.LogCompress`).
+LOG_POWER_MODELS = ("conv1d", "conv1d_avgpool", "cnn_lstm", "dnn")
 
 
 @dataclass
@@ -74,6 +76,7 @@ class TrainOptions:
     fine_tune_lr_factor: float = 0.1
     spec_augment: bool | None = None
     ensemble: int = 1
+    log_power: bool = True
     augment_options: SpecAugmentOptions = field(default_factory=SpecAugmentOptions)
 
     def resolve(self, model_name: str) -> TrainOptions:
@@ -222,13 +225,9 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
     -------
     run_dir : Path
     """
-    options = options or TrainOptions()
     kind = fs.features.kind
-    model_name = options.model or fs.features.kind_spec.default_model
-    if model_name not in model_names():
-        raise ParameterError(f"unknown model {model_name!r}; valid models are: {', '.join(model_names())}")
-    check_model_suits(model_name, fs.features)
-    options = options.resolve(model_name)
+    options = check_recipe(options or TrainOptions(), fs.features)
+    model_name = options.model
     if parts is None:
         parts = {split: load_split(fs, split, gender) for split in ("train", "val", "test")}
     for split, part in parts.items():
@@ -242,6 +241,16 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
     with Staged(out_dir, name or run_name(kind, model_name, gender, options.normalize, f"seed{options.seed}")) as run:
         _train_into(run.staging, fs, model_name, gender, options, strategy, progress, parts)
     return run.path
+
+
+def check_recipe(options: TrainOptions, config) -> TrainOptions:
+    """The options resolved for the feature kind (`TrainOptions.resolve`), after checking that the
+    model exists and takes these features; run before any extraction or training."""
+    model_name = options.model or config.kind_spec.default_model
+    if model_name not in model_names():
+        raise ParameterError(f"unknown model {model_name!r}; valid models are: {', '.join(model_names())}")
+    check_model_suits(model_name, config)
+    return options.resolve(model_name)
 
 
 def check_model_suits(model_name: str, config) -> None:
@@ -372,7 +381,15 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         build_options = {"normalization": image_normalization(X_train), "weights": options.weights,
                          "image_size": options.image_size}  # fmt: skip
     else:
-        build_options = {"normalization": fit_normalization(X_train, fs.features)}
+        build_options = {}
+        X_fit = X_train
+        power_columns = fs.features.kind_spec.power_columns
+        if power_columns is not None and options.log_power and model_name in LOG_POWER_MODELS:
+            from .models.layers import log_compress
+
+            build_options["log_columns"] = power_columns(fs.features)
+            X_fit = log_compress(X_train, *build_options["log_columns"])
+        build_options["normalization"] = fit_normalization(X_fit, fs.features)
     if model_name == "cnn_lstm":
         build_options["mel_input"] = fs.features.kind_spec.layout == "image"
     augment = options.augment_options if options.spec_augment and fs.features.kind_spec.layout == "image" else None
@@ -412,6 +429,7 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         "ensemble": {"members": options.ensemble, "seeds": [options.seed + m for m in range(options.ensemble)],
                      "combination": "mean of the members' probabilities"} if options.ensemble > 1 else None,
         "mean_epoch_seconds": round(float(history["epoch_seconds"].mean()), 2),
+        "log_power_columns": build_options.get("log_columns"),
         "normalization": (
             "per-image min-max to [0, 1], then a z-score fitted on the train split, inside the model"
             if transfer else "z-score per feature (per mel band for mel), fitted on the train split, inside the model"

@@ -53,7 +53,7 @@ def test_load_skips_extra_riff_chunks(tmp_path):
 
 def test_bad_inputs_name_the_file(tmp_path):
     missing = tmp_path / "missing.wav"
-    with pytest.raises(ParameterError, match="missing.wav: cannot read audio"):
+    with pytest.raises(ParameterError, match="missing.wav: not found"):
         load(missing, sr=16000)
     text = tmp_path / "notes.wav"
     text.write_text("this is not audio")

@@ -205,3 +205,91 @@ def test_csv_copies_of_one_recording_under_two_speakers_are_an_error(tmp_path, c
     table.to_csv(manifest, index=False)
     assert main(["manifest", "--corpus", f"csv={manifest}"]) == 2
     _one_error_line(capsys, "line 2, line 4", "identical audio")
+
+
+@pytest.mark.parametrize(("features", "model"), [("mel", "conv1d"), ("stats", "conv2d")])
+def test_a_model_that_cannot_take_the_features_fails_before_extraction(tmp_path, capsys, features, model):
+    cache = tmp_path / "cache"
+    code = main(["train", "--features", features, "--model", model, "--cache-dir", str(cache), "--out", str(tmp_path / "m")])
+    assert code == 2
+    _one_error_line(capsys, f"--model {model} does not take {features} features")
+    assert not cache.exists()  # nothing was extracted, not even the demo corpus
+
+
+# --- a damaged cache is never a hit, and a damaged chunk is redone ------------------------------
+
+
+def _small_csv(tmp_path: Path) -> Path:
+    rows = []
+    for s in range(4):
+        for e, emotion in enumerate(("sad", "angry")):
+            name = f"s{s}{emotion}.wav"
+            write_wav(tmp_path / "audio" / name, tone(seconds=3.2, freq=150.0 + 20 * s + 7 * e))
+            rows.append((f"audio/{name}", emotion, f"s{s}", "female" if s % 2 else "male"))
+    path = tmp_path / "list.csv"
+    pd.DataFrame(rows, columns=["path", "emotion", "speaker", "gender"]).to_csv(path, index=False)
+    return path
+
+
+def test_a_truncated_cached_array_is_not_a_hit(tmp_path, capsys):
+    args = ["extract", "--quiet", "--features", "stats", "--corpus", f"csv={_small_csv(tmp_path)}", "--cache-dir",
+            str(tmp_path / "c"), "--jobs", "1"]  # fmt: skip
+    assert main(args) == 0
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    good = (path / "X_train.npy").read_bytes()
+    (path / "X_train.npy").write_bytes(good[:-100])
+    from ser_keras.extract import FeatureSet
+
+    with pytest.raises(ParameterError, match="X_train.npy: damaged cached array"):
+        FeatureSet(path)
+    assert main(args) == 0  # extracted again, not taken as a hit
+    assert Path(capsys.readouterr().out.strip().splitlines()[-1]) == path
+    assert (path / "X_train.npy").read_bytes() == good
+
+
+def test_a_zero_byte_chunk_in_a_half_done_cache_is_redone(tmp_path, capsys):
+    from ser_keras.extract import _chunk_ok
+
+    chunk = tmp_path / "chunk_000000.npz"
+    chunk.write_bytes(b"")
+    assert not _chunk_ok(chunk) and not chunk.exists()  # discarded, so the next run extracts it again
+    import numpy as np
+
+    np.savez(chunk, ok=np.arange(2), X=np.zeros((2, 3)), errors=np.asarray([], dtype=str))
+    assert _chunk_ok(chunk)
+
+
+def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
+    import ser_keras.extract as extract
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(extract, "_atomic_write_bytes", disk_full)
+    args = ["extract", "--quiet", "--features", "stats", "--corpus", f"csv={_small_csv(tmp_path)}", "--cache-dir",
+            str(tmp_path / "c"), "--jobs", "1"]  # fmt: skip
+    assert main(args) == 2
+    _one_error_line(capsys, "No space left on device", "rerun to resume")
+    assert not [p for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")]  # no set published
+
+
+def test_a_non_finite_feature_row_is_reported_not_written(tmp_path, monkeypatch):
+    import numpy as np
+
+    import ser_keras.extract as extract
+    from ser_keras.augment import AugmentConfig
+    from ser_keras.features import FeatureConfig
+
+    real_compute = extract.compute
+
+    def poisoned(signals, *, config):
+        X = real_compute(signals, config=config)
+        X[0, 3] = np.nan
+        return X
+
+    monkeypatch.setattr(extract, "compute", poisoned)
+    paths = [write_wav(tmp_path / f"{i}.wav", tone(seconds=3.0, freq=150.0 + 30 * i)) for i in range(2)]
+    items = [{"path": str(p), "source": i, "view_index": 0} for i, p in enumerate(paths)]
+    ok, X, errors = extract.extract_chunk(items, features=FeatureConfig.for_kind("stats"), augment=AugmentConfig(), seed=0)
+    assert ok.tolist() == [1] and np.isfinite(X).all()
+    assert len(errors) == 1 and errors[0].startswith("0\t") and "0.wav: non-finite feature values" in errors[0]

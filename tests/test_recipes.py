@@ -309,3 +309,24 @@ def test_conv2d_pool_ignores_a_recordings_level(tmp_path):
 
     reloaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(reloaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5)
+
+
+def test_stats_models_log_compress_the_mel_power_block_inside(tmp_path, demo_stats):
+    import keras
+
+    from ser_keras.models.layers import LogCompress, log_compress
+    from ser_keras.runs import load_run
+    from ser_keras.train import TrainOptions, train
+
+    run = train(demo_stats, out_dir=tmp_path, options=TrainOptions(model="conv1d", epochs=1), progress=False)
+    sidecar, model = load_run(run)
+    assert sidecar["log_power_columns"] == [34, 162]
+    layer = model.get_layer("log_power")
+    assert isinstance(layer, LogCompress)
+    X_train, _ = demo_stats.arrays("train")
+    compressed = log_compress(np.asarray(X_train), 34, 162)
+    np.testing.assert_allclose(np.ravel(model.get_layer("normalize").mean), compressed.mean(axis=0), rtol=1e-3, atol=1e-4)
+    X = np.asarray(X_train[:4])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(X)), log_compress(X, 34, 162), rtol=1e-5, atol=1e-5)
+    raw = train(demo_stats, out_dir=tmp_path, options=TrainOptions(model="conv1d", epochs=1, log_power=False), progress=False)
+    assert "log_power" not in [layer.name for layer in load_run(raw)[1].layers]

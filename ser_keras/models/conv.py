@@ -11,13 +11,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
+#: Batch-norm moving-average momentum.  Keras's 0.99 needs hundreds of steps before the
+#: inference statistics match training; a few hundred clips give ~20 steps an epoch, so with
+#: 0.99 the model's inference mode is still far off after several epochs: validation then
+#: predicts one class while its loss rises from the first epoch (what conv2d on mel did).
+BN_MOMENTUM = 0.9
 
-def _input(input_shape: Sequence[int], normalization, *, axis: int = -1):
-    """The named input and, when given, the train-fitted z-score layer ``normalize``."""
+
+def _input(input_shape: Sequence[int], normalization, *, axis: int = -1, log_columns: tuple[int, int] | None = None):
+    """The named input, the `LogCompress` of ``log_columns`` (raw power columns) and the
+    train-fitted z-score layer ``normalize``, each when given."""
     import keras
 
     inputs = keras.Input(shape=tuple(input_shape), name="features")
     x = inputs
+    if log_columns is not None:
+        from .layers import LogCompress
+
+        x = LogCompress(*log_columns, name="log_power")(x)
     if normalization is not None:
         mean, variance = (np.asarray(v, dtype=np.float32) for v in normalization)
         x = keras.layers.Normalization(axis=axis, mean=mean, variance=variance, name="normalize")(x)
@@ -33,7 +44,8 @@ def _as_sequence(x, input_shape):
     return x
 
 
-def build_conv1d(input_shape, num_classes, *, normalization=None, dropout: float = 0.2, name: str = "conv1d"):
+def build_conv1d(input_shape, num_classes, *, normalization=None, log_columns=None, dropout: float = 0.2,
+                 name: str = "conv1d"):  # fmt: skip
     """The 162-feature seed network: Conv1D/MaxPool1D blocks, dropout, flatten, dense softmax.
 
     Conv1D(256, 5) -> Conv1D(256, 5) -> Conv1D(128, 5) -> Dropout -> Conv1D(64, 3), each
@@ -42,7 +54,7 @@ def build_conv1d(input_shape, num_classes, *, normalization=None, dropout: float
     import keras
     from keras import layers
 
-    inputs, x = _input(input_shape, normalization)
+    inputs, x = _input(input_shape, normalization, log_columns=log_columns)
     x = _as_sequence(x, input_shape)
     for i, (filters, kernel) in enumerate(((256, 5), (256, 5), (128, 5), (64, 3)), start=1):
         x = layers.Conv1D(filters, kernel, padding="same", activation="relu", name=f"conv{i}")(x)
@@ -56,7 +68,7 @@ def build_conv1d(input_shape, num_classes, *, normalization=None, dropout: float
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_conv1d_avgpool(input_shape, num_classes, *, normalization=None, name: str = "conv1d_avgpool"):
+def build_conv1d_avgpool(input_shape, num_classes, *, normalization=None, log_columns=None, name: str = "conv1d_avgpool"):
     """The mixed/male/female seed network.
 
     Conv1D(256,6)→AvgPool(4,2)→Conv1D(128,6)→AvgPool(4,2)→Conv1D(128,6)→AvgPool(4,2)→Dropout(.2)
@@ -65,7 +77,7 @@ def build_conv1d_avgpool(input_shape, num_classes, *, normalization=None, name: 
     import keras
     from keras import layers
 
-    inputs, x = _input(input_shape, normalization)
+    inputs, x = _input(input_shape, normalization, log_columns=log_columns)
     x = _as_sequence(x, input_shape)
     for i, filters in enumerate((256, 128, 128), start=1):
         x = layers.Conv1D(filters, 6, padding="same", activation="relu", name=f"conv{i}")(x)
@@ -94,7 +106,7 @@ def build_conv2d(input_shape, num_classes, *, normalization=None, filters: Seque
     x = layers.Reshape((*input_shape, 1), name="add_channel")(x)
     for i, n in enumerate(filters, start=1):
         x = layers.Conv2D(n, 3, padding="same", use_bias=False, name=f"block{i}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{i}_bn")(x)
         x = layers.Activation("relu", name=f"block{i}_relu")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"block{i}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -124,7 +136,7 @@ def build_conv2d_pool(input_shape, num_classes, *, normalization=None, filters: 
     for i, n in enumerate(filters, start=1):
         x = layers.Conv2D(n, 3, padding="same", use_bias=False, kernel_regularizer=keras.regularizers.L2(l2),
                           name=f"block{i}_conv")(x)  # fmt: skip
-        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{i}_bn")(x)
         x = layers.Activation("relu", name=f"block{i}_relu")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"block{i}_pool")(x)
     _, bands, frames, channels = x.shape
@@ -136,7 +148,7 @@ def build_conv2d_pool(input_shape, num_classes, *, normalization=None, filters: 
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_cnn_lstm(input_shape, num_classes, *, normalization=None, mel_input: bool = False, units: int = 64,
+def build_cnn_lstm(input_shape, num_classes, *, normalization=None, log_columns=None, mel_input: bool = False, units: int = 64,
                    dropout: float = 0.3, name: str = "cnn_lstm"):  # fmt: skip
     """Conv1D front end over time, then a bidirectional LSTM.
 
@@ -146,13 +158,13 @@ def build_cnn_lstm(input_shape, num_classes, *, normalization=None, mel_input: b
     import keras
     from keras import layers
 
-    inputs, x = _input(input_shape, normalization, axis=1 if mel_input else -1)
+    inputs, x = _input(input_shape, normalization, axis=1 if mel_input else -1, log_columns=log_columns)
     if mel_input:
         x = layers.Permute((2, 1), name="time_major")(x)
     x = _as_sequence(x, input_shape)
     for i, filters in enumerate((64, 128), start=1):
         x = layers.Conv1D(filters, 5, padding="same", activation="relu", name=f"conv{i}")(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn{i}")(x)
         x = layers.MaxPooling1D(2, padding="same", name=f"pool{i}")(x)
     x = layers.Bidirectional(layers.LSTM(units, name="lstm"), name="bilstm")(x)
     x = layers.Dropout(dropout, name="dropout")(x)

@@ -67,6 +67,39 @@ class ImageNetConvention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="ser_keras")
+class LogCompress(keras.layers.Layer):
+    """``log10(x + 1e-10)`` on the last axis's columns ``start:stop``; the others pass through.
+
+    The mel block of ``stats`` / ``frames`` holds raw power means spanning ten decades; on
+    that scale a z-score is dominated by a few loud clips.  Compressed inside the model, the
+    exported model still takes the raw feature arrays.  Input and output ``(batch, ..., F)``.
+    """
+
+    def __init__(self, start: int, stop: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, inputs):
+        head, block, tail = inputs[..., : self.start], inputs[..., self.start : self.stop], inputs[..., self.stop :]
+        return ops.concatenate([head, ops.log10(ops.maximum(block, 0.0) + 1e-10), tail], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+def log_compress(X, start: int, stop: int):
+    """`LogCompress` in NumPy (for fitting the z-score that follows it on the training rows)."""
+    import numpy as np
+
+    X = np.array(X, dtype=np.float32, copy=True)
+    X[..., start:stop] = np.log10(np.maximum(X[..., start:stop], 0.0) + 1e-10)
+    return X
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
 class UtteranceNormalization(keras.layers.Layer):
     """Remove each utterance's level and channel: per-band mean over time, then the utterance's std.
 
