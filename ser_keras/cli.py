@@ -436,8 +436,9 @@ def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str,
 
     p = parser
     t = p.add_argument_group("training")
-    t.add_argument("--model", help="dnn (default for functionals), conv1d (default for stats), conv1d_avgpool, "
-                   "conv2d (default for mel), cnn_lstm (default for frames); scikit-learn: logreg, svm, mlp, knn; "
+    t.add_argument("--model", help="logreg (default for functionals; scikit-learn, exported as its equal Keras "
+                   "model), dnn, conv1d (default for stats), conv1d_avgpool, conv2d (default for mel), conv2d_pool, "
+                   "cnn_lstm (default for frames); scikit-learn: svm, mlp, knn; "
                    "on mel also densenet121, densenet169, densenet201, densenet161, resnet50, resnext50_32x4d")  # fmt: skip
     t.add_argument("--normalize", choices=("global", "speaker"), default="global",
                    help="global: z-score with train-split statistics (serves one clip from anyone); speaker: first "

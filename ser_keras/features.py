@@ -432,7 +432,7 @@ KINDS: dict[str, FeatureKind] = {
                     defaults={"sr": 16000, "offset": 0.0, "duration": None, "n_fft": 1024, "hop_length": 256,
                               "n_mels": 64, "n_mfcc": 30, "trim_db": 40.0},
                     shape=_functionals_shape, names=_functionals_names, compute_one=_functionals_one,
-                    layout="vector", default_model="dnn"),
+                    layout="vector", default_model="logreg"),
     )
 }  # fmt: skip
 FEATURE_KINDS = tuple(KINDS)

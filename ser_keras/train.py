@@ -271,7 +271,8 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
     train_part, val_part, test_part = parts["train"], parts["val"], parts["test"]
     started = time.perf_counter()
     if model_name in SKLEARN_MODELS:
-        probabilities, history, extra = _train_sklearn(model_name, train_part, val_part, test_part.X, options, run_dir)
+        probabilities, history, extra = _train_sklearn(model_name, train_part, val_part, test_part.X, options, run_dir,
+                                                       config=fs.features, labels=fs.labels)  # fmt: skip
     else:
         probabilities, history, extra = _train_keras(
             model_name, fs, train_part.X, train_part.y, val_part.X, val_part.y, test_part.X, options, run_dir,
@@ -557,7 +558,36 @@ def _prepare_multi_worker(model, strategy, x_sample: np.ndarray, y_sample: np.nd
     model.test_step = with_replica_axis(model.test_step)
 
 
-def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options, run_dir):
+def logistic_to_keras(pipeline, *, n_labels: int):
+    """The Keras model equal to a fitted ``StandardScaler -> LogisticRegression`` pipeline.
+
+    Multinomial logistic regression is a z-score followed by a softmax of an affine map, so
+    the Keras model is `Normalization` (the scaler's mean and variance) -> `Dense` softmax
+    (the coefficients and intercepts), with zero-probability columns for labels the fit
+    never saw.  Its probabilities equal ``pipeline.predict_proba`` to float32 precision.
+
+    Returns
+    -------
+    model : keras.Model, input ``(n_features,)``, output ``(None, n_labels)``
+    """
+    import keras
+
+    scaler, clf = pipeline[0], pipeline[-1]
+    n_features = scaler.mean_.shape[0]
+    kernel = np.zeros((n_features, n_labels), dtype=np.float32)
+    bias = np.full(n_labels, -1e9, dtype=np.float32)  # absent labels: probability 0
+    kernel[:, clf.classes_] = clf.coef_.T
+    bias[clf.classes_] = clf.intercept_
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = keras.layers.Normalization(mean=scaler.mean_.astype(np.float32), variance=np.square(scaler.scale_).astype(np.float32),
+                                   name="normalize")(inputs)  # fmt: skip
+    dense = keras.layers.Dense(n_labels, activation="softmax", name="emotion")
+    outputs = dense(x)
+    dense.set_weights([kernel, bias])
+    return keras.Model(inputs, outputs, name="logreg")
+
+
+def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options, run_dir, *, config, labels):
     """Fit a scikit-learn baseline (standardised inputs) on train + val: they have no early
     stopping to spend the validation speakers on."""
     import joblib
@@ -584,6 +614,11 @@ def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options
     pipeline.fit(X.reshape(len(X), -1), np.concatenate([train_part.y, val_part.y]))
     joblib.dump(pipeline, run_dir / "model.joblib")
     probabilities = _sklearn_probabilities(pipeline, X_test)
+    if model_name == "logreg" and config.kind_spec.layout == "vector":  # a linear softmax: the same model in Keras, so it exports a SavedModel too
+        from .serving import export_saved_model
+
+        export_saved_model(logistic_to_keras(pipeline, n_labels=len(labels)), run_dir / "saved_model", config=config,
+                           labels=labels, normalize=options.normalize)  # fmt: skip
     history = pd.DataFrame({"loss": pipeline[-1].loss_curve_}) if hasattr(pipeline[-1], "loss_curve_") else None
     if history is not None:
         history.to_csv(run_dir / "history.csv", index_label="epoch")
@@ -619,6 +654,14 @@ def predict_probabilities(model, X: np.ndarray) -> np.ndarray:
     return model.predict(X, batch_size=256, verbose=0)
 
 
+def _speaker_rows(fs: FeatureSet, speakers: list[str], gender: str) -> Part:
+    """The original (non-augmented) rows of ``speakers`` in a cross-validation feature set."""
+    rows = fs.manifest
+    X, y = fs.arrays("train")
+    mask = gender_rows(rows, gender) & (rows["view"] == "orig").to_numpy() & rows["speaker"].isin(speakers).to_numpy()
+    return Part(np.asarray(X[mask]), np.asarray(y[mask]), rows[mask].reset_index(drop=True))
+
+
 def evaluate_run(run_dir: str | os.PathLike, fs: FeatureSet | None = None, *, split: str = "test") -> dict:
     """Re-score a run on its own test split, or on another feature set (cross-corpus).
 
@@ -632,7 +675,10 @@ def evaluate_run(run_dir: str | os.PathLike, fs: FeatureSet | None = None, *, sp
     fs = fs or FeatureSet(sidecar["feature_set"])
     if fs.config["features"] != sidecar["features"]:
         raise ParameterError(f"{fs.path}: its feature config differs from the one {run_dir} was trained on")
-    part = load_split(fs, split, sidecar["gender"])
+    if own and fs.config.get("split", {}).get("method", "").startswith("cv"):
+        part = _speaker_rows(fs, sidecar["speakers"]["test"], sidecar["gender"])  # a cv fold: its held-out speakers
+    else:
+        part = load_split(fs, split, sidecar["gender"])
     X, y, rows = part.X, part.y, part.rows
     if sidecar.get("normalize", "global") == "speaker":  # transductive: each speaker by its own clips here
         from .normalize import standardize_by_speaker

@@ -165,6 +165,12 @@ def test_cv_on_the_demo_corpus_keeps_every_fold_speaker_independent(tmp_path, de
         assert run["n"]["train"] == rows["speaker"].isin(train).sum()  # augmented views of train speakers only
     assert summary["recipe"]["model"] == "logreg" and summary["recipe"]["augment"]["recipes"] == ["noise"]
     assert len(list((tmp_path / "c").glob("stats-*"))) == 1  # features extracted once for every fold
+    # a fold is a run like any other: evaluate re-scores it on its own held-out speakers
+    fold_report = json.loads((cv_dir / "fold-2" / "report.json").read_text())
+    assert main(["evaluate", str(cv_dir / "fold-2"), "--quiet"]) == 0
+    again = json.loads((cv_dir / "fold-2" / "report.json").read_text())
+    assert again["confusion_matrix"] == fold_report["confusion_matrix"]
+    assert again["test_speakers"] == fold_report["test_speakers"]
 
 
 def test_cv_with_a_keras_model_and_speaker_normalisation(tmp_path, demo_functionals, demo_root, capsys):
@@ -197,14 +203,24 @@ def test_new_models_train_on_functionals_and_beat_chance(tmp_path, demo_function
     assert sidecar["model"] == model and sidecar["normalize"] == "global"
     if model != "dnn":
         assert sidecar["fitted_on"] == "train + val"
+    if model == "logreg":  # exported as the equal Keras model: a SavedModel like the Keras runs'
+        import tensorflow as tf
+
+        from ser_keras.runs import load_run
+
+        _, pipeline = load_run(run)
+        X, _ = demo_functionals.arrays("test")
+        X = np.asarray(X[:20])
+        served = tf.saved_model.load(str(run / "saved_model")).signatures["serving_default"](features=tf.constant(X))
+        np.testing.assert_allclose(served["probabilities"].numpy(), pipeline.predict_proba(X), rtol=1e-4, atol=1e-5)
 
 
-def test_default_recipe_is_functionals_dnn(demo_root, tmp_path, capsys):
+def test_default_recipe_is_functionals_logreg(demo_root, tmp_path, capsys):
     from ser_keras.cli import build_parser
 
     args = build_parser().parse_args(["train"])
     assert args.features == "functionals" and args.model is None and args.normalize == "global"
-    assert FeatureConfig.for_kind(args.features).kind_spec.default_model == "dnn"
+    assert FeatureConfig.for_kind(args.features).kind_spec.default_model == "logreg"
 
 
 def test_speaker_signature_equals_the_predictor_on_one_speakers_clips(tmp_path, demo_functionals, demo_stats, demo_root):
