@@ -153,7 +153,7 @@ def extract_chunk(
         signals.append(y)
         ok.append(position)
     X = compute(signals, config=features) if signals else np.empty((0, *features.output_shape()), np.float32)
-    finite = np.isfinite(X.reshape(len(X), -1)).all(axis=1)
+    finite = np.isfinite(X).reshape(len(X), -1).all(axis=1) if len(X) else np.ones(0, dtype=bool)
     if not finite.all():  # never write a non-finite feature
         for i in np.flatnonzero(~finite):
             errors.append(f"{ok[i]}\t{items[ok[i]]['path']}: non-finite feature values")
