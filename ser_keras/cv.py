@@ -164,7 +164,8 @@ def cross_validate(
             summary["note"] = ("transductive speaker normalisation: each test speaker standardised by the "
                                "statistics of its own test clips")  # fmt: skip
         (cv.staging / CV_FILE).write_text(json.dumps(summary, indent=2))
-        plot_cv(summary, cv.staging / "cv.png", title=name)
+        corpus_names = ", ".join(spec.split("=", 1)[0] for spec in corpora or ["demo"])
+        plot_cv(summary, cv.staging / "cv.png", title=f"{name} on {corpus_names}")
     return cv.path
 
 
