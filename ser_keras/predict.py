@@ -194,7 +194,10 @@ class Predictor:
                 f"{self.models['mixed'].run_dir}: this run normalises by speaker and scores several clips of one "
                 "speaker together (Predictor.predict_speaker, or ser-keras predict on a speaker's folder)"
             )
-        at = self._prepare(waveform, sr, name)
+        return self._score_clip(self._prepare(waveform, sr, name))
+
+    def _score_clip(self, at) -> dict:
+        """Route one prepared clip, score its windows and average them (global normalisation)."""
         which = self._route([at]) if self.gender_model is not None else "mixed"
         part = self.models[which]
         X = part.windows(at(part.features.sr))
@@ -236,13 +239,7 @@ class Predictor:
                     raise ParameterError("predict_speaker needs sr= for waveform clips")
                 prepared.append(self._prepare(clip, sr, f"<clip {i}>"))
         if self.normalize != "speaker":
-            results = []
-            for at in prepared:
-                which = self._route([at]) if self.gender_model is not None else "mixed"
-                part = self.models[which]
-                X = part.windows(at(part.features.sr))
-                results.append({**self._result(part.probabilities(X).mean(axis=0), which, len(X)), "warning": None})
-            return results
+            return [{**self._score_clip(at), "warning": None} for at in prepared]
         which = self._route(prepared) if self.gender_model is not None else "mixed"
         part = self.models[which]
         return self._score_speaker(part, which, [part.windows(at(part.features.sr)) for at in prepared])

@@ -346,3 +346,16 @@ def test_stats_models_log_compress_the_mel_power_block_inside(tmp_path, demo_sta
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(X)), log_compress(X, 34, 162), rtol=1e-5, atol=1e-5)
     raw = train(demo_stats, out_dir=tmp_path, options=TrainOptions(model="conv1d", epochs=1, log_power=False), progress=False)
     assert "log_power" not in [layer.name for layer in load_run(raw)[1].layers]
+
+
+def test_predict_speaker_on_a_global_run_scores_each_clip_alone(tmp_path, demo_functionals, demo_root):
+    from ser_keras.predict import Predictor
+    from ser_keras.train import TrainOptions, train
+
+    run = train(demo_functionals, out_dir=tmp_path, options=TrainOptions(model="logreg"), progress=False)
+    predictor = Predictor.from_run(run)
+    clips = sorted((Path(demo_root) / "Actor_05").glob("*.wav"))[:3]
+    together = predictor.predict_speaker(clips)
+    alone = [predictor.predict_file(c) for c in clips]
+    assert [r["probabilities"] for r in together] == [r["probabilities"] for r in alone]
+    assert all(r["warning"] is None for r in together)
