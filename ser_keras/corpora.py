@@ -292,7 +292,7 @@ def drop_duplicate_files(manifest: pd.DataFrame, *, source: str | os.PathLike) -
     real = [os.path.realpath(p) for p in manifest["path"]]
     sizes = {path: _size_or_none(path) for path in dict.fromkeys(real)}
     size_counts = pd.Series([v for v in sizes.values() if v is not None]).value_counts()
-    key_of = {path: ("sha256:" + _sha256(path)) if size is not None and size_counts[size] > 1 else path
+    key_of = {path: ("sha256:" + file_sha256(path)) if size is not None and size_counts[size] > 1 else path
               for path, size in sizes.items()}  # fmt: skip
     keys = pd.Series([key_of[path] for path in real], index=manifest.index)
     drop = []
@@ -320,7 +320,8 @@ def _size_or_none(path: str) -> int | None:
         return None
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
     import hashlib
 
     digest = hashlib.sha256()

@@ -38,7 +38,7 @@ import pandas as pd
 from . import __version__
 from .augment import AugmentConfig, apply_recipe
 from .audio import fix_length, load
-from .corpora import MANIFEST_COLUMNS, file_fingerprints
+from .corpora import MANIFEST_COLUMNS, file_fingerprints, file_sha256
 from .emotions import ordered_labels
 from .errors import ParameterError, SerError
 from .provenance import library_versions
@@ -217,8 +217,9 @@ def extract_features(
         if _verified(final):  # another process finished it while we waited
             return ExtractResult(final, cache_hit=True, seconds=time.perf_counter() - started)
         if final.exists():  # a damaged set of ours (truncated or edited arrays): set it aside, extract again
-            os.replace(final, cache_dir / f".{final.name}.damaged-{os.getpid()}")
-            shutil.rmtree(cache_dir / f".{final.name}.damaged-{os.getpid()}", ignore_errors=True)
+            damaged = cache_dir / f".{final.name}.damaged-{os.getpid()}"
+            os.replace(final, damaged)
+            shutil.rmtree(damaged, ignore_errors=True)
         partial = cache_dir / f".{final.name}.partial"
         chunk_dir = partial / "chunks"
         chunk_dir.mkdir(parents=True, exist_ok=True)
@@ -264,11 +265,7 @@ def extract_features(
 
 def _digest(path: Path) -> dict:
     """Size and SHA-256 of a cached array file, recorded in ``config.json`` and checked on every hit."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _verified(folder: Path) -> bool:
