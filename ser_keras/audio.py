@@ -15,8 +15,10 @@ import numpy as np
 
 from .errors import ParameterError, SerWarning
 
-#: Extensions walked by the corpus parsers (anything libsndfile reads).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+#: What folder walks pick up: formats libsndfile (>= 1.1) reads.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+#: Audio formats a folder walk reports as skipped: soundfile cannot read them.
+UNREADABLE_AUDIO_EXTENSIONS = (".m4a", ".aac", ".wma", ".mp4", ".webm", ".amr", ".3gp")
 
 #: Peak amplitude below which a clip counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4

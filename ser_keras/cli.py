@@ -215,16 +215,22 @@ def extract_from_args(args: argparse.Namespace):
         progress=not args.quiet,
     )  # fmt: skip
     if not args.quiet:
-        if result.cache_hit:
-            print(f"feature set found in the cache ({result.seconds:.2f} s)", file=sys.stderr)
-        else:
-            failed = len({e.split(" (", 1)[0] for e in result.errors})
-            print(
-                f"extracted {result.n_items} rows in {result.seconds:.1f} s; "
-                f"{failed} file(s) failed" + (f", listed in {result.path / 'errors.csv'}" if failed else ""),
-                file=sys.stderr,
-            )
+        print_extraction_summary(result)
     return result
+
+
+def print_extraction_summary(result) -> None:
+    """One line on stderr: rows extracted (or a cache hit) and how many files failed, with where they are listed."""
+    listing = result.path / "errors.csv"
+    if result.cache_hit:
+        import pandas as pd
+
+        failed = pd.read_csv(listing)["path"].nunique() if listing.is_file() else 0
+        done = f"feature set found in the cache ({result.seconds:.2f} s); {failed} file(s) had failed"
+    else:
+        failed = len({e.split(" (", 1)[0] for e in result.errors})
+        done = f"extracted {result.n_items} rows in {result.seconds:.1f} s; {failed} file(s) failed"
+    print(done + (f", listed in {listing}" if failed else ""), file=sys.stderr)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -326,6 +332,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             manifest, features=FeatureConfig.from_dict(sidecar["features"]), cache_dir=args.cache_dir,
             split_settings={"method": "all-test"}, corpora=args.corpus, jobs=args.jobs, progress=not args.quiet,
         )  # fmt: skip
+        if not args.quiet:
+            print_extraction_summary(result)
         report = evaluate_run(run_dir, FeatureSet(result.path))
         names = "+".join(spec.split("=", 1)[0] for spec in args.corpus)
         out_dir = run_dir / f"eval-{names}"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audio import AUDIO_EXTENSIONS
+from .audio import AUDIO_EXTENSIONS, UNREADABLE_AUDIO_EXTENSIONS
 from .emotions import CANONICAL_EMOTIONS, ordered_labels, parse_emotion_list, parse_merges
 from .errors import ParameterError, SerWarning
 
@@ -58,11 +58,47 @@ _EMODB_NAME = re.compile(r"^(\d\d)([a-z]\d\d)([A-Z])([a-z])$")
 
 
 def audio_files(root: str | os.PathLike) -> list[Path]:
-    """Every audio file below ``root`` (any case of extension), sorted for determinism."""
+    """Every audio file below ``root`` (any case of extension), sorted for determinism.
+
+    Symlinked folders are followed, each real folder once (a link cycle or a second
+    link to the same folder is not walked twice).  What the walk cannot use is named
+    in one `SerWarning` each: an unreadable folder, a broken link, and a file in an
+    audio format that soundfile does not read (`UNREADABLE_AUDIO_EXTENSIONS`).
+    Other files (text, images, ...) are ignored.
+
+    Raises
+    ------
+    ParameterError
+        ``root`` is not a folder.
+    """
     root = Path(root)
     if not root.is_dir():
         raise ParameterError(f"{root}: corpus folder not found")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+    found: list[Path] = []
+    walked: set[tuple[int, int]] = set()
+
+    def unreadable(error: OSError) -> None:
+        _skip(Path(error.filename), f"folder not readable ({error.strerror.lower() if error.strerror else error})")
+
+    for folder, subfolders, names in os.walk(root, followlinks=True, onerror=unreadable):
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in walked:
+            _skip(Path(folder), "a link to a folder already walked")
+            subfolders.clear()
+            continue
+        walked.add((info.st_dev, info.st_ino))
+        subfolders.sort()
+        for name in names:
+            path = Path(folder) / name
+            suffix = path.suffix.lower()
+            if suffix in AUDIO_EXTENSIONS:
+                if path.is_file():
+                    found.append(path)
+                else:
+                    _skip(path, "a broken link" if path.is_symlink() else "not a regular file")
+            elif suffix in UNREADABLE_AUDIO_EXTENSIONS:
+                _skip(path, f"{suffix} is not a format soundfile reads (convert it to WAV or FLAC)")
+    return sorted(found)
 
 
 def _skip(path: Path, why: str) -> None:

@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -304,7 +305,11 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
     total = sum(min(CHUNK_SIZE, len(records) - starts[i]) for i in todo)
     bar = tqdm(total=total, unit="file", desc="extract", disable=not (progress and sys.stderr.isatty()), smoothing=0.1)
 
+    parent = os.getpid()
+
     def run(index):
+        if os.getpid() != parent:
+            _exit_with_parent(parent)
         chunk = records[starts[index] : starts[index] + CHUNK_SIZE]
         return index, extract_chunk(chunk, features=features, augment=augment, seed=seed)
 
@@ -320,6 +325,29 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
             np.savez(buffer, ok=ok, X=X, errors=np.asarray(errors, dtype=str))
             _atomic_write_bytes(chunk_dir / _chunk_name(index), buffer.getvalue())
             bar.update(min(CHUNK_SIZE, len(records) - starts[index]))
+
+
+_WATCHED_PARENT: int | None = None
+
+
+def _exit_with_parent(parent: int, *, poll_seconds: float = 0.5) -> None:
+    """In a worker process: exit as soon as ``parent`` is gone (a killed extract leaves no worker behind).
+
+    loky keeps idle workers for minutes and notices a dead parent only late; a
+    daemon thread polling the parent pid ends this worker within ``poll_seconds``.
+    Started once per worker.
+    """
+    global _WATCHED_PARENT
+    if _WATCHED_PARENT == parent:
+        return
+    _WATCHED_PARENT = parent
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ser-keras-parent-watch", daemon=True).start()
 
 
 def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarray, list[str]]:

@@ -293,3 +293,120 @@ def test_a_non_finite_feature_row_is_reported_not_written(tmp_path, monkeypatch)
     ok, X, errors = extract.extract_chunk(items, features=FeatureConfig.for_kind("stats"), augment=AugmentConfig(), seed=0)
     assert ok.tolist() == [1] and np.isfinite(X).all()
     assert len(errors) == 1 and errors[0].startswith("0\t") and "0.wav: non-finite feature values" in errors[0]
+
+
+# --- quiet failures: every skip is named ------------------------------------------------------
+
+
+def _ravdess_wav(folder: Path, emotion: str = "05", actor: int = 1) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_wav(folder / f"03-01-{emotion}-01-01-01-{actor:02d}.wav", tone(seconds=1.0, freq=180.0 + 10 * int(emotion)))
+
+
+def test_symlinked_speaker_folders_are_followed_once(tmp_path):
+    from ser_keras.corpora import parse_ravdess
+
+    shared = tmp_path / "shared" / "Actor_01"
+    _ravdess_wav(shared, "05")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "Actor_01").symlink_to(shared, target_is_directory=True)  # a shared corpus, linked in
+    (corpus / "again").symlink_to(corpus, target_is_directory=True)  # a cycle
+    with pytest.warns(SerWarning, match="again: a link to a folder already walked"):
+        manifest = parse_ravdess(corpus)
+    assert manifest["path"].tolist() == [str(corpus / "Actor_01" / "03-01-05-01-01-01-01.wav")]
+    assert manifest["emotion"].tolist() == ["angry"]
+
+
+def test_a_folder_walk_names_what_it_skips_and_reads_mp3(tmp_path, monkeypatch):
+    import os
+
+    import soundfile as sf
+
+    from ser_keras.audio import load
+    from ser_keras.corpora import audio_files
+
+    root = tmp_path / "clips"
+    _ravdess_wav(root / "Actor_01", "03")
+    sf.write(root / "Actor_01" / "03-01-04-01-01-01-01.mp3", tone(seconds=1.0), 16000, format="MP3")
+    (root / "Actor_01" / "03-01-05-01-01-01-01.m4a").write_bytes(b"\x00" * 64)
+    (root / "Actor_01" / "notes.txt").write_text("ignored: not audio")
+    (root / "Actor_01" / "gone.wav").symlink_to(tmp_path / "missing.wav")
+    locked = root / "Actor_02"
+    _ravdess_wav(locked, "06", actor=2)
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # a folder this user cannot read (chmod does not stop root, so simulate it)
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.warns(SerWarning) as caught:
+        found = audio_files(root)
+    messages = sorted(str(w.message) for w in caught)
+    assert [p.name for p in found] == ["03-01-03-01-01-01-01.wav", "03-01-04-01-01-01-01.mp3"]
+    assert any("Actor_02: folder not readable (permission denied)" in m for m in messages), messages
+    assert any("03-01-05-01-01-01-01.m4a: .m4a is not a format soundfile reads" in m for m in messages), messages
+    assert any("gone.wav: a broken link" in m for m in messages), messages
+    assert not any("notes.txt" in m for m in messages)
+    assert load(found[1], sr=16000).shape[0] > 15000  # the walked .mp3 is readable
+
+
+def test_evaluate_on_another_corpus_prints_the_failed_files_summary(tmp_path, demo_stats, capsys):
+    out = tmp_path / "models"
+    assert main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "knn", "--out", str(out)]) == 0
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    other = tmp_path / "other"
+    for emotion in ("01", "05", "04"):
+        _ravdess_wav(other / "Actor_03", emotion, actor=3)
+    (other / "Actor_03" / "03-01-03-01-01-01-03.wav").write_bytes(b"RIFF0000WAVE")  # corrupt
+    code = main(["evaluate", str(run), "--corpus", f"ravdess={other}", "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0
+    captured = capsys.readouterr()
+    summary = [line for line in captured.err.splitlines() if "file(s) failed" in line]
+    assert len(summary) == 1 and "1 file(s) failed, listed in" in summary[0] and "errors.csv" in summary[0], captured.err
+    assert captured.out.strip().splitlines()[-1] == str(run / "eval-ravdess")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from Linux /proc")
+def test_a_killed_extract_leaves_no_worker_running(tmp_path, demo_root):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def children(pid: int) -> set[int]:
+        kids: set[int] = set()
+        for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                kids |= {int(k) for k in listing.read_text().split()}
+            except OSError:
+                pass
+        return kids
+
+    def running(pid: int) -> bool:
+        try:
+            return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+
+    cache = tmp_path / "cache"
+    extract = subprocess.Popen(
+        [sys.executable, "-m", "ser_keras", "extract", "--quiet", "--corpus", f"demo={demo_root}", "--features",
+         "functionals", "--augment", "speed,noise", "--jobs", "2", "--cache-dir", str(cache)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(cache.rglob("chunk_*.npz")):  # workers have taken work
+        time.sleep(0.1)
+    workers = children(extract.pid)
+    assert len(workers) >= 2, "the extract never started its workers"
+    os.kill(extract.pid, signal.SIGKILL)
+    extract.wait()
+    deadline = time.monotonic() + 10  # loky alone keeps them for minutes
+    while time.monotonic() < deadline and any(running(w) for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if running(w)]
+    assert not (cache.exists() and [p for p in cache.iterdir() if not p.name.startswith(".")])  # nothing published
