@@ -4,12 +4,16 @@ Run it with ``ser-keras app [RUN_DIR]`` (or ``streamlit run ser_keras/app.py``).
 Settings come from the environment so the page runs the same under ``streamlit run``
 and ``streamlit.testing``: ``SER_KERAS_MODELS`` (folder of run directories, default
 ``models``), ``SER_KERAS_RUN`` (run to open first) and ``SER_KERAS_MAX_MB`` (upload
-limit, default 20).  Uploads are decoded from a temporary folder that is removed
-straight after; models are loaded once per process (``st.cache_resource``).
+limit, default 20; also Streamlit's own upload limit, so a bigger file is refused before
+it is received).  ``ser-keras app`` listens on 127.0.0.1 (this machine) unless
+``--address`` says otherwise.  Uploads are decoded from a temporary folder that is
+removed straight after; models are loaded once per process (``st.cache_resource``).
+A run that cannot be loaded is named in an error on the page, never a traceback.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -19,7 +23,7 @@ import numpy as np
 from ser_keras.errors import SerError
 from ser_keras.runs import find_runs
 
-UPLOAD_TYPES = ["wav", "flac", "ogg"]
+UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3"]
 
 
 def decode_upload(data: bytes, name: str, *, sr: int, max_bytes: int) -> np.ndarray:
@@ -71,13 +75,15 @@ def main() -> None:
     run = st.selectbox("Model", runs, format_func=lambda p: p.name)
     try:
         predictor = load_predictor(str(run))
-    except SerError as error:
-        st.error(str(error))
+    except Exception as error:  # a corrupted or foreign folder: say which, never a traceback on the page
+        message = " ".join(str(error).split())
+        st.error(message if isinstance(error, SerError) else f"{run}: cannot load this run ({type(error).__name__}: {message})")
         return
     st.caption("Emotions: " + ", ".join(predictor.labels))
     source = st.radio("Audio", ["Upload a file", "Record"], horizontal=True)
     if source == "Upload a file":
-        audio = st.file_uploader(f"A speech clip ({', '.join(UPLOAD_TYPES)})", type=UPLOAD_TYPES)
+        audio = st.file_uploader(f"A speech clip ({', '.join(UPLOAD_TYPES)}; at most {max_bytes / 1e6:g} MB)",
+                                 type=UPLOAD_TYPES, max_upload_size=max(1, math.ceil(max_bytes / 1e6)))  # fmt: skip
     else:
         audio = st.audio_input("Record a clip")
     if audio is None:

@@ -1,6 +1,6 @@
 """Audio input: read a file, downmix, resample, window, pad or trim, validate.
 
-`load` is the one function that touches the file system; everything else takes
+`load` and `stream` are the functions that touch the file system; everything else takes
 and returns NumPy arrays with keyword-only options.  Every failure raises
 `ParameterError` with the file name and the problem, so callers can report the
 file and carry on with the rest.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -71,12 +72,7 @@ def load(
 
     if offset < 0 or (duration is not None and duration <= 0):
         raise ParameterError(f"{path}: offset must be >= 0 and duration > 0 (got {offset}, {duration})")
-    if not os.path.exists(path):
-        raise ParameterError(f"{path}: not found")
-    if os.path.isdir(path):
-        raise ParameterError(f"{path}: is a folder, not an audio file")
-    if not os.access(path, os.R_OK):
-        raise ParameterError(f"{path}: permission denied")
+    _check_readable(path)
     try:
         with sf.SoundFile(os.fspath(path)) as handle:
             native_sr = handle.samplerate
@@ -98,6 +94,100 @@ def load(
     y = to_mono(data.T)
     y = resample(y, orig_sr=native_sr, target_sr=sr)
     return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
+
+
+def _check_readable(path: str | os.PathLike) -> None:
+    if not os.path.exists(path):
+        raise ParameterError(f"{path}: not found")
+    if os.path.isdir(path):
+        raise ParameterError(f"{path}: is a folder, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise ParameterError(f"{path}: permission denied")
+
+
+def stream(path: str | os.PathLike, *, sr: int, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """An audio file as consecutive mono float32 blocks at ``sr``, read and resampled piece by piece.
+
+    Memory stays at a few blocks whatever the file's length; the concatenated blocks
+    equal `load` of the whole file (soxr's streaming resampler at the same quality).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    sr : int > 0
+        Target sample rate in Hz.
+    block_seconds : float > 0
+        Audio read per step, in seconds of the file.
+
+    Yields
+    ------
+    block : np.ndarray [shape=(m,), dtype=float32]
+        Non-empty; not validated (the caller checks silence and finiteness over the whole).
+
+    Raises
+    ------
+    ParameterError
+        Unreadable, non-audio or empty file, naming ``path``.
+    """
+    import soundfile as sf
+
+    _check_readable(path)
+    try:
+        handle = sf.SoundFile(os.fspath(path))
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise ParameterError(f"{path}: cannot read audio ({_one_line(exc)})") from None
+    with handle:
+        if handle.frames == 0:
+            raise ParameterError(f"{path}: empty audio (no samples)")
+        resampler = None
+        if handle.samplerate != sr:
+            import soxr
+
+            resampler = soxr.ResampleStream(handle.samplerate, sr, 1, dtype="float32", quality="soxr_hq")
+        size = max(1, int(block_seconds * handle.samplerate))
+        while True:
+            try:
+                data = handle.read(frames=size, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+                raise ParameterError(f"{path}: cannot read audio ({_one_line(exc)})") from None
+            last = data.shape[0] < size
+            y = to_mono(data.T)
+            if resampler is not None:
+                y = resampler.resample_chunk(y, last=last)
+            if y.size:
+                yield y
+            if last:
+                return
+
+
+def pcm_to_float(y: np.ndarray) -> np.ndarray:
+    """Integer PCM samples as float32 in ``[-1, 1)``, scaled by the type's full scale; floats unchanged.
+
+    ``int16`` is divided by 2**15, ``int32`` by 2**31, ``uint8`` (offset binary) centred on
+    128 and divided by 2**7 -- what soundfile returns for the same file read as float.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,) or (n, channels)]
+
+    Returns
+    -------
+    y_float : np.ndarray [shape=y.shape, dtype=float32 (float64 stays float64)]
+
+    Raises
+    ------
+    ParameterError
+        Neither integer nor floating point (e.g. complex, bool, object).
+    """
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.floating):
+        return y
+    if np.issubdtype(y.dtype, np.unsignedinteger):
+        half = 2.0 ** (8 * y.dtype.itemsize - 1)
+        return ((y.astype(np.float64) - half) / half).astype(np.float32)
+    if np.issubdtype(y.dtype, np.signedinteger):
+        return (y / 2.0 ** (8 * y.dtype.itemsize - 1)).astype(np.float32)
+    raise ParameterError(f"expected integer PCM or floating-point audio, got {y.dtype}")
 
 
 def to_mono(y: np.ndarray) -> np.ndarray:

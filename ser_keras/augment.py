@@ -35,7 +35,7 @@ class AugmentConfig:
     snr_db: tuple[float, float] = (10.0, 30.0)
     stretch_rate: tuple[float, float] = (0.8, 1.25)
     pitch_semitones: tuple[float, float] = (-3.0, 3.0)
-    speed_rate: tuple[float, float] = (0.9, 1.1)
+    speed_rate: tuple[float, float] = (0.85, 1.15)
     shift_fraction: float = 0.2
 
     @property

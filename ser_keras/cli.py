@@ -8,12 +8,14 @@ warnings (skipped files, a leaky split) are printed as one line each.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
 from collections.abc import Sequence
 
 from . import __version__
+from . import tflog
 from .errors import SerError, SerWarning
 
 DEMO_NOTE = "With no --corpus, the embedded SYNTHETIC demo corpus is used (generated on first use; not real speech)."
@@ -169,13 +171,14 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--n-fft", type=_number(int, low=16, high=65536), help="FFT size (default 2048; 1024 for functionals)")
     group.add_argument("--hop-length", type=POSITIVE_INT, help="hop in samples (default 512; 256 for functionals)")
     aug = parser.add_argument_group("augmentation (training split only; one extra view per recipe)")
-    aug.add_argument("--augment", default="", metavar="RECIPES",
+    aug.add_argument("--augment", default="speed", metavar="RECIPES",
                      help="comma-separated recipes of noise, stretch, pitch, speed, shift; join steps with + "
-                     "(e.g. noise,stretch+pitch gives each training file 3 rows)")  # fmt: skip
+                     "(e.g. noise,stretch+pitch gives each training file 3 rows); none for no augmentation "
+                     "(default: speed, chosen by speaker cross-validation)")  # fmt: skip
     aug.add_argument("--snr-db", type=_float_pair(low=-10, high=100), default=(10.0, 30.0), metavar="LOW,HIGH", help="noise SNR range (dB)")
     aug.add_argument("--stretch-rate", type=_float_pair(low=0.25, high=4), default=(0.8, 1.25), metavar="LOW,HIGH", help="time-stretch rates")
     aug.add_argument("--pitch-semitones", type=_float_pair(low=-24, high=24), default=(-3.0, 3.0), metavar="LOW,HIGH", help="pitch shift range")
-    aug.add_argument("--speed-rate", type=_float_pair(low=0.25, high=4), default=(0.9, 1.1), metavar="LOW,HIGH", help="speed change range")
+    aug.add_argument("--speed-rate", type=_float_pair(low=0.25, high=4), default=(0.85, 1.15), metavar="LOW,HIGH", help="speed change range (default 0.85,1.15)")
     aug.add_argument("--shift-fraction", type=_number(float, low=0, high=1), default=0.2, help="max circular shift as a fraction of length")
     run = parser.add_argument_group("run")
     run.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes (default: all cores)")
@@ -245,9 +248,11 @@ def training_options(args: argparse.Namespace):
     from .train import TrainOptions
 
     return TrainOptions(
-        model=args.model, normalize=args.normalize, ensemble=args.ensemble, log_power=args.log_power, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, class_weight=args.class_weight, patience=args.patience, strategy=args.strategy,
-        devices=args.devices, optimizer=args.optimizer, momentum=args.momentum, weights=args.weights,
+        model=args.model, normalize=args.normalize, ensemble=args.ensemble, log_power=args.log_power,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        class_weight=None if args.class_weight == "none" else args.class_weight,
+        patience=args.patience, strategy=args.strategy, devices=args.devices, optimizer=args.optimizer,
+        momentum=args.momentum, weights=args.weights,
         image_size=args.image_size, freeze_epochs=args.freeze_epochs, unfreeze=args.unfreeze,
         fine_tune_lr_factor=args.fine_tune_lr_factor, spec_augment=args.spec_augment,
         augment_options=SpecAugmentOptions(time_shift=args.time_shift, freq_masks=args.freq_masks,
@@ -415,7 +420,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     script = Path(__file__).with_name("app.py")
     env = dict(os.environ, SER_KERAS_MODELS=args.models, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb))
     command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-               "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]  # fmt: skip
+               "--server.address", args.address, "--server.port", str(args.port),
+               "--server.maxUploadSize", str(math.ceil(args.max_mb)),  # Streamlit refuses bigger uploads itself
+               "--browser.gatherUsageStats", "false"]  # fmt: skip
+    print(f"serving on http://{args.address}:{args.port}", file=sys.stderr, flush=True)
     os.execve(sys.executable, command, env)  # become the server: signals reach Streamlit itself
     return 0
 
@@ -463,7 +471,8 @@ def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str,
     t.add_argument("--momentum", type=_number(float, low=0, high=1), default=0.9, help="SGD momentum (default 0.9)")
     t.add_argument("--patience", type=NON_NEGATIVE_INT, help="EarlyStopping patience on val_loss, best weights restored "
                    "(default 10; 4 for transfer learning)")  # fmt: skip
-    t.add_argument("--class-weight", choices=("balanced",), help="weight classes inversely to their frequency")
+    t.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
+                   help="balanced: weight classes inversely to their frequency in train (default); none: equal weights")
     t.add_argument("--log-power", action=argparse.BooleanOptionalAction, default=True,
                    help="log-compress the raw mel power block of stats/frames inside the model, before its z-score "
                    "(default: on; --no-log-power is the seed projects' raw scale)")  # fmt: skip
@@ -566,7 +575,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("app", help="the Streamlit page: upload or record speech, see the predicted emotion")
     p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="run to open first (default: the newest under --models)")
     p.add_argument("--models", default="models", help="folder of run directories to choose from (default: models)")
-    p.add_argument("--port", type=_number(int, low=1, high=65535), default=8501)
+    p.add_argument("--port", type=_number(int, low=1, high=65535), default=8501, help="port (default: 8501)")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="interface to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
     p.add_argument("--max-mb", type=POSITIVE_FLOAT, default=20, help="upload size limit in MB (default 20)")
     p.set_defaults(func=cmd_app)
 
@@ -583,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failed run, 2 bad input)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up log
+    tflog.install()  # TensorFlow's C++ start-up lines stay off stderr
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = warnings.formatwarning

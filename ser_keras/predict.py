@@ -13,29 +13,40 @@ directory is used as it is.
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .audio import fix_length, load, resample, to_mono, validate
+from .audio import SILENCE_PEAK, fix_length, load, pcm_to_float, resample, stream, to_mono, validate
 from .errors import ParameterError, SerError
 from .features import FeatureConfig, compute
-from .runs import GROUP_FILE, load_run, read_json
+from .runs import GROUP_FILE, load_joblib, load_run, read_json
 
+
+
+#: Kinds without a fixed window (``functionals``) score a clip whole up to this length,
+#: and longer audio in consecutive windows of this length.
+MAX_WINDOW_SECONDS = 30.0
+#: Files longer than this are read, resampled and scored block by block (`Predictor.predict_file`).
+STREAM_SECONDS = 60.0
+#: Windows featurised and scored together.
+WINDOW_BATCH = 16
 
 
 def segments(y: np.ndarray, *, config: FeatureConfig) -> list[np.ndarray]:
-    """Cut a waveform into the windows a model of ``config`` scores.
+    """Cut a waveform into the windows a model of ``config`` scores (`stream_windows` of one block).
 
     The first window starts at ``config.offset`` when at least ``min_duration`` remains
     after it (else at 0), as in training; further windows follow back to back while at
     least half a window of audio is left.  Fixed-length features get each window
-    zero-padded (centred) to ``config.n_samples``.
+    zero-padded (centred) to ``config.n_samples``.  Kinds without a fixed ``duration``
+    take the clip whole, or windows of `MAX_WINDOW_SECONDS` when it is longer.
 
     Parameters
     ----------
@@ -47,20 +58,73 @@ def segments(y: np.ndarray, *, config: FeatureConfig) -> list[np.ndarray]:
     -------
     windows : list of np.ndarray [shape=(m,)]
     """
-    start = int(round(config.offset * config.sr))
-    if y.shape[0] - start < int(round(config.min_duration * config.sr)):
-        start = 0
-    length = config.n_samples if config.duration is not None else y.shape[0] - start
-    windows = [y[start : start + length]]
-    position = start + length
-    while y.shape[0] - position >= max(length // 2, 1):
-        windows.append(y[position : position + length])
-        position += length
-    if config.fixed_length:
-        windows = [fix_length(w, size=config.n_samples, mode="centre") for w in windows]
-    elif windows[0].shape[0] < config.n_fft // 2:
-        raise ParameterError(f"too short for one analysis frame ({y.shape[0] / config.sr:.3f} s)")
-    return windows
+    return list(stream_windows([y], config=config))
+
+
+def stream_windows(blocks: Iterable[np.ndarray], *, config: FeatureConfig) -> Iterator[np.ndarray]:
+    """The windows of `segments`, from a waveform that arrives in consecutive blocks.
+
+    Holds at most about one window plus one block in memory; the windows are those
+    `segments` gives for the concatenated blocks.
+
+    Parameters
+    ----------
+    blocks : iterable of np.ndarray [shape=(m_i,), dtype=float32]
+        At ``config.sr``.
+    config : FeatureConfig
+
+    Yields
+    ------
+    window : np.ndarray [shape=(m,)]
+
+    Raises
+    ------
+    ParameterError
+        The audio is too short for one analysis frame.
+    """
+    sr = config.sr
+    offset = int(round(config.offset * sr))
+    keep_after_offset = int(round(config.min_duration * sr))
+    length = config.n_samples if config.duration is not None else int(round(MAX_WINDOW_SECONDS * sr))
+    pending: list[np.ndarray] = []
+    held = 0  # samples in pending
+    started = False  # the first window's start is decided
+    emitted = 0
+
+    def finish(window: np.ndarray) -> np.ndarray:
+        if config.fixed_length:
+            return fix_length(window, size=config.n_samples, mode="centre")
+        if emitted == 0 and window.shape[0] < config.n_fft // 2:
+            raise ParameterError(f"too short for one analysis frame ({window.shape[0] / sr:.3f} s)")
+        return window
+
+    for block in blocks:
+        pending.append(block)
+        held += block.shape[0]
+        if not started and held >= offset + keep_after_offset:
+            buffer = np.concatenate(pending)[offset:]  # enough audio after the offset: start there
+            pending, held, started = [buffer], buffer.shape[0], True
+        while started and held >= length:
+            buffer = np.concatenate(pending)
+            window, rest = buffer[:length], buffer[length:]
+            yield finish(window)
+            emitted += 1
+            pending, held = [rest], rest.shape[0]
+    buffer = np.concatenate(pending) if pending else np.zeros(0, np.float32)
+    if emitted == 0:  # the whole clip is shorter than offset + min_duration, or than one window
+        yield finish(buffer if started else buffer[:length])
+    elif held >= max(length // 2, 1):
+        yield finish(buffer)
+
+
+def _seconds(path: str | os.PathLike) -> float:
+    """Duration of an audio file from its header; 0 when it cannot be read (`load` then says why)."""
+    import soundfile as sf
+
+    try:
+        return float(sf.info(os.fspath(path)).duration)
+    except Exception:  # noqa: BLE001 - any failure is reported by load
+        return 0.0
 
 
 @dataclass
@@ -84,6 +148,22 @@ class _Model:
     def windows(self, y: np.ndarray) -> np.ndarray:
         """Features of the windows of one waveform at ``features.sr``: ``(n_windows, *feature shape)``."""
         return compute(segments(y, config=self.features), config=self.features)
+
+    def score_windows(self, windows: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
+        """Summed class probabilities ``(n_labels,)`` of windows (global runs), and how many there were.
+
+        Windows are featurised and scored `WINDOW_BATCH` at a time, so a long recording
+        never holds more than one batch of features.
+        """
+        total, count, batch = np.zeros(len(self.sidecar["labels"])), 0, []
+        for window in itertools.chain(windows, [None]):
+            if window is not None:
+                batch.append(window)
+            if batch and (window is None or len(batch) == WINDOW_BATCH):
+                total += self.probabilities(compute(batch, config=self.features)).sum(axis=0)
+                count += len(batch)
+                batch = []
+        return total, count
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, n_labels)`` of feature rows (already speaker-normalised where the run is)."""
@@ -140,9 +220,7 @@ class Predictor:
                 return cls({"mixed": models[gender]})
             if gender != "auto":
                 raise ParameterError(f"unknown gender {gender!r}; choose mixed, male, female or auto")
-            import joblib
-
-            return cls(models, gender_model=joblib.load(path / group["gender_classifier"]),
+            return cls(models, gender_model=load_joblib(path / group["gender_classifier"]),
                        gender_features=FeatureConfig.from_dict(group["features"]))  # fmt: skip
         if gender not in ("mixed", "auto"):
             raise ParameterError(f"{path}: --gender {gender} needs a --gender all run group")
@@ -155,9 +233,9 @@ class Predictor:
 
     def _prepare(self, waveform: np.ndarray, sr: int, name: str):
         """Validate one waveform; return a function giving it at any sample rate (resampled once per rate)."""
-        y = np.asarray(waveform, dtype=np.float32)
+        y = pcm_to_float(waveform).astype(np.float32, copy=False)
         y = to_mono(y.T) if y.ndim == 2 else y
-        y = validate(y, sr=sr, min_duration=self.models["mixed"].features.min_duration, name=name)
+        y = validate(y, sr=sr, min_duration=self.models["mixed"].features.min_duration, name=name, on_silence="error")
         resampled: dict[int, np.ndarray] = {}
 
         def at(rate: int) -> np.ndarray:
@@ -173,6 +251,8 @@ class Predictor:
         Parameters
         ----------
         waveform : np.ndarray [shape=(n,) or (n, channels)]
+            Float samples in ``[-1, 1]``, or integer PCM (``int16``, ``int32``, ``uint8``),
+            scaled by its full scale (`ser_keras.audio.pcm_to_float`).
         sr : int
             Its sample rate; it is resampled to the model's.
         name : str
@@ -187,7 +267,9 @@ class Predictor:
         Raises
         ------
         ParameterError
-            The run uses speaker normalisation (use `predict_speaker`), or the clip is unusable.
+            The run uses speaker normalisation (use `predict_speaker`), or the clip is unusable:
+            empty, non-finite, too short, or silent (peak below `ser_keras.audio.SILENCE_PEAK`,
+            -80 dBFS; the SavedModel's waveform signatures refuse it too).
         """
         if self.normalize == "speaker":
             raise ParameterError(
@@ -200,8 +282,8 @@ class Predictor:
         """Route one prepared clip, score its windows and average them (global normalisation)."""
         which = self._route([at]) if self.gender_model is not None else "mixed"
         part = self.models[which]
-        X = part.windows(at(part.features.sr))
-        return self._result(part.probabilities(X).mean(axis=0), which, len(X))
+        total, count = part.score_windows(segments(at(part.features.sr), config=part.features))
+        return self._result(total / count, which, count)
 
     def predict_speaker(self, clips: Sequence, *, sr: int | None = None) -> list[dict]:
         """Predict the emotions of several clips of **one** speaker, normalised together.
@@ -274,9 +356,41 @@ class Predictor:
         return str(self.gender_model.classes_[best]) if proba[best] >= 0.6 else "mixed"
 
     def predict_file(self, path: str | os.PathLike) -> dict:
-        """`predict` on an audio file (read whole, at the model's sample rate)."""
-        y = load(path, sr=self.sr, min_duration=self.models["mixed"].features.min_duration, on_silence="error")
-        return self.predict(y, self.sr, name=str(path))
+        """`predict` on an audio file, read at the model's sample rate.
+
+        A file longer than `STREAM_SECONDS` (with a global run) is read, resampled and
+        scored block by block (`ser_keras.audio.stream`, `stream_windows`), so memory stays
+        flat however long it is; the result equals reading it whole, up to float rounding.
+        """
+        if self.normalize == "speaker" or _seconds(path) <= STREAM_SECONDS:
+            y = load(path, sr=self.sr, min_duration=self.models["mixed"].features.min_duration, on_silence="error")
+            return self.predict(y, self.sr, name=str(path))
+        return self._predict_stream(path)
+
+    def _predict_stream(self, path: str | os.PathLike) -> dict:
+        peak = 0.0
+
+        def checked(blocks):
+            nonlocal peak
+            for block in blocks:
+                if not np.isfinite(block).all():
+                    raise ParameterError(f"{path}: audio holds non-finite samples (NaN or inf)")
+                peak = max(peak, float(np.abs(block).max()))
+                yield block
+
+        blocks = checked(stream(path, sr=self.sr, block_seconds=STREAM_SECONDS / 2))
+        first = next(blocks)
+        which = "mixed"
+        if self.gender_model is not None:  # routed by the first block
+            which = self._route([lambda rate: resample(first, orig_sr=self.sr, target_sr=rate)])
+        part = self.models[which]
+        audio = itertools.chain([first], blocks)
+        if part.features.sr != self.sr:
+            audio = (resample(block, orig_sr=self.sr, target_sr=part.features.sr) for block in audio)
+        total, count = part.score_windows(stream_windows(audio, config=part.features))
+        if peak < SILENCE_PEAK:
+            raise ParameterError(f"{path}: audio is silent (peak below -80 dBFS)")
+        return self._result(total / count, which, count)
 
     def predict_files(self, paths: Iterable[str | os.PathLike], *, speakers: dict[str, str] | None = None) -> pd.DataFrame:
         """One row per file: ``path``, ``emotion``, one probability column per emotion, ``model``, ``error``.

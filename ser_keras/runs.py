@@ -184,6 +184,24 @@ def read_sidecar(run_dir: str | os.PathLike) -> dict:
     return sidecar
 
 
+def load_joblib(path: str | os.PathLike) -> object:
+    """A scikit-learn model saved with joblib (a run's model, a group's gender classifier).
+
+    Raises
+    ------
+    ParameterError
+        Missing or damaged (truncated, not a pickle), naming the file.
+    """
+    import joblib
+
+    if not Path(path).is_file():
+        raise ParameterError(f"{path}: model file not found")
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
+        raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
+
+
 def load_run(run_dir: str | os.PathLike) -> tuple[dict, object]:
     """``(sidecar, model)`` of a run folder (a Keras model or a scikit-learn pipeline).
 
@@ -196,12 +214,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, object]:
     sidecar = read_sidecar(run_dir)
     joblib_path, keras_path = run_dir / "model.joblib", run_dir / "model.keras"
     if joblib_path.is_file():
-        import joblib
-
-        try:
-            return sidecar, joblib.load(joblib_path)
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
-            raise ParameterError(f"{joblib_path}: damaged model file ({type(exc).__name__}: {exc})") from None
+        return sidecar, load_joblib(joblib_path)
     if not keras_path.is_file():
         raise ParameterError(f"{run_dir}: no model file (model.keras or model.joblib); the run is incomplete")
     import keras

@@ -6,7 +6,10 @@ chroma filters, the orthonormal DCT-II, the periodic Hann window) embedded as co
 `export_saved_model` writes these signatures (the first is ``serving_default``):
 
 ``serve_waveform`` (runs with ``--normalize global``, kinds with a graph form)
-    ``waveform``: float32 ``(batch, n_samples)`` mono audio at the model's sample rate.
+    ``waveform``: float32 ``(batch, n_samples)`` mono audio at the model's sample rate,
+    in ``[-1, 1]`` (divide ``int16`` PCM by 32768 first; `Predictor` does it for you).
+    A batch holding a silent clip (peak below -80 dBFS) fails with ``InvalidArgumentError``
+    (`SILENT_CLIP`), as `Predictor.predict` raises ``ParameterError``: neither answers silence.
     The graph takes the training window (``offset`` / ``duration`` of the feature
     config; padded to ``duration`` for fixed-length features), computes the features
     and returns ``probabilities`` ``(batch, n_labels)``, ``label_index`` ``(batch,)``
@@ -29,7 +32,11 @@ import os
 
 import numpy as np
 
+from .audio import SILENCE_PEAK
 from .features import FeatureConfig, chroma_basis, dct_basis, mel_basis
+
+#: The error of a waveform signature given a silent clip (as `Predictor.predict` refuses one).
+SILENT_CLIP = "silent clip: peak below -80 dBFS (ser_keras.audio.SILENCE_PEAK); refused, as the Predictor does"
 
 
 def window_waveform(waveform, config: FeatureConfig):
@@ -186,6 +193,8 @@ def export_saved_model(model, path: str | os.PathLike, *, config: FeatureConfig,
         return named(model(standardize_batch(features, config) if speaker else features, training=False))
 
     def on_waveform(waveform):
+        peak = tf.reduce_max(tf.abs(waveform), axis=1)
+        tf.debugging.assert_greater_equal(peak, tf.constant(SILENCE_PEAK, tf.float32), message=SILENT_CLIP)
         X = graph(window_waveform(waveform, config), config)
         return named(model(standardize_batch(X, config) if speaker else X, training=False))
 

@@ -60,7 +60,7 @@ class TrainOptions:
     batch_size: int | None = None
     lr: float | None = None
     seed: int = 0
-    class_weight: str | None = None
+    class_weight: str | None = "balanced"
     C: float | None = None
     patience: int | None = None
     lr_patience: int = 4

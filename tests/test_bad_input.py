@@ -410,3 +410,27 @@ def test_a_killed_extract_leaves_no_worker_running(tmp_path, demo_root):
         time.sleep(0.1)
     assert not [w for w in workers if running(w)]
     assert not (cache.exists() and [p for p in cache.iterdir() if not p.name.startswith(".")])  # nothing published
+
+
+def test_native_stderr_filter_drops_only_the_known_noise(capfd):
+    import os
+
+    from ser_keras.tflog import filtered_native_stderr
+
+    with filtered_native_stderr():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"E0000 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n")
+        os.write(2, b"a real problem\n")
+    assert capfd.readouterr().err == "a real problem\n"
+
+
+def test_importing_tensorflow_after_install_prints_nothing():
+    import subprocess
+    import sys
+
+    script = ("from ser_keras import tflog; tflog.install(); import keras, tensorflow as tf; "
+              "keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])(tf.zeros((1, 3))); print('done')")  # fmt: skip
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout == "done\n"
+    assert done.stderr == "", done.stderr

@@ -9,6 +9,7 @@ import pytest
 
 from ser_keras.audio import load
 from ser_keras.cli import main
+from ser_keras.errors import ParameterError
 from ser_keras.features import FeatureConfig, compute
 from ser_keras.predict import Predictor, segments
 
@@ -149,6 +150,25 @@ def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, rtol=1e-4, atol=1e-5)
     assert [s.decode() for s in served["label"].numpy()] == [labels[i] for i in expected.argmax(axis=1)]
     np.testing.assert_allclose(loaded.serve(tf.constant(X)).numpy(), expected, rtol=1e-5, atol=1e-6)
+    # one contract with the Predictor: silence gets no answer
+    silent = batch.copy()
+    silent[1] *= 1e-5
+    with pytest.raises(tf.errors.InvalidArgumentError, match="silent clip"):
+        loaded.signatures["serving_default"](waveform=tf.constant(silent))
+
+
+def test_predictor_scales_integer_pcm_and_refuses_silence(knn_group, demo_stats):
+    predictor = Predictor.from_run(knn_group)
+    y = load(_demo_files(demo_stats)["path"][0], sr=predictor.sr)
+    pcm = np.round(y * 32767).astype(np.int16)
+    as_float = predictor.predict(pcm.astype(np.float32) / 32768, predictor.sr)
+    assert predictor.predict(pcm, predictor.sr) == as_float  # int16 is scaled by its full scale, not used raw
+    stereo = np.stack([pcm, pcm], axis=1)  # (n, channels)
+    assert predictor.predict(stereo, predictor.sr)["emotion"] == as_float["emotion"]
+    with pytest.raises(ParameterError, match="<waveform>: audio is silent"):
+        predictor.predict(y * 1e-5, predictor.sr)
+    with pytest.raises(ParameterError, match="complex"):
+        predictor.predict(y.astype(np.complex64), predictor.sr)
 
 
 def _wav_bytes(path) -> bytes:
@@ -190,3 +210,39 @@ def test_streamlit_page_without_models_says_how_to_get_one(tmp_path, monkeypatch
     app = AppTest.from_file(ser_keras.app.__file__, default_timeout=60)
     app.run()
     assert "ser-keras train" in app.error[0].value
+
+
+@pytest.mark.parametrize("damage", ["model", "gender_classifier"])
+def test_streamlit_page_names_a_damaged_run_instead_of_crashing(knn_group, tmp_path, monkeypatch, damage):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    import ser_keras.app
+
+    shutil.copytree(knn_group.parent, tmp_path / "models")  # the group and the runs it points to
+    group = tmp_path / "models" / knn_group.name
+    spec = json.loads((group / "group.json").read_text())
+    target = group / spec["runs"]["mixed"] / "model.joblib" if damage == "model" else group / spec["gender_classifier"]
+    target.write_bytes(target.read_bytes()[:100])  # truncated
+    monkeypatch.setenv("SER_KERAS_MODELS", str(group.parent))
+    monkeypatch.setenv("SER_KERAS_RUN", str(group))
+    app = AppTest.from_file(ser_keras.app.__file__, default_timeout=120)
+    app.run()
+    assert not app.exception
+    assert len(app.error) == 1 and str(target.name) in app.error[0].value and str(group) in app.error[0].value
+
+
+def test_app_listens_on_localhost_and_gives_streamlit_the_upload_limit(monkeypatch):
+    import os
+
+    calls = []
+    monkeypatch.setattr(os, "execve", lambda exe, command, env: calls.append((command, env)))
+    assert main(["app", "--max-mb", "2.5"]) == 0
+    command, env = calls[-1]
+    options = dict(zip(command[5::2], command[6::2]))
+    assert options["--server.address"] == "127.0.0.1"
+    assert options["--server.maxUploadSize"] == "3" and env["SER_KERAS_MAX_MB"] == "2.5"
+    assert main(["app", "--address", "0.0.0.0", "--port", "9000"]) == 0
+    options = dict(zip(calls[-1][0][5::2], calls[-1][0][6::2]))
+    assert options["--server.address"] == "0.0.0.0" and options["--server.port"] == "9000"

@@ -50,11 +50,11 @@ def test_functionals_vector_names_trimming_and_statistics():
     config = FeatureConfig.for_kind("functionals")
     assert config.duration is None and config.trim_db == 40.0 and not config.fixed_length
     names = config.feature_names()
-    assert config.output_shape() == (len(names),) == (2002,)
+    assert config.output_shape() == (len(names),) == (2546,)
     loud = _voice(config.sr, 1.0, seed=1)
     X = compute([loud, _voice(config.sr, 1.5, f0=220.0, seed=2), np.concatenate([loud, np.zeros(config.sr)])],
                 config=config)  # fmt: skip
-    assert X.shape == (3, 2002) and X.dtype == np.float32 and np.isfinite(X).all()
+    assert X.shape == (3, 2546) and X.dtype == np.float32 and np.isfinite(X).all()
     duration = names.index("duration")
     assert X[0, duration] == pytest.approx(1.0, abs=0.1)  # silence trimmed off both ends
     np.testing.assert_allclose(X[2], X[0], rtol=1e-4, atol=1e-4)  # trailing silence changes nothing
