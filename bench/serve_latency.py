@@ -62,7 +62,8 @@ def main() -> None:
 
     run_dir = args.run
     if run_dir is None:
-        cli(["extract", "--quiet", "--cache-dir", str(work / "features"), "--jobs", "1"])
+        cli(["extract", "--quiet", "--features", "stats", "--augment", "none", "--cache-dir", str(work / "features"),
+             "--jobs", "1"])
         fs_dir = next((work / "features").glob("stats-*"))
         cli(["train", "--quiet", "--features-dir", str(fs_dir), "--out", str(work / "models"), "--epochs", "10"])
         run_dir = next((work / "models").iterdir())
@@ -72,7 +73,7 @@ def main() -> None:
     from ser_keras.audio import fix_length, load
     from ser_keras.predict import Predictor
 
-    source = sorted(ensure_demo_corpus(work / "features").rglob("*.wav"))[0]
+    source = sorted(ensure_demo_corpus(work / "features" / "demo_corpus").rglob("*.wav"))[0]
     y, sr = sf.read(source, dtype="float32")
     clip = work / "clip.wav"
     sf.write(clip, fix_length(y, size=3 * sr, mode="start"), sr)

@@ -102,8 +102,8 @@ def main() -> None:
     probabilities = pd.DataFrame({"probability": result["probabilities"]})
     st.bar_chart(probabilities, horizontal=True)
     detail = f"{result['n_windows']} window(s) averaged"
-    if result["model"] != "mixed":
-        detail += f"; routed to the {result['model']} model"
+    if result["gender_model"] != "mixed":
+        detail += f"; routed to the {result['gender_model']} model"
     st.caption(detail)
     st.pyplot(_waveform_and_mel(y, predictor.sr))
 

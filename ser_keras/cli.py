@@ -45,8 +45,8 @@ def add_split_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("split (by speaker, before any augmentation)")
     group.add_argument("--split", choices=("speaker", "random"), default="speaker",
                        help="speaker: speaker-independent (default); random: file-level, leaks speakers, for comparison only")  # fmt: skip
-    group.add_argument("--val-fraction", type=_number(float, low=0, high=0.9), default=0.1, help="share of each gender's speakers for validation")
-    group.add_argument("--test-fraction", type=_number(float, low=0, high=0.9), default=0.2, help="share of each gender's speakers for test")
+    group.add_argument("--val-fraction", type=_number(float, low=0, high=0.9), default=0.1, help="share of each gender's speakers for validation, rounded, at least one when a gender has 3+ speakers (default: 0.1)")
+    group.add_argument("--test-fraction", type=_number(float, low=0, high=0.9), default=0.2, help="share of each gender's speakers for test, rounded, at least one when a gender has 3+ speakers (default: 0.2)")
     group.add_argument("--val-speakers", help="comma-separated validation speakers (e.g. ravdess:05 or 05)")
     group.add_argument("--test-speakers", help="comma-separated test speakers")
     group.add_argument("--seed", type=int, default=0, help="seed of the split, augmentation and training (default 0)")
@@ -263,6 +263,7 @@ def training_options(args: argparse.Namespace):
 
 def cmd_cv(args: argparse.Namespace) -> int:
     from .cv import cross_validate
+    from .recipe import resolved_recipe
     from .train import check_recipe, configure_devices
 
     features, augment = feature_configs(args)
@@ -273,6 +274,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
         corpus_manifest(args), features=features, augment=augment, options=training_options(args), folds=args.folds,
         seed=args.seed, gender=args.gender, cache_dir=args.cache_dir, out_dir=args.out,
         corpora=args.corpus or ["demo"], jobs=args.jobs, progress=not args.quiet,
+        recipe=resolved_recipe(args.parser, args),
     )  # fmt: skip
     if not args.quiet:
         import json
@@ -291,6 +293,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .extract import FeatureSet
+    from .recipe import resolved_recipe
     from .train import check_recipe, configure_devices, train, train_gender_group
 
     options = training_options(args)
@@ -306,7 +309,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     genders = ("mixed", "male", "female") if args.gender == "all" else (args.gender,)
     runs = {}
     for gender in genders:
-        runs[gender] = train(fs, gender=gender, out_dir=args.out, options=options, progress=not args.quiet)
+        runs[gender] = train(fs, gender=gender, out_dir=args.out, options=options, progress=not args.quiet,
+                             recipe=resolved_recipe(args.parser, args))  # fmt: skip
         if not args.quiet:
             _print_scores(runs[gender] / "report.json", f"{gender}: ")
         print(runs[gender], flush=True)
@@ -347,7 +351,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     history = pd.read_csv(history_path) if history_path.is_file() and out_dir == run_dir else None
-    write_report(report, out_dir, history=history)
+    sidecar = read_sidecar(run_dir)
+    trained_on = "+".join(spec.split("=", 1)[0] for spec in sidecar.get("corpora") or []) or "demo"
+    title = f"{run_dir.name}: {sidecar['model']} trained on {trained_on}"
+    if out_dir != run_dir:
+        title += f", evaluated on {names} (cross-corpus)"
+    write_report(report, out_dir, history=history, title=title)
     _print_scores(out_dir / "report.json")
     print(out_dir)
     return 0
@@ -365,7 +374,13 @@ def _print_scores(report_path, prefix: str = "") -> None:
     )
 
 
+#: ``ser-keras predict`` exit codes: every file scored / some files failed / none scored (or bad input).
+PREDICT_EXIT_ALL, PREDICT_EXIT_SOME, PREDICT_EXIT_NONE = 0, 1, 2
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .predict import Predictor
 
     predictor = Predictor.from_run(args.run_dir, gender=args.gender)
@@ -375,9 +390,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise SerError("no audio files found in " + ", ".join(args.inputs))
     if args.output:
         if args.output.lower().endswith(".json"):
-            table.to_json(args.output, orient="records", indent=2)
+            import json
+
+            records = table.astype(object).where(table.notna(), None).to_dict("records")
+            Path(args.output).write_text(json.dumps(records, indent=2) + "\n")  # paths as given, "/" unescaped
         else:
             table.to_csv(args.output, index=False)
+        if not args.quiet:
+            print(f"wrote {len(table)} row(s) to {args.output}", file=sys.stderr)
+        print(args.output)
     else:
         import pandas as pd
 
@@ -389,7 +410,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failed = int(table["error"].notna().sum())
     if failed:
         print(f"{failed} of {len(table)} file(s) could not be scored (see the error column)", file=sys.stderr)
-    return 0 if failed < len(table) else 2
+    return PREDICT_EXIT_ALL if failed == 0 else PREDICT_EXIT_SOME if failed < len(table) else PREDICT_EXIT_NONE
 
 
 def read_speaker_table(path: str) -> dict[str, str]:
@@ -412,6 +433,42 @@ def read_speaker_table(path: str) -> dict[str, str]:
         mapping[file] = speaker
         mapping[str(base / file)] = speaker
     return mapping
+
+
+RUNS_SORT_KEYS = ("date", "ua", "wa", "macro_f1", "run")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .runs import LISTING_COLUMNS, list_runs
+
+    table = pd.DataFrame(list_runs(args.out), columns=list(LISTING_COLUMNS))
+    if table.empty:
+        print(f"no runs under {args.out}/ (train one: ser-keras train)", file=sys.stderr)
+        return 0
+    ascending = args.sort == "run"
+    table = table.sort_values(args.sort, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
+    if args.format == "json":
+        import json
+
+        records = table.astype(object).where(table.notna(), None).to_dict("records")
+        print(json.dumps(records, indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+    elif args.format == "csv":
+        print(table.to_csv(index=False, float_format="%.4f"), end="")
+    else:
+        shown = table.copy()
+        for column in ("ua", "wa", "macro_f1"):
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+        has_std = shown["ua_std"].notna()
+        shown.loc[has_std, "ua"] = shown.loc[has_std, "ua"] + " ± " + table.loc[has_std, "ua_std"].map("{:.3f}".format)
+        shown = shown.drop(columns=["ua_std"])
+        for column in ("seed", "epochs", "n_test"):
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
+        if shown["problem"].isna().all():
+            shown = shown.drop(columns=["problem"])
+        print(shown.fillna("").to_string(index=False))
+    return 0
 
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -505,6 +562,30 @@ def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str,
                     help=f"max time-mask width in frames (default {spec.time_width})")  # fmt: skip
 
 
+def _subparser_class():
+    """ArgumentParser whose help shows defaults (`_HelpFormatter`)."""
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("formatter_class", _HelpFormatter)
+            super().__init__(*args, **kwargs)
+
+    return Parser
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text.lower() or default in (None, argparse.SUPPRESS, False) or not action.option_strings:
+            return text
+        if isinstance(default, (tuple, list)):
+            return f"{text} (default: {','.join(str(v) for v in default)})"
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .pipeline import SpecAugmentOptions  # its defaults are the CLI's (NumPy only, no TensorFlow)
 
@@ -513,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Speech emotion recognition with speaker-independent evaluation. " + DEMO_NOTE,
     )
     parser.add_argument("--version", action="version", version=f"ser-keras {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_subparser_class())
     sub.required = True
 
     p = sub.add_parser("manifest", help="parse corpora into a manifest CSV and print a summary",
@@ -532,7 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_options(p)
     add_split_options(p)
     add_feature_options(p)
-    p.set_defaults(func=cmd_extract)
+    p.add_argument("--config", metavar="FILE", help="take options from a YAML or TOML recipe file (keys are the long "
+                   "options; options on the command line win); a run's recipe.yaml replays it")
+    p.set_defaults(func=cmd_extract, parser=p)
 
     p = sub.add_parser("train", help="train, evaluate on the test split and export a model (prints the run folder)",
                        description="Train a model on a cached feature set (extracting it on a miss), speaker-independent: "
@@ -543,7 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_feature_options(p)
     p.add_argument("--features-dir", metavar="DIR", help="train on this feature-set folder (skips extraction)")
     add_training_options(p, genders=("mixed", "male", "female", "all"))
-    p.set_defaults(func=cmd_train)
+    p.add_argument("--config", metavar="FILE", help="take options from a YAML or TOML recipe file (keys are the long "
+                   "options; options on the command line win); a run's recipe.yaml replays it")
+    p.set_defaults(func=cmd_train, parser=p)
 
     p = sub.add_parser("cv", help="speaker k-fold cross-validation of a recipe (prints the cv folder)",
                        description="Cross-validate a recipe over speaker folds (seeded, gender-balanced): fold i tests "
@@ -556,11 +641,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=_number(int, low=2), default=4, help="speaker folds (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds, augmentation and training (default 0)")
     add_training_options(p, genders=("mixed", "male", "female"))
-    p.set_defaults(func=cmd_cv)
+    p.add_argument("--config", metavar="FILE", help="take options from a YAML or TOML recipe file (keys are the long "
+                   "options; options on the command line win); a run's recipe.yaml replays it")
+    p.set_defaults(func=cmd_cv, parser=p)
 
     p = sub.add_parser("predict", help="predict the emotion of audio files with a trained run",
                        description="Predict with RUN_DIR (or a --gender all group) on files and folders; features are "
-                       "the ones the run was trained on. One row per file; unusable files get an error, the rest go on.")  # fmt: skip
+                       "the ones the run was trained on. One row per file (paths as given); unusable files get an error, "
+                       "the rest go on. Exit code: 0 every file scored, 1 some could not be scored, 2 none (or bad input).")  # fmt: skip
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
     p.add_argument("--output", "-o", metavar="FILE", type=_output_file_type(".csv", ".json"),
@@ -570,9 +658,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speakers", metavar="CSV", help="with a --normalize speaker run: path,speaker table of who "
                    "speaks in each file (default: a file's parent folder is its speaker); a speaker with fewer "
                    "than 5 clips gets a warning")  # fmt: skip
+    p.add_argument("--quiet", "-q", action="store_true", help="with -o: print only the output file (and errors)")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("app", help="the Streamlit page: upload or record speech, see the predicted emotion")
+    p = sub.add_parser("runs", help="list runs, cv folders and gender groups with their recipe and scores",
+                       description="One row per folder under --out: run, cv (mean ± std over folds) and --gender all "
+                       "groups, with corpus, features, model, gender, normalisation, seed, epochs, UA/WA/macro-F1, "
+                       "test size and date.  Unfinished (partial) and damaged (broken) folders are listed as such.")  # fmt: skip
+    p.add_argument("--out", default="models", help="folder of runs (default: models)")
+    p.add_argument("--sort", choices=RUNS_SORT_KEYS, default="date",
+                   help="order: date (newest first; default), ua, wa, macro_f1 (best first) or run (by name)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default: table)")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("app", help="the Streamlit page: upload or record speech, see the predicted emotion",
+                       description="Serve the Streamlit page (upload or record a clip, see the emotion, its probabilities, "
+                       "waveform and mel spectrogram) with the runs under --models. Listens on 127.0.0.1 unless "
+                       "--address says otherwise.")  # fmt: skip
     p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="run to open first (default: the newest under --models)")
     p.add_argument("--models", default="models", help="folder of run directories to choose from (default: models)")
     p.add_argument("--port", type=_number(int, low=1, high=65535), default=8501, help="port (default: 8501)")
@@ -583,20 +685,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="re-score a run on its test split or on another corpus",
                        description="Re-score RUN_DIR on its own test split, or with --corpus on another corpus "
-                       "(cross-corpus: only the emotions both share). Writes report.json, confusion_matrix.png.")  # fmt: skip
+                       "(cross-corpus: only the emotions both share). Writes report.json and confusion_matrix.png into RUN_DIR, "
+                       "or into RUN_DIR/eval-<corpus>/ with --corpus; the last line printed is that folder.")  # fmt: skip
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_corpus_options(p)
-    p.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes for feature extraction")
-    p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes for feature extraction (default: -1, one per core)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the result folder (and errors)")
     p.set_defaults(func=cmd_evaluate)
     return parser
+
+
+def _with_config(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
+    """``words`` with a command's ``--config FILE`` expanded into options (`ser_keras.recipe.expand_config`)."""
+    from .recipe import expand_config
+
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for i, word in enumerate(words):
+        if word in commands:
+            return words[: i + 1] + expand_config(commands[word], word, words[i + 1 :])
+    return words
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 failed run, 2 bad input)."""
     tflog.install()  # TensorFlow's C++ start-up lines stay off stderr
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        words = _with_config(parser, words)
+    except SerError as exc:
+        print(f"ser-keras: error: {exc}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(words)
     previous = warnings.formatwarning
     warnings.formatwarning = _format_warning
     try:

@@ -89,6 +89,7 @@ def cross_validate(
     corpora: list[str] | None = None,
     jobs: int = -1,
     progress: bool = True,
+    recipe: dict | None = None,
 ) -> Path:
     """Cross-validate one recipe over speaker folds and write its folder.
 
@@ -113,6 +114,8 @@ def cross_validate(
         Extraction workers.
     progress : bool
         A line per fold on stderr.
+    recipe : dict, optional
+        The command-line recipe, written to ``recipe.yaml`` (``ser-keras cv --config`` replays it).
 
     Returns
     -------
@@ -164,6 +167,10 @@ def cross_validate(
             summary["note"] = ("transductive speaker normalisation: each test speaker standardised by the "
                                "statistics of its own test clips")  # fmt: skip
         (cv.staging / CV_FILE).write_text(json.dumps(summary, indent=2))
+        if recipe is not None:
+            from .recipe import write_recipe
+
+            write_recipe(recipe, cv.staging)
         corpus_names = ", ".join(spec.split("=", 1)[0] for spec in corpora or ["demo"])
         plot_cv(summary, cv.staging / "cv.png", title=f"{name} on {corpus_names}")
     return cv.path

@@ -226,6 +226,8 @@ def extract_features(
         chunk_dir.mkdir(parents=True, exist_ok=True)
         items = plan_items(manifest, augment)
         records = items[["path", "source", "view_index"]].to_dict("records")
+        for record in records:  # workers may be reused from another working directory: give them absolute paths
+            record["path"] = os.path.abspath(record["path"])
         starts = list(range(0, len(records), CHUNK_SIZE))
         todo = [i for i, _ in enumerate(starts) if not _chunk_ok(chunk_dir / _chunk_name(i))]
         _run_chunks(todo, starts, records, chunk_dir, features=features, augment=augment, seed=seed, jobs=jobs, progress=progress)

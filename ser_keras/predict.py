@@ -222,8 +222,8 @@ class Predictor:
                 raise ParameterError(f"unknown gender {gender!r}; choose mixed, male, female or auto")
             return cls(models, gender_model=load_joblib(path / group["gender_classifier"]),
                        gender_features=FeatureConfig.from_dict(group["features"]))  # fmt: skip
-        if gender not in ("mixed", "auto"):
-            raise ParameterError(f"{path}: --gender {gender} needs a --gender all run group")
+        if gender != "mixed":
+            raise ParameterError(f"{path}: --gender {gender} needs a --gender all run group; this is a single run")
         return cls({"mixed": _Model.load(path)})
 
     @property
@@ -261,8 +261,9 @@ class Predictor:
         Returns
         -------
         result : dict
-            ``emotion`` (str), ``probabilities`` (emotion -> float), ``model`` (which
-            gender model answered) and ``n_windows``.
+            ``emotion`` (str), ``probabilities`` (emotion -> float), ``gender_model`` (which
+            model of a ``--gender all`` group answered: ``mixed``, ``male`` or ``female``;
+            ``mixed`` for a single run) and ``n_windows``.
 
         Raises
         ------
@@ -343,7 +344,7 @@ class Predictor:
         return {
             "emotion": self.labels[int(np.argmax(probabilities))],
             "probabilities": {label: float(p) for label, p in zip(self.labels, probabilities)},
-            "model": which,
+            "gender_model": which,
             "n_windows": n_windows,
         }
 
@@ -401,7 +402,7 @@ class Predictor:
         its parent folder; the rows get ``speaker`` and ``warning`` columns.
         """
         files = expand_paths(paths)
-        rows = {str(path): {"path": str(path), "emotion": None, "model": None, "error": None} for path in files}
+        rows = {str(path): {"path": str(path), "emotion": None, "gender_model": None, "error": None} for path in files}
 
         def attempt(row, call):
             try:
@@ -416,8 +417,8 @@ class Predictor:
             for path in files:
                 result = attempt(rows[str(path)], lambda: self.predict_file(path))
                 if result is not None:
-                    rows[str(path)].update(emotion=result["emotion"], model=result["model"], **result["probabilities"])
-            columns = ["path", "emotion", *self.labels, "model", "error"]
+                    rows[str(path)].update(emotion=result["emotion"], gender_model=result["gender_model"], **result["probabilities"])
+            columns = ["path", "emotion", *self.labels, "gender_model", "error"]
             return pd.DataFrame(list(rows.values())).reindex(columns=columns)
         groups: dict[str, list[Path]] = {}
         for path in files:
@@ -444,9 +445,9 @@ class Predictor:
             if not features:
                 continue
             for path, result in zip(features, self._score_speaker(part, which, list(features.values()))):
-                rows[str(path)].update(emotion=result["emotion"], model=result["model"], warning=result["warning"],
+                rows[str(path)].update(emotion=result["emotion"], gender_model=result["gender_model"], warning=result["warning"],
                                        **result["probabilities"])  # fmt: skip
-        columns = ["path", "speaker", "emotion", *self.labels, "model", "warning", "error"]
+        columns = ["path", "speaker", "emotion", *self.labels, "gender_model", "warning", "error"]
         return pd.DataFrame(list(rows.values())).reindex(columns=columns)
 
 def gender_inputs(X: np.ndarray, config: FeatureConfig) -> np.ndarray:

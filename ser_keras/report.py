@@ -57,49 +57,72 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     }
 
 
-def write_report(report: dict, out_dir: str | os.PathLike, *, history: pd.DataFrame | None = None) -> None:
-    """Write ``report.json``, ``confusion_matrix.png`` and (with a history) ``curves.png``."""
+def write_report(report: dict, out_dir: str | os.PathLike, *, history: pd.DataFrame | None = None,
+                 title: str = "") -> None:  # fmt: skip
+    """Write ``report.json``, ``confusion_matrix.png`` and (with a history) ``curves.png``.
+
+    ``title`` (the run, its model and corpus; the target corpus when cross-corpus) heads both figures.
+    """
     out_dir = Path(out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    plot_confusion(report, out_dir / "confusion_matrix.png")
+    plot_confusion(report, out_dir / "confusion_matrix.png", title=title)
     if history is not None and len(history):
-        plot_curves(history, out_dir / "curves.png")
+        plot_curves(history, out_dir / "curves.png", title=title)
 
 
-def plot_confusion(report: dict, path: str | os.PathLike) -> None:
+def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") -> None:
     """Seaborn heatmap of the row-normalised confusion matrix, annotated with counts."""
     plt, sns = _pyplot()
     counts = np.asarray(report["confusion_matrix"])
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     annot = np.array([[f"{r:.2f}\n({c})" for r, c in zip(rr, cr)] for rr, cr in zip(rates, counts)])
     size = 1.0 + 0.8 * len(report["labels"])
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    fig, ax = plt.subplots(figsize=(max(size + 1.5, 6.5), size + 0.4))
     sns.heatmap(rates, annot=annot, fmt="", cmap="Blues", vmin=0, vmax=1, square=True,
                 xticklabels=report["labels"], yticklabels=report["labels"], ax=ax)  # fmt: skip
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"UA {report['unweighted_accuracy']:.3f}  WA {report['weighted_accuracy']:.3f}  n={report['n_test']}")
+    scores = f"UA {report['unweighted_accuracy']:.3f}  WA {report['weighted_accuracy']:.3f}  n={report['n_test']}"
+    ax.set_title(f"{title}\n{scores}" if title else scores, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_curves(history: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Loss and accuracy per epoch, train vs validation."""
+def plot_curves(history: pd.DataFrame, path: str | os.PathLike, *, title: str = "") -> None:
+    """Loss, accuracy and learning rate per epoch (train vs validation), the restored best epoch marked.
+
+    Only panels with data are drawn (an MLP's loss curve has no accuracy); with an
+    ensemble the first member is drawn.  Epochs are numbered from 1, as in ``history.csv``
+    and ``run.json``'s ``best_epoch``.
+    """
     plt, _ = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    epochs = np.arange(1, len(history) + 1)
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    if "member" in history:
+        history = history[history["member"] == history["member"].iloc[0]]
+    epochs = history["epoch"].to_numpy() if "epoch" in history else np.arange(1, len(history) + 1)
+    panels = [key for key in ("loss", "accuracy") if key in history or f"val_{key}" in history]
+    if "learning_rate" in history:
+        panels.append("learning_rate")
+    best = int(epochs[int(np.argmin(history["val_loss"].to_numpy()))]) if "val_loss" in history else None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        if key == "learning_rate":
+            ax.plot(epochs, history[key], "-", color="C2", label="learning rate")
+            ax.set_yscale("log")
         for prefix, style in (("", "-"), ("val_", "--")):
-            if prefix + key in history:
+            if key != "learning_rate" and prefix + key in history:
                 ax.plot(epochs, history[prefix + key], style, label=("validation " if prefix else "train ") + key)
+        if best is not None:
+            ax.axvline(best, color="C3", linestyle="-.", linewidth=1, label=f"restored best epoch ({best})")
         if "phase" in history:  # two-phase fine-tuning: mark where the backbone was unfrozen
-            changes = np.flatnonzero(history["phase"].to_numpy()[1:] != history["phase"].to_numpy()[:-1])
-            for change in changes:
-                ax.axvline(change + 1.5, color="grey", linestyle=":", label="backbone unfrozen")
+            phases = history["phase"].to_numpy()
+            for change in np.flatnonzero(phases[1:] != phases[:-1]):
+                ax.axvline(epochs[change] + 0.5, color="grey", linestyle=":", label="backbone unfrozen")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.legend()
+        ax.set_ylabel(key.replace("_", " "))
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -139,6 +139,14 @@ def publish(staging: Path, out_dir: Path, name: str) -> Path:
     raise ParameterError(f"{out_dir}: could not find a free name for run {name}")
 
 
+def published_name(path: str | os.PathLike) -> str:
+    """The name a folder has (or will have once `Staged` publishes it): ``.NAME.partial-ID`` -> ``NAME``."""
+    name = Path(path).name
+    if name.startswith(".") and PARTIAL_MARK in name:
+        return name[1:].rsplit(PARTIAL_MARK, 1)[0].rstrip(".")
+    return name
+
+
 def is_partial(path: Path) -> bool:
     """A staging folder of an unfinished (or killed) run."""
     return path.name.startswith(".") and PARTIAL_MARK in path.name
@@ -225,3 +233,116 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, object]:
         return sidecar, keras.models.load_model(keras_path)
     except Exception as exc:  # noqa: BLE001 - a truncated zip, a missing layer: all mean a damaged file
         raise ParameterError(f"{keras_path}: damaged model file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def feature_set_of(run_dir: str | os.PathLike, sidecar: dict) -> Path:
+    """The feature set a run was trained on: beside the run as recorded (``features/`` and ``models/``
+    moved together), else at the absolute path it had.
+
+    Raises
+    ------
+    ParameterError
+        Neither exists; the message names both.
+    """
+    relative = sidecar.get("feature_set_relative")
+    if relative is not None and (Path(run_dir) / relative).is_dir():
+        return Path(run_dir) / relative
+    if Path(sidecar["feature_set"]).is_dir():
+        return Path(sidecar["feature_set"])
+    where = f"{Path(run_dir) / relative} or " if relative else ""
+    raise ParameterError(f"{Path(run_dir) / RUN_FILE}: its feature set is gone ({where}{sidecar['feature_set']}); "
+                         "extract it again with the run's options")  # fmt: skip
+
+
+#: Columns of `list_runs`, in order.
+LISTING_COLUMNS = ("run", "type", "corpus", "features", "augment", "model", "gender", "normalize", "seed", "epochs",
+                   "ua", "ua_std", "wa", "macro_f1", "n_test", "date", "problem")  # fmt: skip
+
+
+def list_runs(models_dir: str | os.PathLike) -> list[dict]:
+    """One row per folder directly under ``models_dir``: runs, cv folders, ``--gender all`` groups.
+
+    A folder that is not a readable run is listed too, with ``type`` ``partial`` (an
+    unfinished or killed build) or ``broken`` and the reason in ``problem``; other
+    folders (not ours) are left out.  Rows are the keys of `LISTING_COLUMNS`; scores of a
+    cv folder are the mean over folds (``ua_std`` their standard deviation).
+    """
+    root = Path(models_dir)
+    rows = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if not path.is_dir():
+            continue
+        row = dict.fromkeys(LISTING_COLUMNS)
+        row.update(run=path.name, date=time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)))
+        if is_partial(path):
+            rows.append({**row, "type": "partial", "problem": "being built, or left by a killed run"})
+            continue
+        if path.name.startswith("."):
+            continue
+        try:
+            if (path / CV_FILE).is_file():
+                row.update(_cv_row(path))
+            elif (path / GROUP_FILE).is_file():
+                row.update(_group_row(path))
+            elif (path / RUN_FILE).is_file():
+                row.update(_run_row(path))
+            else:
+                continue
+        except (ParameterError, KeyError, TypeError, ValueError) as exc:
+            row.update(type="broken", problem=str(exc) if isinstance(exc, ParameterError) else f"damaged ({exc!r})")
+        rows.append(row)
+    return rows
+
+
+def _recipe_columns(sidecar: dict) -> dict:
+    corpora = sidecar.get("corpora") or []
+    return {
+        "corpus": "+".join(spec.split("=", 1)[0] for spec in corpora) or None,
+        "features": sidecar["features"]["kind"],
+        "augment": ",".join((sidecar.get("augment") or {}).get("recipes", [])) or "none",
+        "model": sidecar["model"],
+        "gender": sidecar["gender"],
+        "normalize": sidecar.get("normalize", "global"),
+        "seed": sidecar.get("seed"),
+    }
+
+
+def _scores(report: dict) -> dict:
+    return {"ua": report["unweighted_accuracy"], "wa": report["weighted_accuracy"], "macro_f1": report["macro_f1"],
+            "n_test": report.get("n_test")}  # fmt: skip
+
+
+def _run_row(path: Path) -> dict:
+    sidecar = read_sidecar(path)
+    report = read_json(path / "report.json", what="report")
+    return {"type": "run", **_recipe_columns(sidecar), "epochs": sidecar.get("epochs_run"), **_scores(report),
+            "date": sidecar.get("created", "")[:16].replace("T", " ") or None}  # fmt: skip
+
+
+def _cv_row(path: Path) -> dict:
+    summary = read_json(path / CV_FILE, what="cross-validation")
+    recipe = summary["recipe"]
+    mean = summary["mean"]
+    return {
+        "type": f"cv{recipe['folds']}",
+        "corpus": "+".join(spec.split("=", 1)[0] for spec in recipe.get("corpora", [])) or None,
+        "features": recipe["features"]["kind"],
+        "augment": ",".join((recipe.get("augment") or {}).get("recipes", [])) or "none",
+        "model": recipe["model"],
+        "gender": recipe["gender"],
+        "normalize": recipe["options"].get("normalize", "global"),
+        "seed": recipe["options"].get("seed"),
+        "ua": mean["unweighted_accuracy"],
+        "ua_std": summary["std"]["unweighted_accuracy"],
+        "wa": mean["weighted_accuracy"],
+        "macro_f1": mean["macro_f1"],
+        "n_test": sum(fold["n_test"] for fold in summary["folds"]),
+    }
+
+
+def _group_row(path: Path) -> dict:
+    group = read_json(path / GROUP_FILE, what="run group")
+    mixed = path / group["runs"]["mixed"] if "mixed" in group["runs"] else path / next(iter(group["runs"].values()))
+    row = _run_row(mixed)
+    members = ", ".join(sorted(group["runs"]))
+    return {**row, "type": "group", "gender": members}

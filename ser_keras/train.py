@@ -33,7 +33,7 @@ from .features import KINDS
 from .models import SKLEARN_MODELS, TRANSFER_MODELS, get_builder, is_pretrained, model_names
 from .pipeline import SpecAugmentOptions
 from .report import score, write_report
-from .runs import GROUP_FILE, RUN_FILE, Staged, load_run, read_sidecar, run_name
+from .runs import GROUP_FILE, RUN_FILE, Staged, feature_set_of, load_run, published_name, read_sidecar, run_name
 
 GENDERS = ("mixed", "male", "female")
 #: Keras models whose first layers can log-compress raw power columns (`ser_keras.models.layers.LogCompress`).
@@ -205,7 +205,7 @@ def normalize_parts(parts: dict[str, Part], normalize: str, config) -> dict[str,
 
 def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike = "models",
           options: TrainOptions | None = None, strategy=None, progress: bool = True,
-          parts: dict[str, Part] | None = None, name: str | None = None) -> Path:  # fmt: skip
+          parts: dict[str, Part] | None = None, name: str | None = None, recipe: dict | None = None) -> Path:  # fmt: skip
     """Train one gender variant on a feature set, evaluate it on its test split, export it.
 
     Parameters
@@ -220,6 +220,9 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
         (cross-validation folds); features as stored, before ``options.normalize``.
     name : str, optional
         The run folder's name (default: recipe and start time, `ser_keras.runs.run_name`).
+    recipe : dict, optional
+        The command-line recipe, written to ``recipe.yaml`` (`ser_keras.recipe`) so that
+        ``ser-keras train --config RUN/recipe.yaml`` replays the run.
 
     Returns
     -------
@@ -240,6 +243,10 @@ def train(fs: FeatureSet, *, gender: str = "mixed", out_dir: str | os.PathLike =
         out_dir = tempfile.mkdtemp(prefix="ser-keras-worker-")
     with Staged(out_dir, name or run_name(kind, model_name, gender, options.normalize, f"seed{options.seed}")) as run:
         _train_into(run.staging, fs, model_name, gender, options, strategy, progress, parts)
+        if recipe is not None:
+            from .recipe import write_recipe
+
+            write_recipe(recipe, run.staging)
     return run.path
 
 
@@ -286,7 +293,9 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
     if options.normalize == "speaker":
         report["note"] = ("speaker normalisation is transductive: each test speaker's features were standardised "
                           "by the statistics of that speaker's own test clips")  # fmt: skip
-    write_report(report, run_dir, history=history)
+    corpora = "+".join(spec.split("=", 1)[0] for spec in fs.config.get("corpora") or []) or "demo"
+    title = f"{published_name(run_dir)}: {model_name} on {corpora} ({fs.features.kind}, {gender}, {options.normalize})"
+    write_report(report, run_dir, history=history, title=title)
     sidecar = {
         "package_version": __version__,
         "library_versions": library_versions(("tensorflow", "keras", "numpy", "librosa", "scikit-learn")),
@@ -296,7 +305,10 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
         "labels": fs.labels,
         "features": fs.config["features"],
         "feature_set": str(fs.path.resolve()),
+        "feature_set_relative": os.path.relpath(fs.path.resolve(), Path(run_dir).resolve()),
         "feature_fingerprint": fs.config["fingerprint"],
+        "corpora": fs.config.get("corpora", []),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "augment": fs.config["augment"],
         "split": fs.config["split"],
         "speakers": {
@@ -406,12 +418,13 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         logs = run_dir / "logs" if options.ensemble == 1 else run_dir / "logs" / f"member-{member + 1}"
         history = _fit_member(model, model_name, strategy, multi_worker, train_ds, val_ds, X_train, y_train, options,
                               class_weight, logs, progress)  # fmt: skip
+        history.insert(0, "epoch", np.arange(1, len(history) + 1))  # 1-based, as run.json's best_epoch and curves.png
         if options.ensemble > 1:
             history.insert(0, "member", member + 1)
         members.append(model)
         histories.append(history)
     history = pd.concat(histories, ignore_index=True)
-    history.to_csv(run_dir / "history.csv", index_label="epoch")  # per member and phase
+    history.to_csv(run_dir / "history.csv", index=False)  # per member and phase
     missing = {"val_loss", "loss"} - set(history.columns)
     if missing:  # every callback must have monitored a key that exists
         raise RuntimeError(f"training history lacks {missing}")
@@ -426,7 +439,7 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         "replicas": int(replicas),
         "global_batch_size": int(global_batch),
         "epochs_run": int(len(history)),
-        "best_epoch": int(histories[0]["val_loss"].idxmin()) + 1,
+        "best_epoch": int(histories[0]["epoch"][histories[0]["val_loss"].idxmin()]),
         "ensemble": {"members": options.ensemble, "seeds": [options.seed + m for m in range(options.ensemble)],
                      "combination": "mean of the members' probabilities"} if options.ensemble > 1 else None,
         "mean_epoch_seconds": round(float(history["epoch_seconds"].mean()), 2),
@@ -619,9 +632,11 @@ def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options
 
         export_saved_model(logistic_to_keras(pipeline, n_labels=len(labels)), run_dir / "saved_model", config=config,
                            labels=labels, normalize=options.normalize)  # fmt: skip
-    history = pd.DataFrame({"loss": pipeline[-1].loss_curve_}) if hasattr(pipeline[-1], "loss_curve_") else None
-    if history is not None:
-        history.to_csv(run_dir / "history.csv", index_label="epoch")
+    history = None  # linear models, SVM and kNN have no epochs: no history, no curves
+    if hasattr(pipeline[-1], "loss_curve_"):
+        curve = pipeline[-1].loss_curve_
+        history = pd.DataFrame({"epoch": np.arange(1, len(curve) + 1), "loss": curve})
+        history.to_csv(run_dir / "history.csv", index=False)
     return probabilities, history, {"strategy": None, "fitted_on": "train + val",
                                     "normalization": "StandardScaler fitted on the train + val splits"}  # fmt: skip
 
@@ -672,7 +687,7 @@ def evaluate_run(run_dir: str | os.PathLike, fs: FeatureSet | None = None, *, sp
     run_dir = Path(run_dir)
     sidecar, model = load_run(run_dir)
     own = fs is None
-    fs = fs or FeatureSet(sidecar["feature_set"])
+    fs = fs or FeatureSet(feature_set_of(run_dir, sidecar))
     if fs.config["features"] != sidecar["features"]:
         raise ParameterError(f"{fs.path}: its feature config differs from the one {run_dir} was trained on")
     if own and fs.config.get("split", {}).get("method", "").startswith("cv"):

@@ -60,25 +60,25 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def demo_stats(tmp_path_factory, demo_root):
-    """The demo corpus's stats feature set, extracted once."""
+    """The demo corpus's stats feature set (no augmentation), extracted once."""
     from ser_keras.cli import main
     from ser_keras.extract import FeatureSet
 
     cache = tmp_path_factory.mktemp("cache")
-    code = main(["extract", "--quiet", "--features", "stats", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache),
-                 "--jobs", "2"])  # fmt: skip
+    code = main(["extract", "--quiet", "--features", "stats", "--augment", "none", "--corpus", f"demo={demo_root}",
+                 "--cache-dir", str(cache), "--jobs", "2"])  # fmt: skip
     assert code == 0
     return FeatureSet(next(cache.glob("stats-*")))
 
 
 @pytest.fixture(scope="session")
 def demo_functionals(tmp_path_factory, demo_root):
-    """The demo corpus's functionals feature set (the default kind), extracted once."""
+    """The demo corpus's functionals feature set (the default kind, no augmentation), extracted once."""
     from ser_keras.cli import main
     from ser_keras.extract import FeatureSet
 
     cache = tmp_path_factory.mktemp("cache-functionals")
-    code = main(["extract", "--quiet", "--features", "functionals", "--corpus", f"demo={demo_root}",
+    code = main(["extract", "--quiet", "--features", "functionals", "--augment", "none", "--corpus", f"demo={demo_root}",
                  "--cache-dir", str(cache), "--jobs", "2"])  # fmt: skip
     assert code == 0
     return FeatureSet(next(cache.glob("functionals-*")))

@@ -369,6 +369,7 @@ def test_evaluate_on_another_corpus_prints_the_failed_files_summary(tmp_path, de
     assert captured.out.strip().splitlines()[-1] == str(run / "eval-ravdess")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from Linux /proc")
 def test_a_killed_extract_leaves_no_worker_running(tmp_path, demo_root):
     import os
@@ -424,6 +425,7 @@ def test_native_stderr_filter_drops_only_the_known_noise(capfd):
     assert capfd.readouterr().err == "a real problem\n"
 
 
+@pytest.mark.slow
 def test_importing_tensorflow_after_install_prints_nothing():
     import subprocess
     import sys

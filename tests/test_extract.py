@@ -49,7 +49,7 @@ def test_extract_writes_aligned_arrays_and_hits_the_cache(tmp_path, small_corpus
         assert X.shape == (len(rows), 162) and X.dtype == np.float32
         np.testing.assert_array_equal(y, rows["label"].to_numpy())
         assert [fs.labels[i] for i in y] == rows["emotion"].tolist()
-    assert fs.config["counts"] == {"train": 12, "val": 4, "test": 8}  # 3 train, 1 val, 2 test speakers
+    assert fs.config["counts"] == {"train": 24, "val": 4, "test": 8}  # 3 train (each file + its speed view), 1 val, 2 test speakers
     stamp = {p.name: p.stat().st_mtime_ns for p in path.iterdir()}
     again = _extract(capsys, "--corpus", f"csv={small_corpus}", "--cache-dir", str(cache), "--jobs", "2")
     assert again == path  # --jobs is not part of the key
@@ -109,7 +109,7 @@ def test_bad_files_are_reported_and_skipped(tmp_path, small_corpus, capsys):
     bad = ["empty", "silent", "short", "text", "truncated", "missing"]
     lines = small_corpus.read_text() + "".join(f"audio/{b}.wav,sad,spk{i % 6},female\n" for i, b in enumerate(bad))
     small_corpus.write_text(lines)
-    args = ["--features", "stats", "--corpus", f"csv={small_corpus}", "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]
+    args = ["--features", "stats", "--augment", "none", "--corpus", f"csv={small_corpus}", "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]
     code = main(["extract", *args])
     captured = capsys.readouterr()
     assert code == 0
@@ -140,6 +140,7 @@ def _cli(*args, cwd):
     return [sys.executable, "-c", code, "extract", "--quiet", "--features", "stats", *args]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_byte_identical(tmp_path, demo_root):
     args = ["--corpus", f"demo={demo_root}", "--augment", "stretch", "--jobs", "1"]
     victim = subprocess.Popen(_cli(*args, "--cache-dir", str(tmp_path / "killed"), cwd=tmp_path))
@@ -165,6 +166,7 @@ def test_resume_after_sigkill_is_byte_identical(tmp_path, demo_root):
         assert (resumed / name).read_bytes() == (clean / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_concurrent_extracts_do_not_corrupt_the_cache(tmp_path, small_corpus):
     args = ["--corpus", f"csv={small_corpus}", "--augment", "noise", "--jobs", "1", "--cache-dir", str(tmp_path / "c")]
     procs = [subprocess.Popen(_cli(*args, cwd=tmp_path), stdout=subprocess.PIPE, text=True) for _ in range(2)]
@@ -175,6 +177,7 @@ def test_concurrent_extracts_do_not_corrupt_the_cache(tmp_path, small_corpus):
     assert not list((tmp_path / "c").glob(".*.partial"))
 
 
+@pytest.mark.slow
 def test_extract_never_imports_tensorflow(tmp_path, small_corpus):
     code = (
         "import sys; from ser_keras.cli import main; "

@@ -50,13 +50,14 @@ def test_segments_follow_the_training_window():
     assert len(first) == 1 and first[0][0] == 600 and first[0].shape[0] == 1400
 
 
+@pytest.mark.slow
 def test_predictor_scores_files_like_the_model_and_averages_long_clips(stats_run, demo_stats):
     predictor = Predictor.from_run(stats_run)
     rows = _demo_files(demo_stats)
     path = rows.loc[0, "path"]
     result = predictor.predict_file(path)
     assert set(result["probabilities"]) == set(demo_stats.labels) == set(predictor.labels)
-    assert result["n_windows"] == 1 and result["model"] == "mixed"
+    assert result["n_windows"] == 1 and result["gender_model"] == "mixed"
     # the same as the Keras model on features computed from the same window
     y = load(path, sr=predictor.sr)
     part = predictor.models["mixed"]
@@ -67,8 +68,8 @@ def test_predictor_scores_files_like_the_model_and_averages_long_clips(stats_run
     X_test, _ = demo_stats.arrays("test")
     cached = part.model.predict(np.asarray(X_test[:1]), verbose=0)[0]
     # (resampling the window alone vs inside the whole file differs at the edges; the model's log-compressed
-    # mel block sees that in the quietest bins, hence probabilities within 0.03 rather than exactly equal)
-    np.testing.assert_allclose(expected, cached, atol=0.03)
+    # mel block sees that in the quietest bins, hence probabilities within 0.06 rather than exactly equal)
+    np.testing.assert_allclose(expected, cached, atol=0.06)
     # a long clip: windows averaged
     long = np.concatenate([load(p, sr=predictor.sr) for p in rows["path"][:3]])
     result = predictor.predict(long, predictor.sr)
@@ -78,7 +79,8 @@ def test_predictor_scores_files_like_the_model_and_averages_long_clips(stats_run
     np.testing.assert_allclose([result["probabilities"][k] for k in predictor.labels], mean, rtol=1e-5, atol=1e-6)
 
 
-def test_predict_cli_reports_bad_files_per_row(stats_run, demo_stats, tmp_path, capsys):
+@pytest.mark.slow
+def test_predict_cli_reports_bad_files_per_row(stats_run, demo_stats, tmp_path, capsys, monkeypatch):
     import shutil
 
     folder = tmp_path / "clips"
@@ -88,8 +90,14 @@ def test_predict_cli_reports_bad_files_per_row(stats_run, demo_stats, tmp_path, 
     (folder / "notes.wav").write_text("this is not audio")
     (folder / "empty.wav").write_bytes(b"")
     out = tmp_path / "results.csv"
-    assert main(["predict", str(stats_run), str(folder), "--output", str(out)]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", str(stats_run), "clips", "--output", str(out)]) == 1  # some files could not be scored
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(out) and f"wrote 4 row(s) to {out}" in captured.err
+    assert "2 of 4 file(s) could not be scored" in captured.err
     table = pd.read_csv(out)
+    assert sorted(table["path"]) == ["clips/" + p.name for p in sorted(folder.iterdir())]  # paths as given
+    assert set(table["gender_model"].dropna()) == {"mixed"} and "model" not in table.columns
     assert len(table) == 4 and list(table.columns[:2]) == ["path", "emotion"]
     bad = table[table["path"].str.contains("notes|empty")]
     assert bad["emotion"].isna().all() and bad["error"].notna().all()
@@ -97,26 +105,34 @@ def test_predict_cli_reports_bad_files_per_row(stats_run, demo_stats, tmp_path, 
     good = table[table["error"].isna()]
     assert len(good) == 2 and good["emotion"].isin(demo_stats.labels).all()
     np.testing.assert_allclose(good[demo_stats.labels].sum(axis=1), 1.0, rtol=1e-5)
-    assert "2 of 4 file(s) could not be scored" in capsys.readouterr().err
-    assert main(["predict", str(stats_run), str(folder)]) == 0  # a table on stdout
+    assert main(["predict", str(stats_run), str(folder)]) == 1  # a table on stdout
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split()[:2] == ["path", "emotion"] and len(lines) == 5
     assert any("notes.wav" in line and "cannot read audio" in line for line in lines)
     assert main(["predict", str(stats_run), str(folder / "notes.wav"), "--output", str(tmp_path / "r.json")]) == 2
     assert json.loads((tmp_path / "r.json").read_text())[0]["error"]
+    capsys.readouterr()
+    good_files = [str(p) for p in sorted(folder.glob("03-*.wav"))]
+    assert main(["predict", "--quiet", str(stats_run), *good_files, "-o", "all.json"]) == 0  # every file scored
+    assert capsys.readouterr().out.strip() == "all.json"
+    text = (tmp_path / "all.json").read_text()
+    assert "\\/" not in text and [r["path"] for r in json.loads(text)] == good_files
+    assert main(["predict", str(stats_run), good_files[0], "--gender", "auto"]) == 2  # a single run has no gender models
+    assert "needs a --gender all run group" in capsys.readouterr().err
 
 
 def test_gender_auto_routes_to_the_gender_model(knn_group, demo_stats):
     predictor = Predictor.from_run(knn_group, gender="auto")
     assert set(predictor.models) == {"mixed", "male", "female"}
     rows = _demo_files(demo_stats)
-    routed = [predictor.predict_file(p)["model"] for p in rows["path"]]
+    routed = [predictor.predict_file(p)["gender_model"] for p in rows["path"]]
     agreement = np.mean([r == g for r, g in zip(routed, rows["gender"])])
     assert agreement > 0.8, agreement  # demo voices differ in pitch by gender
     only_female = Predictor.from_run(knn_group, gender="female")
     assert only_female.models["mixed"].sidecar["gender"] == "female"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["stats", "frames", "mel"])
 def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     """The SavedModel alone (TensorFlow only) gives the librosa-feature path's features and probabilities."""
@@ -246,3 +262,71 @@ def test_app_listens_on_localhost_and_gives_streamlit_the_upload_limit(monkeypat
     assert main(["app", "--address", "0.0.0.0", "--port", "9000"]) == 0
     options = dict(zip(calls[-1][0][5::2], calls[-1][0][6::2]))
     assert options["--server.address"] == "0.0.0.0" and options["--server.port"] == "9000"
+
+
+@pytest.mark.parametrize("kind", ["stats", "mel", "functionals"])
+def test_stream_windows_equal_segments_whatever_the_blocks(kind):
+    from ser_keras.predict import MAX_WINDOW_SECONDS, stream_windows
+
+    config = FeatureConfig.for_kind(kind, sr=1000, **({"f0_min": 60.0, "f0_max": 400.0} if kind == "functionals" else {}))
+    rng = np.random.default_rng(0)
+    lengths = [300, 2400, 2500 + 1100, 7 * 2500 + 1300, int(2.5 * MAX_WINDOW_SECONDS * 1000)]
+    for n in lengths:
+        y = rng.standard_normal(n).astype(np.float32)
+        try:
+            expected = segments(y, config=config)
+        except ParameterError as error:  # too short for one frame: the stream says the same
+            with pytest.raises(ParameterError, match=str(error).split(" (")[0]):
+                list(stream_windows(np.split(y, [100, 200]), config=config))
+            continue
+        for _ in range(3):
+            cuts = np.sort(rng.choice(np.arange(1, n), size=min(6, n - 1), replace=False))
+            got = list(stream_windows(np.split(y, cuts), config=config))
+            assert len(got) == len(expected), (kind, n)
+            for a, b in zip(got, expected):
+                np.testing.assert_array_equal(a, b)
+    if kind == "functionals":  # no fixed window: whole up to MAX_WINDOW_SECONDS, then windows of it
+        long = segments(np.ones(int(2.5 * MAX_WINDOW_SECONDS * 1000), np.float32), config=config)
+        assert [w.shape[0] for w in long] == [int(MAX_WINDOW_SECONDS * 1000)] * 2 + [int(MAX_WINDOW_SECONDS * 500)]
+
+
+def test_audio_stream_equals_loading_the_whole_file(tmp_path):
+    from ser_keras.audio import stream
+
+    rng = np.random.default_rng(1)
+    y = (0.1 * rng.standard_normal((48000 * 5, 2))).astype(np.float32)
+    path = tmp_path / "long.wav"
+    import soundfile as sf
+
+    sf.write(path, y, 48000, subtype="FLOAT")
+    whole = load(path, sr=16000)
+    blocks = list(stream(path, sr=16000, block_seconds=0.7))
+    assert len(blocks) > 5
+    np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_long_files_are_scored_in_blocks_with_the_same_result(stats_run, demo_stats, tmp_path, monkeypatch):
+    import soundfile as sf
+
+    import ser_keras.predict as predict
+
+    predictor = Predictor.from_run(stats_run)
+    clips = [load(p, sr=48000) for p in _demo_files(demo_stats)["path"][:6]]
+    path = tmp_path / "long.wav"
+    sf.write(path, np.concatenate(clips), 48000, subtype="FLOAT")
+    whole = predictor.predict(load(path, sr=predictor.sr), predictor.sr)
+    calls = []
+    real_stream = predict.stream
+    monkeypatch.setattr(predict, "stream", lambda *a, **k: calls.append(k) or real_stream(*a, **k))
+    monkeypatch.setattr(predict, "STREAM_SECONDS", 4.0)  # a "long" file, read 2 s at a time
+    monkeypatch.setattr(predict, "WINDOW_BATCH", 2)
+    streamed = predictor.predict_file(path)
+    assert calls and calls[0]["block_seconds"] == 2.0
+    assert streamed["n_windows"] == whole["n_windows"] >= 4 and streamed["emotion"] == whole["emotion"]
+    np.testing.assert_allclose([streamed["probabilities"][k] for k in predictor.labels],
+                               [whole["probabilities"][k] for k in predictor.labels], atol=1e-5)  # fmt: skip
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000 * 10, np.float32), 16000)
+    with pytest.raises(ParameterError, match="silent.wav: audio is silent"):
+        predictor.predict_file(silent)

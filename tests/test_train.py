@@ -49,6 +49,7 @@ def _train(demo_stats, tmp_path, *extra):
     assert main(args) == 0
 
 
+@pytest.mark.slow
 def test_end_to_end_demo_beats_chance_and_exports(demo_stats, tmp_path, capsys):
     import tensorflow as tf
 
@@ -90,6 +91,7 @@ def test_end_to_end_demo_beats_chance_and_exports(demo_stats, tmp_path, capsys):
     assert json.loads((run_dir / "report.json").read_text())["confusion_matrix"] == report["confusion_matrix"]
 
 
+@pytest.mark.slow
 def test_a_plateau_really_lowers_the_learning_rate(demo_stats, tmp_path):
     import keras
 
@@ -152,6 +154,7 @@ def _run_python(code, env=None, timeout=600):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(demo_stats, tmp_path):
     code = (
         "import sys; from ser_keras.cli import main; "
@@ -173,6 +176,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_multi_worker_strategy_with_two_local_workers(demo_stats, tmp_path):
     """Two worker processes on 127.0.0.1 train one model in sync: same weights, same metrics."""
     cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}

@@ -11,6 +11,8 @@ from ser_keras import ParameterError
 from ser_keras.cli import main
 from ser_keras.extract import FeatureSet
 
+pytestmark = pytest.mark.slow  # trains Keras models end to end
+
 
 def _trainable(model) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))

@@ -1,0 +1,195 @@
+"""Recipe files: ``--config FILE`` (YAML or TOML) and the ``recipe.yaml`` every run writes.
+
+A recipe file is a mapping whose keys are a command's long options, with ``-`` or
+``_`` (``epochs: 30``, ``augment: speed``, ``speed-rate: [0.85, 1.15]``,
+``log-power: false``).  `expand_config` turns it into command-line words placed
+before the user's own, so every value goes through the same argparse types and
+checks as when typed, and an option given on the command line replaces the file's.
+
+`resolved_recipe` is the other direction: the parsed options of a run as such a
+mapping, written to ``RUN/recipe.yaml`` so that ``ser-keras train --config
+RUN/recipe.yaml`` replays the run.
+
+Examples
+--------
+A ``recipe.yaml``::
+
+    corpus: [ravdess=../shared/data/ravdess]
+    features: functionals
+    augment: speed
+    model: logreg
+    normalize: speaker
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ParameterError
+
+RECIPE_FILE = "recipe.yaml"
+#: Options that are about this invocation, not the recipe: never written to recipe.yaml.
+NOT_RECIPE = ("config", "quiet", "func", "command", "jobs", "parser")
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """The mapping in a ``.yaml``/``.yml`` or ``.toml`` file.
+
+    Raises
+    ------
+    ParameterError
+        Missing, unreadable, unparsable, not a mapping, or another extension; naming the file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise ParameterError(f"{path}: a recipe file is .yaml, .yml or .toml")
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ParameterError(f"{path}: recipe file not found") from None
+    except OSError as exc:
+        raise ParameterError(f"{path}: cannot read the recipe file ({exc.strerror or exc})") from None
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError, tomllib.TOMLDecodeError
+        raise ParameterError(f"{path}: not valid {suffix[1:].upper()} ({' '.join(str(exc).split())})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParameterError(f"{path}: a recipe file holds a mapping of option: value")
+    return data
+
+
+def _option_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Long option name without dashes (``speed-rate``) -> its action."""
+    out = {}
+    for action in parser._actions:  # argparse has no public accessor for a parser's actions
+        for option in action.option_strings:
+            if option.startswith("--") and not option.startswith("--no-"):
+                out[option[2:]] = action
+    return out
+
+
+def _given(action: argparse.Action, words: Sequence[str]) -> bool:
+    """Whether ``action`` appears among the command-line ``words`` (any spelling, ``--opt=value`` too)."""
+    spellings = set(action.option_strings)
+    return any(word in spellings or word.split("=", 1)[0] in spellings for word in words if word.startswith("-"))
+
+
+def _words(option: str, action: argparse.Action, value, source: Path) -> list[str]:
+    flag = f"--{option}"
+    if value is None:
+        return []
+    if isinstance(action, argparse.BooleanOptionalAction):
+        if not isinstance(value, bool):
+            raise ParameterError(f"{source}: {option} takes true or false, got {value!r}")
+        return [flag if value else f"--no-{option}"]
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if not isinstance(value, bool):
+            raise ParameterError(f"{source}: {option} takes true or false, got {value!r}")
+        return [flag] if value == isinstance(action, argparse._StoreTrueAction) else []
+    if isinstance(action, argparse._AppendAction):
+        values = value if isinstance(value, list) else [value]
+        return [f"{flag}={v}" for v in values]
+    if action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 1):
+        values = value if isinstance(value, list) else [value]
+        return [flag, *(str(v) for v in values)]
+    # --opt=value: a value such as -3.0,3.0 is never taken for an option
+    if isinstance(value, list):  # a LOW,HIGH pair or a comma-separated list
+        return [f"{flag}={','.join(str(v) for v in value)}"]
+    if isinstance(value, bool):
+        return [f"{flag}={str(value).lower()}"]
+    return [f"{flag}={value}"]
+
+
+def expand_config(parser: argparse.ArgumentParser, command: str, words: Sequence[str]) -> list[str]:
+    """The words of one command with its ``--config FILE`` replaced by the file's options.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's own parser (a subparser).
+    command : str
+        Its name, for messages.
+    words : sequence of str
+        The command line after the command's name.
+
+    Returns
+    -------
+    words : list of str
+        The file's options first, then the user's words without ``--config``; options the
+        user gave are not taken from the file.
+
+    Raises
+    ------
+    ParameterError
+        A key that is not an option of ``command``, or a value of the wrong shape.
+    """
+    words = list(words)
+    files, rest, i = [], [], 0
+    while i < len(words):
+        word = words[i]
+        if word == "--config" and i + 1 < len(words):
+            files.append(words[i + 1])
+            i += 2
+            continue
+        if word.startswith("--config="):
+            files.append(word.split("=", 1)[1])
+        else:
+            rest.append(word)
+        i += 1
+    if not files:
+        return words
+    actions = _option_actions(parser)
+    prefix: list[str] = []
+    for file in files:
+        for key, value in read_config(file).items():
+            option = str(key).replace("_", "-")
+            action = actions.get(option)
+            if action is None or option in NOT_RECIPE:
+                raise ParameterError(f"{file}: {key!r} is not an option of ser-keras {command}")
+            if not _given(action, rest):
+                prefix += _words(option, action, value, Path(file))
+    return prefix + rest
+
+
+def resolved_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """Every recipe option of a parsed command as a ``recipe.yaml`` mapping (long option names).
+
+    Values are plain YAML scalars and lists; options left at ``None`` (the model family's
+    default) are kept as ``null`` so the file documents them.
+    """
+    recipe = {}
+    for option, action in _option_actions(parser).items():
+        if option in NOT_RECIPE or action.dest in NOT_RECIPE or action.dest == "help":
+            continue
+        value = getattr(args, action.dest, None)
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if action.dest == "corpus" and value is None:
+            value = ["demo"]  # what no --corpus means, written out
+        recipe[option] = value
+    return recipe
+
+
+def write_recipe(recipe: dict, folder: str | os.PathLike) -> Path:
+    """Write ``recipe`` to ``folder/recipe.yaml`` (keys in the parser's order)."""
+    import yaml
+
+    path = Path(folder) / RECIPE_FILE
+    header = "# ser-keras train --config recipe.yaml replays this run (command-line options override it)\n"
+    path.write_text(header + yaml.safe_dump(recipe, sort_keys=False, default_flow_style=None))
+    return path
