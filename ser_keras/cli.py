@@ -467,7 +467,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
             shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
         if shown["problem"].isna().all():
             shown = shown.drop(columns=["problem"])
-        print(shown.fillna("").to_string(index=False))
+        shown = shown.fillna("").astype(str)
+        for column in ("run", "type", "corpus", "features", "augment", "model", "gender", "normalize", "problem"):
+            if column in shown:  # text left-aligned, numbers right-aligned
+                shown[column] = shown[column].str.ljust(max(shown[column].str.len().max(), len(column)))
+        print(shown.to_string(index=False, justify="left"))
     return 0
 
 

@@ -483,11 +483,13 @@ def plot_counts(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
     import seaborn as sns
 
     order = ordered_labels(manifest["emotion"])
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(order)), 4.0))
+    corpora = ", ".join(sorted(manifest["corpus"].astype(str).unique())) if "corpus" in manifest else "corpus"
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(order)) + 1.6, 4.0))
     sns.countplot(data=manifest, x="emotion", hue="gender", order=order, ax=ax)
-    ax.set_title(f"Files per emotion ({len(manifest)} files, {manifest['speaker'].nunique()} speakers)")
+    ax.set_title(f"{corpora}: files per emotion ({len(manifest)} files, {manifest['speaker'].nunique()} speakers)")
     ax.set_xlabel("emotion")
     ax.set_ylabel("files")
+    ax.legend(title="gender", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the bars, never on them
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
