@@ -141,12 +141,16 @@ def contour(log_mel, mfcc, log_rms, semitones, voiced, *, fallback_f0: float) ->
     return np.concatenate(out)
 
 
+def delta_width(n_frames: int) -> int:
+    """The ``width`` of ``librosa.feature.delta``: librosa's default 9, or the largest odd number <= ``n_frames``."""
+    return min(9, n_frames - (1 - n_frames % 2))
+
+
 def _delta_summary(log_mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Std and mean absolute value over time of the log-mel's delta (librosa's, width <= 9): ``(n_mels,)`` each."""
     import librosa
 
-    n = log_mel.shape[1]
-    delta = librosa.feature.delta(log_mel, width=min(9, n - (1 - n % 2)))
+    delta = librosa.feature.delta(log_mel, width=delta_width(log_mel.shape[1]))
     return delta.std(axis=1), np.abs(delta).mean(axis=1)
 
 
@@ -187,7 +191,7 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
     mel = mel_basis(sr=sr, n_fft=n_fft, n_mels=config.n_mels) @ power_t
     log_mel = _power_to_db(mel[None], top_db=None)[0]
     mfcc = dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc) @ _power_to_db(mel[None], top_db=config.top_db)[0]
-    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))  # librosa's default 9, odd and <= n_frames
+    width = delta_width(mfcc.shape[1])
     if width < 3:
         raise ParameterError(f"too short for functionals ({y.shape[0] / sr:.3f} s after trimming)")
     delta = librosa.feature.delta(mfcc, width=width)
@@ -274,7 +278,7 @@ def reference_lld(y: np.ndarray, *, config) -> np.ndarray:
     mel = librosa.feature.melspectrogram(S=magnitude**2, sr=sr, n_mels=config.n_mels)
     log_mel = librosa.power_to_db(mel, top_db=None)
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=config.top_db), n_mfcc=config.n_mfcc)
-    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))
+    width = delta_width(mfcc.shape[1])
     rms = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop)
     log_rms = librosa.amplitude_to_db(rms, top_db=None)
     kw = dict(S=magnitude, sr=sr, n_fft=n_fft, hop_length=hop)
