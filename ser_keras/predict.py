@@ -86,8 +86,8 @@ def stream_windows(blocks: Iterable[np.ndarray], *, config: FeatureConfig) -> It
     offset = int(round(config.offset * sr))
     keep_after_offset = int(round(config.min_duration * sr))
     length = config.n_samples if config.duration is not None else int(round(MAX_WINDOW_SECONDS * sr))
-    pending: list[np.ndarray] = []
-    held = 0  # samples in pending
+    buffer = np.zeros(0, dtype=np.float32)
+    position = 0  # where the audio not yet windowed starts in buffer
     started = False  # the first window's start is decided
     emitted = 0
 
@@ -99,22 +99,19 @@ def stream_windows(blocks: Iterable[np.ndarray], *, config: FeatureConfig) -> It
         return window
 
     for block in blocks:
-        pending.append(block)
-        held += block.shape[0]
-        if not started and held >= offset + keep_after_offset:
-            buffer = np.concatenate(pending)[offset:]  # enough audio after the offset: start there
-            pending, held, started = [buffer], buffer.shape[0], True
-        while started and held >= length:
-            buffer = np.concatenate(pending)
-            window, rest = buffer[:length], buffer[length:]
-            yield finish(window)
+        buffer = np.concatenate([buffer[position:], block])  # copies less than a window plus the block
+        position = 0
+        if not started and buffer.shape[0] >= offset + keep_after_offset:
+            position, started = offset, True  # enough audio after the offset: start there
+        while started and buffer.shape[0] - position >= length:
+            yield finish(buffer[position : position + length])
             emitted += 1
-            pending, held = [rest], rest.shape[0]
-    buffer = np.concatenate(pending) if pending else np.zeros(0, np.float32)
+            position += length
+    rest = buffer[position:]
     if emitted == 0:  # the whole clip is shorter than offset + min_duration, or than one window
-        yield finish(buffer if started else buffer[:length])
-    elif held >= max(length // 2, 1):
-        yield finish(buffer)
+        yield finish(rest if started else rest[:length])
+    elif rest.shape[0] >= max(length // 2, 1):
+        yield finish(rest)
 
 
 def _seconds(path: str | os.PathLike) -> float:
