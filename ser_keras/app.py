@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ser_keras.errors import SerError
-from ser_keras.runs import find_runs
+from ser_keras.runs import GROUP_FILE, find_runs
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3"]
 
@@ -59,7 +59,8 @@ def main() -> None:
 
     @st.cache_resource(show_spinner="Loading the model…")
     def load_predictor(run_dir: str) -> Predictor:
-        return Predictor.from_run(run_dir, gender="auto")
+        group = (Path(run_dir) / GROUP_FILE).is_file()  # a --gender all group routes each clip by gender
+        return Predictor.from_run(run_dir, gender="auto" if group else "mixed")
 
     st.set_page_config(page_title="ser-keras: speech emotion", layout="centered")
     st.title("Speech emotion recognition")
