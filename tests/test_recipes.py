@@ -198,7 +198,7 @@ def test_cv_with_a_keras_model_and_speaker_normalisation(tmp_path, demo_function
 @pytest.mark.parametrize("model", ["logreg", "svm", "dnn"])
 def test_new_models_train_on_functionals_and_beat_chance(tmp_path, demo_functionals, capsys, model):
     args = ["train", "--quiet", "--features-dir", str(demo_functionals.path), "--model", model, "--out", str(tmp_path)]
-    assert main(args + ["--epochs", "40"]) == 0
+    assert main(args + ["--epochs", "15"]) == 0
     run = Path(capsys.readouterr().out.strip().splitlines()[-1])
     report = json.loads((run / "report.json").read_text())
     assert report["unweighted_accuracy"] > 1.5 * report["chance_ua"], report

@@ -55,7 +55,7 @@ def test_end_to_end_demo_beats_chance_and_exports(demo_stats, tmp_path, capsys):
 
     from ser_keras.runs import load_run
 
-    _train(demo_stats, tmp_path / "a", "--epochs", "30", "--seed", "1")
+    _train(demo_stats, tmp_path / "a", "--epochs", "12", "--seed", "1")
     run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
     report = json.loads((run_dir / "report.json").read_text())
     assert report["unweighted_accuracy"] > 2.0 * report["chance_ua"], report  # speaker-independent
@@ -82,7 +82,7 @@ def test_end_to_end_demo_beats_chance_and_exports(demo_stats, tmp_path, capsys):
     expected_mean = log_compress(np.asarray(X_train), 34, 162).mean(axis=0)
     np.testing.assert_allclose(np.ravel(norm.mean), expected_mean, rtol=1e-4, atol=1e-5)
     # Same seed, same data: same metrics.
-    _train(demo_stats, tmp_path / "b", "--epochs", "30", "--seed", "1")
+    _train(demo_stats, tmp_path / "b", "--epochs", "12", "--seed", "1")
     again = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert json.loads((again / "report.json").read_text())["confusion_matrix"] == report["confusion_matrix"]
     assert pd.read_csv(again / "history.csv")["val_loss"].tolist() == pd.read_csv(run_dir / "history.csv")["val_loss"].tolist()
