@@ -323,6 +323,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .corpora import corpus_names
+
     from .extract import FeatureSet, extract_features
     from .features import FeatureConfig
     from .report import write_report
@@ -344,7 +346,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.quiet:
             print_extraction_summary(result)
         report = evaluate_run(run_dir, FeatureSet(result.path))
-        names = "+".join(spec.split("=", 1)[0] for spec in args.corpus)
+        names = corpus_names(args.corpus)
         out_dir = run_dir / f"eval-{names}"
         out_dir.mkdir(exist_ok=True)
     history_path = run_dir / "history.csv"
@@ -352,7 +354,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     history = pd.read_csv(history_path) if history_path.is_file() and out_dir == run_dir else None
     sidecar = read_sidecar(run_dir)
-    trained_on = "+".join(spec.split("=", 1)[0] for spec in sidecar.get("corpora") or []) or "demo"
+    trained_on = corpus_names(sidecar.get("corpora"))
     title = f"{run_dir.name}: {sidecar['model']} trained on {trained_on}"
     if out_dir != run_dir:
         title += f", evaluated on {names} (cross-corpus)"
@@ -374,6 +376,14 @@ def _print_scores(report_path, prefix: str = "") -> None:
     )
 
 
+def _json_records(table) -> str:
+    """A DataFrame as a JSON list of row objects: NaN as null, full float precision, ``/`` unescaped (not pandas' to_json)."""
+    import json
+
+    records = table.astype(object).where(table.notna(), None).to_dict("records")
+    return json.dumps(records, indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+
+
 #: ``ser-keras predict`` exit codes: every file scored / some files failed / none scored (or bad input).
 PREDICT_EXIT_ALL, PREDICT_EXIT_SOME, PREDICT_EXIT_NONE = 0, 1, 2
 
@@ -392,8 +402,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.output.lower().endswith(".json"):
             import json
 
-            records = table.astype(object).where(table.notna(), None).to_dict("records")
-            Path(args.output).write_text(json.dumps(records, indent=2) + "\n")  # paths as given, "/" unescaped
+            Path(args.output).write_text(_json_records(table) + "\n")  # paths as given, "/" unescaped
         else:
             table.to_csv(args.output, index=False)
         if not args.quiet:
@@ -450,10 +459,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     ascending = args.sort == "run"
     table = table.sort_values(args.sort, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
     if args.format == "json":
-        import json
-
-        records = table.astype(object).where(table.notna(), None).to_dict("records")
-        print(json.dumps(records, indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+        print(_json_records(table))
     elif args.format == "csv":
         print(table.to_csv(index=False, float_format="%.4f"), end="")
     else:

@@ -403,6 +403,19 @@ def parse_corpus_spec(spec: str) -> tuple[str, str | None]:
     return name, path
 
 
+def corpus_names(specs: Iterable[str] | None, *, default: str = "demo") -> str:
+    """The corpus names of ``--corpus`` specs, without paths, for titles and listings.
+
+    Examples
+    --------
+    >>> corpus_names(["ravdess=/data/RAVDESS", "csv=mine.csv"])
+    'ravdess+csv'
+    >>> corpus_names([])
+    'demo'
+    """
+    return "+".join(spec.split("=", 1)[0] for spec in specs or []) or default
+
+
 def build_manifest(
     specs: Sequence[str] | None = None,
     *,

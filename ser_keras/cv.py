@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .corpora import corpus_names
 from .errors import ParameterError
 from .extract import FeatureSet, extract_features
 from .runs import CV_FILE, Staged, run_name
@@ -171,8 +172,7 @@ def cross_validate(
             from .recipe import write_recipe
 
             write_recipe(recipe, cv.staging)
-        corpus_names = ", ".join(spec.split("=", 1)[0] for spec in corpora or ["demo"])
-        plot_cv(summary, cv.staging / "cv.png", title=f"{name} on {corpus_names}")
+        plot_cv(summary, cv.staging / "cv.png", title=f"{name} on {corpus_names(corpora)}")
     return cv.path
 
 

@@ -23,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+from .corpora import corpus_names
 from .errors import ParameterError
 
 RUN_FILE = "run.json"
@@ -297,7 +298,7 @@ def list_runs(models_dir: str | os.PathLike) -> list[dict]:
 def _recipe_columns(sidecar: dict) -> dict:
     corpora = sidecar.get("corpora") or []
     return {
-        "corpus": "+".join(spec.split("=", 1)[0] for spec in corpora) or None,
+        "corpus": corpus_names(corpora, default="") or None,
         "features": sidecar["features"]["kind"],
         "augment": ",".join((sidecar.get("augment") or {}).get("recipes", [])) or "none",
         "model": sidecar["model"],
@@ -325,7 +326,7 @@ def _cv_row(path: Path) -> dict:
     mean = summary["mean"]
     return {
         "type": f"cv{recipe['folds']}",
-        "corpus": "+".join(spec.split("=", 1)[0] for spec in recipe.get("corpora", [])) or None,
+        "corpus": corpus_names(recipe.get("corpora"), default="") or None,
         "features": recipe["features"]["kind"],
         "augment": ",".join((recipe.get("augment") or {}).get("recipes", [])) or "none",
         "model": recipe["model"],

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .corpora import corpus_names
 from .errors import ParameterError
 from .provenance import library_versions
 from .extract import FeatureSet
@@ -293,8 +294,8 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
     if options.normalize == "speaker":
         report["note"] = ("speaker normalisation is transductive: each test speaker's features were standardised "
                           "by the statistics of that speaker's own test clips")  # fmt: skip
-    corpora = "+".join(spec.split("=", 1)[0] for spec in fs.config.get("corpora") or []) or "demo"
-    title = f"{published_name(run_dir)}: {model_name} on {corpora} ({fs.features.kind}, {gender}, {options.normalize})"
+    title = (f"{published_name(run_dir)}: {model_name} on {corpus_names(fs.config.get('corpora'))} "
+             f"({fs.features.kind}, {gender}, {options.normalize})")  # fmt: skip
     write_report(report, run_dir, history=history, title=title)
     sidecar = {
         "package_version": __version__,
