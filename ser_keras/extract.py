@@ -299,7 +299,7 @@ def _chunk_name(index: int) -> str:
 
 
 def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jobs, progress) -> None:
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
     from tqdm import tqdm
 
     if not todo:
@@ -307,26 +307,33 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
     total = sum(min(CHUNK_SIZE, len(records) - starts[i]) for i in todo)
     bar = tqdm(total=total, unit="file", desc="extract", disable=not (progress and sys.stderr.isatty()), smoothing=0.1)
 
-    parent = os.getpid()
-
     def run(index):
-        if os.getpid() != parent:
-            _exit_with_parent(parent)
         chunk = records[starts[index] : starts[index] + CHUNK_SIZE]
         return index, extract_chunk(chunk, features=features, augment=augment, seed=seed)
 
+    def save(index, result):
+        ok, X, errors = result
+        buffer = io.BytesIO()
+        np.savez(buffer, ok=ok, X=X, errors=np.asarray(errors, dtype=str))
+        _atomic_write_bytes(chunk_dir / _chunk_name(index), buffer.getvalue())
+        bar.update(min(CHUNK_SIZE, len(records) - starts[index]))
+
     n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo)))
-    results = (
-        map(run, todo)
-        if n_jobs == 1
-        else Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(delayed(run)(i) for i in todo)
-    )
     with bar:
-        for index, (ok, X, errors) in results:
-            buffer = io.BytesIO()
-            np.savez(buffer, ok=ok, X=X, errors=np.asarray(errors, dtype=str))
-            _atomic_write_bytes(chunk_dir / _chunk_name(index), buffer.getvalue())
-            bar.update(min(CHUNK_SIZE, len(records) - starts[index]))
+        # The first chunk always runs here: numba compiles librosa's kernels (yin, phase vocoder, ...) on first
+        # use and caches them on disk, and workers compiling the same gufunc at once can write mismatched cache
+        # files and crash (SIGSEGV; numba issue 10128). Warmed here, the workers only read the cache.
+        save(*run(todo[0]))
+        rest = todo[1:]
+        if n_jobs == 1 or not rest:
+            for index in rest:
+                save(*run(index))
+            return
+        # workers watch this process and exit with it (a killed extract leaves none behind)
+        with parallel_config(backend="loky", initializer=_exit_with_parent, initargs=(os.getpid(),)):
+            tasks = (delayed(run)(i) for i in rest)
+            for index, result in Parallel(n_jobs=min(n_jobs, len(rest)), return_as="generator_unordered", batch_size=1)(tasks):
+                save(index, result)
 
 
 _WATCHED_PARENT: int | None = None
@@ -335,9 +342,9 @@ _WATCHED_PARENT: int | None = None
 def _exit_with_parent(parent: int, *, poll_seconds: float = 0.5) -> None:
     """In a worker process: exit as soon as ``parent`` is gone (a killed extract leaves no worker behind).
 
-    loky keeps idle workers for minutes and notices a dead parent only late; a
-    daemon thread polling the parent pid ends this worker within ``poll_seconds``.
-    Started once per worker.
+    The workers' initializer.  loky keeps idle workers for minutes and notices a dead
+    parent only late; a daemon thread polling the parent pid ends this worker within
+    ``poll_seconds``, busy or idle.  Started once per worker.
     """
     global _WATCHED_PARENT
     if _WATCHED_PARENT == parent:
