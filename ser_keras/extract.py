@@ -85,12 +85,15 @@ def plan_items(manifest: pd.DataFrame, augment: AugmentConfig) -> pd.DataFrame:
 
 
 def fingerprint(manifest: pd.DataFrame, *, features: FeatureConfig, augment: AugmentConfig, split: dict) -> str:
-    """A hex digest that changes with any input file, label, split or parameter."""
+    """A hex digest that changes with any input file, label, split or parameter, and with the kind's
+    columns (their names and the output shape), so a kind that gains a block never hits an old cache."""
     stats = file_fingerprints(manifest["path"])
+    names = features.kind_spec.names(features) if features.kind_spec.names else []
     key = {
         "format": FORMAT_VERSION,
         "version": __version__,
         "features": features.to_dict(),
+        "columns": [list(features.output_shape()), hashlib.sha256("\n".join(names).encode()).hexdigest()],
         "augment": augment.to_dict(),
         "split": split,
         "files": [

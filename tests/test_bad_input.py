@@ -132,6 +132,52 @@ def test_publish_takes_a_new_name_when_the_old_one_is_taken(tmp_path):
     assert [(out / n / "marker").read_text() for n in names] == ["0", "1", "2"]
 
 
+# --- a damaged run folder is one line in predict and evaluate ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def keras_run(demo_stats, tmp_path_factory):
+    """A one-epoch conv1d run on the demo stats: a run with a ``model.keras`` to damage."""
+    out = tmp_path_factory.mktemp("keras-run")
+    assert main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "conv1d", "--epochs", "1",
+                 "--out", str(out)]) == 0  # fmt: skip
+    return next(p for p in out.iterdir() if (p / "run.json").is_file())
+
+
+def _damage(run: Path, damage: str) -> tuple[Path, str]:
+    """Damage a copy's file as a crash, a bad copy or a hand edit would; the file and words the error names."""
+    if damage == "model missing":
+        (run / "model.keras").unlink()
+        return run, "no model file"
+    if damage == "model truncated":
+        model = run / "model.keras"
+        model.write_bytes(model.read_bytes()[:200])
+        return model, "damaged model file"
+    sidecar = run / "run.json"
+    if damage == "run.json truncated":
+        sidecar.write_text(sidecar.read_text()[:50])
+        return sidecar, "damaged run file"
+    content = json.loads(sidecar.read_text())
+    del content["labels"]
+    sidecar.write_text(json.dumps(content))
+    return sidecar, "incomplete run file (missing labels)"
+
+
+@pytest.mark.parametrize("damage", ["model missing", "model truncated", "run.json truncated", "run.json incomplete"])
+def test_a_damaged_run_is_one_line_in_predict_and_evaluate(keras_run, demo_stats, tmp_path, capsys, damage):
+    import shutil
+
+    run = tmp_path / keras_run.name
+    shutil.copytree(keras_run, run)
+    named, problem = _damage(run, damage)
+    before = _tree(run)
+    clip = demo_stats.manifest["path"].iloc[0]
+    for command in (["predict", str(run), str(clip)], ["evaluate", str(run)]):
+        assert main(command) == 2, command
+        _one_error_line(capsys, str(named), problem)
+    assert _tree(run) == before
+
+
 # --- output paths are checked before any work ----------------------------------------------
 
 

@@ -71,6 +71,25 @@ def test_changes_give_a_new_fingerprint(tmp_path, small_corpus, capsys):
     ) or not np.array_equal(np.load(changed / "X_val.npy"), np.load(first / "X_val.npy"))
 
 
+def test_a_kind_whose_columns_change_never_hits_an_old_cache(small_corpus, monkeypatch):
+    """A feature kind that gains a block (same options, same package version) gets a new fingerprint."""
+    from ser_keras import functionals
+    from ser_keras.augment import AugmentConfig
+    from ser_keras.corpora import build_manifest
+    from ser_keras.extract import fingerprint
+    from ser_keras.features import FeatureConfig
+
+    manifest = build_manifest([f"csv={small_corpus}"]).assign(split="train")
+    config = FeatureConfig.for_kind("functionals")
+    key = dict(features=config, augment=AugmentConfig(), split={"method": "speaker"})
+    before = fingerprint(manifest, **key)
+    assert fingerprint(manifest, **key) == before
+    names, count = functionals.feature_names, functionals.n_features
+    monkeypatch.setattr(functionals, "feature_names", lambda c: [*names(c), "new_block"])
+    monkeypatch.setattr(functionals, "n_features", lambda c: count(c) + 1)
+    assert fingerprint(manifest, **key) != before
+
+
 def test_augmentation_is_train_only_and_seeded(tmp_path, small_corpus, capsys):
     args = ["--corpus", f"csv={small_corpus}", "--augment", "noise,stretch+pitch", "--jobs", "1"]
     a = _extract(capsys, *args, "--cache-dir", str(tmp_path / "a"))
