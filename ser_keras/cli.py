@@ -217,13 +217,13 @@ def extract_from_args(args: argparse.Namespace):
         split_settings=split, corpora=args.corpus or ["demo"], jobs=args.jobs, strict=args.strict,
         progress=not args.quiet,
     )  # fmt: skip
-    if not args.quiet:
-        print_extraction_summary(result)
     return result
 
 
-def print_extraction_summary(result) -> None:
-    """One line on stderr: rows extracted (or a cache hit) and how many files failed, with where they are listed."""
+def print_extraction_summary(result, *, file=sys.stderr) -> None:
+    """One line: rows extracted (or a cache hit) and how many files failed, with where they are listed.
+
+    On stderr while it is progress (before training or scoring); on stdout as ``extract``'s summary."""
     listing = result.path / "errors.csv"
     if result.cache_hit:
         import pandas as pd
@@ -233,11 +233,13 @@ def print_extraction_summary(result) -> None:
     else:
         failed = len({e.split(" (", 1)[0] for e in result.errors})
         done = f"extracted {result.n_items} rows in {result.seconds:.1f} s; {failed} file(s) failed"
-    print(done + (f", listed in {listing}" if failed else ""), file=sys.stderr)
+    print(done + (f", listed in {listing}" if failed else ""), file=file)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     result = extract_from_args(args)
+    if not args.quiet:
+        print_extraction_summary(result, file=sys.stdout)
     print(result.path)
     return 0
 
@@ -284,8 +286,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
         print(
             f"{len(summary['folds'])}-fold speaker CV: UA {mean['unweighted_accuracy']:.3f} ± {std['unweighted_accuracy']:.3f}  "
             f"WA {mean['weighted_accuracy']:.3f} ± {std['weighted_accuracy']:.3f}  "
-            f"macro-F1 {mean['macro_f1']:.3f} ± {std['macro_f1']:.3f}  (chance UA {summary['chance_ua']:.3f})",
-            file=sys.stderr,
+            f"macro-F1 {mean['macro_f1']:.3f} ± {std['macro_f1']:.3f}  (chance UA {summary['chance_ua']:.3f})"
         )  # fmt: skip
     print(path)
     return 0
@@ -305,7 +306,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.devices:
         configure_devices(args.devices)  # before anything initialises TensorFlow
     if not args.features_dir:
-        fs = FeatureSet(extract_from_args(args).path)
+        result = extract_from_args(args)
+        if not args.quiet:
+            print_extraction_summary(result)
+        fs = FeatureSet(result.path)
     genders = ("mixed", "male", "female") if args.gender == "all" else (args.gender,)
     runs = {}
     for gender in genders:
@@ -359,20 +363,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if out_dir != run_dir:
         title += f", evaluated on {names} (cross-corpus)"
     write_report(report, out_dir, history=history, title=title)
-    _print_scores(out_dir / "report.json")
+    if not args.quiet:
+        _print_scores(out_dir / "report.json")
     print(out_dir)
     return 0
 
 
 def _print_scores(report_path, prefix: str = "") -> None:
+    """A run's one-line summary on stdout (the result path follows it as the last line)."""
     import json
 
     report = json.loads(report_path.read_text())
     print(
         f"{prefix}UA {report['unweighted_accuracy']:.3f} (chance {report['chance_ua']:.3f})  "
         f"WA {report['weighted_accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "
-        f"n={report['n_test']}  test speakers {', '.join(report['test_speakers'])}",
-        file=sys.stderr,
+        f"n={report['n_test']}  test speakers {', '.join(report['test_speakers'])}"
     )
 
 

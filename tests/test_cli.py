@@ -52,3 +52,29 @@ def test_manifest_command_writes_csv_and_plot(tmp_path, demo_root, capsys):
 def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "ser_keras", "--version"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("ser-keras ")
+
+
+def test_quiet_prints_only_the_path_and_otherwise_a_summary_precedes_it(tmp_path, demo_root, demo_stats, capsys):
+    """Every command's stdout: without --quiet one summary line, then the result path as the last line."""
+    cache = demo_stats.path.parent  # the fixture's cache: extract is a hit
+    extract = ["extract", "--features", "stats", "--augment", "none", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache)]
+    train = ["train", "--features-dir", str(demo_stats.path), "--model", "knn", "--out", str(tmp_path / "m")]
+
+    def stdout_of(args):
+        assert main(args) == 0, args
+        captured = capsys.readouterr()
+        return captured.out.strip().splitlines(), captured.err
+
+    lines, _ = stdout_of([*extract, "--quiet"])
+    assert lines == [str(demo_stats.path)]
+    lines, _ = stdout_of(extract)
+    assert lines[-1] == str(demo_stats.path) and len(lines) == 2 and "feature set found in the cache" in lines[0]
+    lines, err = stdout_of([*train, "--quiet"])
+    assert len(lines) == 1 and (tmp_path / "m" / lines[0]).parent.is_dir() and err == ""
+    run = lines[0]
+    lines, _ = stdout_of(train)
+    assert len(lines) == 2 and lines[0].startswith("mixed: UA ") and "macro-F1" in lines[0] and "n=" in lines[0]
+    lines, err = stdout_of(["evaluate", run, "--quiet"])
+    assert lines == [run] and err == ""
+    lines, _ = stdout_of(["evaluate", run])
+    assert lines[-1] == run and len(lines) == 2 and lines[0].startswith("UA ")

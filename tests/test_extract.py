@@ -132,8 +132,9 @@ def test_bad_files_are_reported_and_skipped(tmp_path, small_corpus, capsys):
     code = main(["extract", *args])
     captured = capsys.readouterr()
     assert code == 0
-    assert "6 file(s) failed" in captured.err
-    path = Path(captured.out.strip().splitlines()[-1])
+    summary, last = captured.out.strip().splitlines()[-2:]  # the summary on stdout, the path last
+    assert "6 file(s) failed" in summary
+    path = Path(last)
     errors = pd.read_csv(path / "errors.csv")
     reasons = dict(zip(errors["path"].map(lambda p: Path(p).stem), errors["reason"]))
     assert set(reasons) == set(bad)
