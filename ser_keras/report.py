@@ -83,6 +83,10 @@ def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") ->
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     scores = f"UA {report['unweighted_accuracy']:.3f}  WA {report['weighted_accuracy']:.3f}  n={report['n_test']}"
+    if title:  # a run's name is long: wrap the title to the figure's width instead of clipping it
+        import textwrap
+
+        title = textwrap.fill(title, width=int(fig.get_figwidth() * 12))
     ax.set_title(f"{title}\n{scores}" if title else scores, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -207,3 +207,28 @@ def test_multi_worker_strategy_with_two_local_workers(demo_stats, tmp_path):
     weights = [keras.saving.load_model(run / "model.keras").get_weights() for run in runs]
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_long_run_title_is_wrapped_inside_the_confusion_figure(tmp_path, monkeypatch):
+    """A run's name is long: its title must stay inside the figure, not be clipped at the edges."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ser_keras.report import plot_confusion
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    labels = ["neutral", "happy", "sad"]
+    report = {"confusion_matrix": [[3, 1, 0], [0, 4, 1], [1, 0, 5]], "labels": labels, "unweighted_accuracy": 0.8,
+              "weighted_accuracy": 0.8, "n_test": 15}  # fmt: skip
+    title = "functionals-logreg-mixed-global-seed0-20261127-132935: logreg on ravdess+cremad (functionals, mixed, global)"
+    plot_confusion(report, tmp_path / "cm.png", title=title)
+    fig = figures[0]
+    fig.canvas.draw()
+    box = fig.axes[0].title.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    assert fig.axes[0].title.get_text().replace("\n", " ").startswith(title)
+    monkeypatch.undo()
+    plt.close(fig)
