@@ -182,6 +182,11 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
     aug.add_argument("--shift-fraction", type=_number(float, low=0, high=1), default=0.2, help="max circular shift as a fraction of length")
     run = parser.add_argument_group("run")
     run.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes (default: all cores)")
+    cluster = run.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="extract on the Dask cluster whose scheduler is at ADDRESS "
+                         "(tcp://HOST:8786; its workers need ser-keras and the audio at the same paths) (default: local workers)")
+    cluster.add_argument("--dask", dest="scheduler", action="store_const", const="local",
+                         help="extract on a local Dask cluster of --jobs workers on 127.0.0.1")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     run.add_argument("--strict", action="store_true", help="fail if any file cannot be used")
 
@@ -214,7 +219,7 @@ def extract_from_args(args: argparse.Namespace):
     }  # fmt: skip
     result = extract_features(
         manifest, features=features, augment=augment, cache_dir=args.cache_dir, seed=args.seed,
-        split_settings=split, corpora=args.corpus or ["demo"], jobs=args.jobs, strict=args.strict,
+        split_settings=split, corpora=args.corpus or ["demo"], jobs=args.jobs, scheduler=args.scheduler, strict=args.strict,
         progress=not args.quiet,
     )  # fmt: skip
     return result
@@ -275,7 +280,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     path = cross_validate(
         corpus_manifest(args), features=features, augment=augment, options=training_options(args), folds=args.folds,
         seed=args.seed, gender=args.gender, cache_dir=args.cache_dir, out_dir=args.out,
-        corpora=args.corpus or ["demo"], jobs=args.jobs, progress=not args.quiet,
+        corpora=args.corpus or ["demo"], jobs=args.jobs, scheduler=args.scheduler, progress=not args.quiet,
         recipe=resolved_recipe(args.parser, args),
     )  # fmt: skip
     if not args.quiet:

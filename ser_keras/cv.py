@@ -89,6 +89,7 @@ def cross_validate(
     out_dir: str | os.PathLike = "models",
     corpora: list[str] | None = None,
     jobs: int = -1,
+    scheduler: str | None = None,
     progress: bool = True,
     recipe: dict | None = None,
 ) -> Path:
@@ -113,6 +114,8 @@ def cross_validate(
         Recorded in the feature set.
     jobs : int
         Extraction workers.
+    scheduler : str, optional
+        Extract on a Dask cluster (`ser_keras.extract.extract_features`).
     progress : bool
         A line per fold on stderr.
     recipe : dict, optional
@@ -131,7 +134,7 @@ def cross_validate(
     result = extract_features(
         all_train, features=features, augment=augment, cache_dir=cache_dir, seed=seed,
         split_settings={"method": "cv: every file extracted, folds chosen at training"}, corpora=corpora,
-        jobs=jobs, progress=progress,
+        jobs=jobs, scheduler=scheduler, progress=progress,
     )  # fmt: skip
     fs = FeatureSet(result.path)
     original = fs.manifest[fs.manifest["view"] == "orig"]

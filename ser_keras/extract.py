@@ -176,6 +176,7 @@ def extract_features(
     split_settings: dict | None = None,
     corpora: list[str] | None = None,
     jobs: int = -1,
+    scheduler: str | None = None,
     strict: bool = False,
     progress: bool = True,
 ) -> ExtractResult:
@@ -194,6 +195,12 @@ def extract_features(
         How the split was made (method, fractions, seed), recorded and fingerprinted.
     jobs : int
         Worker processes (joblib); -1 = all cores.
+    scheduler : str, optional
+        Run the chunks on a Dask cluster through joblib's Dask backend: a scheduler
+        address (``tcp://host:8786``) or ``"local"`` for a `distributed.LocalCluster` of
+        ``jobs`` worker processes on 127.0.0.1.  Workers need this package and the audio
+        at the same paths; the cache, fingerprint, resume and errors are the same as
+        with local workers, and so are the arrays (byte for byte).
     strict : bool
         Fail (keeping the finished chunks for a rerun) if any file fails.
     progress : bool
@@ -233,7 +240,8 @@ def extract_features(
             record["path"] = os.path.abspath(record["path"])
         starts = list(range(0, len(records), CHUNK_SIZE))
         todo = [i for i, _ in enumerate(starts) if not _chunk_ok(chunk_dir / _chunk_name(i))]
-        _run_chunks(todo, starts, records, chunk_dir, features=features, augment=augment, seed=seed, jobs=jobs, progress=progress)
+        _run_chunks(todo, starts, records, chunk_dir, features=features, augment=augment, seed=seed, jobs=jobs,
+                    scheduler=scheduler, progress=progress)  # fmt: skip
         ok, errors = _assemble(items, starts, chunk_dir, partial, features=features)
         if strict and errors:
             raise SerError(f"{len(errors)} file(s) failed with --strict, first: {errors[0]}; rerun without --strict to skip them")
@@ -301,7 +309,7 @@ def _chunk_name(index: int) -> str:
     return f"chunk_{index:06d}.npz"
 
 
-def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jobs, progress) -> None:
+def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jobs, scheduler, progress) -> None:
     from joblib import Parallel, delayed, parallel_config
     from tqdm import tqdm
 
@@ -311,8 +319,13 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
     bar = tqdm(total=total, unit="file", desc="extract", disable=not (progress and sys.stderr.isatty()), smoothing=0.1)
 
     def run(index):
-        chunk = records[starts[index] : starts[index] + CHUNK_SIZE]
-        return index, extract_chunk(chunk, features=features, augment=augment, seed=seed)
+        return _extract_indexed(index, chunk_of(index), features=features, augment=augment, seed=seed)
+
+    def chunk_of(index):
+        return records[starts[index] : starts[index] + CHUNK_SIZE]
+
+    def tasks(indices):  # each task carries its own chunk, not the whole list of records
+        return (delayed(_extract_indexed)(i, chunk_of(i), features=features, augment=augment, seed=seed) for i in indices)
 
     def save(index, result):
         ok, X, errors = result
@@ -322,21 +335,60 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
         bar.update(min(CHUNK_SIZE, len(records) - starts[index]))
 
     n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo)))
-    with bar:
+    # a cluster is reached before any work, so a wrong address fails at once
+    with bar, dask_client(scheduler, workers=n_jobs) if scheduler is not None else contextlib.nullcontext():
         # The first chunk always runs here: numba compiles librosa's kernels (yin, phase vocoder, ...) on first
         # use and caches them on disk, and workers compiling the same gufunc at once can write mismatched cache
         # files and crash (SIGSEGV; numba issue 10128). Warmed here, the workers only read the cache.
         save(*run(todo[0]))
         rest = todo[1:]
+        if scheduler is not None and rest:
+            with parallel_config(backend="dask"):
+                for index, result in Parallel(return_as="generator_unordered", batch_size=1)(tasks(rest)):
+                    save(index, result)
+            return
         if n_jobs == 1 or not rest:
             for index in rest:
                 save(*run(index))
             return
         # workers watch this process and exit with it (a killed extract leaves none behind)
         with parallel_config(backend="loky", initializer=_exit_with_parent, initargs=(os.getpid(),)):
-            tasks = (delayed(run)(i) for i in rest)
-            for index, result in Parallel(n_jobs=min(n_jobs, len(rest)), return_as="generator_unordered", batch_size=1)(tasks):
+            for index, result in Parallel(n_jobs=min(n_jobs, len(rest)), return_as="generator_unordered", batch_size=1)(tasks(rest)):
                 save(index, result)
+
+
+def _extract_indexed(index: int, chunk: list[dict], **kwargs) -> tuple[int, tuple]:
+    """``(index, extract_chunk(chunk))``: one task of a worker."""
+    return index, extract_chunk(chunk, **kwargs)
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str, *, workers: int = 2):
+    """A `distributed.Client` of the cluster at ``scheduler``, or of a new local cluster (``"local"``).
+
+    The local cluster has ``workers`` single-threaded worker processes listening on
+    127.0.0.1 only, and no dashboard; it is closed on exit.
+
+    Raises
+    ------
+    ParameterError
+        ``distributed`` is not installed, or no scheduler answers at the address.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ParameterError("--scheduler/--dask need the 'distributed' package (pip install distributed)") from None
+    if scheduler == "local":
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ParameterError(f"--scheduler {scheduler}: no Dask scheduler answers there ({exc})") from None
+    with client:
+        yield client
 
 
 _WATCHED_PARENT: int | None = None

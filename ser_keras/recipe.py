@@ -32,7 +32,7 @@ from .errors import ParameterError
 
 RECIPE_FILE = "recipe.yaml"
 #: Options that are about this invocation, not the recipe: never written to recipe.yaml.
-NOT_RECIPE = ("config", "quiet", "func", "command", "jobs", "parser")
+NOT_RECIPE = ("config", "quiet", "func", "command", "jobs", "scheduler", "parser")
 
 
 def read_config(path: str | os.PathLike) -> dict:

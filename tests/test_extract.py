@@ -214,3 +214,32 @@ def test_config_json_describes_the_set(tmp_path, small_corpus, capsys):
     assert config["labels"] == ["sad", "angry"] and config["split"]["method"] == "speaker"
     assert len(config["feature_names"]) == 162 and config["fingerprint"] in path.name
     assert "librosa" in config["library_versions"]
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_gives_the_arrays_of_local_workers(tmp_path, demo_root, demo_stats, capsys):
+    """``--scheduler ADDRESS``: a distributed.LocalCluster on 127.0.0.1 (2 workers) writes, byte for byte,
+    the feature set that ``--jobs 2`` wrote (the demo_stats fixture), under the same fingerprint."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:  # fmt: skip
+        path = _extract(capsys, "--augment", "none", "--corpus", f"demo={demo_root}", "--cache-dir", str(tmp_path / "c"),
+                        "--scheduler", cluster.scheduler_address)  # fmt: skip
+    assert path.name == demo_stats.path.name
+    assert len(demo_stats.manifest) > 2 * 48  # several chunks, so most ran on the cluster
+    for name in ("X_train.npy", "X_val.npy", "X_test.npy", "y_train.npy", "manifest.csv", "errors.csv"):
+        if (demo_stats.path / name).is_file():
+            assert (path / name).read_bytes() == (demo_stats.path / name).read_bytes(), name
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line(tmp_path, small_corpus, capsys):
+    import socket
+
+    with socket.socket() as probe:  # a free port on 127.0.0.1, with nothing listening once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = main(["extract", "--quiet", "--features", "stats", "--corpus", f"csv={small_corpus}", "--cache-dir",
+                 str(tmp_path / "c"), "--scheduler", f"tcp://127.0.0.1:{port}"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"--scheduler tcp://127.0.0.1:{port}: no Dask scheduler answers" in err[0], err
