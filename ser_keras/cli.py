@@ -225,7 +225,7 @@ def extract_from_args(args: argparse.Namespace):
     return result
 
 
-def print_extraction_summary(result, *, file=sys.stderr) -> None:
+def print_extraction_summary(result, *, file=None) -> None:
     """One line: rows extracted (or a cache hit) and how many files failed, with where they are listed.
 
     On stderr while it is progress (before training or scoring); on stdout as ``extract``'s summary."""
@@ -238,7 +238,7 @@ def print_extraction_summary(result, *, file=sys.stderr) -> None:
     else:
         failed = len({e.split(" (", 1)[0] for e in result.errors})
         done = f"extracted {result.n_items} rows in {result.seconds:.1f} s; {failed} file(s) failed"
-    print(done + (f", listed in {listing}" if failed else ""), file=file)
+    print(done + (f", listed in {listing}" if failed else ""), file=file or sys.stderr)  # stderr at call time (redirectable)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
