@@ -457,6 +457,26 @@ def read_speaker_table(path: str) -> dict[str, str]:
 RUNS_SORT_KEYS = ("date", "ua", "wa", "macro_f1", "run")
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .litert import LiteRTModel, export_litert
+    from .runs import load_run
+    from .train import predict_probabilities
+
+    target = export_litert(args.run_dir)
+    if not args.quiet:  # a check that the file runs and answers as the model does, on zeros of the input's shape
+        import numpy as np
+
+        from .features import FeatureConfig
+
+        sidecar, model = load_run(args.run_dir)
+        X = np.zeros((2, *FeatureConfig.from_dict(sidecar["features"]).output_shape()), dtype=np.float32)
+        gap = float(np.abs(LiteRTModel(target).probabilities(X) - predict_probabilities(model, X)).max())
+        print(f"LiteRT model {target.stat().st_size / 1e6:.2f} MB; largest probability difference to the run's model "
+              f"on a test batch: {gap:.1e}")  # fmt: skip
+    print(target)
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -712,6 +732,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes for feature extraction (default: -1, one per core)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the result folder (and errors)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="export a run's model for serving without TensorFlow (prints the file)",
+                       description="Convert RUN_DIR's SavedModel (feature arrays -> probabilities) to RUN_DIR/model.tflite, "
+                       "run by the ai-edge-litert interpreter. predict, the Predictor and the app then use it and never "
+                       "import TensorFlow (scikit-learn runs need no export: they never import it). Every run already "
+                       "has saved_model/ from train.")  # fmt: skip
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("litert",), default="litert", help="export format (default: litert)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the exported file (and errors)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

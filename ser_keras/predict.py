@@ -135,7 +135,7 @@ class _Model:
 
     @classmethod
     def load(cls, run_dir: Path) -> _Model:
-        sidecar, model = load_run(run_dir)
+        sidecar, model = load_run(run_dir, litert=True)  # model.tflite, when exported, spares importing TensorFlow
         return cls(run_dir, sidecar, FeatureConfig.from_dict(sidecar["features"]), model)
 
     @property

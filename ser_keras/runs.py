@@ -211,8 +211,11 @@ def load_joblib(path: str | os.PathLike) -> object:
         raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[dict, object]:
+def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict, object]:
     """``(sidecar, model)`` of a run folder (a Keras model or a scikit-learn pipeline).
+
+    With ``litert``, a Keras run that has a ``model.tflite`` (``ser-keras export``) is
+    loaded as a `ser_keras.litert.LiteRTModel` instead, without importing TensorFlow.
 
     Raises
     ------
@@ -224,6 +227,10 @@ def load_run(run_dir: str | os.PathLike) -> tuple[dict, object]:
     joblib_path, keras_path = run_dir / "model.joblib", run_dir / "model.keras"
     if joblib_path.is_file():
         return sidecar, load_joblib(joblib_path)
+    from .litert import LITERT_FILE, LiteRTModel
+
+    if litert and (run_dir / LITERT_FILE).is_file():
+        return sidecar, LiteRTModel(run_dir / LITERT_FILE)
     if not keras_path.is_file():
         raise ParameterError(f"{run_dir}: no model file (model.keras or model.joblib); the run is incomplete")
     import keras

@@ -660,9 +660,13 @@ def _class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
 
 
 def predict_probabilities(model, X: np.ndarray) -> np.ndarray:
-    """Class probabilities ``(n, n_labels)`` from either kind of model."""
+    """Class probabilities ``(n, n_labels)`` from a scikit-learn pipeline, a Keras model or a `LiteRTModel`."""
+    from .litert import LiteRTModel
+
     if hasattr(model, "predict_proba"):
         return _sklearn_probabilities(model, X)
+    if isinstance(model, LiteRTModel):
+        return model.probabilities(X)
     if len(X) <= 64:  # a direct call skips predict()'s per-call dataset machinery (a few clips at serving time)
         import keras
 

@@ -6,7 +6,7 @@ import pytest
 
 from ser_keras.cli import build_parser, main
 
-SUBCOMMANDS = ["manifest", "extract", "train", "cv", "evaluate", "predict", "runs", "app"]
+SUBCOMMANDS = ["manifest", "extract", "train", "cv", "evaluate", "predict", "runs", "app", "export"]
 
 
 def test_help_for_every_subcommand(capsys):

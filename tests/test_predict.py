@@ -330,3 +330,49 @@ def test_long_files_are_scored_in_blocks_with_the_same_result(stats_run, demo_st
     sf.write(silent, np.zeros(16000 * 10, np.float32), 16000)
     with pytest.raises(ParameterError, match="silent.wav: audio is silent"):
         predictor.predict_file(silent)
+
+
+# --- TensorFlow-free inference: ser-keras export --format litert --------------------------------
+
+
+def test_litert_export_equals_the_keras_model_and_predicts_without_tensorflow(stats_run, demo_stats, tmp_path, capsys):
+    import shutil
+    import subprocess
+    import sys
+
+    from ser_keras.litert import LITERT_FILE, LiteRTModel
+    from ser_keras.runs import load_run
+    from ser_keras.train import predict_probabilities
+
+    run = tmp_path / stats_run.name
+    shutil.copytree(stats_run, run)
+    assert main(["export", str(run)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == str(run / LITERT_FILE) and "largest probability difference" in out[0]
+    X, _ = demo_stats.arrays("test")
+    _, keras_model = load_run(run)
+    lite = LiteRTModel(run / LITERT_FILE)
+    np.testing.assert_allclose(lite.probabilities(X[:1]), predict_probabilities(keras_model, X[:1]), atol=1e-4)
+    np.testing.assert_allclose(lite.probabilities(X), predict_probabilities(keras_model, X), atol=1e-4)  # any batch size
+    clips = _demo_files(demo_stats)["path"].iloc[:4].tolist()
+    keras_predictor, with_lite = Predictor.from_run(stats_run), Predictor.from_run(run)
+    with_keras = [keras_predictor.predict_file(clip) for clip in clips]
+    assert isinstance(with_lite.models["mixed"].model, LiteRTModel)
+    for a, b in zip(with_keras, [with_lite.predict_file(clip) for clip in clips]):
+        assert a["emotion"] == b["emotion"]
+        np.testing.assert_allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=1e-4)
+    script = ("import sys; from ser_keras.predict import Predictor; "
+              f"r = Predictor.from_run({str(run)!r}).predict_file({clips[0]!r}); "
+              "print(r['emotion'], 'tensorflow' in sys.modules, 'keras' in sys.modules)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [with_keras[0]["emotion"], "False", "False"]
+
+
+def test_export_of_a_run_without_a_saved_model_is_one_line(knn_group, capsys):
+    import json as json_
+
+    run = knn_group / json_.loads((knn_group / "group.json").read_text())["runs"]["mixed"]
+    assert main(["export", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(run) in err[0] and "no saved_model/" in err[0], err
