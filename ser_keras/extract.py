@@ -318,20 +318,22 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
     total = sum(min(CHUNK_SIZE, len(records) - starts[i]) for i in todo)
     bar = tqdm(total=total, unit="file", desc="extract", disable=not (progress and sys.stderr.isatty()), smoothing=0.1)
 
-    def run(index):
-        return _extract_indexed(index, chunk_of(index), features=features, augment=augment, seed=seed)
+    settings = dict(features=features, augment=augment, seed=seed)
 
     def chunk_of(index):
         return records[starts[index] : starts[index] + CHUNK_SIZE]
 
+    def run(index):
+        return _extract_indexed(index, chunk_of(index), **settings)
+
     def tasks(indices):  # each task carries its own chunk, not the whole list of records
-        return (delayed(_extract_indexed)(i, chunk_of(i), features=features, augment=augment, seed=seed) for i in indices)
+        return (delayed(_extract_indexed)(i, chunk_of(i), **settings) for i in indices)
 
     def save(index, result):
         ok, X, errors = result
         buffer = io.BytesIO()
         np.savez(buffer, ok=ok, X=X, errors=np.asarray(errors, dtype=str))
-        _atomic_write_bytes(chunk_dir / _chunk_name(index), buffer.getvalue())
+        atomic_write_bytes(chunk_dir / _chunk_name(index), buffer.getvalue())
         bar.update(min(CHUNK_SIZE, len(records) - starts[index]))
 
     n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo)))
@@ -458,7 +460,8 @@ def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarra
     return ok, [f"{f['path']} ({f['view']}): {f['reason']}" for f in failed]
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a hidden temporary file and one ``os.replace``: never half-written."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
         handle.write(data)
@@ -466,7 +469,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode())
+    atomic_write_bytes(path, text.encode())
 
 
 @contextlib.contextmanager

@@ -52,10 +52,10 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
         flatbuffer = converter.convert()
     except Exception as exc:  # noqa: BLE001 - the converter raises several kinds; all mean "cannot convert"
         raise ParameterError(f"{saved}: LiteRT conversion failed ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    from .extract import atomic_write_bytes
+
     target = run_dir / LITERT_FILE
-    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    staging.write_bytes(flatbuffer)
-    os.replace(staging, target)
+    atomic_write_bytes(target, flatbuffer)
     return target
 
 

@@ -311,7 +311,7 @@ def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkey
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(extract, "_atomic_write_bytes", disk_full)
+    monkeypatch.setattr(extract, "atomic_write_bytes", disk_full)
     args = ["extract", "--quiet", "--features", "stats", "--corpus", f"csv={_small_csv(tmp_path)}", "--cache-dir",
             str(tmp_path / "c"), "--jobs", "1"]  # fmt: skip
     assert main(args) == 2
