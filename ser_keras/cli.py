@@ -531,6 +531,11 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     manifest = split_manifest(args) if args.with_split else corpus_manifest(args)
     if args.output:
         manifest.to_csv(args.output, index=False)
+    if args.quiet and args.output:
+        print(args.output)
+        if args.plot:
+            plot_counts(manifest, args.plot)
+        return 0
     print(summarize(manifest))
     if args.with_split:
         for part in ("train", "val", "test"):
@@ -645,6 +650,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="CSV", type=_output_file_type(".csv"), help="write the manifest here")
     p.add_argument("--plot", metavar="PNG", type=_output_file_type(".png", ".pdf", ".svg"),
                    help="save the class-distribution bar chart here")  # fmt: skip
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="with --output: print only the manifest file (and errors); without it the summary is the result")
     p.set_defaults(func=cmd_manifest)
 
     p = sub.add_parser("extract", help="extract features into the cache (prints the feature-set folder)",

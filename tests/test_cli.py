@@ -47,6 +47,9 @@ def test_manifest_command_writes_csv_and_plot(tmp_path, demo_root, capsys):
     assert frame.groupby("speaker")["split"].nunique().max() == 1
     assert out_png.stat().st_size > 5000
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(out_csv)
+    assert main(["manifest", "--corpus", f"demo={demo_root}", "--output", str(out_csv), "--quiet"]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == [str(out_csv)]
+    assert len(pd.read_csv(out_csv)) == 352
 
 
 def test_python_dash_m_entry_point():
