@@ -102,11 +102,11 @@ def main() -> int:
     import pandas as pd
 
     ours(manifest.iloc[:96], augment="noise,stretch+pitch", jobs=args.jobs)  # warm the workers
-    # Steady state: the corpus 4 times over (1920 files; copies never share a chunk, each is read again),
+    # Steady state: the corpus 4 times over (copies never share a chunk, each is read again),
     # so per-run fixed costs (fingerprint, dispatch, assembly) are amortised as on a larger corpus.
     repeated = pd.concat([manifest] * 4, ignore_index=True)
     for augment in ("", "noise,stretch+pitch"):
-        for name, frame in (("one run, 480 files", manifest), ("steady state, 1920 files", repeated)):
+        for name, frame in ((f"one run, {len(manifest)} files", manifest), (f"steady state, {len(repeated)} files", repeated)):
             seconds, rows = ours(frame, augment=augment, jobs=args.jobs)
             rate = len(frame) / seconds
             print(f"ser-keras extract [{augment or 'no augmentation'}] {name}: {rate:7.1f} files/s, {rows} rows "
