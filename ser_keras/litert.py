@@ -8,9 +8,12 @@ interpreter: importing this module, loading and running the model never import
 TensorFlow, so a `ser_keras.predict.Predictor` on a run that has ``model.tflite``
 starts without TensorFlow (the features are the NumPy ones it computes anyway).
 
-The raw-waveform signature (features in the graph) is not converted here: the
-`functionals` default has no graph form, and for the other kinds the NumPy features
-feed the same model.
+For kinds with a graph form (``stats``, ``frames``, ``mel``) the raw-waveform signature
+is converted too, into ``RUN/waveform.tflite`` (features computed in the graph; equal to
+the SavedModel's ``serving_default`` within 1e-4, tested), for apps that hold audio and
+no Python feature code.  It does not refuse a silent clip: LiteRT drops the SavedModel's
+assertion, so check the peak first (`ser_keras.audio.SILENCE_PEAK`).  ``functionals``
+has no graph form, so its runs get ``model.tflite`` only.
 """
 
 from __future__ import annotations
@@ -26,10 +29,18 @@ from .errors import ParameterError
 LITERT_FILE = "model.tflite"
 #: The SavedModel signature that is converted (feature arrays -> probabilities).
 SIGNATURE = "serve"
+#: The raw-waveform signature as LiteRT (kinds with a graph form): for apps that hold audio, not features.
+WAVEFORM_FILE = "waveform.tflite"
+WAVEFORM_SIGNATURES = ("serve_waveform", "serve_speaker")
 
 
 def export_litert(run_dir: str | os.PathLike) -> Path:
     """Convert a run's SavedModel to ``RUN/model.tflite`` (written atomically) and return its path.
+
+    A run whose SavedModel has a raw-waveform signature (``serve_waveform``, or
+    ``serve_speaker`` for speaker runs: kinds with a graph form) also gets
+    ``RUN/waveform.tflite``: the same signature, features computed in the graph, with
+    the outputs ``probabilities``, ``label_index`` and ``label``.
 
     Raises
     ------
@@ -46,17 +57,28 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     saved = run_dir / "saved_model"
     if not (saved / "saved_model.pb").is_file():
         raise ParameterError(f"{run_dir}: no saved_model/ to convert (only Keras and logreg runs export one)")
-    try:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[SIGNATURE])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        flatbuffer = converter.convert()
-    except Exception as exc:  # noqa: BLE001 - the converter raises several kinds; all mean "cannot convert"
-        raise ParameterError(f"{saved}: LiteRT conversion failed ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     from .extract import atomic_write_bytes
 
+    signatures = tf.saved_model.load(str(saved)).signatures
+    waveform = next((name for name in WAVEFORM_SIGNATURES if name in signatures), None)
+    if waveform is not None:
+        atomic_write_bytes(run_dir / WAVEFORM_FILE, _convert(saved, waveform))
     target = run_dir / LITERT_FILE
-    atomic_write_bytes(target, flatbuffer)
+    atomic_write_bytes(target, _convert(saved, SIGNATURE))
     return target
+
+
+def _convert(saved: Path, signature: str) -> bytes:
+    """One SavedModel signature as a LiteRT flatbuffer (built-in operators only)."""
+    import tensorflow as tf
+
+    try:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[signature])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+    except Exception as exc:  # noqa: BLE001 - the converter raises several kinds; all mean "cannot convert"
+        raise ParameterError(f"{saved}: LiteRT conversion of {signature} failed "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None  # fmt: skip
 
 
 class LiteRTModel:

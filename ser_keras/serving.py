@@ -107,7 +107,7 @@ def waveform_features(waveform, config: FeatureConfig):
     mfcc = tf.linalg.matmul(log_mel, tf.constant(dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc).T))
     rms = tf.math.sqrt(tf.reduce_sum(tf.math.square(frames), axis=-1) / n_fft)
     zcr = _zero_crossing_rate(waveform, frame_length=n_fft, hop_length=hop)
-    per_frame = tf.concat([zcr[..., None], chroma, mfcc, rms[..., None], mel], axis=-1)
+    per_frame = tf.concat([tf.expand_dims(zcr, -1), chroma, mfcc, tf.expand_dims(rms, -1), mel], axis=-1)  # expand_dims, not [..., None]: LiteRT has no new-axis slice
     if config.kind == "frames":
         return per_frame
     return tf.reduce_mean(per_frame, axis=1)

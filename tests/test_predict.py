@@ -369,6 +369,28 @@ def test_litert_export_equals_the_keras_model_and_predicts_without_tensorflow(st
     assert done.stdout.split() == [with_keras[0]["emotion"], "False", "False"]
 
 
+def test_litert_waveform_model_equals_the_savedmodel_signature(stats_run, demo_stats, tmp_path, capsys):
+    """``waveform.tflite``: raw audio in, features in the graph, probabilities equal the SavedModel's."""
+    import shutil
+
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ser_keras.litert import WAVEFORM_FILE
+
+    run = tmp_path / stats_run.name
+    shutil.copytree(stats_run, run)
+    assert main(["export", "--quiet", str(run)]) == 0
+    runner = Interpreter(model_path=str(run / WAVEFORM_FILE)).get_signature_runner("serve_waveform")
+    serving = tf.saved_model.load(str(run / "saved_model")).signatures["serving_default"]
+    sr = json.loads((run / "run.json").read_text())["features"]["sr"]
+    for clip in _demo_files(demo_stats)["path"].iloc[:3]:
+        waveform = load(clip, sr=sr)[None, :].astype(np.float32)
+        lite, graph = runner(waveform=waveform), serving(waveform=tf.constant(waveform))
+        np.testing.assert_allclose(lite["probabilities"], graph["probabilities"].numpy(), atol=1e-4)
+        assert lite["label"][0] == graph["label"].numpy()[0]
+
+
 def test_export_of_a_run_without_a_saved_model_is_one_line(knn_group, capsys):
     import json as json_
 
