@@ -470,12 +470,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         from .extract import FeatureSet
         from .runs import feature_set_of
 
+        from .features import FeatureConfig
+
         sidecar, model = load_run(args.run_dir)
         try:
             X, what = np.asarray(FeatureSet(feature_set_of(args.run_dir, sidecar)).arrays("test")[0][:64]), "test clips"
-        except ParameterError:  # the feature set is gone: zeros of the input's shape still exercise the file
-            from .features import FeatureConfig
-
+        except ParameterError:  # the feature set is gone
+            X = np.zeros((0,))
+        if not len(X):  # (or a cv fold's, which has no test split): zeros of the input's shape still exercise the file
             X, what = np.zeros((2, *FeatureConfig.from_dict(sidecar["features"]).output_shape()), np.float32), "zero rows"
         gap = float(np.abs(LiteRTModel(target).probabilities(X) - predict_probabilities(model, X)).max())
         print(f"LiteRT model {target.stat().st_size / 1e6:.2f} MB; largest probability difference to the run's model "
@@ -538,18 +540,14 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     manifest = split_manifest(args) if args.with_split else corpus_manifest(args)
     if args.output:
         manifest.to_csv(args.output, index=False)
-    if args.quiet and args.output:
-        print(args.output)
-        if args.plot:
-            plot_counts(manifest, args.plot)
-        return 0
-    print(summarize(manifest))
-    if args.with_split:
-        for part in ("train", "val", "test"):
-            speakers = sorted(manifest.loc[manifest["split"] == part, "speaker"].unique())
-            print(f"{part}: {int((manifest['split'] == part).sum())} files, speakers {', '.join(speakers)}")
     if args.plot:
         plot_counts(manifest, args.plot)
+    if not (args.quiet and args.output):  # with --quiet --output, only the file is printed
+        print(summarize(manifest))
+        if args.with_split:
+            for part in ("train", "val", "test"):
+                speakers = sorted(manifest.loc[manifest["split"] == part, "speaker"].unique())
+                print(f"{part}: {int((manifest['split'] == part).sum())} files, speakers {', '.join(speakers)}")
     if args.output:
         print(args.output)
     return 0
