@@ -31,6 +31,7 @@ LITERT_FILE = "model.tflite"
 SIGNATURE = "serve"
 #: The raw-waveform signature as LiteRT (kinds with a graph form): for apps that hold audio, not features.
 WAVEFORM_FILE = "waveform.tflite"
+#: Its signature for ``--normalize global`` and ``speaker`` runs (`ser_keras.serving.export_saved_model`).
 WAVEFORM_SIGNATURES = ("serve_waveform", "serve_speaker")
 
 
@@ -48,20 +49,17 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
         The run has no ``saved_model/`` (scikit-learn runs other than ``logreg``), or the
         converter refuses it; the message names the folder.
     """
-    import tensorflow as tf
-
+    from .extract import atomic_write_bytes
+    from .features import FeatureConfig
     from .runs import read_sidecar
 
     run_dir = Path(run_dir)
-    read_sidecar(run_dir)  # a run folder, not just any folder
+    sidecar = read_sidecar(run_dir)
     saved = run_dir / "saved_model"
     if not (saved / "saved_model.pb").is_file():
         raise ParameterError(f"{run_dir}: no saved_model/ to convert (only Keras and logreg runs export one)")
-    from .extract import atomic_write_bytes
-
-    signatures = tf.saved_model.load(str(saved)).signatures
-    waveform = next((name for name in WAVEFORM_SIGNATURES if name in signatures), None)
-    if waveform is not None:
+    if FeatureConfig.from_dict(sidecar["features"]).kind_spec.graph is not None:  # the run has a waveform signature
+        waveform = WAVEFORM_SIGNATURES[sidecar.get("normalize") == "speaker"]
         atomic_write_bytes(run_dir / WAVEFORM_FILE, _convert(saved, waveform))
     target = run_dir / LITERT_FILE
     atomic_write_bytes(target, _convert(saved, SIGNATURE))
