@@ -12,12 +12,24 @@ each ``librosa.feature.*`` call, then the time means.  Ours is
 cache hit), with and without ``--augment noise,stretch+pitch``.  The augmented
 plain loop applies the same recipes the seed way (``librosa.effects`` per file).
 Prints files/s, the ratios and the peak RSS of this process and its workers.
+
+Then two measurements in fresh processes:
+
+* whole process: ``ser-keras extract`` of every file (imports, worker start-up and
+  cache writing included) against a fresh process running the plain loop on the same
+  files (``librosa`` imported there too); target >= 5x;
+* memory with corpus size: peak RSS of a fresh ``extract`` process and of its largest
+  worker, for N and 4N files (the corpus repeated, as in the steady state); the target
+  is that it stays flat.
+
+Every target is printed as met, or by how much it is missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,15 +82,68 @@ def peak_rss_mb() -> tuple[float, float]:
     return own, children
 
 
+def verdict(value: float, target: float, unit: str = "x") -> str:
+    return f"target >= {target:g}{unit}: " + ("met" if value >= target else f"missed by {target - value:.1f}{unit}")
+
+
+def rss_run(ravdess: str, n_files: int, jobs: int) -> None:
+    """Child mode: extract the first ``n_files`` of the corpus repeated, then print peak RSS (MB) of self and workers."""
+    import pandas as pd
+
+    from ser_keras.corpora import parse_ravdess
+    from ser_keras.splits import assign_split
+
+    manifest = assign_split(parse_ravdess(ravdess), seed=0)
+    repeated = pd.concat([manifest] * -(-n_files // len(manifest)), ignore_index=True).iloc[:n_files]
+    ours(repeated, augment="", jobs=jobs)
+    print(*peak_rss_mb())
+
+
+def fresh_process_seconds(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def whole_process_and_memory(args) -> None:
+    """The fresh-process figures of the module docstring."""
+    n = len(list(Path(args.ravdess).rglob("*.wav")))
+    with tempfile.TemporaryDirectory() as cache:
+        ours_s = fresh_process_seconds([sys.executable, "-m", "ser_keras", "extract", "--quiet", "--features", "stats",
+                                        "--augment", "none", "--corpus", f"ravdess={args.ravdess}", "--cache-dir", cache,
+                                        "--jobs", str(args.jobs)])  # fmt: skip
+    loop = (f"import sys, glob; sys.path.insert(0, {str(Path(__file__).parent)!r}); from extract_speed import plain_loop; "
+            f"plain_loop(sorted(glob.glob({str(Path(args.ravdess))!r} + '/**/*.wav', recursive=True)), augment=False)")  # fmt: skip
+    loop_s = fresh_process_seconds([sys.executable, "-c", loop])
+    print(f"whole process, {n} files: ser-keras extract {ours_s:.1f} s, plain loop {loop_s:.1f} s: "
+          f"{loop_s / ours_s:.1f}x ({verdict(loop_s / ours_s, 5)})")  # fmt: skip
+    peaks = {}
+    for n_files in (args.memory_files, 4 * args.memory_files):
+        done = subprocess.run([sys.executable, __file__, "--ravdess", args.ravdess, "--jobs", str(args.jobs),
+                               "--rss-run", str(n_files)], check=True, capture_output=True, text=True)  # fmt: skip
+        peaks[n_files] = [float(v) for v in done.stdout.split()[-2:]]
+        print(f"peak RSS extracting {n_files} files: {peaks[n_files][0]:.0f} MB (extract process), "
+              f"{peaks[n_files][1]:.0f} MB (largest worker)")  # fmt: skip
+    small, large = peaks.values()
+    growth = max(large[0] - small[0], large[1] - small[1])
+    print(f"memory growth from {args.memory_files} to {4 * args.memory_files} files: {growth:+.0f} MB "
+          f"(target: flat; {'met' if growth <= 0.1 * max(small) else 'missed'}, within 10% counted flat)")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ravdess", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess"))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--loop-files", type=int, default=480, help="files timed in the plain loop")
+    parser.add_argument("--memory-files", type=int, default=480, help="N of the memory measurement (N and 4N files)")
+    parser.add_argument("--rss-run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not Path(args.ravdess).is_dir():
         print(f"RAVDESS not found at {args.ravdess}", file=sys.stderr)
         return 1
+    if args.rss_run:
+        rss_run(args.ravdess, args.rss_run, args.jobs)
+        return 0
     warnings.simplefilter("ignore")
     from ser_keras.corpora import parse_ravdess
     from ser_keras.splits import assign_split
@@ -109,10 +174,13 @@ def main() -> int:
         for name, frame in ((f"one run, {len(manifest)} files", manifest), (f"steady state, {len(repeated)} files", repeated)):
             seconds, rows = ours(frame, augment=augment, jobs=args.jobs)
             rate = len(frame) / seconds
+            target = (f"; {verdict(rate / plain, 10)}" if not augment else f"; {verdict(rate / plain, 3)} the plain loop")
             print(f"ser-keras extract [{augment or 'no augmentation'}] {name}: {rate:7.1f} files/s, {rows} rows "
-                  f"in {seconds:.2f} s, {rate / plain:.1f}x the plain loop, {rate / plain_aug:.1f}x the augmented loop")  # fmt: skip
+                  f"in {seconds:.2f} s, {rate / plain:.1f}x the plain loop, {rate / plain_aug:.1f}x the augmented loop"
+                  + (target if name.startswith("steady") else ""))  # fmt: skip
     own, children = peak_rss_mb()
     print(f"peak RSS: {own:.0f} MB (this process), {children:.0f} MB (largest worker)")
+    whole_process_and_memory(args)
     return 0
 
 
