@@ -15,7 +15,9 @@ and TensorFlow to one thread.  Three figures:
 * then the run is exported (``ser-keras export``, into a copy) and the same
   ``Predictor.predict_file`` and cold ``ser-keras predict`` are timed on ``model.tflite``
   (the ai-edge-litert interpreter, one thread, no TensorFlow in that process), with the
-  issue's targets: p50 <= 5 ms, cold <= 1.5 s.
+  issue's targets: p50 <= 5 ms, cold <= 1.5 s.  The cold figures come after a first
+  call has built the filter-bank cache (`ser_keras.features.filter_cache_dir`), as on any
+  machine after its first prediction.
 
 p50/p95 are over ``--calls`` calls after 20 warm-up calls.
 """

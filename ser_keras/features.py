@@ -33,8 +33,12 @@ per-file estimate would move the chroma bins with the speaker's pitch.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -142,34 +146,84 @@ class FeatureConfig:
         return replace(cls(), **data)
 
 
-# --- filter banks, built once per process ------------------------------------------------
+# --- filter banks: built once, kept on disk --------------------------------------------
+
+#: Where filter banks are kept between processes (``$SER_KERAS_CACHE_DIR``, else ``$XDG_CACHE_HOME/ser-keras``
+#: or ``~/.cache/ser-keras``), so a process that only predicts never imports librosa to rebuild them.
+CACHE_DIR_VARIABLE = "SER_KERAS_CACHE_DIR"
+
+
+def filter_cache_dir() -> Path:
+    """The folder of cached filter banks (see `CACHE_DIR_VARIABLE`)."""
+    if os.environ.get(CACHE_DIR_VARIABLE):
+        return Path(os.environ[CACHE_DIR_VARIABLE]) / "filters"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ser-keras" / "filters"
+
+
+def _disk_cached(name: str, build: Callable[..., np.ndarray], shape: tuple[int, ...], **params) -> np.ndarray:
+    """``build(**params)`` as read-only float32, read from `filter_cache_dir` when it was built before.
+
+    The file is named by a hash of ``name``, ``params`` and librosa's version (read from its
+    metadata, not imported), written atomically, and rebuilt when unreadable or of another
+    shape; a cache that cannot be written only costs the rebuild next time.
+    """
+    from importlib.metadata import version
+
+    key = hashlib.sha256(json.dumps([name, params, version("librosa")], sort_keys=True).encode()).hexdigest()[:20]
+    path = filter_cache_dir() / f"{name}-{key}.npy"
+    try:
+        basis = np.load(path)
+        if basis.shape != shape or basis.dtype != np.float32:
+            raise ValueError(f"{path}: a cached filter bank of shape {basis.shape}, expected {shape}")
+    except (OSError, ValueError):
+        basis = np.ascontiguousarray(build(**params), dtype=np.float32)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+            with open(partial, "wb") as file:
+                np.save(file, basis)
+            os.replace(partial, path)
+        except OSError:
+            pass
+    basis.setflags(write=False)
+    return basis
+
+
+def _librosa_window(n_fft: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.get_window("hann", n_fft, fftbins=True)
+
+
+def _librosa_mel(*, sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+
+
+def _librosa_chroma(*, sr: int, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.chroma(sr=sr, n_fft=n_fft, n_chroma=n_chroma, tuning=tuning)
 
 
 @functools.lru_cache(maxsize=16)
 def _window(n_fft: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    """The periodic Hann window ``(n_fft,)`` float32 (``librosa.filters.get_window``), cached."""
+    return _disk_cached("hann", _librosa_window, (n_fft,), n_fft=n_fft)
 
 
 @functools.lru_cache(maxsize=16)
 def mel_basis(*, sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """``librosa.filters.mel`` as float32 ``(n_mels, 1 + n_fft // 2)``, cached."""
-    import librosa
-
-    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
-    basis.setflags(write=False)
-    return basis
+    """``librosa.filters.mel`` as float32 ``(n_mels, 1 + n_fft // 2)``, cached (`_disk_cached`)."""
+    return _disk_cached("mel", _librosa_mel, (n_mels, 1 + n_fft // 2), sr=sr, n_fft=n_fft, n_mels=n_mels)
 
 
 @functools.lru_cache(maxsize=16)
 def chroma_basis(*, sr: int, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
-    """``librosa.filters.chroma`` as float32 ``(n_chroma, 1 + n_fft // 2)``, cached."""
-    import librosa
-
-    basis = librosa.filters.chroma(sr=sr, n_fft=n_fft, n_chroma=n_chroma, tuning=tuning).astype(np.float32)
-    basis.setflags(write=False)
-    return basis
+    """``librosa.filters.chroma`` as float32 ``(n_chroma, 1 + n_fft // 2)``, cached (`_disk_cached`)."""
+    return _disk_cached("chroma", _librosa_chroma, (n_chroma, 1 + n_fft // 2), sr=sr, n_fft=n_fft,
+                        n_chroma=n_chroma, tuning=tuning)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=16)

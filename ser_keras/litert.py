@@ -6,11 +6,7 @@ speaker`` runs -> ``probabilities`` ``(batch, n_labels)``) with TensorFlow's Lit
 converter, built-in operators only.  `LiteRTModel` runs it with the ``ai-edge-litert``
 interpreter: importing this module, loading and running the model never import
 TensorFlow, so a `ser_keras.predict.Predictor` on a run that has ``model.tflite``
-starts without TensorFlow.  Global runs of a kind with a graph form also get
-``RUN/windows.tflite``, the ``serve_windows`` signature (already-cut windows of audio ->
-probabilities, features computed in the graph): `LiteRTModel` loads it beside
-``model.tflite`` and the Predictor scores a clip's windows with it, so predicting needs
-neither TensorFlow nor librosa (nor scipy.signal, nor numba).
+starts without TensorFlow (the features are the NumPy ones it computes anyway).
 
 For kinds with a graph form (``stats``, ``frames``, ``mel``) the raw-waveform signature
 is converted too, into ``RUN/waveform.tflite`` (features computed in the graph; equal to
@@ -33,10 +29,6 @@ from .errors import ParameterError
 LITERT_FILE = "model.tflite"
 #: The SavedModel signature that is converted (feature arrays -> probabilities).
 SIGNATURE = "serve"
-#: Already-cut windows of audio -> probabilities, features in the graph (a SavedModel endpoint, `ser_keras.serving`) ...
-WINDOWS_SIGNATURE = "serve_windows"
-#: ... as LiteRT, beside ``model.tflite`` (global runs of kinds with a graph form): what the Predictor runs.
-WINDOWS_FILE = "windows.tflite"
 #: The raw-waveform signature as LiteRT (kinds with a graph form): for apps that hold audio, not features.
 WAVEFORM_FILE = "waveform.tflite"
 #: Its signature for ``--normalize global`` and ``speaker`` runs (`ser_keras.serving.export_saved_model`).
@@ -69,24 +61,13 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     if FeatureConfig.from_dict(sidecar["features"]).kind_spec.graph is not None:  # the run has a waveform signature
         waveform = WAVEFORM_SIGNATURES[sidecar.get("normalize") == "speaker"]
         atomic_write_bytes(run_dir / WAVEFORM_FILE, _convert(saved, waveform))
-    if WINDOWS_SIGNATURE in _signature_keys(saved):  # global runs of such kinds, exported since it was added
-        atomic_write_bytes(run_dir / WINDOWS_FILE, _convert(saved, WINDOWS_SIGNATURE))
-    target = run_dir / LITERT_FILE  # written last: the Predictor looks for it first
+    target = run_dir / LITERT_FILE
     atomic_write_bytes(target, _convert(saved, SIGNATURE))
     return target
 
 
-def _signature_keys(saved: Path) -> set[str]:
-    """The signature names of a SavedModel, read from its ``saved_model.pb`` (the model is not loaded)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((saved / "saved_model.pb").read_bytes())
-    return {key for graph in proto.meta_graphs for key in graph.signature_def}
-
-
 def _convert(saved: Path, signature: str) -> bytes:
-    """One SavedModel signature as a LiteRT flatbuffer (built-in operators only; the converter takes one)."""
+    """One SavedModel signature as a LiteRT flatbuffer (built-in operators only)."""
     import tensorflow as tf
 
     try:
@@ -117,18 +98,14 @@ class LiteRTModel:
         from .tflog import NOISE, filtered_native_stderr
 
         self.path = Path(path)
-        windows = self.path.with_name(WINDOWS_FILE)
-        # the runtime announces its CPU delegate on file descriptor 2: drop that line, keep any other
-        with filtered_native_stderr((*NOISE, "Created TensorFlow Lite XNNPACK delegate")):
-            self._runner = _signature_runner(Interpreter, self.path, SIGNATURE, num_threads)
-            self._windows_runner = (_signature_runner(Interpreter, windows, WINDOWS_SIGNATURE, num_threads)
-                                    if windows.is_file() else None)  # fmt: skip
+        try:  # the runtime announces its CPU delegate on file descriptor 2: drop that line, keep any other
+            with filtered_native_stderr((*NOISE, "Created TensorFlow Lite XNNPACK delegate")):
+                self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+                self._interpreter.allocate_tensors()  # where the delegate is applied
+                self._runner = self._interpreter.get_signature_runner(SIGNATURE)
+        except (ValueError, RuntimeError) as exc:
+            raise ParameterError(f"{self.path}: damaged LiteRT model ({str(exc).splitlines()[0]})") from None
         (self._input,) = self._runner.get_input_details()
-
-    @property
-    def takes_windows(self) -> bool:
-        """Whether `window_probabilities` is available (``serve_windows`` was exported)."""
-        return self._windows_runner is not None
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities of feature rows.
@@ -144,30 +121,3 @@ class LiteRTModel:
         outputs = self._runner(**{self._input: np.ascontiguousarray(X, dtype=np.float32)})
         (probabilities,) = outputs.values()
         return np.asarray(probabilities)
-
-    def window_probabilities(self, windows: np.ndarray) -> np.ndarray:
-        """Class probabilities of windows of audio, the features computed in the graph.
-
-        Parameters
-        ----------
-        windows : np.ndarray [shape=(n, window_samples)]
-            Cut and padded as `ser_keras.predict.segments` cuts them, at the run's sample rate.
-
-        Returns
-        -------
-        probabilities : np.ndarray [shape=(n, n_labels), dtype=float32]
-        """
-        if self._windows_runner is None:
-            raise ParameterError(f"{self.path}: no {WINDOWS_SIGNATURE} signature (export the run again)")
-        (probabilities,) = self._windows_runner(windows=np.ascontiguousarray(windows, dtype=np.float32)).values()
-        return np.asarray(probabilities)
-
-
-def _signature_runner(interpreter_class, path: Path, signature: str, num_threads: int):
-    """The runner of one signature of a ``.tflite`` file; ``ParameterError`` naming the file when it cannot be read."""
-    try:
-        interpreter = interpreter_class(model_path=str(path), num_threads=num_threads)
-        interpreter.allocate_tensors()  # where the delegate is applied
-        return interpreter.get_signature_runner(signature)
-    except (ValueError, RuntimeError) as exc:
-        raise ParameterError(f"{path}: damaged LiteRT model ({str(exc).splitlines()[0]})") from None

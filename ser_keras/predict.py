@@ -157,23 +157,10 @@ class _Model:
             if window is not None:
                 batch.append(window)
             if batch and (window is None or len(batch) == WINDOW_BATCH):
-                total += self.window_probabilities(batch).sum(axis=0)
+                total += self.probabilities(compute(batch, config=self.features)).sum(axis=0)
                 count += len(batch)
                 batch = []
         return total, count
-
-    def window_probabilities(self, windows: list[np.ndarray]) -> np.ndarray:
-        """Class probabilities ``(n, n_labels)`` of windows of audio (global runs).
-
-        An exported model with the ``serve_windows`` signature computes the features in
-        its graph (equal to the NumPy ones within 1e-4), so neither librosa nor TensorFlow
-        is imported; otherwise the features are computed here (`ser_keras.features.compute`).
-        """
-        if getattr(self.model, "takes_windows", False):
-            if len({len(w) for w in windows}) == 1:
-                return self.model.window_probabilities(np.stack(windows))
-            return np.concatenate([self.model.window_probabilities(w[None]) for w in windows])  # a shorter last window
-        return self.probabilities(compute(windows, config=self.features))
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, n_labels)`` of feature rows (already speaker-normalised where the run is)."""

@@ -24,12 +24,6 @@ chroma filters, the orthonormal DCT-II, the periodic Hann window) embedded as co
     here) these are the only inputs, and so ``serving_default``.
 ``serve``
     ``features`` (speaker-standardised already for speaker runs) -> ``probabilities``.
-``serve_windows`` (runs with ``--normalize global``, kinds with a graph form)
-    ``windows``: float32 ``(batch, window_samples)``, windows already cut and padded as
-    `ser_keras.predict.segments` cuts them (no training window applied again, no silence
-    check: the caller has checked the clip) -> ``probabilities``.  What the
-    `ser_keras.predict.Predictor` runs, through ``model.tflite``, to score a clip's
-    windows without computing the features in NumPy (`ser_keras.litert`).
 """
 
 from __future__ import annotations
@@ -40,7 +34,6 @@ import numpy as np
 
 from .audio import SILENCE_PEAK
 from .features import FeatureConfig, chroma_basis, dct_basis, mel_basis
-from .litert import WINDOWS_SIGNATURE
 
 #: The error of a waveform signature given a silent clip (as `Predictor.predict` refuses one).
 SILENT_CLIP = "silent clip: peak below -80 dBFS (ser_keras.audio.SILENCE_PEAK); refused, as the Predictor does"
@@ -180,9 +173,7 @@ def export_saved_model(model, path: str | os.PathLike, *, config: FeatureConfig,
         (``features`` ``(n, *shape)`` of one speaker), then ``serve`` (features already
         speaker-standardised).
 
-    Global runs of a kind with a graph form also get ``serve_windows`` (last).
-    Every endpoint but ``serve`` and ``serve_windows`` returns ``probabilities``,
-    ``label_index`` and ``label``.
+    Every endpoint but ``serve`` returns ``probabilities``, ``label_index`` and ``label``.
     """
     import keras
     import tensorflow as tf
@@ -216,8 +207,4 @@ def export_saved_model(model, path: str | os.PathLike, *, config: FeatureConfig,
     archive.add_endpoint("serve_speaker_features" if speaker else "serve_features", on_named_features,
                          input_signature=feature_spec)  # fmt: skip
     archive.add_endpoint("serve", on_features, input_signature=feature_spec)
-    if graph is not None and not speaker:
-        window_spec = [tf.TensorSpec((None, None), tf.float32, name="windows")]
-        archive.add_endpoint(WINDOWS_SIGNATURE, lambda windows: model(graph(windows, config), training=False),
-                             input_signature=window_spec)  # fmt: skip
     archive.write_out(str(path), verbose=False)

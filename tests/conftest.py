@@ -16,6 +16,11 @@ CREMAD_TABLE = SHARED_DATA / "crema-d" / "VideoDemographics.csv"
 # Keep TensorFlow quiet and on the CPU in every test process (and subprocesses).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+# Filter banks are cached on disk (ser_keras.features.filter_cache_dir): in a folder of this test session, not ~/.cache.
+if "SER_KERAS_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["SER_KERAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="ser-keras-test-cache-")
 
 
 def tone(*, sr: int = 16000, seconds: float = 1.0, freq: float = 220.0, amp: float = 0.3, rng=None) -> np.ndarray:

@@ -91,3 +91,30 @@ def test_config_validation_and_shapes():
     with pytest.raises(ParameterError, match="need signals of 80000"):
         compute([np.zeros(100, np.float32)], config=config)
     assert FeatureConfig.from_dict(config.to_dict()) == config
+
+
+def test_filter_banks_are_built_once_and_kept_on_disk(tmp_path, monkeypatch):
+    """The on-disk cache equals librosa, is written atomically, rebuilt when damaged, and optional."""
+    from ser_keras import features
+
+    monkeypatch.setenv(features.CACHE_DIR_VARIABLE, str(tmp_path))
+    features.mel_basis.cache_clear()
+    expected = librosa.filters.mel(sr=16000, n_fft=512, n_mels=40).astype(np.float32)
+    np.testing.assert_array_equal(features.mel_basis(sr=16000, n_fft=512, n_mels=40), expected)
+    (cached,) = (tmp_path / "filters").glob("mel-*.npy")
+    assert not list((tmp_path / "filters").glob(".*partial"))
+    np.testing.assert_array_equal(np.load(cached), expected)
+    np.save(cached, np.ones((3, 3), np.float32))  # another shape (a stale or foreign file): rebuilt, rewritten
+    features.mel_basis.cache_clear()
+    np.testing.assert_array_equal(features.mel_basis(sr=16000, n_fft=512, n_mels=40), expected)
+    np.testing.assert_array_equal(np.load(cached), expected)
+    cached.write_bytes(b"\x93NUMPY truncated")  # damaged: rebuilt
+    features.mel_basis.cache_clear()
+    np.testing.assert_array_equal(features.mel_basis(sr=16000, n_fft=512, n_mels=40), expected)
+    monkeypatch.setenv(features.CACHE_DIR_VARIABLE, str(cached))  # a cache that cannot be written: built, not kept
+    features.chroma_basis.cache_clear()
+    chroma = features.chroma_basis(sr=16000, n_fft=512, n_chroma=12, tuning=0.0)
+    np.testing.assert_array_equal(chroma, librosa.filters.chroma(sr=16000, n_fft=512, n_chroma=12, tuning=0.0).astype(np.float32))
+    assert not chroma.flags.writeable
+    features.mel_basis.cache_clear()
+    features.chroma_basis.cache_clear()
