@@ -4,7 +4,8 @@ Waveform steps (``--augment``): ``noise`` (white noise at an SNR), ``stretch``
 (time-stretch, pitch kept), ``pitch`` (pitch shift, tempo kept), ``speed`` (rate
 change that moves pitch and tempo together) and ``shift`` (circular time shift).
 A *recipe* is one augmented view: a step, or steps joined by ``+`` applied in
-order (``stretch+pitch``, as the 162-feature seed project composed them).
+order (``stretch+pitch``, as the 162-feature seed project composed them; adjacent
+``stretch`` and ``pitch`` run as one phase vocoder and one resample, `stretch_and_shift`).
 ``--augment noise,stretch+pitch`` therefore gives every training file three rows:
 the original, a noisy view, and a stretched-and-shifted view.
 
@@ -22,8 +23,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .audio import fix_length
 from .errors import ParameterError
 
+#: Bumped when a step's algorithm changes what it outputs (2: adjacent stretch+pitch fused), so that
+#: cached augmented views are never reused across it (`ser_keras.extract.fingerprint`).
+ALGORITHM_VERSION = 2
 WAVEFORM_STEPS = ("noise", "stretch", "pitch", "speed", "shift")
 
 
@@ -110,6 +115,27 @@ def pitch_shift(y: np.ndarray, *, sr: int, semitones: float) -> np.ndarray:
     return librosa.effects.pitch_shift(y, sr=sr, n_steps=semitones, res_type="soxr_hq").astype(np.float32, copy=False)
 
 
+def stretch_and_shift(y: np.ndarray, *, sr: int, rate: float, semitones: float) -> np.ndarray:
+    """`time_stretch` by ``rate`` and `pitch_shift` by ``semitones`` with one phase vocoder and one resample.
+
+    ``pitch_shift`` is itself a stretch by ``2 ** (-semitones / 12)`` followed by a resample
+    back to the original duration, so the two stretches are done as one (the phase
+    vocoder of the product rate), then the resample (soxr, as ``librosa.effects.pitch_shift``).
+    About twice as fast as the two calls in turn; the same sound up to the phase
+    vocoder's own artefacts (tested: the same length, and the pitch moved as asked).
+
+    Returns
+    -------
+    y_aug : np.ndarray [shape=(round(n / rate),), dtype=float32]
+    """
+    import soxr
+
+    pitch_rate = 2.0 ** (-float(semitones) / 12.0)
+    stretched = time_stretch(y, rate=rate * pitch_rate)
+    shifted = soxr.resample(stretched, sr / pitch_rate, sr, quality="soxr_hq").astype(np.float32, copy=False)
+    return fix_length(shifted, size=int(round(y.shape[0] / rate)), mode="start")
+
+
 def change_speed(y: np.ndarray, *, rate: float) -> np.ndarray:
     """Play ``rate`` times faster, moving pitch and tempo together (resampling, as tape speed).
 
@@ -153,8 +179,16 @@ def apply_recipe(
     y_aug : np.ndarray [shape=(m,), dtype=float32]
         ``m`` differs from ``n`` after ``stretch`` or ``speed``.
     """
-    for step in recipe:
-        if step == "noise":
+    steps = list(recipe)
+    while steps:
+        step = steps.pop(0)
+        if {step, steps[0] if steps else None} == {"stretch", "pitch"}:  # adjacent: one phase vocoder, one resample
+            first = _draw_away_from_one(rng, config.stretch_rate) if step == "stretch" else None
+            semitones = _draw_away_from_zero(rng, config.pitch_semitones)
+            rate = first if first is not None else _draw_away_from_one(rng, config.stretch_rate)
+            y = stretch_and_shift(y, sr=sr, rate=rate, semitones=semitones)
+            steps.pop(0)
+        elif step == "noise":
             y = add_noise(y, rng=rng, snr_db=rng.uniform(*config.snr_db))
         elif step == "stretch":
             y = time_stretch(y, rate=_draw_away_from_one(rng, config.stretch_rate))

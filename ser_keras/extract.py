@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
 from .augment import AugmentConfig, apply_recipe
 from .audio import fix_length, load
 from .corpora import MANIFEST_COLUMNS, file_fingerprints, file_sha256
@@ -95,6 +96,7 @@ def fingerprint(manifest: pd.DataFrame, *, features: FeatureConfig, augment: Aug
         "features": features.to_dict(),
         "columns": [list(features.output_shape()), hashlib.sha256("\n".join(names).encode()).hexdigest()],
         "augment": augment.to_dict(),
+        "augment_algorithm": AUGMENT_ALGORITHM_VERSION if augment.recipes else None,
         "split": split,
         "files": [
             [str(p), int(size), int(mtime), e, s, g, part]

@@ -4,8 +4,8 @@ import pytest
 from conftest import tone
 from ser_keras import ParameterError
 from ser_keras.augment import (
-    AugmentConfig, add_noise, apply_recipe, change_speed, parse_recipes, pitch_shift, spec_augment, time_shift,
-    time_stretch,
+    AugmentConfig, add_noise, apply_recipe, change_speed, parse_recipes, pitch_shift, spec_augment, stretch_and_shift,
+    time_shift, time_stretch,
 )  # fmt: skip
 
 SR = 16000
@@ -42,6 +42,39 @@ def test_stretch_speed_pitch_shift_do_what_they_say():
     assert up.size == y.size and abs(_dominant_freq(up) - 400) < 8  # same length, an octave up
     rolled = time_shift(y, shift=100)
     np.testing.assert_array_equal(rolled[100:], y[:-100])
+
+
+def test_stretch_and_pitch_fused_equal_the_two_steps_in_length_and_pitch():
+    """One phase vocoder + one resample for ``stretch+pitch`` (either order): the two steps' length and pitch."""
+    y = tone(sr=SR, seconds=2.0, freq=200.0)
+    fused = stretch_and_shift(y, sr=SR, rate=0.8, semitones=12.0)
+    in_turn = pitch_shift(time_stretch(y, rate=0.8), sr=SR, semitones=12.0)
+    assert fused.size == in_turn.size == round(y.size / 0.8) and fused.dtype == np.float32
+    assert abs(_dominant_freq(fused) - 400) < 8 and abs(_dominant_freq(in_turn) - 400) < 8
+    config = AugmentConfig(stretch_rate=(0.8, 0.8), pitch_semitones=(12.0, 12.0))  # fixed draws: both orders agree
+    for recipe in (("stretch", "pitch"), ("pitch", "stretch")):
+        out = apply_recipe(y, recipe, sr=SR, rng=np.random.default_rng(0), config=config)
+        np.testing.assert_allclose(out, fused, atol=1e-6)
+    # a step between them keeps them apart: the pitch step alone then keeps its input's length
+    apart = apply_recipe(y, ("stretch", "noise", "pitch"), sr=SR, rng=np.random.default_rng(0), config=config)
+    assert apart.size == round(y.size / 0.8)
+
+
+def test_a_changed_augmentation_algorithm_never_hits_an_old_cache(monkeypatch):
+    import pandas as pd
+
+    from ser_keras import extract
+    from ser_keras.features import FeatureConfig
+
+    manifest = pd.DataFrame({"path": ["missing.wav"], "emotion": ["angry"], "speaker": ["1"], "gender": ["male"],
+                             "split": ["train"]})  # fmt: skip
+    augment, features = AugmentConfig(recipes=parse_recipes("stretch+pitch")), FeatureConfig.for_kind("stats")
+    plain = AugmentConfig()
+    before = [extract.fingerprint(manifest, features=features, augment=a, split={}) for a in (augment, plain)]
+    monkeypatch.setattr(extract, "AUGMENT_ALGORITHM_VERSION", extract.AUGMENT_ALGORITHM_VERSION + 1)
+    after = [extract.fingerprint(manifest, features=features, augment=a, split={}) for a in (augment, plain)]
+    assert after[0] != before[0]
+    assert after[1] == before[1]  # without augmentation the algorithms do not matter: the cache stays valid
 
 
 def test_recipes_are_deterministic_given_the_rng():
