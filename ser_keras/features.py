@@ -32,6 +32,7 @@ per-file estimate would move the chroma bins with the speaker's pitch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -177,14 +178,15 @@ def _disk_cached(name: str, build: Callable[..., np.ndarray], shape: tuple[int, 
             raise ValueError(f"{path}: a cached filter bank of shape {basis.shape}, expected {shape}")
     except (OSError, ValueError):
         basis = np.ascontiguousarray(build(**params), dtype=np.float32)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
             with open(partial, "wb") as file:
                 np.save(file, basis)
             os.replace(partial, path)
-        except OSError:
-            pass
+        except OSError:  # read-only or full: nothing half-written is left
+            with contextlib.suppress(OSError):
+                partial.unlink()
     basis.setflags(write=False)
     return basis
 
