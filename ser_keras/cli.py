@@ -256,6 +256,7 @@ def training_options(args: argparse.Namespace):
 
     return TrainOptions(
         model=args.model, normalize=args.normalize, ensemble=args.ensemble, log_power=args.log_power,
+        group_balance=args.group_balance,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         class_weight=None if args.class_weight == "none" else args.class_weight,
         patience=args.patience, strategy=args.strategy, devices=args.devices, optimizer=args.optimizer,
@@ -583,6 +584,9 @@ def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str,
     t.add_argument("--log-power", action=argparse.BooleanOptionalAction, default=True,
                    help="log-compress the raw mel power block of stats/frames inside the model, before its z-score "
                    "(default: on; --no-log-power is the seed projects' raw scale)")  # fmt: skip
+    t.add_argument("--group-balance", action=argparse.BooleanOptionalAction, default=True,
+                   help="logreg on functionals: weigh each descriptor family equally under the L2 penalty "
+                   "(default: on; --no-group-balance weighs every column equally, the recipe before 2026-11-27)")  # fmt: skip
     t.add_argument("--ensemble", type=POSITIVE_INT, default=1, metavar="N",
                    help="train N members (seeds seed..seed+N-1) and average their probabilities in one model, "
                    "one SavedModel, one report (Keras models; default 1)")  # fmt: skip

@@ -426,6 +426,9 @@ class FeatureKind:
     power_columns : callable ``(config) -> (start, stop)`` or None
         Columns of raw power (the ``stats`` / ``frames`` mel block) that models
         log-compress inside themselves before their z-score.
+    column_groups : callable ``(config) -> list of str`` or None
+        The descriptor family of each column of a vector kind: logistic regression
+        weighs each family equally (``--group-balance``, `ser_keras.train.group_weights`).
     """
 
     name: str
@@ -440,6 +443,7 @@ class FeatureKind:
     graph: Callable | None = None
     time_axis: int | None = None
     power_columns: Callable | None = None
+    column_groups: Callable | None = None
 
 
 def _stats_batch(y, *, config):
@@ -462,6 +466,12 @@ def _functionals_names(config):
     from .functionals import feature_names
 
     return feature_names(config)
+
+
+def _functionals_groups(config):
+    from .functionals import column_groups
+
+    return column_groups(config)
 
 
 def _graph(waveform, config):
@@ -489,7 +499,7 @@ KINDS: dict[str, FeatureKind] = {
                     defaults={"sr": 16000, "offset": 0.0, "duration": None, "n_fft": 1024, "hop_length": 256,
                               "n_mels": 64, "n_mfcc": 30, "trim_db": 40.0},
                     shape=_functionals_shape, names=_functionals_names, compute_one=_functionals_one,
-                    layout="vector", default_model="logreg"),
+                    layout="vector", default_model="logreg", column_groups=_functionals_groups),
     )
 }  # fmt: skip
 FEATURE_KINDS = tuple(KINDS)

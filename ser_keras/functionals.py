@@ -70,6 +70,27 @@ def descriptor_names(config) -> list[str]:
     )  # fmt: skip
 
 
+#: Descriptor families of the columns (`column_groups`), matched as name prefixes, most specific first.
+FAMILIES = ("voiced_logmel", "voiced_mfcc", "logmel_delta", "logmel", "mfcc_delta2", "mfcc_delta", "mfcc", "contrast", "f0")
+
+
+def column_groups(config) -> list[str]:
+    """The descriptor family of each column, in `feature_names` order.
+
+    One of `FAMILIES`, ``contour`` (the ``seg*`` columns) or ``spectral_energy`` (the
+    spectral and energy descriptors, duration and voiced fraction).  The log-mel block
+    alone is a quarter of the columns; linear models give each family the same weight
+    (`ser_keras.train.group_weights`).
+    """
+    groups = []
+    for name in feature_names(config):
+        if name.startswith("seg"):
+            groups.append("contour")
+        else:
+            groups.append(next((family for family in FAMILIES if name.startswith(family)), "spectral_energy"))
+    return groups
+
+
 def feature_names(config) -> list[str]:
     """Column names of the functionals vector: ``<descriptor>_<statistic>``, then the contour and log-mel blocks."""
     rows = descriptor_names(config) + [f"voiced_mfcc_{i}" for i in range(config.n_mfcc)] + ["f0_semitones", "f0_delta"]

@@ -78,6 +78,7 @@ class TrainOptions:
     spec_augment: bool | None = None
     ensemble: int = 1
     log_power: bool = True
+    group_balance: bool = True
     augment_options: SpecAugmentOptions = field(default_factory=SpecAugmentOptions)
 
     def resolve(self, model_name: str) -> TrainOptions:
@@ -573,11 +574,11 @@ def _prepare_multi_worker(model, strategy, x_sample: np.ndarray, y_sample: np.nd
 
 
 def logistic_to_keras(pipeline, *, n_labels: int):
-    """The Keras model equal to a fitted ``StandardScaler -> LogisticRegression`` pipeline.
+    """The Keras model equal to a fitted ``StandardScaler [-> column weights] -> LogisticRegression`` pipeline.
 
     Multinomial logistic regression is a z-score followed by a softmax of an affine map, so
     the Keras model is `Normalization` (the scaler's mean and variance) -> `Dense` softmax
-    (the coefficients and intercepts), with zero-probability columns for labels the fit
+    (the coefficients, times the `group_weights` when the pipeline has them, and intercepts), with zero-probability columns for labels the fit
     never saw.  Its probabilities equal ``pipeline.predict_proba`` to float32 precision.
 
     Returns
@@ -588,9 +589,10 @@ def logistic_to_keras(pipeline, *, n_labels: int):
 
     scaler, clf = pipeline[0], pipeline[-1]
     n_features = scaler.mean_.shape[0]
+    weights = pipeline[1].kw_args["weights"] if len(pipeline) == 3 else np.ones(n_features)  # `group_weights`
     kernel = np.zeros((n_features, n_labels), dtype=np.float32)
     bias = np.full(n_labels, -1e9, dtype=np.float32)  # absent labels: probability 0
-    kernel[:, clf.classes_] = clf.coef_.T
+    kernel[:, clf.classes_] = (clf.coef_ * weights).T
     bias[clf.classes_] = clf.intercept_
     inputs = keras.Input(shape=(n_features,), name="features")
     x = keras.layers.Normalization(mean=scaler.mean_.astype(np.float32), variance=np.square(scaler.scale_).astype(np.float32),
@@ -601,6 +603,33 @@ def logistic_to_keras(pipeline, *, n_labels: int):
     return keras.Model(inputs, outputs, name="logreg")
 
 
+def group_weights(config) -> np.ndarray | None:
+    """Column weights that give each descriptor family of a kind the same total weight, or None.
+
+    After the z-score, column ``j`` of a family of ``n_g`` columns is multiplied by
+    ``n_g ** -0.5`` (then all by one constant, so their root mean square is 1): under
+    logistic regression's L2 penalty every family then has the same prior variance,
+    instead of the largest (the 640 log-mel statistics of ``functionals``) dominating.
+    Chosen by speaker cross-validation (README).
+
+    Returns
+    -------
+    weights : np.ndarray [shape=(n_features,), dtype=float64] or None
+        None for kinds without column groups (`ser_keras.features.FeatureKind.column_groups`).
+    """
+    if config.kind_spec.column_groups is None:
+        return None
+    groups = np.asarray(config.kind_spec.column_groups(config))
+    _, index, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    weights = sizes[index] ** -0.5
+    return weights / np.sqrt(np.mean(weights**2))
+
+
+def scale_columns(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``X * weights`` (a pipeline step of `group_weights`; a module-level function, so it pickles)."""
+    return X * weights
+
+
 def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options, run_dir, *, config, labels):
     """Fit a scikit-learn baseline (standardised inputs) on train + val: they have no early
     stopping to spend the validation speakers on."""
@@ -609,7 +638,7 @@ def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
     from sklearn.svm import SVC
 
     balanced = "balanced" if options.class_weight == "balanced" else None
@@ -623,7 +652,9 @@ def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options
                   random_state=options.seed)  # fmt: skip
     else:
         clf = KNeighborsClassifier(n_neighbors=5)
-    pipeline = make_pipeline(StandardScaler(), clf)
+    weights = group_weights(config) if model_name == "logreg" and options.group_balance else None
+    steps = [StandardScaler()] + ([FunctionTransformer(scale_columns, kw_args={"weights": weights})] if weights is not None else [])
+    pipeline = make_pipeline(*steps, clf)
     X = np.concatenate([train_part.X, val_part.X])
     pipeline.fit(X.reshape(len(X), -1), np.concatenate([train_part.y, val_part.y]))
     joblib.dump(pipeline, run_dir / "model.joblib")

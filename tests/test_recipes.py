@@ -365,3 +365,34 @@ def test_predict_speaker_on_a_global_run_scores_each_clip_alone(tmp_path, demo_f
     alone = [predictor.predict_file(c) for c in clips]
     assert [r["probabilities"] for r in together] == [r["probabilities"] for r in alone]
     assert all(r["warning"] is None for r in together)
+
+
+def test_group_balance_gives_each_descriptor_family_the_same_weight(tmp_path, demo_functionals):
+    """Each family's squared weights sum to the same total; logreg uses them unless --no-group-balance;
+    the exported Keras model folds them in and still equals the pipeline."""
+    from ser_keras.features import FeatureConfig
+    from ser_keras.functionals import feature_names
+    from ser_keras.runs import load_run
+    from ser_keras.train import TrainOptions, group_weights, logistic_to_keras, train
+
+    config = FeatureConfig.for_kind("functionals")
+    groups = np.asarray(config.kind_spec.column_groups(config))
+    weights = group_weights(config)
+    assert groups.shape == weights.shape == (len(feature_names(config)),)
+    assert {"logmel", "mfcc", "f0", "contour", "spectral_energy"} <= set(groups)
+    totals = [np.sum(weights[groups == g] ** 2) for g in np.unique(groups)]
+    np.testing.assert_allclose(totals, totals[0])
+    np.testing.assert_allclose(np.mean(weights**2), 1.0)
+    assert group_weights(FeatureConfig.for_kind("stats")) is None  # kinds without families: no weights
+
+    balanced = load_run(train(demo_functionals, out_dir=tmp_path, options=TrainOptions(model="logreg"), progress=False))[1]
+    plain = load_run(train(demo_functionals, out_dir=tmp_path, progress=False,
+                           options=TrainOptions(model="logreg", group_balance=False)))[1]  # fmt: skip
+    assert len(balanced) == 3 and len(plain) == 2
+    np.testing.assert_array_equal(balanced[1].kw_args["weights"], weights)
+    X = np.asarray(demo_functionals.arrays("test")[0][:20])
+    assert not np.allclose(balanced.predict_proba(X), plain.predict_proba(X))
+    for pipeline in (balanced, plain):
+        keras_model = logistic_to_keras(pipeline, n_labels=len(demo_functionals.labels))
+        np.testing.assert_allclose(keras_model.predict(X, verbose=0)[:, pipeline.classes_], pipeline.predict_proba(X),
+                                   rtol=1e-4, atol=1e-5)  # fmt: skip
