@@ -578,8 +578,9 @@ def logistic_to_keras(pipeline, *, n_labels: int):
 
     Multinomial logistic regression is a z-score followed by a softmax of an affine map, so
     the Keras model is `Normalization` (the scaler's mean and variance) -> `Dense` softmax
-    (the coefficients, times the `group_weights` when the pipeline has them, and intercepts), with zero-probability columns for labels the fit
-    never saw.  Its probabilities equal ``pipeline.predict_proba`` to float32 precision.
+    (the coefficients, times the `group_weights` when the pipeline has them, and the
+    intercepts), with zero-probability columns for labels the fit never saw.  Its
+    probabilities equal ``pipeline.predict_proba`` to float32 precision.
 
     Returns
     -------
