@@ -86,16 +86,21 @@ def verdict(value: float, target: float, unit: str = "x") -> str:
     return f"target >= {target:g}{unit}: " + ("met" if value >= target else f"missed by {target - value:.1f}{unit}")
 
 
+def ravdess_manifest(ravdess: str):
+    """The RAVDESS manifest both sides time, split by speaker (seed 0)."""
+    from ser_keras.corpora import parse_ravdess
+    from ser_keras.splits import assign_split
+
+    return assign_split(parse_ravdess(ravdess), seed=0)
+
+
 def rss_run(ravdess: str, n_files: int) -> None:
     """Child mode: extract the first ``n_files`` of the corpus repeated in this one process (``jobs=1``), then
     print its peak RSS in MB (``VmHWM``: this process's own high-water mark, which ``ru_maxrss`` is not, as
     Linux carries the parent's over ``fork`` + ``exec``)."""
     import pandas as pd
 
-    from ser_keras.corpora import parse_ravdess
-    from ser_keras.splits import assign_split
-
-    manifest = assign_split(parse_ravdess(ravdess), seed=0)
+    manifest = ravdess_manifest(ravdess)
     repeated = pd.concat([manifest] * -(-n_files // len(manifest)), ignore_index=True).iloc[:n_files]
     ours(repeated, augment="", jobs=1)
     status = Path("/proc/self/status").read_text()
@@ -146,10 +151,7 @@ def main() -> int:
         rss_run(args.ravdess, args.rss_run)
         return 0
     warnings.simplefilter("ignore")
-    from ser_keras.corpora import parse_ravdess
-    from ser_keras.splits import assign_split
-
-    manifest = assign_split(parse_ravdess(args.ravdess), seed=0)
+    manifest = ravdess_manifest(args.ravdess)
     paths = manifest["path"].tolist()
     n_train = int((manifest["split"] == "train").sum())
     print(f"{len(paths)} files ({n_train} in train), jobs={args.jobs}")

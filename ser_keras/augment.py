@@ -183,9 +183,12 @@ def apply_recipe(
     while steps:
         step = steps.pop(0)
         if {step, steps[0] if steps else None} == {"stretch", "pitch"}:  # adjacent: one phase vocoder, one resample
-            first = _draw_away_from_one(rng, config.stretch_rate) if step == "stretch" else None
-            semitones = _draw_away_from_zero(rng, config.pitch_semitones)
-            rate = first if first is not None else _draw_away_from_one(rng, config.stretch_rate)
+            if step == "stretch":  # parameters drawn in the recipe's order, as the two steps would draw them
+                rate = _draw_away_from_one(rng, config.stretch_rate)
+                semitones = _draw_away_from_zero(rng, config.pitch_semitones)
+            else:
+                semitones = _draw_away_from_zero(rng, config.pitch_semitones)
+                rate = _draw_away_from_one(rng, config.stretch_rate)
             y = stretch_and_shift(y, sr=sr, rate=rate, semitones=semitones)
             steps.pop(0)
         elif step == "noise":

@@ -463,11 +463,19 @@ def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarra
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a hidden temporary file and one ``os.replace``: never half-written."""
+    """Write ``data`` to ``path`` through a hidden temporary file and one ``os.replace``: never half-written.
+
+    When the write fails (disk full, read-only), the temporary file is removed and the ``OSError`` raised.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

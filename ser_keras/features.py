@@ -32,9 +32,9 @@ per-file estimate would move the chroma bins with the speaker's pitch.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable
@@ -177,16 +177,16 @@ def _disk_cached(name: str, build: Callable[..., np.ndarray], shape: tuple[int, 
         if basis.shape != shape or basis.dtype != np.float32:
             raise ValueError(f"{path}: a cached filter bank of shape {basis.shape}, expected {shape}")
     except (OSError, ValueError):
+        from .extract import atomic_write_bytes  # only when a bank is built: once per machine
+
         basis = np.ascontiguousarray(build(**params), dtype=np.float32)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        buffer = io.BytesIO()
+        np.save(buffer, basis)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as file:
-                np.save(file, basis)
-            os.replace(partial, path)
-        except OSError:  # read-only or full: nothing half-written is left
-            with contextlib.suppress(OSError):
-                partial.unlink()
+            atomic_write_bytes(path, buffer.getvalue())
+        except OSError:  # read-only or full: the bank is rebuilt next time
+            pass
     basis.setflags(write=False)
     return basis
 

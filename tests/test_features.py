@@ -102,7 +102,7 @@ def test_filter_banks_are_built_once_and_kept_on_disk(tmp_path, monkeypatch):
     expected = librosa.filters.mel(sr=16000, n_fft=512, n_mels=40).astype(np.float32)
     np.testing.assert_array_equal(features.mel_basis(sr=16000, n_fft=512, n_mels=40), expected)
     (cached,) = (tmp_path / "filters").glob("mel-*.npy")
-    assert not list((tmp_path / "filters").glob(".*partial"))
+    assert not list((tmp_path / "filters").glob(".*"))  # no temporary file left beside it
     np.testing.assert_array_equal(np.load(cached), expected)
     np.save(cached, np.ones((3, 3), np.float32))  # another shape (a stale or foreign file): rebuilt, rewritten
     features.mel_basis.cache_clear()
