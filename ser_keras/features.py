@@ -11,7 +11,7 @@ Three representations (`FeatureConfig.kind`):
     A log-mel image ``(n_mels, n_frames)`` for Conv2D and transfer learning.
 ``functionals``
     Statistics of ~200 descriptors over the whole silence-trimmed utterance,
-    ``(n_features,)`` = 2546 at the defaults (`ser_keras.functionals`).
+    ``(n_features,)`` = 2606 at the defaults (`ser_keras.functionals`).
 
 Each kind is one `FeatureKind` in the `KINDS` registry: its defaults, output shape,
 column names, NumPy compute, graph compute (or none) and the model families it suits.
@@ -495,7 +495,7 @@ KINDS: dict[str, FeatureKind] = {
                     shape=lambda c: (c.n_mels, c.n_frames()),
                     compute_batch=lambda y, *, config: log_mel_spectrogram(y, config=config), graph=_graph,
                     layout="image", default_model="conv2d", time_axis=1),
-        FeatureKind("functionals", "statistics of ~200 descriptors over the whole trimmed utterance (2546)",
+        FeatureKind("functionals", "statistics of ~200 descriptors over the whole trimmed utterance (2606)",
                     defaults={"sr": 16000, "offset": 0.0, "duration": None, "n_fft": 1024, "hop_length": 256,
                               "n_mels": 64, "n_mfcc": 30, "trim_db": 40.0},
                     shape=_functionals_shape, names=_functionals_names, compute_one=_functionals_one,

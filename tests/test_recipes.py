@@ -50,11 +50,11 @@ def test_functionals_vector_names_trimming_and_statistics():
     config = FeatureConfig.for_kind("functionals")
     assert config.duration is None and config.trim_db == 40.0 and not config.fixed_length
     names = config.feature_names()
-    assert config.output_shape() == (len(names),) == (2546,)
+    assert config.output_shape() == (len(names),) == (2606,)
     loud = _voice(config.sr, 1.0, seed=1)
     X = compute([loud, _voice(config.sr, 1.5, f0=220.0, seed=2), np.concatenate([loud, np.zeros(config.sr)])],
                 config=config)  # fmt: skip
-    assert X.shape == (3, 2546) and X.dtype == np.float32 and np.isfinite(X).all()
+    assert X.shape == (3, 2606) and X.dtype == np.float32 and np.isfinite(X).all()
     duration = names.index("duration")
     assert X[0, duration] == pytest.approx(1.0, abs=0.1)  # silence trimmed off both ends
     np.testing.assert_allclose(X[2], X[0], rtol=1e-4, atol=1e-4)  # trailing silence changes nothing
@@ -70,6 +70,53 @@ def test_functionals_vector_names_trimming_and_statistics():
     np.testing.assert_allclose(summary[:, 8], scipy.stats.skew(rows, axis=1), rtol=1e-6)
     np.testing.assert_allclose(summary[:, 9], scipy.stats.kurtosis(rows, axis=1), rtol=1e-6)
     assert np.isfinite(summarize(np.ones((2, 10)))).all()  # no variation: skew and kurtosis 0, not NaN
+
+
+def _vowel(sr: int, seconds: float, *, f0: float, formants: tuple[float, ...], noise: float = 0.0,
+           seed: int = 0) -> np.ndarray:
+    """A pulse train at ``f0`` through two-pole resonators at ``formants`` (80 Hz bandwidth), plus white noise
+    at ``noise`` times the voice's RMS."""
+    import scipy.signal
+
+    y = np.zeros(int(sr * seconds))
+    y[:: int(round(sr / f0))] = 1.0
+    for frequency in formants:
+        radius = np.exp(-np.pi * 80.0 / sr)
+        y = scipy.signal.lfilter([1.0], [1.0, -2 * radius * np.cos(2 * np.pi * frequency / sr), radius**2], y)
+    y = scipy.signal.lfilter([1.0, -1.0], [1.0], y)  # lip radiation
+    y = 0.3 * y / np.abs(y).max()
+    y = y + noise * np.sqrt(np.mean(y**2)) * np.random.default_rng(seed).normal(size=y.size)
+    return y.astype(np.float32)
+
+
+def test_voice_descriptors_measure_formants_harmonicity_and_spectral_balance():
+    """The ``voice`` block recovers a synthetic vowel's formants, ranks harmonic above noisy voice, and gives
+    the alpha ratio and Hammarberg index of two tones the dB ratio of their amplitudes."""
+    from ser_keras.functionals import VOICE_ROWS, voice_descriptors
+
+    config = FeatureConfig.for_kind("functionals")
+    sr, hop = config.sr, config.hop_length
+
+    def describe(y, f0):
+        n_frames = 1 + len(y) // hop
+        inner = np.zeros(n_frames, dtype=bool)
+        inner[4:-4] = True  # away from the zero padding at the ends
+        return voice_descriptors(y, np.full(n_frames, f0), inner, config=config)
+
+    clean = describe(_vowel(sr, 1.0, f0=120.0, formants=(700.0, 1220.0, 2600.0)), 120.0)
+    assert clean.shape == (len(VOICE_ROWS), 1 + sr // hop - 8) and np.isfinite(clean).all()
+    for row, expected in zip(clean[1:4], (700.0, 1220.0, 2600.0)):
+        assert np.exp(np.median(row)) == pytest.approx(expected, rel=0.08)
+    noisy = describe(_vowel(sr, 1.0, f0=120.0, formants=(700.0, 1220.0, 2600.0), noise=1.0), 120.0)
+    assert np.median(clean[0]) > 15.0 and np.median(noisy[0]) < np.median(clean[0]) - 10.0
+    noise_only = describe(0.1 * np.random.default_rng(1).normal(size=sr).astype(np.float32), 120.0)
+    assert np.median(noise_only[0]) < 0.0
+
+    t = np.arange(sr) / sr
+    tones = (np.sin(2 * np.pi * 500 * t) + 0.1 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32)
+    alpha_ratio, hammarberg = describe(tones, 120.0)[4:6]
+    np.testing.assert_allclose(alpha_ratio, 20.0, atol=0.2)  # 50-1000 Hz over 1-5 kHz energy
+    np.testing.assert_allclose(hammarberg, 20.0, atol=0.5)  # strongest bin below 2 kHz over 2-5 kHz, peak-sampled
 
 
 def test_functionals_refuse_what_is_too_short_after_trimming():
@@ -379,7 +426,8 @@ def test_group_balance_gives_each_descriptor_family_the_same_weight(tmp_path, de
     groups = np.asarray(config.kind_spec.column_groups(config))
     weights = group_weights(config)
     assert groups.shape == weights.shape == (len(feature_names(config)),)
-    assert {"logmel", "mfcc", "f0", "contour", "spectral_energy"} <= set(groups)
+    assert {"logmel", "mfcc", "f0", "voice", "contour", "spectral_energy"} <= set(groups)
+    assert groups[feature_names(config).index("voiced_fraction")] == "spectral_energy"
     totals = [np.sum(weights[groups == g] ** 2) for g in np.unique(groups)]
     np.testing.assert_allclose(totals, totals[0])
     np.testing.assert_allclose(np.mean(weights**2), 1.0)

@@ -14,7 +14,7 @@ from ser_keras.extract import FeatureSet
 from ser_keras.models import KERAS_MODELS, get_builder
 
 SHAPES = {"conv1d": (162,), "conv1d_avgpool": (162,), "conv2d": (128, 40), "conv2d_pool": (128, 40), "cnn_lstm": (50, 162),
-          "dnn": (2546,)}
+          "dnn": (2606,)}
 TRANSFER_SHAPE = (40, 48)  # small mel images keep the ImageNet backbones quick
 
 
