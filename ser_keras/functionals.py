@@ -34,7 +34,9 @@ UA with global normalisation, and the ``voice`` block about 2 more.  A frame is
 voiced when its RMS is within `VOICED_DB` of the loudest frame and its ZCR is below
 `VOICED_MAX_ZCR` (YIN itself gives no voicing decision).
 
-Every descriptor equals librosa's call on the same trimmed signal (`reference_lld`);
+Every descriptor of the first table equals librosa's call on the same trimmed signal
+(`reference_lld`); the ``voice`` block has no librosa counterpart, and its tests check it
+on a synthetic vowel of known formants and on tones of known level ratio;
 the STFT, mel, DCT and RMS are the project's batched float32 ones (`ser_keras.features`).
 Percentiles, trimming and YIN have no faithful TensorFlow form here, so this kind has
 no in-graph features: its SavedModel takes feature arrays only (see README).
@@ -360,7 +362,6 @@ def voice_descriptors(y: np.ndarray, f0: np.ndarray, frames: np.ndarray, *, conf
         Finite.
     """
     import scipy.fft
-    import scipy.linalg
 
     from .features import _frames, _window
 
