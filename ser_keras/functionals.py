@@ -277,19 +277,19 @@ def functionals(y: np.ndarray, *, config) -> np.ndarray:
         raise ParameterError(f"too short for functionals ({y.shape[0] / config.sr:.3f} s after trimming silence)")
     lld, f0, voiced = low_level_descriptors(y, config=config)
     semitones = 12.0 * np.log2(f0 / 100.0)
-    has_voice = voiced.sum() >= 3
-    f0_voiced = semitones[voiced] if has_voice else semitones
+    voiced_or_all = voiced if voiced.sum() >= 3 else np.ones_like(voiced)  # the frames of the voiced summaries
+    f0_voiced = semitones[voiced_or_all]
     log_mel = lld[: config.n_mels]
     mfcc = lld[config.n_mels : config.n_mels + config.n_mfcc]
     log_rms = lld[len(descriptor_names(config)) - len(_ENERGY) + _ENERGY.index("log_rms")]
     parts = [
         summarize(lld),
-        summarize(mfcc[:, voiced] if has_voice else mfcc),
+        summarize(mfcc[:, voiced_or_all]),
         summarize(f0_voiced[None]),
         summarize(np.diff(f0_voiced)[None]),
-        summarize(voice_descriptors(y, f0, voiced if has_voice else np.ones_like(voiced), config=config)),
+        summarize(voice_descriptors(y, f0, voiced_or_all, config=config)),
     ]
-    voiced_log_mel = log_mel[:, voiced] if has_voice else log_mel
+    voiced_log_mel = log_mel[:, voiced_or_all]
     x = np.concatenate(
         [p.ravel() for p in parts] + [[y.shape[0] / config.sr, voiced.mean()]]
         + [contour(log_mel, mfcc, log_rms, semitones, voiced, fallback_f0=float(np.median(f0_voiced)))]
