@@ -23,6 +23,8 @@ UNREADABLE_AUDIO_EXTENSIONS = (".m4a", ".aac", ".wma", ".mp4", ".webm", ".amr", 
 
 #: Peak amplitude below which a clip counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4
+#: Peak amplitude above which a float clip is warned about (+6 dBFS: resampling a clipped clip overshoots less).
+OVERLOAD_PEAK = 2.0
 
 _LENGTH_MODES = ("centre", "center", "start", "random")
 
@@ -72,7 +74,7 @@ def load(
 
     if offset < 0 or (duration is not None and duration <= 0):
         raise ParameterError(f"{path}: offset must be >= 0 and duration > 0 (got {offset}, {duration})")
-    _check_readable(path)
+    check_readable(path)
     try:
         with sf.SoundFile(os.fspath(path)) as handle:
             native_sr = handle.samplerate
@@ -96,11 +98,21 @@ def load(
     return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
 
 
-def _check_readable(path: str | os.PathLike) -> None:
-    if not os.path.exists(path):
-        raise ParameterError(f"{path}: not found")
-    if os.path.isdir(path):
+def check_readable(path: str | os.PathLike) -> None:
+    """Refuse, with a `ParameterError` naming ``path``, what cannot be read as an audio file:
+    missing, a folder, not a regular file (a FIFO would block ``open`` forever), or unreadable."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ParameterError(f"{path}: not found") from None
+    except OSError as exc:
+        raise ParameterError(f"{path}: cannot read audio ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
         raise ParameterError(f"{path}: is a folder, not an audio file")
+    if not stat.S_ISREG(mode):  # a FIFO, socket or device: opening it could block forever
+        raise ParameterError(f"{path}: not a regular file (a FIFO, socket or device); refused")
     if not os.access(path, os.R_OK):
         raise ParameterError(f"{path}: permission denied")
 
@@ -131,7 +143,7 @@ def stream(path: str | os.PathLike, *, sr: int, block_seconds: float = 30.0) -> 
     """
     import soundfile as sf
 
-    _check_readable(path)
+    check_readable(path)
     try:
         handle = sf.SoundFile(os.fspath(path))
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
@@ -250,7 +262,8 @@ def validate(
     Warns
     -----
     SerWarning
-        If the peak amplitude is below `SILENCE_PEAK` and ``on_silence='warn'`` (the clip is kept).
+        If the peak amplitude is below `SILENCE_PEAK` and ``on_silence='warn'`` (the clip is
+        kept), or above `OVERLOAD_PEAK` (float audio far beyond full scale; kept as it is).
     """
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.floating):
@@ -265,6 +278,10 @@ def validate(
         if on_silence == "error":
             raise ParameterError(f"{name}: audio is silent (peak below -80 dBFS)")
         warnings.warn(f"{name}: audio is silent (peak below -80 dBFS)", SerWarning, stacklevel=2)
+    peak = float(np.max(np.abs(y)))
+    if peak > OVERLOAD_PEAK:
+        warnings.warn(f"{name}: peak {peak:.3g} is {20 * np.log10(peak):.0f} dB above full scale (float audio should lie "
+                      "in [-1, 1]); scored as it is", SerWarning, stacklevel=2)  # fmt: skip
     return y.astype(np.float32, copy=False)
 
 

@@ -25,6 +25,11 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr (whoever else listens to warnings)."""
+    print(_format_warning(message, category, filename, lineno).rstrip("\n"), file=sys.stderr, flush=True)
+
+
 def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose the utterances: corpora, emotions, merges."""
     group = parser.add_argument_group("corpus")
@@ -341,10 +346,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .runs import read_sidecar
     from .train import evaluate_run
 
+    from .runs import Staged
+
     run_dir = Path(args.run_dir)
     if not args.corpus:
         report = evaluate_run(run_dir)
-        out_dir = run_dir
+        names = "test"
     else:
         sidecar = read_sidecar(run_dir)
         manifest = corpus_manifest(args)
@@ -357,18 +364,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print_extraction_summary(result)
         report = evaluate_run(run_dir, FeatureSet(result.path))
         names = corpus_names(args.corpus)
-        out_dir = run_dir / f"eval-{names}"
-        out_dir.mkdir(exist_ok=True)
-    history_path = run_dir / "history.csv"
-    import pandas as pd
-
-    history = pd.read_csv(history_path) if history_path.is_file() and out_dir == run_dir else None
     sidecar = read_sidecar(run_dir)
     trained_on = corpus_names(sidecar.get("corpora"))
     title = f"{run_dir.name}: {sidecar['model']} trained on {trained_on}"
-    if out_dir != run_dir:
-        title += f", evaluated on {names} (cross-corpus)"
-    write_report(report, out_dir, history=history, title=title)
+    title += f", evaluated on {names} (cross-corpus)" if args.corpus else ", re-scored on its test split"
+    # a published run is never rewritten: each evaluation is a new folder in it, built hidden, renamed into place
+    with Staged(run_dir, f"eval-{names}") as staged:
+        write_report(report, staged.staging, title=title)
+    out_dir = staged.path
     if not args.quiet:
         _print_scores(out_dir / "report.json")
     print(out_dir)
@@ -410,12 +413,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if table.empty:
         raise SerError("no audio files found in " + ", ".join(args.inputs))
     if args.output:
-        if args.output.lower().endswith(".json"):
-            import json
+        from .files import atomic_write_text, write_csv
 
-            Path(args.output).write_text(_json_records(table) + "\n")  # paths as given, "/" unescaped
+        if args.output.lower().endswith(".json"):
+            atomic_write_text(args.output, _json_records(table) + "\n")  # paths as given, "/" unescaped
         else:
-            table.to_csv(args.output, index=False)
+            write_csv(table, args.output)
         if not args.quiet:
             print(f"wrote {len(table)} row(s) to {args.output}", file=sys.stderr)
         print(args.output)
@@ -440,9 +443,11 @@ def read_speaker_table(path: str) -> dict[str, str]:
     import pandas as pd
 
     from .errors import ParameterError
+    from .files import csv_unescape, require_regular_file
 
+    require_regular_file(path, what="speaker table")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        table = pd.read_csv(path, dtype=str, keep_default_na=False).map(csv_unescape)
     except (OSError, ValueError) as exc:
         raise ParameterError(f"{path}: cannot read the speaker table ({exc})") from None
     if not {"path", "speaker"} <= set(table.columns):
@@ -501,7 +506,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(_json_records(table))
     elif args.format == "csv":
-        print(table.to_csv(index=False, float_format="%.4f"), end="")
+        from .files import csv_safe
+
+        print(csv_safe(table).to_csv(index=False, float_format="%.4f"), end="")
     else:
         shown = table.copy()
         for column in ("ua", "wa", "macro_f1"):
@@ -540,7 +547,9 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
     manifest = split_manifest(args) if args.with_split else corpus_manifest(args)
     if args.output:
-        manifest.to_csv(args.output, index=False)
+        from .files import write_csv
+
+        write_csv(manifest, args.output)
     if args.plot:
         plot_counts(manifest, args.plot)
     if not (args.quiet and args.output):  # with --quiet --output, only the file is printed
@@ -624,13 +633,17 @@ def _subparser_class():
             kwargs.setdefault("formatter_class", _HelpFormatter)
             super().__init__(*args, **kwargs)
 
+        def error(self, message: str):
+            """One line, not the whole usage block: the problem and where help is."""
+            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
     return Parser
 
 
 class _HelpFormatter(argparse.HelpFormatter):
     """Every option's help ends with its default, unless the help already states it."""
 
-    def _get_help_string(self, action: argparse.Action) -> str:
+    def _get_help_string(self, action: argparse.Action) -> str:  # noqa: D102
         text = action.help or ""
         default = action.default
         if "default" in text.lower() or default in (None, argparse.SUPPRESS, False) or not action.option_strings:
@@ -741,8 +754,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="re-score a run on its test split or on another corpus",
                        description="Re-score RUN_DIR on its own test split, or with --corpus on another corpus "
-                       "(cross-corpus: only the emotions both share). Writes report.json and confusion_matrix.png into RUN_DIR, "
-                       "or into RUN_DIR/eval-<corpus>/ with --corpus; the last line printed is that folder.")  # fmt: skip
+                       "(cross-corpus: only the emotions both share). Writes report.json and confusion_matrix.png into "
+                       "a new folder RUN_DIR/eval-test/ (or eval-<corpus>/; -2, -3 ... when taken): the run's own files "
+                       "are never rewritten. The last line printed is that folder.")  # fmt: skip
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_corpus_options(p)
     p.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes for feature extraction (default: -1, one per core)")
@@ -772,29 +786,65 @@ def _with_config(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
     return words
 
 
+#: Exit codes: done; ``predict`` scored only some files; bad input or a fault the user can fix
+#: (one line on stderr); an internal error (a bug: one line, and the traceback in a file).
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 failed run, 2 bad input)."""
+    """Run the command line; returns the exit code (`EXIT_OK`, `EXIT_PARTIAL`, `EXIT_USAGE`, `EXIT_INTERNAL`)."""
     tflog.install()  # TensorFlow's C++ start-up lines stay off stderr
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
-    try:
-        words = _with_config(parser, words)
-    except SerError as exc:
-        print(f"ser-keras: error: {exc}", file=sys.stderr)
-        return 2
-    args = parser.parse_args(words)
     previous = warnings.formatwarning
     warnings.formatwarning = _format_warning
+    command = "ser-keras"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # library chatter; ours are SerWarnings
             warnings.simplefilter("default", SerWarning)
+            warnings.showwarning = _show_warning  # restored by catch_warnings
+            try:
+                words = _with_config(parser, words)
+            except SerError as exc:
+                print(f"ser-keras: error: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            args = parser.parse_args(words)
+            command = f"ser-keras {args.command}"
             return int(args.func(args) or 0)
     except SerError as exc:
-        print(f"ser-keras {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"ser-keras {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(f"{command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the edge: a fault the user can fix is one line, a bug too
+        from .files import disk_full, is_disk_full
+
+        if is_disk_full(exc):
+            print(f"{command}: error: {disk_full(getattr(exc, 'filename', None) or os.getcwd())}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(exc, OSError) and exc.errno is not None:  # permission, read-only file system ...
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"{command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{command}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+              f"(full traceback in {_save_traceback(exc)}; please report it)", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
     finally:
         warnings.formatwarning = previous
+
+
+def _save_traceback(exc: BaseException) -> str:
+    """Write ``exc``'s traceback to a new file in the temporary folder; returns its path."""
+    import tempfile
+    import traceback
+
+    try:
+        handle, path = tempfile.mkstemp(prefix="ser-keras-traceback-", suffix=".txt")
+        with os.fdopen(handle, "w") as out:
+            out.write(f"ser-keras {__version__}\n")
+            traceback.print_exception(exc, file=out)
+        return path
+    except OSError:
+        return "(none: the temporary folder is not writable)"

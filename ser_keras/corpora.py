@@ -265,9 +265,21 @@ def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
     """A user manifest with columns ``path,emotion[,speaker,gender]``; paths are relative to the CSV.
 
     Emotions must be canonical names.  Without a ``speaker`` column every file is
-    its own speaker (a warning: speaker independence cannot be guaranteed).
+    its own speaker (a warning: speaker independence cannot be guaranteed).  Gender is
+    ``male``/``female`` (or ``m``/``f``); any other value is ``unknown``, with one warning
+    that counts the rows.  Every listed file is checked up front: rows whose file is
+    missing or not a regular file are skipped with one warning giving their count and
+    the first few; if none is left, the manifest is refused.  Cells escaped against
+    spreadsheet formulas (``'=...``, `ser_keras.files.csv_safe`) are read unescaped.
+
+    Raises
+    ------
+    ParameterError
+        Unreadable, a required column missing, or no listed file exists.
     """
-    manifest = Path(manifest)
+    from .files import csv_unescape, require_regular_file
+
+    manifest = require_regular_file(manifest, what="CSV manifest")
     try:
         table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -282,18 +294,36 @@ def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
             SerWarning,
             stacklevel=2,
         )
-    rows = []
+    table = table.map(csv_unescape)
+    rows, absent, odd_genders = [], [], []
     for i, record in enumerate(table.to_dict("records")):
         path = (manifest.parent / record["path"]).resolve()
         emotion = record["emotion"].strip().lower()
         if emotion not in CANONICAL_EMOTIONS:
             _skip(path, f"unknown emotion {emotion!r} on line {i + 2} of {manifest}")
             continue
-        gender = record.get("gender", "").strip().lower() or "unknown"
+        try:
+            require_regular_file(path, what="audio file")
+        except ParameterError as exc:
+            absent.append((i + 2, record["path"], str(exc).rsplit(": ", 1)[-1]))
+            continue
+        given = record.get("gender", "").strip().lower()
+        gender = {"m": "male", "f": "female", "": "unknown"}.get(given, given)
         if gender not in GENDERS:
-            gender = {"m": "male", "f": "female"}.get(gender, "unknown")
+            odd_genders.append((i + 2, given))
+            gender = "unknown"
         speaker = record.get("speaker", "").strip() or f"file{i:06d}"
         rows.append(_row(path, "csv", speaker, gender, emotion, line=i + 2))
+    if absent:
+        first = "; ".join(f"line {line}: {name} ({why})" for line, name, why in absent[:3])
+        message = f"{manifest}: {len(absent)} of {len(table)} listed file(s) cannot be read, first {first}"
+        if not rows:
+            raise ParameterError(message)
+        warnings.warn(message + "; those rows are skipped", SerWarning, stacklevel=2)
+    if odd_genders:
+        values = ", ".join(sorted({repr(v) for _, v in odd_genders})[:5])
+        warnings.warn(f"{manifest}: {len(odd_genders)} row(s) have a gender other than male/female ({values}, first on "
+                      f"line {odd_genders[0][0]}); they are counted as unknown", SerWarning, stacklevel=2)  # fmt: skip
     frame = drop_duplicate_files(_frame(rows, "csv"), source=manifest)
     return frame.drop(columns="line", errors="ignore")
 
@@ -504,8 +534,9 @@ def plot_counts(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
     ax.set_ylabel("files")
     ax.legend(title="gender", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the bars, never on them
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from .report import save_figure
+
+    save_figure(fig, path, dpi=120)
 
 
 def file_fingerprints(paths: Iterable[str]) -> np.ndarray:

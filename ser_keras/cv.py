@@ -31,7 +31,8 @@ import pandas as pd
 from .corpora import corpus_names
 from .errors import ParameterError
 from .extract import FeatureSet, extract_features
-from .runs import CV_FILE, Staged, run_name
+from .files import atomic_write_json
+from .runs import CV_FILE, PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
 from .splits import speaker_folds, split_speakers
 from .train import Part, TrainOptions, gender_rows, train
 
@@ -142,41 +143,154 @@ def cross_validate(
     fold = original["path"].astype(str).map(fold_by_path).to_numpy()
     model_name = options.model or features.kind_spec.default_model
     name = run_name("cv", features.kind, model_name, gender, options.normalize, f"{folds}folds", f"seed{options.seed}")
-    started = time.perf_counter()
-    reports, runs = [], []
-    with Staged(out_dir, name) as cv:
-        for k in range(folds):
-            parts = fold_parts(fs, fold, k, gender=gender, seed=seed)
-            run = train(fs, gender=gender, out_dir=cv.staging, options=options, progress=False, parts=parts,
-                        name=f"fold-{k + 1}")  # fmt: skip
-            report = json.loads((run / "report.json").read_text())
-            reports.append(report)
-            runs.append(run.name)
-            if progress:
-                print(
-                    f"fold {k + 1}/{folds}: UA {report['unweighted_accuracy']:.3f}  WA {report['weighted_accuracy']:.3f}  "
-                    f"macro-F1 {report['macro_f1']:.3f}  test speakers {', '.join(report['test_speakers'])}",
-                    file=sys.stderr, flush=True,
-                )  # fmt: skip
-        summary = summarize_folds(reports, labels=fs.labels)
-        summary.update(
-            runs=runs,
-            recipe={"features": features.to_dict(), "augment": fs.config["augment"], "model": model_name,
-                    "gender": gender, "folds": folds, "seed": seed, "options": asdict(options),
-                    "corpora": corpora or ["demo"]},  # fmt: skip
-            feature_set=str(fs.path.resolve()),
-            seconds=round(time.perf_counter() - started, 1),
-        )
-        if options.normalize == "speaker":
-            summary["note"] = ("transductive speaker normalisation: each test speaker standardised by the "
-                               "statistics of its own test clips")  # fmt: skip
-        (cv.staging / CV_FILE).write_text(json.dumps(summary, indent=2))
-        if recipe is not None:
-            from .recipe import write_recipe
+    key = resume_key(features=features, augment=fs.config["augment"], options=options, model=model_name, gender=gender,
+                     folds=folds, seed=seed, fingerprint=fs.config["fingerprint"])  # fmt: skip
+    check_out_dir(out_dir)
+    earlier, lock = _claim_unfinished(Path(out_dir), key)
+    if earlier is not None:
+        name = published_name(earlier)
+        done = [f"fold {k + 1}" for k in range(folds) if _finished_fold(earlier / f"fold-{k + 1}") is not None]
+        print(f"resuming the unfinished cv in {earlier}: {', '.join(done) or 'no fold'} already done", file=sys.stderr)
+    staged = Staged(out_dir, name, resume=earlier, keep=lambda: any(staged.staging.glob("fold-*/report.json")))
+    try:
+        return _run_folds(staged, lock, fs=fs, fold=fold, folds=folds, gender=gender, seed=seed, options=options,
+                          features=features, model_name=model_name, corpora=corpora, key=key, name=name,
+                          recipe=recipe, progress=progress)  # fmt: skip
+    finally:
+        if lock is not None:
+            lock.close()
 
-            write_recipe(recipe, cv.staging)
-        plot_cv(summary, cv.staging / "cv.png", title=f"{name} on {corpus_names(corpora)}")
+
+def _run_folds(staged: Staged, lock, *, fs, fold, folds, gender, seed, options, features, model_name, corpora, key,
+               name, recipe, progress) -> Path:  # fmt: skip
+    """Train (or take from the resumed folder) every fold, summarise, and publish the cv folder."""
+    started = time.perf_counter()
+    own_lock = None
+    try:
+        with staged as cv:
+            if lock is None:
+                own_lock = _lock_staging(cv.staging)
+            atomic_write_json(cv.staging / RESUME_FILE, {"key": key, "name": name})
+            reports = []
+            for k in range(folds):
+                report = _finished_fold(cv.staging / f"fold-{k + 1}")
+                if report is None:
+                    _remove_unfinished_fold(cv.staging, k)
+                    parts = fold_parts(fs, fold, k, gender=gender, seed=seed)
+                    run = train(fs, gender=gender, out_dir=cv.staging, options=options, progress=False, parts=parts,
+                                name=f"fold-{k + 1}")  # fmt: skip
+                    report = json.loads((run / "report.json").read_text())
+                reports.append(report)
+                if progress:
+                    print(
+                        f"fold {k + 1}/{folds}: UA {report['unweighted_accuracy']:.3f}  "
+                        f"WA {report['weighted_accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "
+                        f"test speakers {', '.join(report['test_speakers'])}",
+                        file=sys.stderr, flush=True,
+                    )  # fmt: skip
+            summary = summarize_folds(reports, labels=fs.labels)
+            summary.update(
+                runs=[f"fold-{k + 1}" for k in range(folds)],
+                recipe={"features": features.to_dict(), "augment": fs.config["augment"], "model": model_name,
+                        "gender": gender, "folds": folds, "seed": seed, "options": asdict(options),
+                        "corpora": corpora or ["demo"]},  # fmt: skip
+                feature_set=str(fs.path.resolve()),
+                seconds=round(time.perf_counter() - started, 1),
+            )
+            if options.normalize == "speaker":
+                summary["note"] = ("transductive speaker normalisation: each test speaker standardised by the "
+                                   "statistics of its own test clips")  # fmt: skip
+            atomic_write_json(cv.staging / CV_FILE, summary)
+            if recipe is not None:
+                from .recipe import write_recipe
+
+                write_recipe(recipe, cv.staging)
+            plot_cv(summary, cv.staging / "cv.png", title=f"{name} on {corpus_names(corpora)}")
+            (cv.staging / RESUME_FILE).unlink()
+            (cv.staging / LOCK_FILE).unlink(missing_ok=True)
+    finally:
+        if own_lock is not None:
+            own_lock.close()
     return cv.path
+
+
+#: In an unfinished cv folder: what it is the cv of (`resume_key`), so that a rerun can carry on in it.
+RESUME_FILE = "cv-resume.json"
+#: Held (``flock``) by the process working in an unfinished cv folder.
+LOCK_FILE = ".lock"
+
+
+def resume_key(*, features, augment: dict, options: TrainOptions, model: str, gender: str, folds: int, seed: int,
+               fingerprint: str) -> str:  # fmt: skip
+    """A digest of everything a cv's results depend on: the recipe and the feature set's fingerprint."""
+    import hashlib
+
+    recipe = {"features": features.to_dict(), "augment": augment, "options": asdict(options), "model": model,
+              "gender": gender, "folds": folds, "seed": seed, "fingerprint": fingerprint}  # fmt: skip
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _lock_staging(folder: Path):
+    """An exclusive, non-blocking ``flock`` on ``folder/.lock``; returns the open handle, or None when
+    another live process holds it (a kill -9 releases it)."""
+    import fcntl
+
+    handle = open(folder / LOCK_FILE, "a")  # noqa: SIM115 - held until the cv is published
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def _claim_unfinished(out_dir: Path, key: str):
+    """The unfinished cv folder of the same recipe and features under ``out_dir`` (left by a
+    killed or interrupted run) with the most finished folds, and its lock; or ``(None, None)``.
+
+    Other unfinished folders of the same cv that no live process holds are superseded by
+    it and removed (they are ours: hidden ``.cv-*.partial-*`` folders holding `RESUME_FILE`).
+    """
+    import shutil
+
+    claimed = []
+    for folder in sorted(out_dir.glob(f".cv-*{PARTIAL_MARK}*")):
+        try:
+            record = json.loads((folder / RESUME_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict) or record.get("key") != key:
+            continue
+        lock = _lock_staging(folder)
+        if lock is not None:  # no live process works in it
+            claimed.append((len(list(folder.glob("fold-*/report.json"))), folder, lock))
+    if not claimed:
+        return None, None
+    claimed.sort(key=lambda item: -item[0])
+    for _, folder, lock in claimed[1:]:
+        shutil.rmtree(folder, ignore_errors=True)
+        lock.close()
+    return claimed[0][1], claimed[0][2]
+
+
+def _finished_fold(fold_dir: Path) -> dict | None:
+    """The report of a fold run that was published complete, or None."""
+    try:
+        report = json.loads((fold_dir / "report.json").read_text())
+        json.loads((fold_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and "unweighted_accuracy" in report else None
+
+
+def _remove_unfinished_fold(staging: Path, k: int) -> None:
+    """Remove what a killed run left of fold ``k``: its hidden staging folder, or an incomplete fold folder."""
+    import shutil
+
+    for leftover in staging.glob(f".fold-{k + 1}{PARTIAL_MARK}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    if (staging / f"fold-{k + 1}").exists():
+        shutil.rmtree(staging / f"fold-{k + 1}", ignore_errors=True)
 
 
 def summarize_folds(reports: list[dict], *, labels: list[str]) -> dict:
@@ -199,7 +313,7 @@ def summarize_folds(reports: list[dict], *, labels: list[str]) -> dict:
 
 def plot_cv(summary: dict, path: str | os.PathLike, *, title: str = "") -> None:
     """Per-fold UA / WA / macro-F1 bars with each mean as a line, beside the summed confusion matrix."""
-    from .report import _pyplot
+    from .report import _pyplot, save_figure
 
     plt, sns = _pyplot()
     fig, (bars, heat) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.2]})
@@ -226,5 +340,4 @@ def plot_cv(summary: dict, path: str | os.PathLike, *, title: str = "") -> None:
     heat.set_title(f"summed over {n} folds (row-normalised)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

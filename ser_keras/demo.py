@@ -203,6 +203,10 @@ def demo_file_plan() -> list[tuple[int, str, str, str, str]]:
     return plan
 
 
+#: About what the generated corpus takes on disk (352 files of 16-bit audio at 16 kHz, 34 MB), with margin.
+DEMO_BYTES = 40_000_000
+
+
 def generate_demo_corpus(root: str | os.PathLike, *, seed: int = DEMO_SEED) -> Path:
     """Write the demo corpus (352 wav files, 16 kHz, 16-bit) into ``root``, which must not exist."""
     import soundfile as sf
@@ -254,9 +258,20 @@ def ensure_demo_corpus(root: str | os.PathLike) -> Path:
             f"{root}: folder is not empty and is not a ser-keras demo corpus; refusing to write into it "
             "(give demo=DIR an empty or new folder)"
         )
+    from .files import check_free_space, disk_full, is_disk_full
+
     root.parent.mkdir(parents=True, exist_ok=True)
+    check_free_space(root.parent, DEMO_BYTES, writing=root)
     staging = root.parent / f".{root.name}.{uuid.uuid4().hex}.tmp"
-    generate_demo_corpus(staging)
+    try:
+        generate_demo_corpus(staging)
+    except BaseException as exc:  # interrupted, or the disk filled up meanwhile: leave nothing behind
+        shutil.rmtree(staging, ignore_errors=True)
+        if is_disk_full(exc) or "System error" in str(exc):  # libsndfile reports ENOSPC as a "System error"
+            free = shutil.disk_usage(root.parent).free
+            if free < DEMO_BYTES or is_disk_full(exc):
+                raise disk_full(root) from None
+        raise
     if root.exists():  # our own older version, an empty folder, or a corpus another process just finished
         if marker.is_file() and marker.read_text() == DEMO_VERSION:
             shutil.rmtree(staging)

@@ -45,6 +45,7 @@ from .emotions import ordered_labels
 from .errors import ParameterError, SerError
 from .provenance import library_versions
 from .features import FeatureConfig, compute
+from .files import NO_SPACE, DiskFullError, atomic_write_bytes, atomic_write_json, check_free_space, disk_full, write_csv
 from .splits import SPLITS
 
 #: Items (file x view) per checkpoint; fixed so that resumed runs cut work identically.
@@ -244,7 +245,10 @@ def extract_features(
         todo = [i for i, _ in enumerate(starts) if not _chunk_ok(chunk_dir / _chunk_name(i))]
         _run_chunks(todo, starts, records, chunk_dir, features=features, augment=augment, seed=seed, jobs=jobs,
                     scheduler=scheduler, progress=progress)  # fmt: skip
-        ok, errors = _assemble(items, starts, chunk_dir, partial, features=features)
+        try:
+            ok, errors = _assemble(items, starts, chunk_dir, partial, features=features)
+        except DiskFullError as exc:
+            raise DiskFullError(f"{exc}; finished chunks are kept, rerun to resume") from None
         if strict and errors:
             raise SerError(f"{len(errors)} file(s) failed with --strict, first: {errors[0]}; rerun without --strict to skip them")
         if not ok.any():
@@ -265,12 +269,14 @@ def extract_features(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         config["arrays"] = {f.name: _digest(f) for f in sorted(partial.glob("*.npy"))}
-        _atomic_write_text(partial / "config.json", json.dumps(config, indent=2))
+        atomic_write_json(partial / "config.json", config)
         shutil.rmtree(chunk_dir)
         os.replace(partial, final)
     except OSError as exc:  # disk full, read-only cache, a file where a folder should be: one line
         if exc.errno is None:
             raise
+        if exc.errno in NO_SPACE:
+            raise SerError(f"{disk_full(exc.filename or cache_dir)}; finished chunks are kept, rerun to resume") from None
         raise SerError(f"{cache_dir}: cannot write the feature cache ({exc.strerror}); finished chunks are kept, "
                        "rerun to resume") from None  # fmt: skip
     finally:
@@ -431,8 +437,12 @@ def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarra
     labels = ordered_labels(items["emotion"])
     label_index = {name: i for i, name in enumerate(labels)}
     targets = {}
+    counts = {split: int(((items["split"] == split) & ok).sum()) for split in SPLITS}
+    row_bytes = 4 * int(np.prod(features.output_shape()))
+    # memory-mapped arrays on a full file system fail with SIGBUS, not an error: check first
+    check_free_space(partial, sum(counts.values()) * row_bytes, writing=partial / "X_train.npy")
     for split in SPLITS:
-        n = int(((items["split"] == split) & ok).sum())
+        n = counts[split]
         targets[split] = np.lib.format.open_memmap(
             partial / f"X_{split}.npy", mode="w+", dtype=np.float32, shape=(n, *features.output_shape())
         )
@@ -453,33 +463,13 @@ def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarra
     for split in SPLITS:
         np.save(partial / f"y_{split}.npy", kept.loc[kept["split"] == split, "label"].to_numpy())
     extras = [c for c in kept.columns if c not in MANIFEST_COLUMNS and c not in ("split", "view", "label")]
-    kept[[*MANIFEST_COLUMNS, "split", "view", "label", *extras]].to_csv(partial / "manifest.csv", index=False)
+    kept[[*MANIFEST_COLUMNS, "split", "view", "label", *extras]].to_csv(partial / "manifest.csv", index=False)  # read back by FeatureSet: verbatim
     failed = [
         {"path": items.at[p, "path"], "split": items.at[p, "split"], "view": items.at[p, "view"], "reason": message}
         for p, message in failures
     ]
-    pd.DataFrame(failed, columns=["path", "split", "view", "reason"]).to_csv(partial / "errors.csv", index=False)
+    write_csv(pd.DataFrame(failed, columns=["path", "split", "view", "reason"]), partial / "errors.csv")
     return ok, [f"{f['path']} ({f['view']}): {f['reason']}" for f in failed]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a hidden temporary file and one ``os.replace``: never half-written.
-
-    When the write fails (disk full, read-only), the temporary file is removed and the ``OSError`` raised.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, SerError
 
 #: Feature blocks of ``stats`` / ``frames`` in column order.
 FRAME_BLOCKS = ("zcr", "chroma", "mfcc", "rms", "mel")
@@ -144,7 +144,55 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
-        return replace(cls(), **data)
+        """The config recorded in a ``run.json`` or feature set, checked field by field (`FIELD_LIMITS`).
+
+        Raises
+        ------
+        ParameterError
+            Not a mapping, an unknown field, a value of the wrong type or out of range, or
+            an inconsistent whole (`validate`); the message names the field.
+        """
+        if not isinstance(data, dict):
+            raise ParameterError(f"features: expected a mapping, got {type(data).__name__}")
+        for name, value in data.items():
+            if name not in FIELD_LIMITS:
+                raise ParameterError(f"features.{name}: unknown field")
+            types, low, high = FIELD_LIMITS[name]
+            if value is None and type(None) in types:
+                continue
+            if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+                raise ParameterError(f"features.{name}: expected {' or '.join(t.__name__ for t in types)}, got {value!r}")
+            if low is not None and not (low <= value <= high):
+                raise ParameterError(f"features.{name}: must lie in [{low:g}, {high:g}], got {value!r}")
+        if "kind" in data and data["kind"] not in KINDS:
+            raise ParameterError(f"features.kind: unknown kind {data['kind']!r}; known: {', '.join(KINDS)}")
+        config = replace(cls(), **data)
+        try:
+            config.validate()
+        except ParameterError as exc:
+            raise ParameterError(f"features: {exc}") from None
+        return config
+
+
+#: Type and range of each `FeatureConfig` field as read from a file (the command line's own limits).
+FIELD_LIMITS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
+    "kind": ((str,), None, None),
+    "sr": ((int,), 1000, 384000),
+    "n_fft": ((int,), 16, 65536),
+    "hop_length": ((int,), 1, 65536),
+    "n_mfcc": ((int,), 1, 1024),
+    "n_mels": ((int,), 1, 1024),
+    "n_chroma": ((int,), 1, 120),
+    "chroma_tuning": ((int, float), -1, 1),
+    "top_db": ((int, float), 0, 300),
+    "offset": ((int, float), 0, 3600),
+    "duration": ((int, float, type(None)), 1e-3, 600),
+    "fixed_length": ((bool,), None, None),
+    "min_duration": ((int, float), 0, 600),
+    "trim_db": ((int, float, type(None)), 0, 300),
+    "f0_min": ((int, float), 1, 20000),
+    "f0_max": ((int, float), 1, 20000),
+}
 
 
 # --- filter banks: built once, kept on disk --------------------------------------------
@@ -177,7 +225,7 @@ def _disk_cached(name: str, build: Callable[..., np.ndarray], shape: tuple[int, 
         if basis.shape != shape or basis.dtype != np.float32:
             raise ValueError(f"{path}: a cached filter bank of shape {basis.shape}, expected {shape}")
     except (OSError, ValueError):
-        from .extract import atomic_write_bytes  # only when a bank is built: once per machine
+        from .files import atomic_write_bytes  # only when a bank is built: once per machine
 
         basis = np.ascontiguousarray(build(**params), dtype=np.float32)
         buffer = io.BytesIO()
@@ -185,7 +233,7 @@ def _disk_cached(name: str, build: Callable[..., np.ndarray], shape: tuple[int, 
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, buffer.getvalue())
-        except OSError:  # read-only or full: the bank is rebuilt next time
+        except (OSError, SerError):  # read-only or full: the bank is rebuilt next time
             pass
     basis.setflags(write=False)
     return basis

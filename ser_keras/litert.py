@@ -49,7 +49,7 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
         The run has no ``saved_model/`` (scikit-learn runs other than ``logreg``), or the
         converter refuses it; the message names the folder.
     """
-    from .extract import atomic_write_bytes
+    from .files import atomic_write_bytes
     from .features import FeatureConfig
     from .runs import read_sidecar
 
@@ -106,6 +106,12 @@ class LiteRTModel:
         except (ValueError, RuntimeError) as exc:
             raise ParameterError(f"{self.path}: damaged LiteRT model ({str(exc).splitlines()[0]})") from None
         (self._input,) = self._runner.get_input_details()
+
+    @property
+    def n_outputs(self) -> int:
+        """Probabilities per row (the number of labels the model was exported with)."""
+        (details,) = self._runner.get_output_details().values()
+        return int(details["shape"][-1])
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities of feature rows.

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audio import SILENCE_PEAK, fix_length, load, pcm_to_float, resample, stream, to_mono, validate
-from .errors import ParameterError, SerError
+from .audio import SILENCE_PEAK, check_readable, fix_length, load, pcm_to_float, resample, stream, to_mono, validate
+from .errors import ParameterError, SerError, SerWarning
 from .features import FeatureConfig, compute
-from .runs import GROUP_FILE, load_joblib, load_run, read_json
+from .runs import GROUP_FILE, load_estimator, load_run, read_json, refuse_pickle
 
 
 
@@ -210,15 +210,20 @@ class Predictor:
         path = Path(path)
         if (path / GROUP_FILE).is_file():
             group = read_json(path / GROUP_FILE, what="run group")
-            if not {"runs", "gender_classifier", "features"} <= set(group):
-                raise ParameterError(f"{path / GROUP_FILE}: incomplete run group file")
-            models = {name: _Model.load(path / rel) for name, rel in group["runs"].items()}
+            runs = _group_members(path, group)
+            models = {name: _Model.load(run) for name, run in runs.items()}
             if gender in ("male", "female", "mixed"):
                 return cls({"mixed": models[gender]})
             if gender != "auto":
                 raise ParameterError(f"unknown gender {gender!r}; choose mixed, male, female or auto")
-            return cls(models, gender_model=load_joblib(path / group["gender_classifier"]),
-                       gender_features=FeatureConfig.from_dict(group["features"]))  # fmt: skip
+            classifier = path / group["gender_classifier"]
+            if not classifier.exists():
+                refuse_pickle(path)
+            try:
+                gender_features = FeatureConfig.from_dict(group["features"])
+            except ParameterError as exc:
+                raise ParameterError(f"{path / GROUP_FILE}: {exc}") from None
+            return cls(models, gender_model=load_estimator(classifier), gender_features=gender_features)
         if gender != "mixed":
             raise ParameterError(f"{path}: --gender {gender} needs a --gender all run group; this is a single run")
         return cls({"mixed": _Model.load(path)})
@@ -360,6 +365,7 @@ class Predictor:
         scored block by block (`ser_keras.audio.stream`, `stream_windows`), so memory stays
         flat however long it is; the result equals reading it whole, up to float rounding.
         """
+        check_readable(path)  # before anything opens it: a FIFO would block
         if self.normalize == "speaker" or _seconds(path) <= STREAM_SECONDS:
             y = load(path, sr=self.sr, min_duration=self.models["mixed"].features.min_duration, on_silence="error")
             return self.predict(y, self.sr, name=str(path))
@@ -403,12 +409,16 @@ class Predictor:
 
         def attempt(row, call):
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
                     return call()
             except (SerError, OSError, ValueError, RuntimeError) as exc:
                 row["error"] = " ".join(str(exc).split())
                 return None
+            finally:  # ours (an overloaded clip) reach the caller; library chatter does not
+                for warning in caught:
+                    if issubclass(warning.category, SerWarning):
+                        warnings.warn(warning.message, SerWarning, stacklevel=3)
 
         if self.normalize != "speaker":
             for path in files:
@@ -446,6 +456,26 @@ class Predictor:
                                        **result["probabilities"])  # fmt: skip
         columns = ["path", "speaker", "emotion", *self.labels, "gender_model", "warning", "error"]
         return pd.DataFrame(list(rows.values())).reindex(columns=columns)
+
+def _group_members(path: Path, group: dict) -> dict[str, Path]:
+    """The run folders a ``group.json`` names, checked: each is a sibling of the group folder,
+    and the gender classifier is a file of the group folder itself (nothing outside is read)."""
+    source = path / GROUP_FILE
+    if not {"runs", "gender_classifier", "features"} <= set(group):
+        raise ParameterError(f"{source}: incomplete run group file")
+    runs, classifier = group["runs"], group["gender_classifier"]
+    if not isinstance(runs, dict) or "mixed" not in runs or not set(runs) <= {"mixed", "male", "female"}:
+        raise ParameterError(f"{source}: runs: expected mixed, male and female run folders, got {runs!r:.60}")
+    if not isinstance(classifier, str) or Path(classifier).name != classifier or classifier in ("", ".", ".."):
+        raise ParameterError(f"{source}: gender_classifier: expected a file name in the group folder, got {classifier!r:.60}")
+    members = {}
+    for name, relative in runs.items():
+        parts = Path(str(relative)).parts
+        if not isinstance(relative, str) or len(parts) != 2 or parts[0] != ".." or parts[1] in ("..", "."):
+            raise ParameterError(f"{source}: runs.{name}: expected ../RUN (a run beside the group), got {relative!r:.60}")
+        members[name] = path / relative
+    return members
+
 
 def gender_inputs(X: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Time-averaged vectors ``(n, F)`` of a representation, for the gender classifier.

@@ -29,30 +29,52 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ParameterError
+from .files import atomic_write_text, read_text
 
 RECIPE_FILE = "recipe.yaml"
 #: Options that are about this invocation, not the recipe: never written to recipe.yaml.
 NOT_RECIPE = ("config", "quiet", "func", "command", "jobs", "scheduler", "parser")
+#: Where an invocation writes.  A recipe file says what to run, not where: these keys are honoured
+#: only as relative paths inside the current folder, and never written to recipe.yaml.
+OUTPUT_OPTIONS = ("out", "cache-dir")
+#: The largest recipe file read (a recipe is a few dozen lines).
+MAX_RECIPE_BYTES = 64 * 1024
+#: The longest list a recipe value may hold.
+MAX_LIST = 64
+
+
+def _no_alias_loader():
+    """PyYAML's SafeLoader without aliases: ``*name`` is refused, so no alias bomb can expand."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise yaml.YAMLError(f"line {mark.line + 1}: aliases (*name) are not allowed in a recipe file")
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
 
 
 def read_config(path: str | os.PathLike) -> dict:
     """The mapping in a ``.yaml``/``.yml`` or ``.toml`` file.
 
+    A recipe is untrusted input: YAML is read with the safe loader and without aliases
+    (`_no_alias_loader`), the file may hold at most `MAX_RECIPE_BYTES`, and every value
+    must be a scalar or a flat list of at most `MAX_LIST` scalars (`_check_value`).
+
     Raises
     ------
     ParameterError
-        Missing, unreadable, unparsable, not a mapping, or another extension; naming the file.
+        Missing, not a regular file, too large, unparsable, holding an alias, not a
+        mapping, or another extension; naming the file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".toml"):
         raise ParameterError(f"{path}: a recipe file is .yaml, .yml or .toml")
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ParameterError(f"{path}: recipe file not found") from None
-    except OSError as exc:
-        raise ParameterError(f"{path}: cannot read the recipe file ({exc.strerror or exc})") from None
+    text = read_text(path, what="recipe file", limit=MAX_RECIPE_BYTES)
     try:
         if suffix == ".toml":
             import tomllib
@@ -61,14 +83,37 @@ def read_config(path: str | os.PathLike) -> dict:
         else:
             import yaml
 
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader subclass
     except Exception as exc:  # noqa: BLE001 - yaml.YAMLError, tomllib.TOMLDecodeError
         raise ParameterError(f"{path}: not valid {suffix[1:].upper()} ({' '.join(str(exc).split())})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ParameterError(f"{path}: a recipe file holds a mapping of option: value")
+    for key, value in data.items():
+        _check_value(path, key, value)
     return data
+
+
+def _check_value(source: Path, key, value) -> None:
+    """Refuse a recipe value that is not a scalar or a flat list of scalars, naming the key."""
+    scalar = (str, int, float, bool, type(None))
+    if not isinstance(key, str):
+        raise ParameterError(f"{source}: option names are text, got {key!r}")
+    if isinstance(value, scalar):
+        return
+    if isinstance(value, list):
+        if len(value) > MAX_LIST:
+            raise ParameterError(f"{source}: {key} holds {len(value)} values; at most {MAX_LIST}")
+        if all(isinstance(v, scalar) for v in value):
+            return
+    raise ParameterError(f"{source}: {key} takes a value or a flat list of values, not {type(value).__name__} nesting")
+
+
+def _inside_here(value) -> bool:
+    """A relative path that stays inside the current folder."""
+    path = Path(str(value))
+    return not path.is_absolute() and ".." not in path.parts and not str(value).startswith("~")
 
 
 def _option_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -159,6 +204,15 @@ def expand_config(parser: argparse.ArgumentParser, command: str, words: Sequence
             action = actions.get(option)
             if action is None or option in NOT_RECIPE:
                 raise ParameterError(f"{file}: {key!r} is not an option of ser-keras {command}")
+            if option in OUTPUT_OPTIONS and value is not None and not _inside_here(value):
+                import warnings
+
+                from .errors import SerWarning
+
+                warnings.warn(f"{file}: {option}: {value} is outside the current folder; a recipe file does not choose "
+                              f"where this command writes, so it is ignored (give --{option} on the command line)",
+                              SerWarning, stacklevel=2)  # fmt: skip
+                continue
             if not _given(action, rest):
                 prefix += _words(option, action, value, Path(file))
     return prefix + rest
@@ -172,7 +226,7 @@ def resolved_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """
     recipe = {}
     for option, action in _option_actions(parser).items():
-        if option in NOT_RECIPE or action.dest in NOT_RECIPE or action.dest == "help":
+        if option in NOT_RECIPE or option in OUTPUT_OPTIONS or action.dest in NOT_RECIPE or action.dest == "help":
             continue
         value = getattr(args, action.dest, None)
         if isinstance(value, tuple):
@@ -191,5 +245,5 @@ def write_recipe(recipe: dict, folder: str | os.PathLike) -> Path:
 
     path = Path(folder) / RECIPE_FILE
     header = "# ser-keras train --config recipe.yaml replays this run (command-line options override it)\n"
-    path.write_text(header + yaml.safe_dump(recipe, sort_keys=False, default_flow_style=None))
+    atomic_write_text(path, header + yaml.safe_dump(recipe, sort_keys=False, default_flow_style=None))
     return path

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .files import atomic_path, atomic_write_json
+
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     """The report dictionary of one evaluation.
@@ -64,7 +66,7 @@ def write_report(report: dict, out_dir: str | os.PathLike, *, history: pd.DataFr
     ``title`` (the run, its model and corpus; the target corpus when cross-corpus) heads both figures.
     """
     out_dir = Path(out_dir)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    atomic_write_json(out_dir / "report.json", report)
     plot_confusion(report, out_dir / "confusion_matrix.png", title=title)
     if history is not None and len(history):
         plot_curves(history, out_dir / "curves.png", title=title)
@@ -89,8 +91,7 @@ def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") ->
         title = textwrap.fill(title, width=int(fig.get_figwidth() * 12))
     ax.set_title(f"{title}\n{scores}" if title else scores, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_curves(history: pd.DataFrame, path: str | os.PathLike, *, title: str = "") -> None:
@@ -128,8 +129,18 @@ def plot_curves(history: pd.DataFrame, path: str | os.PathLike, *, title: str = 
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> None:
+    """Save a matplotlib figure atomically (`ser_keras.files.atomic_path`) and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(fig)
 
 
 def _pyplot():

@@ -21,10 +21,12 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from .corpora import corpus_names
-from .errors import ParameterError
+from .errors import ParameterError, SerError
+from .files import disk_full, is_disk_full, read_text, require_regular_file
 
 RUN_FILE = "run.json"
 #: A ``--gender all`` training writes this file into its group folder.
@@ -107,19 +109,28 @@ class Staged:
     PosixPath('models/stats-conv1d-mixed-seed0-20261121-101500')
     """
 
-    def __init__(self, out_dir: str | os.PathLike, name: str):
+    def __init__(self, out_dir: str | os.PathLike, name: str, *, resume: Path | None = None,
+                 keep: Callable[[], bool] | None = None):  # fmt: skip
+        """``resume``: an earlier staging folder of ours to carry on in; ``keep``: asked on failure,
+        True keeps the staging folder for a later ``resume`` (else it is removed)."""
         self.out_dir = check_out_dir(out_dir)
         self.name = name
-        self.staging = self.out_dir / f".{name}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}"
+        self.staging = resume or self.out_dir / f".{name}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}"
+        self.resumed = resume is not None
+        self.keep = keep
         self.path: Path | None = None
 
     def __enter__(self) -> Staged:
-        self.staging.mkdir()
+        if not self.resumed:
+            self.staging.mkdir()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            shutil.rmtree(self.staging, ignore_errors=True)  # ours alone: nothing published is touched
+            if self.keep is None or not self.keep():
+                shutil.rmtree(self.staging, ignore_errors=True)  # ours alone: nothing published is touched
+            if isinstance(exc, Exception) and not isinstance(exc, SerError) and is_disk_full(exc):
+                raise disk_full(self.out_dir / self.name) from None  # TensorFlow's and h5py's errors name no file
             return
         self.path = publish(self.staging, self.out_dir, self.name)
 
@@ -166,15 +177,20 @@ def find_runs(models_dir: str | os.PathLike) -> list[Path]:
     return sorted(visible, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
+#: The largest JSON file of a run folder that is read (``run.json`` and ``report.json`` are a few kB).
+MAX_JSON_BYTES = 16 * 1024 * 1024
+
+
 def read_json(path: Path, *, what: str) -> dict:
-    """A JSON object from ``path``; a missing, unreadable or truncated file is a `ParameterError` naming it."""
+    """A JSON object from ``path``; a missing, unreadable, non-regular or truncated file is a
+    `ParameterError` naming it (a FIFO is refused before it is opened)."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise ParameterError(f"{path}: not found (not a {what}?)")
+    text = read_text(path, what=f"{what} file", limit=MAX_JSON_BYTES)
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ParameterError(f"{path}: not found (not a {what}?)") from None
-    except PermissionError:
-        raise ParameterError(f"{path}: permission denied") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ParameterError(f"{path}: damaged {what} file ({exc})") from None
     if not isinstance(data, dict):
         raise ParameterError(f"{path}: damaged {what} file (not a JSON object)")
@@ -182,7 +198,7 @@ def read_json(path: Path, *, what: str) -> dict:
 
 
 def read_sidecar(run_dir: str | os.PathLike) -> dict:
-    """The checked ``run.json`` of a run folder."""
+    """The checked ``run.json`` of a run folder (`validate_sidecar`)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ParameterError(f"{run_dir}: run folder not found")
@@ -190,57 +206,244 @@ def read_sidecar(run_dir: str | os.PathLike) -> dict:
     missing = [key for key in RUN_KEYS if key not in sidecar]
     if missing:
         raise ParameterError(f"{run_dir / RUN_FILE}: incomplete run file (missing {', '.join(missing)})")
+    try:
+        validate_sidecar(sidecar)
+    except ParameterError as exc:
+        raise ParameterError(f"{run_dir / RUN_FILE}: {exc}") from None
     return sidecar
 
 
-def load_joblib(path: str | os.PathLike) -> object:
-    """A scikit-learn model saved with joblib (a run's model, a group's gender classifier).
+def _is_text(value) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _optional(check):
+    return lambda value: value is None or check(value)
+
+
+#: Every key a ``run.json`` may hold, with the check of its value.  Keys not listed are refused.
+SIDECAR_FIELDS = {
+    "package_version": _is_text,
+    "library_versions": lambda v: isinstance(v, dict),
+    "model": _is_text,
+    "gender": lambda v: v in ("mixed", "male", "female"),
+    "normalize": lambda v: v in ("global", "speaker"),
+    "labels": _text_list,
+    "features": lambda v: isinstance(v, dict),
+    "feature_set": _is_text,
+    "feature_set_relative": _optional(_is_text),
+    "feature_fingerprint": _optional(_is_text),
+    "corpora": _text_list,
+    "created": _is_text,
+    "augment": _optional(lambda v: isinstance(v, dict)),
+    "split": _optional(lambda v: isinstance(v, dict)),
+    "speakers": lambda v: isinstance(v, dict) and all(_text_list(s) for s in v.values()),
+    "n": lambda v: isinstance(v, dict) and all(_is_int(c) and c >= 0 for c in v.values()),
+    "seed": _is_int,
+    "options": lambda v: isinstance(v, dict),
+    "training_seconds": _is_number,
+    "strategy": _optional(_is_text),
+    "replicas": _is_int,
+    "global_batch_size": _is_int,
+    "epochs_run": _is_int,
+    "best_epoch": _is_int,
+    "ensemble": _optional(lambda v: isinstance(v, dict)),
+    "mean_epoch_seconds": _is_number,
+    "log_power_columns": _optional(lambda v: isinstance(v, list)),
+    "normalization": _is_text,
+    "fitted_on": _is_text,
+    "train_augmentation": lambda v: isinstance(v, dict),
+}
+#: The most emotions a run may classify.
+MAX_LABELS = 64
+
+
+def validate_sidecar(sidecar: dict) -> None:
+    """Check a ``run.json`` once, at load: known keys, the type of each, and a coherent whole.
 
     Raises
     ------
     ParameterError
-        Missing or damaged (truncated, not a pickle), naming the file.
+        The first problem, naming the field (``labels``, ``features.sr``, ``normalize`` ...).
     """
-    import joblib
+    from .features import FeatureConfig
+    from .models import model_names
 
-    if not Path(path).is_file():
-        raise ParameterError(f"{path}: model file not found")
+    for key, value in sidecar.items():
+        check = SIDECAR_FIELDS.get(key)
+        if check is None:
+            raise ParameterError(f"unknown field {key!r}")
+        if not check(value):
+            raise ParameterError(f"{key}: unexpected value {_short(value)}")
+    if sidecar["model"] not in model_names():
+        raise ParameterError(f"model: unknown model {sidecar['model']!r}")
+    labels = sidecar["labels"]
+    if not 1 <= len(labels) <= MAX_LABELS or any(not label.strip() for label in labels):
+        raise ParameterError(f"labels: expected 1 to {MAX_LABELS} non-empty names, got {_short(labels)}")
+    duplicated = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicated:
+        raise ParameterError(f"labels: {', '.join(duplicated)} listed twice")
+    FeatureConfig.from_dict(sidecar["features"])
+    options = sidecar.get("options", {})
+    for key in ("model", "seed", "normalize"):  # repeated inside options: they must agree
+        if key in options and key in sidecar and options[key] != sidecar[key]:
+            raise ParameterError(f"options.{key}: {options[key]!r} differs from {key} {sidecar[key]!r}")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_model_outputs(sidecar: dict, model, *, source: Path) -> None:
+    """Refuse a model (from the file ``source``) whose number of outputs differs from ``run.json``'s labels."""
+    where = source.parent / RUN_FILE
+    n_labels = len(sidecar["labels"])
+    outputs = None
+    if hasattr(model, "output_shape") and not hasattr(model, "predict_proba"):
+        shape = model.output_shape
+        outputs = shape[-1] if isinstance(shape, tuple) else None
+    elif hasattr(model, "n_outputs"):
+        outputs = model.n_outputs
+    elif hasattr(model, "classes_"):
+        classes = model.classes_
+        if len(classes) and int(max(classes)) >= n_labels:
+            raise ParameterError(f"{where}: labels has {n_labels} names, but {source.name} predicts class {int(max(classes))}")
+        return
+    if outputs is not None and outputs != n_labels:
+        raise ParameterError(f"{where}: labels has {n_labels} names, but {source.name} gives {outputs} probabilities")
+
+
+#: A run's scikit-learn model, and a ``--gender all`` group's gender classifier (skops files, not pickles).
+ESTIMATOR_FILE = "model.skops"
+GENDER_FILE = "gender.skops"
+#: Pickles that earlier versions wrote; refused, never loaded.
+PICKLE_FILES = ("model.joblib", "gender.joblib")
+#: Types outside skops's default trust that the project's own pipelines hold (`ser_keras.train`):
+#: the column weighting function, the MLP's optimisers, kNN's search trees and distance.
+TRUSTED_TYPES = (
+    "ser_keras.train.scale_columns",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+)
+
+
+PICKLE_REFUSAL = ("a pickle, which can run any code when loaded; ser-keras does not load pickles "
+                  "(retrain the run: scikit-learn models are saved as model.skops)")
+
+
+def save_estimator(estimator: object, path: str | os.PathLike) -> Path:
+    """Save a fitted scikit-learn estimator as a skops file (no pickle), atomically."""
+    import skops.io as sio
+
+    from .files import atomic_path
+
+    with atomic_path(path) as tmp:
+        sio.dump(estimator, tmp)
+    return Path(path)
+
+
+def load_estimator(path: str | os.PathLike) -> object:
+    """A scikit-learn estimator from a skops file, loading only types the project's pipelines use.
+
+    skops reads a schema, not a pickle: no code in the file runs.  A file that names a
+    type outside scikit-learn's, NumPy's and `TRUSTED_TYPES` is refused.
+
+    Raises
+    ------
+    ParameterError
+        Missing, damaged, or holding an untrusted type, naming the file.
+    """
+    import skops.io as sio
+
+    path = Path(path)
+    require_regular_file(path, what="model file")
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    if head[:1] == b"\x80" or path.suffix.lower() in (".joblib", ".pkl", ".pickle"):
+        raise ParameterError(f"{path}: {PICKLE_REFUSAL}")
     try:
-        return joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
+        untrusted = [name for name in sio.get_untrusted_types(file=path) if name not in TRUSTED_TYPES]
+    except Exception as exc:  # noqa: BLE001 - a truncated zip, a bad schema: all mean a damaged file
         raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
+    if untrusted:
+        raise ParameterError(f"{path}: refused: it holds types ser-keras does not trust ({', '.join(untrusted[:3])})")
+    try:
+        return sio.load(path, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # noqa: BLE001
+        raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
+
+
+def refuse_pickle(run_dir: Path) -> None:
+    """Refuse a run folder whose model is a pickle (which runs code when loaded), naming it."""
+    for name in PICKLE_FILES:
+        if (run_dir / name).exists():
+            raise ParameterError(f"{run_dir / name}: {PICKLE_REFUSAL}")
+
+
+def load_keras_model(path: Path):
+    """A ``model.keras`` loaded in Keras's safe mode: a ``Lambda`` layer (code in the file) is refused."""
+    import keras
+
+    from .models import layers  # noqa: F401  (registers the custom layers saved models use)
+
+    require_regular_file(path, what="model file")
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - a truncated zip, a missing layer: all mean a damaged file
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise ParameterError(f"{path}: refused: it holds a Lambda layer, i.e. code that would run on load "
+                                 "(Keras safe mode)") from None  # fmt: skip
+        raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {first})") from None
 
 
 def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict, object]:
     """``(sidecar, model)`` of a run folder (a Keras model or a scikit-learn pipeline).
 
-    With ``litert``, a Keras run that has a ``model.tflite`` (``ser-keras export``) is
-    loaded as a `ser_keras.litert.LiteRTModel` instead, without importing TensorFlow.
+    With ``litert``, a run that has a ``model.tflite`` (``ser-keras export``) is loaded as a
+    `ser_keras.litert.LiteRTModel` instead, without importing TensorFlow.  Nothing in a
+    run folder is unpickled: scikit-learn models are skops files (`load_estimator`), Keras
+    models load in safe mode (`load_keras_model`), and the number of the model's outputs
+    must match ``run.json``'s labels.
 
     Raises
     ------
     ParameterError
-        No or a damaged ``run.json``, or a missing or unreadable model file; the message names the file.
+        No or a damaged ``run.json``, a missing, unreadable, untrusted or mismatched model
+        file, or a pickle; the message names the file.
     """
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
-    joblib_path, keras_path = run_dir / "model.joblib", run_dir / "model.keras"
-    if joblib_path.is_file():
-        return sidecar, load_joblib(joblib_path)
     from .litert import LITERT_FILE, LiteRTModel
 
-    if litert and (run_dir / LITERT_FILE).is_file():
-        return sidecar, LiteRTModel(run_dir / LITERT_FILE)
-    if not keras_path.is_file():
-        raise ParameterError(f"{run_dir}: no model file (model.keras or model.joblib); the run is incomplete")
-    import keras
-
-    from .models import layers  # noqa: F401  (registers the custom layers saved models use)
-
-    try:
-        return sidecar, keras.models.load_model(keras_path)
-    except Exception as exc:  # noqa: BLE001 - a truncated zip, a missing layer: all mean a damaged file
-        raise ParameterError(f"{keras_path}: damaged model file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    estimator_path, keras_path, litert_path = run_dir / ESTIMATOR_FILE, run_dir / "model.keras", run_dir / LITERT_FILE
+    if litert and litert_path.is_file():
+        model, source = LiteRTModel(litert_path), litert_path
+    elif estimator_path.exists():
+        model, source = load_estimator(estimator_path), estimator_path
+    elif keras_path.exists():
+        model, source = load_keras_model(keras_path), keras_path
+    else:
+        refuse_pickle(run_dir)
+        raise ParameterError(f"{run_dir}: no model file (model.keras or {ESTIMATOR_FILE}); the run is incomplete")
+    check_model_outputs(sidecar, model, source=source)
+    return sidecar, model
 
 
 def feature_set_of(run_dir: str | os.PathLike, sidecar: dict) -> Path:
@@ -283,7 +486,10 @@ def list_runs(models_dir: str | os.PathLike) -> list[dict]:
         row = dict.fromkeys(LISTING_COLUMNS)
         row.update(run=path.name, date=time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)))
         if is_partial(path):
-            rows.append({**row, "type": "partial", "problem": "being built, or left by a killed run"})
+            done = sorted(p.parent.name for p in path.glob("fold-*/report.json"))
+            problem = (f"an unfinished cv ({', '.join(done)} done): rerun the same command to resume"
+                       if done else "being built, or left by a killed run")  # fmt: skip
+            rows.append({**row, "type": "partial", "problem": problem})
             continue
         if path.name.startswith("."):
             continue
@@ -296,7 +502,7 @@ def list_runs(models_dir: str | os.PathLike) -> list[dict]:
                 row.update(_run_row(path))
             else:
                 continue
-        except (ParameterError, KeyError, TypeError, ValueError) as exc:
+        except (ParameterError, KeyError, TypeError, ValueError, AttributeError) as exc:
             row.update(type="broken", problem=str(exc) if isinstance(exc, ParameterError) else f"damaged ({exc!r})")
         rows.append(row)
     return rows
@@ -315,15 +521,27 @@ def _recipe_columns(sidecar: dict) -> dict:
     }
 
 
-def _scores(report: dict) -> dict:
-    return {"ua": report["unweighted_accuracy"], "wa": report["weighted_accuracy"], "macro_f1": report["macro_f1"],
-            "n_test": report.get("n_test")}  # fmt: skip
+def _score(data: dict, key: str, source: Path) -> float:
+    """``data[key]`` as a score in [0, 1]; anything else makes the folder broken, naming the file and key."""
+    value = data.get(key) if isinstance(data, dict) else None
+    if not _is_number(value) or not 0 <= value <= 1:
+        raise ParameterError(f"{source}: {key} is {_short(value)}, not a score")
+    return float(value)
+
+
+def _scores(report: dict, source: Path) -> dict:
+    n_test = report.get("n_test")
+    if n_test is not None and not (_is_int(n_test) and n_test >= 0):
+        raise ParameterError(f"{source}: n_test is {_short(n_test)}, not a count")
+    return {key: _score(report, name, source) for key, name in
+            (("ua", "unweighted_accuracy"), ("wa", "weighted_accuracy"), ("macro_f1", "macro_f1"))} | {"n_test": n_test}
 
 
 def _run_row(path: Path) -> dict:
     sidecar = read_sidecar(path)
     report = read_json(path / "report.json", what="report")
-    return {"type": "run", **_recipe_columns(sidecar), "epochs": sidecar.get("epochs_run"), **_scores(report),
+    return {"type": "run", **_recipe_columns(sidecar), "epochs": sidecar.get("epochs_run"),
+            **_scores(report, path / "report.json"),
             "date": sidecar.get("created", "")[:16].replace("T", " ") or None}  # fmt: skip
 
 
@@ -340,11 +558,9 @@ def _cv_row(path: Path) -> dict:
         "gender": recipe["gender"],
         "normalize": recipe["options"].get("normalize", "global"),
         "seed": recipe["options"].get("seed"),
-        "ua": mean["unweighted_accuracy"],
-        "ua_std": summary["std"]["unweighted_accuracy"],
-        "wa": mean["weighted_accuracy"],
-        "macro_f1": mean["macro_f1"],
-        "n_test": sum(fold["n_test"] for fold in summary["folds"]),
+        **_scores(mean, path / CV_FILE),
+        "ua_std": _score(summary["std"], "unweighted_accuracy", path / CV_FILE),
+        "n_test": sum(int(fold["n_test"]) for fold in summary["folds"]),
     }
 
 

@@ -8,7 +8,7 @@ splits the CPU into N logical devices to exercise multi-replica training), or
 Validation is the speaker-independent ``val`` split, never ``test``; the z-score
 normalisation is fitted on the training rows only and lives inside the model.
 
-A run directory holds ``model.keras`` (or ``model.joblib`` for scikit-learn baselines),
+A run directory holds ``model.keras`` (or ``model.skops`` for scikit-learn baselines),
 ``saved_model/`` (``model.export``), ``run.json`` (labels, feature config, split speakers,
 seed, versions), ``history.csv``, ``logs/`` (TensorBoard), ``report.json``,
 ``confusion_matrix.png`` and ``curves.png``.
@@ -31,10 +31,23 @@ from .errors import ParameterError
 from .provenance import library_versions
 from .extract import FeatureSet
 from .features import KINDS
+from .files import atomic_write_json, write_csv
 from .models import SKLEARN_MODELS, TRANSFER_MODELS, get_builder, is_pretrained, model_names
 from .pipeline import SpecAugmentOptions
 from .report import score, write_report
-from .runs import GROUP_FILE, RUN_FILE, Staged, feature_set_of, load_run, published_name, read_sidecar, run_name
+from .runs import (
+    ESTIMATOR_FILE,
+    GENDER_FILE,
+    GROUP_FILE,
+    RUN_FILE,
+    Staged,
+    feature_set_of,
+    load_run,
+    published_name,
+    read_sidecar,
+    run_name,
+    save_estimator,
+)
 
 GENDERS = ("mixed", "male", "female")
 #: Keras models whose first layers can log-compress raw power columns (`ser_keras.models.layers.LogCompress`).
@@ -324,7 +337,7 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
         "training_seconds": round(seconds, 2),
         **extra,
     }
-    (run_dir / RUN_FILE).write_text(json.dumps(sidecar, indent=2))
+    atomic_write_json(run_dir / RUN_FILE, sidecar)
 
 
 def train_gender_group(fs: FeatureSet, runs: dict[str, Path], *, out_dir: str | os.PathLike = "models",
@@ -337,9 +350,8 @@ def train_gender_group(fs: FeatureSet, runs: dict[str, Path], *, out_dir: str | 
     Returns
     -------
     group_dir : Path
-        Holds ``group.json`` (the three runs, relative), ``gender.joblib`` and ``gender_report.json``.
+        Holds ``group.json`` (the three runs, relative), ``gender.skops`` and ``gender_report.json``.
     """
-    import joblib
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.pipeline import make_pipeline
@@ -361,18 +373,18 @@ def train_gender_group(fs: FeatureSet, runs: dict[str, Path], *, out_dir: str | 
     sidecar = read_sidecar(runs["mixed"])
     name = run_name(fs.features.kind, sidecar["model"], "all", f"seed{seed}")
     with Staged(out_dir, name) as group:
-        joblib.dump(classifier, group.staging / "gender.joblib")
+        save_estimator(classifier, group.staging / GENDER_FILE)
         report = {"balanced_accuracy": float(balanced_accuracy_score(g_test, classifier.predict(X_test))),
                   "n_test": int(len(g_test)), "classes": [str(c) for c in classifier.classes_]}  # fmt: skip
-        (group.staging / "gender_report.json").write_text(json.dumps(report, indent=2))
+        atomic_write_json(group.staging / "gender_report.json", report)
         group_file = {
             # relative to the published group folder, a child of out_dir like the staging folder
             "runs": {name: os.path.join("..", os.path.relpath(run, group.out_dir)) for name, run in runs.items()},
-            "gender_classifier": "gender.joblib",
+            "gender_classifier": GENDER_FILE,
             "features": fs.config["features"],
             "gender_balanced_accuracy": report["balanced_accuracy"],
         }
-        (group.staging / GROUP_FILE).write_text(json.dumps(group_file, indent=2))
+        atomic_write_json(group.staging / GROUP_FILE, group_file)
     return group.path
 
 
@@ -426,7 +438,7 @@ def _train_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options
         members.append(model)
         histories.append(history)
     history = pd.concat(histories, ignore_index=True)
-    history.to_csv(run_dir / "history.csv", index=False)  # per member and phase
+    write_csv(history, run_dir / "history.csv")  # per member and phase
     missing = {"val_loss", "loss"} - set(history.columns)
     if missing:  # every callback must have monitored a key that exists
         raise RuntimeError(f"training history lacks {missing}")
@@ -634,7 +646,6 @@ def scale_columns(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options, run_dir, *, config, labels):
     """Fit a scikit-learn baseline (standardised inputs) on train + val: they have no early
     stopping to spend the validation speakers on."""
-    import joblib
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.neural_network import MLPClassifier
@@ -658,7 +669,7 @@ def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options
     pipeline = make_pipeline(*steps, clf)
     X = np.concatenate([train_part.X, val_part.X])
     pipeline.fit(X.reshape(len(X), -1), np.concatenate([train_part.y, val_part.y]))
-    joblib.dump(pipeline, run_dir / "model.joblib")
+    save_estimator(pipeline, run_dir / ESTIMATOR_FILE)
     probabilities = _sklearn_probabilities(pipeline, X_test)
     if model_name == "logreg" and config.kind_spec.layout == "vector":  # a linear softmax: the same model in Keras, so it exports a SavedModel too
         from .serving import export_saved_model
@@ -669,7 +680,7 @@ def _train_sklearn(model_name, train_part: Part, val_part: Part, X_test, options
     if hasattr(pipeline[-1], "loss_curve_"):
         curve = pipeline[-1].loss_curve_
         history = pd.DataFrame({"epoch": np.arange(1, len(curve) + 1), "loss": curve})
-        history.to_csv(run_dir / "history.csv", index=False)
+        write_csv(history, run_dir / "history.csv")
     return probabilities, history, {"strategy": None, "fitted_on": "train + val",
                                     "normalization": "StandardScaler fitted on the train + val splits"}  # fmt: skip
 

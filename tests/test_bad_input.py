@@ -315,7 +315,9 @@ def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkey
     args = ["extract", "--quiet", "--features", "stats", "--corpus", f"csv={_small_csv(tmp_path)}", "--cache-dir",
             str(tmp_path / "c"), "--jobs", "1"]  # fmt: skip
     assert main(args) == 2
-    _one_error_line(capsys, "No space left on device", "rerun to resume")
+    from ser_keras.files import device_of
+
+    _one_error_line(capsys, f"no space left on {device_of(tmp_path)} while writing {tmp_path / 'c'}", "rerun to resume")
     assert not [p for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")]  # no set published
 
 

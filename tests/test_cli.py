@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -78,6 +79,6 @@ def test_quiet_prints_only_the_path_and_otherwise_a_summary_precedes_it(tmp_path
     lines, _ = stdout_of(train)
     assert len(lines) == 2 and lines[0].startswith("mixed: UA ") and "macro-F1" in lines[0] and "n=" in lines[0]
     lines, err = stdout_of(["evaluate", run, "--quiet"])
-    assert lines == [run] and err == ""
+    assert lines == [str(Path(run) / "eval-test")] and err == ""  # a new folder: the run's own files stay as they are
     lines, _ = stdout_of(["evaluate", run])
-    assert lines[-1] == run and len(lines) == 2 and lines[0].startswith("UA ")
+    assert lines[-1] == str(Path(run) / "eval-test-2") and len(lines) == 2 and lines[0].startswith("UA ")

@@ -239,7 +239,7 @@ def test_streamlit_page_names_a_damaged_run_instead_of_crashing(knn_group, tmp_p
     shutil.copytree(knn_group.parent, tmp_path / "models")  # the group and the runs it points to
     group = tmp_path / "models" / knn_group.name
     spec = json.loads((group / "group.json").read_text())
-    target = group / spec["runs"]["mixed"] / "model.joblib" if damage == "model" else group / spec["gender_classifier"]
+    target = group / spec["runs"]["mixed"] / "model.skops" if damage == "model" else group / spec["gender_classifier"]
     target.write_bytes(target.read_bytes()[:100])  # truncated
     monkeypatch.setenv("SER_KERAS_MODELS", str(group.parent))
     monkeypatch.setenv("SER_KERAS_RUN", str(group))

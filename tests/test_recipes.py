@@ -216,7 +216,7 @@ def test_cv_on_the_demo_corpus_keeps_every_fold_speaker_independent(tmp_path, de
     # a fold is a run like any other: evaluate re-scores it on its own held-out speakers
     fold_report = json.loads((cv_dir / "fold-2" / "report.json").read_text())
     assert main(["evaluate", str(cv_dir / "fold-2"), "--quiet"]) == 0
-    again = json.loads((cv_dir / "fold-2" / "report.json").read_text())
+    again = json.loads((cv_dir / "fold-2" / "eval-test" / "report.json").read_text())
     assert again["confusion_matrix"] == fold_report["confusion_matrix"]
     assert again["test_speakers"] == fold_report["test_speakers"]
 

@@ -126,7 +126,7 @@ def test_moving_features_and_models_together_keeps_evaluate_working(tmp_path, de
     shutil.move(home, moved)
     moved_run = moved / "models" / run.name
     assert main(["evaluate", "--quiet", str(moved_run)]) == 0
-    assert json.loads((moved_run / "report.json").read_text())["unweighted_accuracy"] == report["unweighted_accuracy"]
+    assert json.loads((moved_run / "eval-test" / "report.json").read_text())["unweighted_accuracy"] == report["unweighted_accuracy"]
     shutil.rmtree(moved / "features")
     assert main(["evaluate", str(moved_run)]) == 2
     assert "its feature set is gone" in capsys.readouterr().err

@@ -88,7 +88,7 @@ def test_end_to_end_demo_beats_chance_and_exports(demo_stats, tmp_path, capsys):
     assert pd.read_csv(again / "history.csv")["val_loss"].tolist() == pd.read_csv(run_dir / "history.csv")["val_loss"].tolist()
     # evaluate re-scores the run on its own test split to the same figures.
     assert main(["evaluate", str(run_dir), "--quiet"]) == 0
-    assert json.loads((run_dir / "report.json").read_text())["confusion_matrix"] == report["confusion_matrix"]
+    assert json.loads((run_dir / "eval-test" / "report.json").read_text())["confusion_matrix"] == report["confusion_matrix"]
 
 
 @pytest.mark.slow
@@ -122,7 +122,7 @@ def test_gender_variants_and_sklearn_baseline(demo_stats, tmp_path, capsys):
         sidecar = json.loads((run / "run.json").read_text())
         speakers = sum(sidecar["speakers"].values(), [])
         assert {gender_of[s] for s in speakers} == {sidecar["gender"]}
-        assert (run / "model.joblib").is_file() and (run / "report.json").is_file()
+        assert (run / "model.skops").is_file() and (run / "report.json").is_file()
 
 
 def test_unknown_gender_is_refused(tmp_path, capsys):
