@@ -50,7 +50,10 @@ def plain_loop(paths, *, augment: bool, seed: int = 0) -> np.ndarray:
         if augment:
             noise = y + rng.normal(0, np.sqrt(np.mean(y**2) / 10 ** (rng.uniform(10, 30) / 10)), y.shape)
             stretched = librosa.effects.time_stretch(y, rate=rng.uniform(0.8, 1.25))
-            views += [noise.astype(np.float32), librosa.effects.pitch_shift(stretched, sr=sr, n_steps=rng.uniform(-3, 3))]
+            views += [
+                noise.astype(np.float32),
+                librosa.effects.pitch_shift(stretched, sr=sr, n_steps=rng.uniform(-3, 3)),
+            ]
         for v in views:
             zcr = np.mean(librosa.feature.zero_crossing_rate(y=v).T, axis=0)
             stft = np.abs(librosa.stft(v))
@@ -70,9 +73,13 @@ def ours(manifest, *, augment: str, jobs: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as cache:
         started = time.perf_counter()
         result = extract_features(
-            manifest, features=FeatureConfig.for_kind("stats"), augment=AugmentConfig(recipes=parse_recipes(augment)),
-            cache_dir=cache, jobs=jobs, progress=False,
-        )  # fmt: skip
+            manifest,
+            features=FeatureConfig.for_kind("stats"),
+            augment=AugmentConfig(recipes=parse_recipes(augment)),
+            cache_dir=cache,
+            jobs=jobs,
+            progress=False,
+        )
         return time.perf_counter() - started, result.n_items
 
 
@@ -117,23 +124,49 @@ def whole_process_and_memory(args) -> None:
     """The fresh-process figures of the module docstring."""
     n = len(list(Path(args.ravdess).rglob("*.wav")))
     with tempfile.TemporaryDirectory() as cache:
-        ours_s = fresh_process_seconds([sys.executable, "-m", "ser_keras", "extract", "--quiet", "--features", "stats",
-                                        "--augment", "none", "--corpus", f"ravdess={args.ravdess}", "--cache-dir", cache,
-                                        "--jobs", str(args.jobs)])  # fmt: skip
-    loop = (f"import sys, glob; sys.path.insert(0, {str(Path(__file__).parent)!r}); from extract_speed import plain_loop; "
-            f"plain_loop(sorted(glob.glob({str(Path(args.ravdess))!r} + '/**/*.wav', recursive=True)), augment=False)")  # fmt: skip
+        ours_s = fresh_process_seconds(
+            [
+                sys.executable,
+                "-m",
+                "ser_keras",
+                "extract",
+                "--quiet",
+                "--features",
+                "stats",
+                "--augment",
+                "none",
+                "--corpus",
+                f"ravdess={args.ravdess}",
+                "--cache-dir",
+                cache,
+                "--jobs",
+                str(args.jobs),
+            ]
+        )
+    loop = (
+        f"import sys, glob; sys.path.insert(0, {str(Path(__file__).parent)!r}); from extract_speed import plain_loop; "
+        f"plain_loop(sorted(glob.glob({str(Path(args.ravdess))!r} + '/**/*.wav', recursive=True)), augment=False)"
+    )
     loop_s = fresh_process_seconds([sys.executable, "-c", loop])
-    print(f"whole process, {n} files: ser-keras extract {ours_s:.1f} s, plain loop {loop_s:.1f} s: "
-          f"{loop_s / ours_s:.1f}x ({verdict(loop_s / ours_s, 5)})")  # fmt: skip
+    print(
+        f"whole process, {n} files: ser-keras extract {ours_s:.1f} s, plain loop {loop_s:.1f} s: "
+        f"{loop_s / ours_s:.1f}x ({verdict(loop_s / ours_s, 5)})"
+    )
     peaks = {}
     for n_files in (args.memory_files, 4 * args.memory_files):
-        done = subprocess.run([sys.executable, __file__, "--ravdess", args.ravdess, "--rss-run", str(n_files)],
-                              check=True, capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, __file__, "--ravdess", args.ravdess, "--rss-run", str(n_files)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         peaks[n_files] = float(done.stdout.split()[-1])
         print(f"peak RSS extracting {n_files} files in one process (--jobs 1): {peaks[n_files]:.0f} MB")
     small, large = peaks.values()
-    print(f"memory growth from {args.memory_files} to {4 * args.memory_files} files: {large - small:+.0f} MB "
-          f"(target: flat; {'met' if large - small <= 0.1 * small else 'missed'}, within 10% counted flat)")  # fmt: skip
+    print(
+        f"memory growth from {args.memory_files} to {4 * args.memory_files} files: {large - small:+.0f} MB "
+        f"(target: flat; {'met' if large - small <= 0.1 * small else 'missed'}, within 10% counted flat)"
+    )
 
 
 def main() -> int:
@@ -165,7 +198,9 @@ def main() -> int:
     started = time.perf_counter()
     plain_loop(paths[:n_aug], augment=True)
     plain_aug = n_aug / (time.perf_counter() - started)
-    print(f"plain loop, noise,stretch+pitch: {plain_aug:6.1f} files/s (3 views per file, as if every file were training)")
+    print(
+        f"plain loop, noise,stretch+pitch: {plain_aug:6.1f} files/s (3 views per file, as if every file were training)"
+    )
 
     import pandas as pd
 
@@ -174,13 +209,18 @@ def main() -> int:
     # so per-run fixed costs (fingerprint, dispatch, assembly) are amortised as on a larger corpus.
     repeated = pd.concat([manifest] * 4, ignore_index=True)
     for augment in ("", "noise,stretch+pitch"):
-        for name, frame in ((f"one run, {len(manifest)} files", manifest), (f"steady state, {len(repeated)} files", repeated)):
+        for name, frame in (
+            (f"one run, {len(manifest)} files", manifest),
+            (f"steady state, {len(repeated)} files", repeated),
+        ):
             seconds, rows = ours(frame, augment=augment, jobs=args.jobs)
             rate = len(frame) / seconds
-            target = (f"; {verdict(rate / plain, 10)}" if not augment else f"; {verdict(rate / plain, 3)} the plain loop")
-            print(f"ser-keras extract [{augment or 'no augmentation'}] {name}: {rate:7.1f} files/s, {rows} rows "
-                  f"in {seconds:.2f} s, {rate / plain:.1f}x the plain loop, {rate / plain_aug:.1f}x the augmented loop"
-                  + (target if name.startswith("steady") else ""))  # fmt: skip
+            target = f"; {verdict(rate / plain, 10)}" if not augment else f"; {verdict(rate / plain, 3)} the plain loop"
+            print(
+                f"ser-keras extract [{augment or 'no augmentation'}] {name}: {rate:7.1f} files/s, {rows} rows "
+                f"in {seconds:.2f} s, {rate / plain:.1f}x the plain loop, {rate / plain_aug:.1f}x the augmented loop"
+                + (target if name.startswith("steady") else "")
+            )
     own, children = peak_rss_mb()
     print(f"peak RSS: {own:.0f} MB (this process), {children:.0f} MB (largest worker)")
     whole_process_and_memory(args)

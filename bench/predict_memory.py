@@ -35,8 +35,9 @@ print(result["n_windows"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss //
 
 def peak_mb(run_dir: Path, path: Path, mode: str) -> tuple[int, int]:
     """``(n_windows, peak RSS in MB)`` of one prediction in a fresh process."""
-    done = subprocess.run([sys.executable, "-c", CHILD, str(run_dir), str(path), mode], check=True,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(run_dir), str(path), mode], check=True, capture_output=True, text=True
+    )
     windows, mb = done.stdout.split()[-2:]
     return int(windows), int(mb)
 
@@ -45,9 +46,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", help="run directory (default: train stats/conv1d on the demo corpus)")
     parser.add_argument("--minutes", default="5,30", help="recording lengths in minutes (default 5,30)")
-    parser.add_argument("--whole-up-to", type=float, default=10.0,
-                        help="measure the read-whole path only up to this many minutes (it needs ~0.4 GB per minute of "
-                        "48 kHz audio; 30 minutes exhausted 24 GB here)")
+    parser.add_argument(
+        "--whole-up-to",
+        type=float,
+        default=10.0,
+        help="measure the read-whole path only up to this many minutes (it needs ~0.4 GB per minute of "
+        "48 kHz audio; 30 minutes exhausted 24 GB here)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ser-keras-bench-"))
     from ser_keras.cli import main as cli
@@ -63,7 +68,9 @@ def main() -> None:
 
     from ser_keras.audio import load
 
-    speech = np.concatenate([load(p, sr=48000) for p in sorted(ensure_demo_corpus(work / "features" / "demo_corpus").rglob("*.wav"))[:40]])
+    speech = np.concatenate(
+        [load(p, sr=48000) for p in sorted(ensure_demo_corpus(work / "features" / "demo_corpus").rglob("*.wav"))[:40]]
+    )
     print(f"run: {run_dir}")
     print(f"{'minutes':>8} {'windows':>8} {'streamed MB':>12} {'whole MB':>9}")
     for minutes in (float(m) for m in args.minutes.split(",")):

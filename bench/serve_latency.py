@@ -16,7 +16,7 @@ and TensorFlow to one thread.  Three figures:
   ``Predictor.predict_file`` and cold ``ser-keras predict`` are timed on ``model.tflite``
   (the ai-edge-litert interpreter, one thread, no TensorFlow in that process), with the
   issue's targets: p50 <= 5 ms, cold <= 1.5 s.  The cold figures come after a first
-  call has built the filter-bank cache (`ser_keras.features.filter_cache_dir`), as on any
+  call has built the filter-bank cache (`ser_keras.spectral.filter_cache_dir`), as on any
   machine after its first prediction.
 
 p50/p95 are over ``--calls`` calls after 20 warm-up calls.
@@ -68,8 +68,20 @@ def main() -> None:
 
     run_dir = args.run
     if run_dir is None:
-        cli(["extract", "--quiet", "--features", "stats", "--augment", "none", "--cache-dir", str(work / "features"),
-             "--jobs", "1"])
+        cli(
+            [
+                "extract",
+                "--quiet",
+                "--features",
+                "stats",
+                "--augment",
+                "none",
+                "--cache-dir",
+                str(work / "features"),
+                "--jobs",
+                "1",
+            ]
+        )
         fs_dir = next((work / "features").glob("stats-*"))
         cli(["train", "--quiet", "--features-dir", str(fs_dir), "--out", str(work / "models"), "--epochs", "10"])
         run_dir = next((work / "models").iterdir())
@@ -110,8 +122,10 @@ def main() -> None:
     lite = Predictor.from_run(lite_dir)
     lite_seconds = timed(lambda: lite.predict_file(clip), args.calls)
     p50 = np.percentile(lite_seconds, 50) * 1e3
-    print(f"LiteRT Predictor.predict_file   {percentiles(lite_seconds)}  "
-          f"(target p50 <= 5 ms: {'met' if p50 <= 5 else f'missed by {p50 - 5:.1f} ms'})")
+    print(
+        f"LiteRT Predictor.predict_file   {percentiles(lite_seconds)}  "
+        f"(target p50 <= 5 ms: {'met' if p50 <= 5 else f'missed by {p50 - 5:.1f} ms'})"
+    )
     print(f"cold `ser-keras predict` on model.tflite: {cold_predict(lite_dir, clip, target=1.5)}")
 
 
@@ -120,11 +134,16 @@ def cold_predict(run_dir, clip, *, target: float | None = None, repeats: int = 3
     colds = []
     for _ in range(repeats):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "ser_keras", "predict", str(run_dir), str(clip)], check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "ser_keras", "predict", str(run_dir), str(clip)], check=True, capture_output=True
+        )
         colds.append(time.perf_counter() - started)
     median = float(np.median(colds))
-    verdict = "" if target is None else (f" (target <= {target} s: " + ("met)" if median <= target else f"missed by {median - target:.2f} s)"))
+    verdict = (
+        ""
+        if target is None
+        else (f" (target <= {target} s: " + ("met)" if median <= target else f"missed by {median - target:.2f} s)"))
+    )
     return f"median {median:.2f} s of {[round(c, 2) for c in colds]}{verdict}"
 
 

@@ -78,13 +78,20 @@ def main() -> None:
         predictor = load_predictor(str(run))
     except Exception as error:  # a corrupted or foreign folder: say which, never a traceback on the page
         message = " ".join(str(error).split())
-        st.error(message if isinstance(error, SerError) else f"{run}: cannot load this run ({type(error).__name__}: {message})")
+        st.error(
+            message
+            if isinstance(error, SerError)
+            else f"{run}: cannot load this run ({type(error).__name__}: {message})"
+        )
         return
     st.caption("Emotions: " + ", ".join(predictor.labels))
     source = st.radio("Audio", ["Upload a file", "Record"], horizontal=True)
     if source == "Upload a file":
-        audio = st.file_uploader(f"A speech clip ({', '.join(UPLOAD_TYPES)}; at most {max_bytes / 1e6:g} MB)",
-                                 type=UPLOAD_TYPES, max_upload_size=max(1, math.ceil(max_bytes / 1e6)))  # fmt: skip
+        audio = st.file_uploader(
+            f"A speech clip ({', '.join(UPLOAD_TYPES)}; at most {max_bytes / 1e6:g} MB)",
+            type=UPLOAD_TYPES,
+            max_upload_size=max(1, math.ceil(max_bytes / 1e6)),
+        )
     else:
         audio = st.audio_input("Record a clip")
     if audio is None:

@@ -83,9 +83,7 @@ def load(
             start = int(round(offset * native_sr))
             if start > 0:
                 if start >= handle.frames:
-                    raise ParameterError(
-                        f"{path}: too short: {handle.frames / native_sr:.3f} s, offset is {offset} s"
-                    )
+                    raise ParameterError(f"{path}: too short: {handle.frames / native_sr:.3f} s, offset is {offset} s")
                 handle.seek(start)
             frames = -1 if duration is None else int(round(duration * native_sr))
             data = handle.read(frames=frames, dtype="float32", always_2d=True)
@@ -280,8 +278,12 @@ def validate(
         warnings.warn(f"{name}: audio is silent (peak below -80 dBFS)", SerWarning, stacklevel=2)
     peak = float(np.max(np.abs(y)))
     if peak > OVERLOAD_PEAK:
-        warnings.warn(f"{name}: peak {peak:.3g} is {20 * np.log10(peak):.0f} dB above full scale (float audio should lie "
-                      "in [-1, 1]); scored as it is", SerWarning, stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"{name}: peak {peak:.3g} is {20 * np.log10(peak):.0f} dB above full scale (float audio should lie "
+            "in [-1, 1]); scored as it is",
+            SerWarning,
+            stacklevel=2,
+        )
     return y.astype(np.float32, copy=False)
 
 

@@ -66,7 +66,9 @@ def parse_recipes(text: str | Sequence[str] | None) -> tuple[tuple[str, ...], ..
         steps = tuple(s.strip() for s in item.split("+"))
         for step in steps:
             if step not in WAVEFORM_STEPS:
-                raise ParameterError(f"unknown augmentation {step!r}; choose from {', '.join(WAVEFORM_STEPS)} (join with +)")
+                raise ParameterError(
+                    f"unknown augmentation {step!r}; choose from {', '.join(WAVEFORM_STEPS)} (join with +)"
+                )
         if steps in recipes:
             raise ParameterError(f"augmentation {item!r} is given twice")
         recipes.append(steps)

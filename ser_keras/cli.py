@@ -14,8 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from . import __version__
-from . import tflog
+from . import __version__, tflog
 from .errors import SerError, SerWarning
 
 DEMO_NOTE = "With no --corpus, the embedded SYNTHETIC demo corpus is used (generated on first use; not real speech)."
@@ -34,24 +33,51 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose the utterances: corpora, emotions, merges."""
     group = parser.add_argument_group("corpus")
     group.add_argument(
-        "--corpus", action="append", metavar="NAME[=PATH]",
+        "--corpus",
+        action="append",
+        metavar="NAME[=PATH]",
         help="corpus to read, repeatable: ravdess=DIR, cremad=DIR, tess=DIR, savee=DIR, emodb=DIR, "
         "csv=FILE (path,emotion[,speaker,gender]) or demo[=DIR]. " + DEMO_NOTE,
-    )  # fmt: skip
+    )
     group.add_argument("--emotions", help="emotions to keep, e.g. angry,happy,neutral,sad (default: all)")
     group.add_argument("--merge", action="append", metavar="SRC=DST", help="merge emotions, e.g. calm=neutral")
     group.add_argument("--ravdess-channel", choices=("speech", "song"), default="speech", help="RAVDESS vocal channel")
-    group.add_argument("--cremad-demographics", metavar="CSV", help="CREMA-D VideoDemographics.csv (default: look in the corpus folder)")
-    group.add_argument("--cache-dir", default="features", type=_out_dir_type(), help="feature cache folder; also holds the demo corpus (default: features)")
+    group.add_argument(
+        "--cremad-demographics",
+        metavar="CSV",
+        help="CREMA-D VideoDemographics.csv (default: look in the corpus folder)",
+    )
+    group.add_argument(
+        "--cache-dir",
+        default="features",
+        type=_out_dir_type(),
+        help="feature cache folder; also holds the demo corpus (default: features)",
+    )
 
 
 def add_split_options(parser: argparse.ArgumentParser) -> None:
     """Options of the speaker-independent split."""
     group = parser.add_argument_group("split (by speaker, before any augmentation)")
-    group.add_argument("--split", choices=("speaker", "random"), default="speaker",
-                       help="speaker: speaker-independent (default); random: file-level, leaks speakers, for comparison only")  # fmt: skip
-    group.add_argument("--val-fraction", type=_number(float, low=0, high=0.9), default=0.1, help="share of each gender's speakers for validation, rounded, at least one when a gender has 3+ speakers (default: 0.1)")
-    group.add_argument("--test-fraction", type=_number(float, low=0, high=0.9), default=0.2, help="share of each gender's speakers for test, rounded, at least one when a gender has 3+ speakers (default: 0.2)")
+    group.add_argument(
+        "--split",
+        choices=("speaker", "random"),
+        default="speaker",
+        help="speaker: speaker-independent (default); random: file-level, leaks speakers, for comparison only",
+    )
+    group.add_argument(
+        "--val-fraction",
+        type=_number(float, low=0, high=0.9),
+        default=0.1,
+        help="share of each gender's speakers for validation, rounded, at least one when a gender has 3+ "
+        "speakers (default: 0.1)",
+    )
+    group.add_argument(
+        "--test-fraction",
+        type=_number(float, low=0, high=0.9),
+        default=0.2,
+        help="share of each gender's speakers for test, rounded, at least one when a gender has 3+ speakers "
+        "(default: 0.2)",
+    )
     group.add_argument("--val-speakers", help="comma-separated validation speakers (e.g. ravdess:05 or 05)")
     group.add_argument("--test-speakers", help="comma-separated test speakers")
     group.add_argument("--seed", type=int, default=0, help="seed of the split, augmentation and training (default 0)")
@@ -62,9 +88,13 @@ def corpus_manifest(args: argparse.Namespace):
     from .corpora import build_manifest
 
     return build_manifest(
-        args.corpus, emotions=args.emotions, merge=args.merge, ravdess_channel=args.ravdess_channel,
-        cremad_demographics=args.cremad_demographics, cache_dir=args.cache_dir,
-    )  # fmt: skip
+        args.corpus,
+        emotions=args.emotions,
+        merge=args.merge,
+        ravdess_channel=args.ravdess_channel,
+        cremad_demographics=args.cremad_demographics,
+        cache_dir=args.cache_dir,
+    )
 
 
 def split_manifest(args: argparse.Namespace):
@@ -72,10 +102,14 @@ def split_manifest(args: argparse.Namespace):
     from .splits import assign_split
 
     return assign_split(
-        corpus_manifest(args), method=args.split, val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction, seed=args.seed, val_speakers=args.val_speakers,
+        corpus_manifest(args),
+        method=args.split,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        val_speakers=args.val_speakers,
         test_speakers=args.test_speakers,
-    )  # fmt: skip
+    )
 
 
 def _checked(check, **options):
@@ -112,7 +146,9 @@ def _number(kind, *, low=None, high=None, low_open=False):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
         if value != value or value in (float("inf"), float("-inf")):
             raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         if low is not None and (value < low or (low_open and value == low)):
@@ -163,35 +199,92 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("features")
     from .features import KINDS
 
-    group.add_argument("--features", choices=tuple(KINDS), default="functionals",
-                       help="; ".join(f"{name}: {kind.description}" for name, kind in KINDS.items())
-                       + " (default: functionals)")  # fmt: skip
-    group.add_argument("--sr", type=_number(int, low=1000, high=384000),
-                       help="sample rate (default 22050; 16000 for mel and functionals)")  # fmt: skip
-    group.add_argument("--offset", type=_number(float, low=0), help="window start in s (default 0.6; 0 for mel, functionals)")
-    group.add_argument("--duration", type=POSITIVE_FLOAT,
-                       help="window length in s (default 2.5; 5 for mel; the whole utterance for functionals)")  # fmt: skip
+    group.add_argument(
+        "--features",
+        choices=tuple(KINDS),
+        default="functionals",
+        help="; ".join(f"{name}: {kind.description}" for name, kind in KINDS.items()) + " (default: functionals)",
+    )
+    group.add_argument(
+        "--sr",
+        type=_number(int, low=1000, high=384000),
+        help="sample rate (default 22050; 16000 for mel and functionals)",
+    )
+    group.add_argument(
+        "--offset", type=_number(float, low=0), help="window start in s (default 0.6; 0 for mel, functionals)"
+    )
+    group.add_argument(
+        "--duration",
+        type=POSITIVE_FLOAT,
+        help="window length in s (default 2.5; 5 for mel; the whole utterance for functionals)",
+    )
     group.add_argument("--n-mfcc", type=POSITIVE_INT, help="MFCCs (default 20; 30 for functionals)")
-    group.add_argument("--n-mels", type=_number(int, low=1, high=1024), help="mel bands (default 128; 64 for functionals)")
-    group.add_argument("--n-fft", type=_number(int, low=16, high=65536), help="FFT size (default 2048; 1024 for functionals)")
+    group.add_argument(
+        "--n-mels", type=_number(int, low=1, high=1024), help="mel bands (default 128; 64 for functionals)"
+    )
+    group.add_argument(
+        "--n-fft", type=_number(int, low=16, high=65536), help="FFT size (default 2048; 1024 for functionals)"
+    )
     group.add_argument("--hop-length", type=POSITIVE_INT, help="hop in samples (default 512; 256 for functionals)")
     aug = parser.add_argument_group("augmentation (training split only; one extra view per recipe)")
-    aug.add_argument("--augment", default="speed", metavar="RECIPES",
-                     help="comma-separated recipes of noise, stretch, pitch, speed, shift; join steps with + "
-                     "(e.g. noise,stretch+pitch gives each training file 3 rows); none for no augmentation "
-                     "(default: speed, chosen by speaker cross-validation)")  # fmt: skip
-    aug.add_argument("--snr-db", type=_float_pair(low=-10, high=100), default=(10.0, 30.0), metavar="LOW,HIGH", help="noise SNR range (dB)")
-    aug.add_argument("--stretch-rate", type=_float_pair(low=0.25, high=4), default=(0.8, 1.25), metavar="LOW,HIGH", help="time-stretch rates")
-    aug.add_argument("--pitch-semitones", type=_float_pair(low=-24, high=24), default=(-3.0, 3.0), metavar="LOW,HIGH", help="pitch shift range")
-    aug.add_argument("--speed-rate", type=_float_pair(low=0.25, high=4), default=(0.85, 1.15), metavar="LOW,HIGH", help="speed change range (default 0.85,1.15)")
-    aug.add_argument("--shift-fraction", type=_number(float, low=0, high=1), default=0.2, help="max circular shift as a fraction of length")
+    aug.add_argument(
+        "--augment",
+        default="speed",
+        metavar="RECIPES",
+        help="comma-separated recipes of noise, stretch, pitch, speed, shift; join steps with + "
+        "(e.g. noise,stretch+pitch gives each training file 3 rows); none for no augmentation "
+        "(default: speed, chosen by speaker cross-validation)",
+    )
+    aug.add_argument(
+        "--snr-db",
+        type=_float_pair(low=-10, high=100),
+        default=(10.0, 30.0),
+        metavar="LOW,HIGH",
+        help="noise SNR range (dB)",
+    )
+    aug.add_argument(
+        "--stretch-rate",
+        type=_float_pair(low=0.25, high=4),
+        default=(0.8, 1.25),
+        metavar="LOW,HIGH",
+        help="time-stretch rates",
+    )
+    aug.add_argument(
+        "--pitch-semitones",
+        type=_float_pair(low=-24, high=24),
+        default=(-3.0, 3.0),
+        metavar="LOW,HIGH",
+        help="pitch shift range",
+    )
+    aug.add_argument(
+        "--speed-rate",
+        type=_float_pair(low=0.25, high=4),
+        default=(0.85, 1.15),
+        metavar="LOW,HIGH",
+        help="speed change range (default 0.85,1.15)",
+    )
+    aug.add_argument(
+        "--shift-fraction",
+        type=_number(float, low=0, high=1),
+        default=0.2,
+        help="max circular shift as a fraction of length",
+    )
     run = parser.add_argument_group("run")
     run.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes (default: all cores)")
     cluster = run.add_mutually_exclusive_group()
-    cluster.add_argument("--scheduler", metavar="ADDRESS", help="extract on the Dask cluster whose scheduler is at ADDRESS "
-                         "(tcp://HOST:8786; its workers need ser-keras and the audio at the same paths) (default: local workers)")
-    cluster.add_argument("--dask", dest="scheduler", action="store_const", const="local",
-                         help="extract on a local Dask cluster of --jobs workers on 127.0.0.1")
+    cluster.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="extract on the Dask cluster whose scheduler is at ADDRESS "
+        "(tcp://HOST:8786; its workers need ser-keras and the audio at the same paths) (default: local workers)",
+    )
+    cluster.add_argument(
+        "--dask",
+        dest="scheduler",
+        action="store_const",
+        const="local",
+        help="extract on a local Dask cluster of --jobs workers on 127.0.0.1",
+    )
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     run.add_argument("--strict", action="store_true", help="fail if any file cannot be used")
 
@@ -202,13 +295,23 @@ def feature_configs(args: argparse.Namespace):
     from .features import FeatureConfig
 
     features = FeatureConfig.for_kind(
-        args.features, sr=args.sr, offset=args.offset, duration=args.duration, n_mfcc=args.n_mfcc,
-        n_mels=args.n_mels, n_fft=args.n_fft, hop_length=args.hop_length,
-    )  # fmt: skip
+        args.features,
+        sr=args.sr,
+        offset=args.offset,
+        duration=args.duration,
+        n_mfcc=args.n_mfcc,
+        n_mels=args.n_mels,
+        n_fft=args.n_fft,
+        hop_length=args.hop_length,
+    )
     augment = AugmentConfig(
-        recipes=parse_recipes(args.augment), snr_db=args.snr_db, stretch_rate=args.stretch_rate,
-        pitch_semitones=args.pitch_semitones, speed_rate=args.speed_rate, shift_fraction=args.shift_fraction,
-    )  # fmt: skip
+        recipes=parse_recipes(args.augment),
+        snr_db=args.snr_db,
+        stretch_rate=args.stretch_rate,
+        pitch_semitones=args.pitch_semitones,
+        speed_rate=args.speed_rate,
+        shift_fraction=args.shift_fraction,
+    )
     return features, augment
 
 
@@ -219,14 +322,26 @@ def extract_from_args(args: argparse.Namespace):
     features, augment = feature_configs(args)
     manifest = split_manifest(args)
     split = {
-        "method": args.split, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction,
-        "seed": args.seed, "val_speakers": args.val_speakers, "test_speakers": args.test_speakers,
-    }  # fmt: skip
+        "method": args.split,
+        "val_fraction": args.val_fraction,
+        "test_fraction": args.test_fraction,
+        "seed": args.seed,
+        "val_speakers": args.val_speakers,
+        "test_speakers": args.test_speakers,
+    }
     result = extract_features(
-        manifest, features=features, augment=augment, cache_dir=args.cache_dir, seed=args.seed,
-        split_settings=split, corpora=args.corpus or ["demo"], jobs=args.jobs, scheduler=args.scheduler, strict=args.strict,
+        manifest,
+        features=features,
+        augment=augment,
+        cache_dir=args.cache_dir,
+        seed=args.seed,
+        split_settings=split,
+        corpora=args.corpus or ["demo"],
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        strict=args.strict,
         progress=not args.quiet,
-    )  # fmt: skip
+    )
     return result
 
 
@@ -243,7 +358,9 @@ def print_extraction_summary(result, *, file=None) -> None:
     else:
         failed = len({e.split(" (", 1)[0] for e in result.errors})
         done = f"extracted {result.n_items} rows in {result.seconds:.1f} s; {failed} file(s) failed"
-    print(done + (f", listed in {listing}" if failed else ""), file=file or sys.stderr)  # stderr at call time (redirectable)
+    print(
+        done + (f", listed in {listing}" if failed else ""), file=file or sys.stderr
+    )  # stderr at call time (redirectable)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -260,45 +377,74 @@ def training_options(args: argparse.Namespace):
     from .train import TrainOptions
 
     return TrainOptions(
-        model=args.model, normalize=args.normalize, ensemble=args.ensemble, log_power=args.log_power,
+        model=args.model,
+        normalize=args.normalize,
+        ensemble=args.ensemble,
+        log_power=args.log_power,
         group_balance=args.group_balance,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
         class_weight=None if args.class_weight == "none" else args.class_weight,
-        patience=args.patience, strategy=args.strategy, devices=args.devices, optimizer=args.optimizer,
-        momentum=args.momentum, weights=args.weights,
-        image_size=args.image_size, freeze_epochs=args.freeze_epochs, unfreeze=args.unfreeze,
-        fine_tune_lr_factor=args.fine_tune_lr_factor, spec_augment=args.spec_augment,
-        augment_options=SpecAugmentOptions(time_shift=args.time_shift, freq_masks=args.freq_masks,
-                                           freq_width=args.freq_width, time_masks=args.time_masks,
-                                           time_width=args.time_width),
-    )  # fmt: skip
+        patience=args.patience,
+        strategy=args.strategy,
+        devices=args.devices,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        weights=args.weights,
+        image_size=args.image_size,
+        freeze_epochs=args.freeze_epochs,
+        unfreeze=args.unfreeze,
+        fine_tune_lr_factor=args.fine_tune_lr_factor,
+        spec_augment=args.spec_augment,
+        augment_options=SpecAugmentOptions(
+            time_shift=args.time_shift,
+            freq_masks=args.freq_masks,
+            freq_width=args.freq_width,
+            time_masks=args.time_masks,
+            time_width=args.time_width,
+        ),
+    )
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
     from .cv import cross_validate
     from .recipe import resolved_recipe
-    from .train import check_recipe, configure_devices
+    from .strategies import configure_devices
+    from .train import check_recipe
 
     features, augment = feature_configs(args)
     check_recipe(training_options(args), features)  # before any extraction
     if args.devices:
         configure_devices(args.devices)
     path = cross_validate(
-        corpus_manifest(args), features=features, augment=augment, options=training_options(args), folds=args.folds,
-        seed=args.seed, gender=args.gender, cache_dir=args.cache_dir, out_dir=args.out,
-        corpora=args.corpus or ["demo"], jobs=args.jobs, scheduler=args.scheduler, progress=not args.quiet,
+        corpus_manifest(args),
+        features=features,
+        augment=augment,
+        options=training_options(args),
+        folds=args.folds,
+        seed=args.seed,
+        gender=args.gender,
+        cache_dir=args.cache_dir,
+        out_dir=args.out,
+        corpora=args.corpus or ["demo"],
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
         recipe=resolved_recipe(args.parser, args),
-    )  # fmt: skip
+    )
     if not args.quiet:
         import json
 
         summary = json.loads((path / "cv.json").read_text())
         mean, std = summary["mean"], summary["std"]
         print(
-            f"{len(summary['folds'])}-fold speaker CV: UA {mean['unweighted_accuracy']:.3f} ± {std['unweighted_accuracy']:.3f}  "
+            f"{len(summary['folds'])}-fold speaker CV: "
+            f"UA {mean['unweighted_accuracy']:.3f} ± {std['unweighted_accuracy']:.3f}  "
             f"WA {mean['weighted_accuracy']:.3f} ± {std['weighted_accuracy']:.3f}  "
             f"macro-F1 {mean['macro_f1']:.3f} ± {std['macro_f1']:.3f}  (chance UA {summary['chance_ua']:.3f})"
-        )  # fmt: skip
+        )
     print(path)
     return 0
 
@@ -306,7 +452,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .extract import FeatureSet
     from .recipe import resolved_recipe
-    from .train import check_recipe, configure_devices, train, train_gender_group
+    from .strategies import configure_devices
+    from .train import check_recipe, train, train_gender_group
 
     options = training_options(args)
     if args.features_dir:
@@ -324,8 +471,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     genders = ("mixed", "male", "female") if args.gender == "all" else (args.gender,)
     runs = {}
     for gender in genders:
-        runs[gender] = train(fs, gender=gender, out_dir=args.out, options=options, progress=not args.quiet,
-                             recipe=resolved_recipe(args.parser, args))  # fmt: skip
+        runs[gender] = train(
+            fs,
+            gender=gender,
+            out_dir=args.out,
+            options=options,
+            progress=not args.quiet,
+            recipe=resolved_recipe(args.parser, args),
+        )
         if not args.quiet:
             _print_scores(runs[gender] / "report.json", f"{gender}: ")
         print(runs[gender], flush=True)
@@ -336,42 +489,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from .evaluate import evaluate_into
 
-    from .corpora import corpus_names
-
-    from .extract import FeatureSet, extract_features
-    from .features import FeatureConfig
-    from .report import write_report
-    from .runs import read_sidecar
-    from .train import evaluate_run
-
-    from .runs import Staged
-
-    run_dir = Path(args.run_dir)
-    if not args.corpus:
-        report = evaluate_run(run_dir)
-        names = "test"
-    else:
-        sidecar = read_sidecar(run_dir)
-        manifest = corpus_manifest(args)
-        manifest["split"] = "test"  # another corpus: every file is test data
-        result = extract_features(
-            manifest, features=FeatureConfig.from_dict(sidecar["features"]), cache_dir=args.cache_dir,
-            split_settings={"method": "all-test"}, corpora=args.corpus, jobs=args.jobs, progress=not args.quiet,
-        )  # fmt: skip
-        if not args.quiet:
-            print_extraction_summary(result)
-        report = evaluate_run(run_dir, FeatureSet(result.path))
-        names = corpus_names(args.corpus)
-    sidecar = read_sidecar(run_dir)
-    trained_on = corpus_names(sidecar.get("corpora"))
-    title = f"{run_dir.name}: {sidecar['model']} trained on {trained_on}"
-    title += f", evaluated on {names} (cross-corpus)" if args.corpus else ", re-scored on its test split"
-    # a published run is never rewritten: each evaluation is a new folder in it, built hidden, renamed into place
-    with Staged(run_dir, f"eval-{names}") as staged:
-        write_report(report, staged.staging, title=title)
-    out_dir = staged.path
+    on_extracted = None if args.quiet else print_extraction_summary
+    manifest = corpus_manifest(args) if args.corpus else None
+    out_dir = evaluate_into(
+        args.run_dir,
+        manifest=manifest,
+        corpora=args.corpus,
+        cache_dir=args.cache_dir,
+        jobs=args.jobs,
+        progress=not args.quiet,
+        on_extracted=on_extracted,
+    )
     if not args.quiet:
         _print_scores(out_dir / "report.json")
     print(out_dir)
@@ -391,7 +521,9 @@ def _print_scores(report_path, prefix: str = "") -> None:
 
 
 def _json_records(table) -> str:
-    """A DataFrame as a JSON list of row objects: NaN as null, full float precision, ``/`` unescaped (not pandas' to_json)."""
+    """A DataFrame as a JSON list of row objects: NaN as null, full float precision, ``/`` unescaped.
+
+    (pandas' ``to_json`` escapes ``/`` and rounds floats.)"""
     import json
 
     records = table.astype(object).where(table.notna(), None).to_dict("records")
@@ -403,7 +535,6 @@ PREDICT_EXIT_ALL, PREDICT_EXIT_SOME, PREDICT_EXIT_NONE = 0, 1, 2
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from .predict import Predictor
 
@@ -437,7 +568,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def read_speaker_table(path: str) -> dict[str, str]:
-    """``--speakers FILE.csv`` (``path,speaker``; paths as given to predict or relative to the CSV) -> path -> speaker."""
+    """``--speakers FILE.csv`` -> ``{path: speaker}``; its ``path`` column holds paths as given to predict,
+    or relative to the CSV."""
     from pathlib import Path
 
     import pandas as pd
@@ -464,30 +596,15 @@ RUNS_SORT_KEYS = ("date", "ua", "wa", "macro_f1", "run")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .litert import LiteRTModel, export_litert
-    from .runs import load_run
-    from .train import predict_probabilities
+    from .export import check_litert, export_litert
 
     target = export_litert(args.run_dir)
     if not args.quiet:  # a check that the file runs and answers as the run's model does, on its test rows
-        import numpy as np
-
-        from .errors import ParameterError
-        from .extract import FeatureSet
-        from .runs import feature_set_of
-
-        from .features import FeatureConfig
-
-        sidecar, model = load_run(args.run_dir)
-        try:
-            X, what = np.asarray(FeatureSet(feature_set_of(args.run_dir, sidecar)).arrays("test")[0][:64]), "test clips"
-        except ParameterError:  # the feature set is gone
-            X = np.zeros((0,))
-        if not len(X):  # (or a cv fold's, which has no test split): zeros of the input's shape still exercise the file
-            X, what = np.zeros((2, *FeatureConfig.from_dict(sidecar["features"]).output_shape()), np.float32), "zero rows"
-        gap = float(np.abs(LiteRTModel(target).probabilities(X) - predict_probabilities(model, X)).max())
-        print(f"LiteRT model {target.stat().st_size / 1e6:.2f} MB; largest probability difference to the run's model "
-              f"on {len(X)} {what}: {gap:.1e}")  # fmt: skip
+        gap, n_rows, what = check_litert(args.run_dir, target)
+        print(
+            f"LiteRT model {target.stat().st_size / 1e6:.2f} MB; largest probability difference to the run's model "
+            f"on {n_rows} {what}: {gap:.1e}"
+        )
     print(target)
     return 0
 
@@ -532,11 +649,26 @@ def cmd_app(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     script = Path(__file__).with_name("app.py")
-    env = dict(os.environ, SER_KERAS_MODELS=args.models, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb))
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-               "--server.address", args.address, "--server.port", str(args.port),
-               "--server.maxUploadSize", str(math.ceil(args.max_mb)),  # Streamlit refuses bigger uploads itself
-               "--browser.gatherUsageStats", "false"]  # fmt: skip
+    env = dict(
+        os.environ, SER_KERAS_MODELS=args.models, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb)
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.headless",
+        "true",
+        "--server.address",
+        args.address,
+        "--server.port",
+        str(args.port),
+        "--server.maxUploadSize",
+        str(math.ceil(args.max_mb)),  # Streamlit refuses bigger uploads itself
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     print(f"serving on http://{args.address}:{args.port}", file=sys.stderr, flush=True)
     os.execve(sys.executable, command, env)  # become the server: signals reach Streamlit itself
     return 0
@@ -565,64 +697,147 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str, ...]) -> None:
     """Options of the recipe: model, normalisation, optimisation, strategy, transfer learning."""
+    from .features import KINDS
+    from .models import models_help
     from .pipeline import SpecAugmentOptions  # its defaults are the CLI's (NumPy only, no TensorFlow)
 
     p = parser
     t = p.add_argument_group("training")
-    t.add_argument("--model", help="logreg (default for functionals; scikit-learn, exported as its equal Keras "
-                   "model), dnn, conv1d (default for stats), conv1d_avgpool, conv2d (default for mel), conv2d_pool, "
-                   "cnn_lstm (default for frames); scikit-learn: svm, mlp, knn; "
-                   "on mel also densenet121, densenet169, densenet201, densenet161, resnet50, resnext50_32x4d")  # fmt: skip
-    t.add_argument("--normalize", choices=("global", "speaker"), default="global",
-                   help="global: z-score with train-split statistics (serves one clip from anyone); speaker: first "
-                   "standardise each speaker by its own clips (transductive: needs several clips of a test speaker) "
-                   "(default: global)")  # fmt: skip
-    t.add_argument("--gender", choices=genders, default="mixed",
-                   help="train on all speakers or one gender" + (", or all three variants one after another" if "all" in genders else "")
-                   + " (default: mixed)")  # fmt: skip
-    t.add_argument("--epochs", type=POSITIVE_INT, default=50)
-    t.add_argument("--batch-size", type=POSITIVE_INT, help="per replica; the global batch is this x replicas "
-                   "(default 32; 16 for transfer learning)")  # fmt: skip
-    t.add_argument("--lr", type=POSITIVE_FLOAT, help="learning rate (default 1e-3 Adam; 0.01 SGD for transfer learning)")
+    t.add_argument(
+        "--model",
+        metavar="NAME",
+        help=models_help()
+        + ". Default: the feature kind's ("
+        + ", ".join(f"{kind}: {spec.default_model}" for kind, spec in KINDS.items())
+        + ")",
+    )
+    t.add_argument(
+        "--normalize",
+        choices=("global", "speaker"),
+        default="global",
+        help="global: z-score with train-split statistics (serves one clip from anyone); speaker: first "
+        "standardise each speaker by its own clips (transductive: needs several clips of a test speaker) "
+        "(default: global)",
+    )
+    t.add_argument(
+        "--gender",
+        choices=genders,
+        default="mixed",
+        help="train on all speakers or one gender"
+        + (", or all three variants one after another" if "all" in genders else "")
+        + " (default: mixed)",
+    )
+    t.add_argument(
+        "--epochs", type=POSITIVE_INT, default=50, help="most epochs of a Keras model (early stopping may end sooner)"
+    )
+    t.add_argument(
+        "--batch-size",
+        type=POSITIVE_INT,
+        help="per replica; the global batch is this x replicas (default 32; 16 for transfer learning)",
+    )
+    t.add_argument(
+        "--lr", type=POSITIVE_FLOAT, help="learning rate (default 1e-3 Adam; 0.01 SGD for transfer learning)"
+    )
     t.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam; sgd for transfer learning")
     t.add_argument("--momentum", type=_number(float, low=0, high=1), default=0.9, help="SGD momentum (default 0.9)")
-    t.add_argument("--patience", type=NON_NEGATIVE_INT, help="EarlyStopping patience on val_loss, best weights restored "
-                   "(default 10; 4 for transfer learning)")  # fmt: skip
-    t.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
-                   help="balanced: weight classes inversely to their frequency in train (default); none: equal weights")
-    t.add_argument("--log-power", action=argparse.BooleanOptionalAction, default=True,
-                   help="log-compress the raw mel power block of stats/frames inside the model, before its z-score "
-                   "(default: on; --no-log-power is the seed projects' raw scale)")  # fmt: skip
-    t.add_argument("--group-balance", action=argparse.BooleanOptionalAction, default=True,
-                   help="logreg on functionals: weigh each descriptor family equally under the L2 penalty "
-                   "(default: on; --no-group-balance weighs every column equally, the recipe before 2026-11-27)")  # fmt: skip
-    t.add_argument("--ensemble", type=POSITIVE_INT, default=1, metavar="N",
-                   help="train N members (seeds seed..seed+N-1) and average their probabilities in one model, "
-                   "one SavedModel, one report (Keras models; default 1)")  # fmt: skip
-    t.add_argument("--strategy", choices=("mirrored", "multi-worker"), default="mirrored",
-                   help="mirrored: one machine; multi-worker: MultiWorkerMirroredStrategy from TF_CONFIG")  # fmt: skip
+    t.add_argument(
+        "--patience",
+        type=NON_NEGATIVE_INT,
+        help="EarlyStopping patience on val_loss, best weights restored (default 10; 4 for transfer learning)",
+    )
+    t.add_argument(
+        "--class-weight",
+        choices=("balanced", "none"),
+        default="balanced",
+        help="balanced: weight classes inversely to their frequency in train (default); none: equal weights",
+    )
+    t.add_argument(
+        "--log-power",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="log-compress the raw mel power block of stats/frames inside the model, before its z-score "
+        "(default: on; --no-log-power is the seed projects' raw scale)",
+    )
+    t.add_argument(
+        "--group-balance",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="logreg on functionals: weigh each descriptor family equally under the L2 penalty "
+        "(default: on; --no-group-balance weighs every column equally)",
+    )
+    t.add_argument(
+        "--ensemble",
+        type=POSITIVE_INT,
+        default=1,
+        metavar="N",
+        help="train N members (seeds seed..seed+N-1) and average their probabilities in one model, "
+        "one SavedModel, one report (Keras models; default 1)",
+    )
+    t.add_argument(
+        "--strategy",
+        choices=("mirrored", "multi-worker"),
+        default="mirrored",
+        help="mirrored: one machine; multi-worker: MultiWorkerMirroredStrategy from TF_CONFIG",
+    )
     t.add_argument("--devices", type=POSITIVE_INT, help="on a CPU-only machine, split the CPU into N logical devices")
-    t.add_argument("--out", default="models", type=_out_dir_type(), help="parent folder of run folders (default: models)")
-    tl = p.add_argument_group("transfer learning (--features mel --model densenet121|densenet169|densenet201|"
-                              "densenet161|resnet50|resnext50_32x4d)")  # fmt: skip
-    tl.add_argument("--weights", help="backbone weights: imagenet (Keras's, where published; needs network), "
-                    "none (default) or PATH to a .weights.h5 of the backbone")  # fmt: skip
+    t.add_argument(
+        "--out", default="models", type=_out_dir_type(), help="parent folder of run folders (default: models)"
+    )
+    tl = p.add_argument_group(
+        "transfer learning (--features mel --model densenet121|densenet169|densenet201|"
+        "densenet161|resnet50|resnext50_32x4d)"
+    )
+    tl.add_argument(
+        "--weights",
+        help="backbone weights: imagenet (Keras's, where published; needs network), "
+        "none (default) or PATH to a .weights.h5 of the backbone",
+    )
     tl.add_argument("--image-size", type=_size, metavar="HxW", help="resize mel images first, e.g. 224x224")
-    tl.add_argument("--freeze-epochs", type=NON_NEGATIVE_INT, help="epochs with the backbone frozen before fine-tuning "
-                    "(default 5 with pretrained weights, 0 from scratch)")  # fmt: skip
+    tl.add_argument(
+        "--freeze-epochs",
+        type=NON_NEGATIVE_INT,
+        help="epochs with the backbone frozen before fine-tuning (default 5 with pretrained weights, 0 from scratch)",
+    )
     tl.add_argument("--unfreeze", default="all", help="fine-tune all backbone layers or the last N (default all)")
-    tl.add_argument("--fine-tune-lr-factor", type=POSITIVE_FLOAT, default=0.1, help="fine-tuning lr = lr x this (default 0.1)")
-    tl.add_argument("--spec-augment", action=argparse.BooleanOptionalAction,
-                    help="on-the-fly time shift + SpecAugment of mel training batches (default: on for transfer learning)")  # fmt: skip
+    tl.add_argument(
+        "--fine-tune-lr-factor", type=POSITIVE_FLOAT, default=0.1, help="fine-tuning lr = lr x this (default 0.1)"
+    )
+    tl.add_argument(
+        "--spec-augment",
+        action=argparse.BooleanOptionalAction,
+        help="on-the-fly time shift + SpecAugment of mel training batches (default: on for transfer learning)",
+    )
     spec = SpecAugmentOptions()
-    tl.add_argument("--time-shift", type=_number(float, low=0, high=1), default=spec.time_shift,
-                    help=f"max roll along time, fraction of frames (default {spec.time_shift})")  # fmt: skip
-    tl.add_argument("--freq-masks", type=NON_NEGATIVE_INT, default=spec.freq_masks, help=f"SpecAugment frequency masks (default {spec.freq_masks})")
-    tl.add_argument("--freq-width", type=NON_NEGATIVE_INT, default=spec.freq_width,
-                    help=f"max frequency-mask width in mel bins (default {spec.freq_width})")  # fmt: skip
-    tl.add_argument("--time-masks", type=NON_NEGATIVE_INT, default=spec.time_masks, help=f"SpecAugment time masks (default {spec.time_masks})")
-    tl.add_argument("--time-width", type=NON_NEGATIVE_INT, default=spec.time_width,
-                    help=f"max time-mask width in frames (default {spec.time_width})")  # fmt: skip
+    tl.add_argument(
+        "--time-shift",
+        type=_number(float, low=0, high=1),
+        default=spec.time_shift,
+        help=f"max roll along time, fraction of frames (default {spec.time_shift})",
+    )
+    tl.add_argument(
+        "--freq-masks",
+        type=NON_NEGATIVE_INT,
+        default=spec.freq_masks,
+        help=f"SpecAugment frequency masks (default {spec.freq_masks})",
+    )
+    tl.add_argument(
+        "--freq-width",
+        type=NON_NEGATIVE_INT,
+        default=spec.freq_width,
+        help=f"max frequency-mask width in mel bins (default {spec.freq_width})",
+    )
+    tl.add_argument(
+        "--time-masks",
+        type=NON_NEGATIVE_INT,
+        default=spec.time_masks,
+        help=f"SpecAugment time masks (default {spec.time_masks})",
+    )
+    tl.add_argument(
+        "--time-width",
+        type=NON_NEGATIVE_INT,
+        default=spec.time_width,
+        help=f"max time-mask width in frames (default {spec.time_width})",
+    )
 
 
 def _subparser_class():
@@ -654,7 +869,6 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .pipeline import SpecAugmentOptions  # its defaults are the CLI's (NumPy only, no TensorFlow)
 
     parser = argparse.ArgumentParser(
         prog="ser-keras",
@@ -664,110 +878,181 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_subparser_class())
     sub.required = True
 
-    p = sub.add_parser("manifest", help="parse corpora into a manifest CSV and print a summary",
-                       description="Parse corpora into one manifest (path, corpus, speaker, gender, emotion, ...). " + DEMO_NOTE)  # fmt: skip
+    p = sub.add_parser(
+        "manifest",
+        help="parse corpora into a manifest CSV and print a summary",
+        description="Parse corpora into one manifest (path, corpus, speaker, gender, emotion, ...). " + DEMO_NOTE,
+    )
     add_corpus_options(p)
     add_split_options(p)
     p.add_argument("--with-split", action="store_true", help="add the speaker-independent split column")
     p.add_argument("--output", "-o", metavar="CSV", type=_output_file_type(".csv"), help="write the manifest here")
-    p.add_argument("--plot", metavar="PNG", type=_output_file_type(".png", ".pdf", ".svg"),
-                   help="save the class-distribution bar chart here")  # fmt: skip
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="with --output: print only the manifest file (and errors); without it the summary is the result")
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        type=_output_file_type(".png", ".pdf", ".svg"),
+        help="save the class-distribution bar chart here",
+    )
+    p.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="with --output: print only the manifest file (and errors); without it the summary is the result",
+    )
     p.set_defaults(func=cmd_manifest)
 
-    p = sub.add_parser("extract", help="extract features into the cache (prints the feature-set folder)",
-                       description="Parse, split by speaker, augment the training split, extract features and cache "
-                       "them as .npy under --cache-dir. The last line printed is the feature-set folder. " + DEMO_NOTE)  # fmt: skip
+    p = sub.add_parser(
+        "extract",
+        help="extract features into the cache (prints the feature-set folder)",
+        description="Parse, split by speaker, augment the training split, extract features and cache "
+        "them as .npy under --cache-dir. The last line printed is the feature-set folder. " + DEMO_NOTE,
+    )
     add_corpus_options(p)
     add_split_options(p)
     add_feature_options(p)
-    p.add_argument("--config", metavar="FILE", help="take options from a YAML or TOML recipe file (keys are the long "
-                   "options; options on the command line win); a run's recipe.yaml replays it")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="take options from a YAML or TOML recipe file (keys are the long "
+        "options; options on the command line win); a run's recipe.yaml replays it",
+    )
     p.set_defaults(func=cmd_extract, parser=p)
 
-    p = sub.add_parser("train", help="train, evaluate on the test split and export a model (prints the run folder)",
-                       description="Train a model on a cached feature set (extracting it on a miss), speaker-independent: "
-                       "validation is the val split, the report is on the test split. Builds and compiles the model inside "
-                       "a tf.distribute strategy. The last line printed is the run folder. " + DEMO_NOTE)  # fmt: skip
+    p = sub.add_parser(
+        "train",
+        help="train, evaluate on the test split and export a model (prints the run folder)",
+        description="Train a model on a cached feature set (extracting it on a miss), speaker-independent: "
+        "validation is the val split, the report is on the test split. Builds and compiles the model inside "
+        "a tf.distribute strategy. The last line printed is the run folder. " + DEMO_NOTE,
+    )
     add_corpus_options(p)
     add_split_options(p)
     add_feature_options(p)
     p.add_argument("--features-dir", metavar="DIR", help="train on this feature-set folder (skips extraction)")
     add_training_options(p, genders=("mixed", "male", "female", "all"))
-    p.add_argument("--config", metavar="FILE", help="take options from a YAML or TOML recipe file (keys are the long "
-                   "options; options on the command line win); a run's recipe.yaml replays it")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="take options from a YAML or TOML recipe file (keys are the long "
+        "options; options on the command line win); a run's recipe.yaml replays it",
+    )
     p.set_defaults(func=cmd_train, parser=p)
 
-    p = sub.add_parser("cv", help="speaker k-fold cross-validation of a recipe (prints the cv folder)",
-                       description="Cross-validate a recipe over speaker folds (seeded, gender-balanced): fold i tests "
-                       "on its speakers, the other speakers are split again by speaker into train and val (early "
-                       "stopping). Features are extracted once. Writes one run per fold, cv.json (mean ± std of UA, WA, "
-                       "macro-F1, per-class recall, summed confusion matrix) and cv.png. The last line printed is "
-                       "the cv folder. " + DEMO_NOTE)  # fmt: skip
+    p = sub.add_parser(
+        "cv",
+        help="speaker k-fold cross-validation of a recipe (prints the cv folder)",
+        description="Cross-validate a recipe over speaker folds (seeded, gender-balanced): fold i tests "
+        "on its speakers, the other speakers are split again by speaker into train and val (early "
+        "stopping). Features are extracted once. Writes one run per fold, cv.json (mean ± std of UA, WA, "
+        "macro-F1, per-class recall, summed confusion matrix) and cv.png. The last line printed is "
+        "the cv folder. " + DEMO_NOTE,
+    )
     add_corpus_options(p)
     add_feature_options(p)
     p.add_argument("--folds", type=_number(int, low=2), default=4, help="speaker folds (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds, augmentation and training (default 0)")
     add_training_options(p, genders=("mixed", "male", "female"))
-    p.add_argument("--config", metavar="FILE", help="take options from a YAML or TOML recipe file (keys are the long "
-                   "options; options on the command line win); a run's recipe.yaml replays it")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="take options from a YAML or TOML recipe file (keys are the long "
+        "options; options on the command line win); a run's recipe.yaml replays it",
+    )
     p.set_defaults(func=cmd_cv, parser=p)
 
-    p = sub.add_parser("predict", help="predict the emotion of audio files with a trained run",
-                       description="Predict with RUN_DIR (or a --gender all group) on files and folders; features are "
-                       "the ones the run was trained on. One row per file (paths as given); unusable files get an error, "
-                       "the rest go on. Exit code: 0 every file scored, 1 some could not be scored, 2 none (or bad input).")  # fmt: skip
+    p = sub.add_parser(
+        "predict",
+        help="predict the emotion of audio files with a trained run",
+        description="Predict with RUN_DIR (or a --gender all group) on files and folders; features are "
+        "the ones the run was trained on. One row per file (paths as given); unusable files get an error, "
+        "the rest go on. Exit code: 0 every file scored, 1 some could not be scored, 2 none (or bad input).",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
-    p.add_argument("--output", "-o", metavar="FILE", type=_output_file_type(".csv", ".json"),
-                   help="write results.csv or results.json instead of a table")  # fmt: skip
-    p.add_argument("--gender", choices=("mixed", "male", "female", "auto"), default="mixed",
-                   help="with a --gender all group: which model answers; auto routes by the gender classifier")  # fmt: skip
-    p.add_argument("--speakers", metavar="CSV", help="with a --normalize speaker run: path,speaker table of who "
-                   "speaks in each file (default: a file's parent folder is its speaker); a speaker with fewer "
-                   "than 5 clips gets a warning")  # fmt: skip
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        type=_output_file_type(".csv", ".json"),
+        help="write results.csv or results.json instead of a table",
+    )
+    p.add_argument(
+        "--gender",
+        choices=("mixed", "male", "female", "auto"),
+        default="mixed",
+        help="with a --gender all group: which model answers; auto routes by the gender classifier",
+    )
+    p.add_argument(
+        "--speakers",
+        metavar="CSV",
+        help="with a --normalize speaker run: path,speaker table of who "
+        "speaks in each file (default: a file's parent folder is its speaker); a speaker with fewer "
+        "than 5 clips gets a warning",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="with -o: print only the output file (and errors)")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("runs", help="list runs, cv folders and gender groups with their recipe and scores",
-                       description="One row per folder under --out: run, cv (mean ± std over folds) and --gender all "
-                       "groups, with corpus, features, model, gender, normalisation, seed, epochs, UA/WA/macro-F1, "
-                       "test size and date.  Unfinished (partial) and damaged (broken) folders are listed as such.")  # fmt: skip
+    p = sub.add_parser(
+        "runs",
+        help="list runs, cv folders and gender groups with their recipe and scores",
+        description="One row per folder under --out: run, cv (mean ± std over folds) and --gender all "
+        "groups, with corpus, features, model, gender, normalisation, seed, epochs, UA/WA/macro-F1, "
+        "test size and date.  Unfinished (partial) and damaged (broken) folders are listed as such.",
+    )
     p.add_argument("--out", default="models", help="folder of runs (default: models)")
-    p.add_argument("--sort", choices=RUNS_SORT_KEYS, default="date",
-                   help="order: date (newest first; default), ua, wa, macro_f1 (best first) or run (by name)")
+    p.add_argument(
+        "--sort",
+        choices=RUNS_SORT_KEYS,
+        default="date",
+        help="order: date (newest first; default), ua, wa, macro_f1 (best first) or run (by name)",
+    )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default: table)")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("app", help="the Streamlit page: upload or record speech, see the predicted emotion",
-                       description="Serve the Streamlit page (upload or record a clip, see the emotion, its probabilities, "
-                       "waveform and mel spectrogram) with the runs under --models. Listens on 127.0.0.1 unless "
-                       "--address says otherwise.")  # fmt: skip
-    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="run to open first (default: the newest under --models)")
+    p = sub.add_parser(
+        "app",
+        help="the Streamlit page: upload or record speech, see the predicted emotion",
+        description="Serve the Streamlit page (upload or record a clip, see the emotion, its probabilities, "
+        "waveform and mel spectrogram) with the runs under --models. Listens on 127.0.0.1 unless "
+        "--address says otherwise.",
+    )
+    p.add_argument(
+        "run_dir", metavar="RUN_DIR", nargs="?", help="run to open first (default: the newest under --models)"
+    )
     p.add_argument("--models", default="models", help="folder of run directories to choose from (default: models)")
     p.add_argument("--port", type=_number(int, low=1, high=65535), default=8501, help="port (default: 8501)")
-    p.add_argument("--address", default="127.0.0.1",
-                   help="interface to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
+    p.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="interface to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface)",
+    )
     p.add_argument("--max-mb", type=POSITIVE_FLOAT, default=20, help="upload size limit in MB (default 20)")
     p.set_defaults(func=cmd_app)
 
-    p = sub.add_parser("evaluate", help="re-score a run on its test split or on another corpus",
-                       description="Re-score RUN_DIR on its own test split, or with --corpus on another corpus "
-                       "(cross-corpus: only the emotions both share). Writes report.json and confusion_matrix.png into "
-                       "a new folder RUN_DIR/eval-test/ (or eval-<corpus>/; -2, -3 ... when taken): the run's own files "
-                       "are never rewritten. The last line printed is that folder.")  # fmt: skip
+    p = sub.add_parser(
+        "evaluate",
+        help="re-score a run on its test split or on another corpus",
+        description="Re-score RUN_DIR on its own test split, or with --corpus on another corpus "
+        "(cross-corpus: only the emotions both share). Writes report.json and confusion_matrix.png into "
+        "a new folder RUN_DIR/eval-test/ (or eval-<corpus>/; -2, -3 ... when taken): the run's own files "
+        "are never rewritten. The last line printed is that folder.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_corpus_options(p)
-    p.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes for feature extraction (default: -1, one per core)")
+    p.add_argument(
+        "--jobs", "-j", type=int, default=-1, help="worker processes for feature extraction (default: -1, one per core)"
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="print only the result folder (and errors)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="export a run's model for serving without TensorFlow (prints the file)",
-                       description="Convert RUN_DIR's SavedModel (feature arrays -> probabilities) to RUN_DIR/model.tflite, "
-                       "run by the ai-edge-litert interpreter. predict, the Predictor and the app then use it and never "
-                       "import TensorFlow (scikit-learn runs need no export: they never import it). Every run already "
-                       "has saved_model/ from train.")  # fmt: skip
+    p = sub.add_parser(
+        "export",
+        help="export a run's model for serving without TensorFlow (prints the file)",
+        description="Convert RUN_DIR's SavedModel (feature arrays -> probabilities) to RUN_DIR/model.tflite, "
+        "run by the ai-edge-litert interpreter. predict, the Predictor and the app then use it and never "
+        "import TensorFlow (scikit-learn runs need no export: they never import it). Every run already "
+        "has saved_model/ from train.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=("litert",), default="litert", help="export format (default: litert)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the exported file (and errors)")
@@ -828,8 +1113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = f"{exc.filename}: " if exc.filename else ""
             print(f"{command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"{command}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
-              f"(full traceback in {_save_traceback(exc)}; please report it)", file=sys.stderr)  # fmt: skip
+        print(
+            f"{command}: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+            f"(full traceback in {_save_traceback(exc)}; please report it)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
     finally:
         warnings.formatwarning = previous

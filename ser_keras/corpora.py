@@ -29,24 +29,51 @@ GENDERS = ("male", "female", "unknown")
 # --- per-corpus label tables ------------------------------------------------------------
 
 RAVDESS_EMOTIONS = {
-    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
-    "05": "angry", "06": "fear", "07": "disgust", "08": "surprise",
-}  # fmt: skip
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fear",
+    "07": "disgust",
+    "08": "surprise",
+}
 RAVDESS_CHANNELS = {"speech": "01", "song": "02"}
 RAVDESS_INTENSITY = {"01": "normal", "02": "strong"}
 CREMAD_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 CREMAD_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 TESS_EMOTIONS = {
-    "angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy",
-    "neutral": "neutral", "ps": "surprise", "sad": "sad",
-}  # fmt: skip
-SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprise"}
+    "angry": "angry",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happy",
+    "neutral": "neutral",
+    "ps": "surprise",
+    "sad": "sad",
+}
+SAVEE_EMOTIONS = {
+    "a": "angry",
+    "d": "disgust",
+    "f": "fear",
+    "h": "happy",
+    "n": "neutral",
+    "sa": "sad",
+    "su": "surprise",
+}
 SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")
 EMODB_EMOTIONS = {"W": "angry", "L": "boredom", "E": "disgust", "A": "fear", "F": "happy", "T": "sad", "N": "neutral"}
 EMODB_GENDERS = {
-    "03": "male", "10": "male", "11": "male", "12": "male", "15": "male",
-    "08": "female", "09": "female", "13": "female", "14": "female", "16": "female",
-}  # fmt: skip
+    "03": "male",
+    "10": "male",
+    "11": "male",
+    "12": "male",
+    "15": "male",
+    "08": "female",
+    "09": "female",
+    "13": "female",
+    "14": "female",
+    "16": "female",
+}
 
 _RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
@@ -152,10 +179,16 @@ def parse_ravdess(root: str | os.PathLike, *, vocal_channel: str = "speech", cor
             continue
         rows.append(
             _row(
-                path, corpus, actor, "male" if int(actor) % 2 else "female", RAVDESS_EMOTIONS[code],
-                intensity=RAVDESS_INTENSITY.get(intensity, intensity), statement=statement, repetition=repetition,
+                path,
+                corpus,
+                actor,
+                "male" if int(actor) % 2 else "female",
+                RAVDESS_EMOTIONS[code],
+                intensity=RAVDESS_INTENSITY.get(intensity, intensity),
+                statement=statement,
+                repetition=repetition,
             )
-        )  # fmt: skip
+        )
     return _frame(rows, corpus)
 
 
@@ -178,9 +211,16 @@ def parse_cremad(root: str | os.PathLike, *, demographics: str | os.PathLike | N
             _skip(path, f"unknown CREMA-D emotion code {code!r}")
             continue
         rows.append(
-            _row(path, "cremad", actor, table.get(actor, "unknown"), CREMAD_EMOTIONS[code],
-                 statement=sentence, intensity=CREMAD_LEVELS.get(level, level))
-        )  # fmt: skip
+            _row(
+                path,
+                "cremad",
+                actor,
+                table.get(actor, "unknown"),
+                CREMAD_EMOTIONS[code],
+                statement=sentence,
+                intensity=CREMAD_LEVELS.get(level, level),
+            )
+        )
     return _frame(rows, "cremad")
 
 
@@ -322,8 +362,12 @@ def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
         warnings.warn(message + "; those rows are skipped", SerWarning, stacklevel=2)
     if odd_genders:
         values = ", ".join(sorted({repr(v) for _, v in odd_genders})[:5])
-        warnings.warn(f"{manifest}: {len(odd_genders)} row(s) have a gender other than male/female ({values}, first on "
-                      f"line {odd_genders[0][0]}); they are counted as unknown", SerWarning, stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"{manifest}: {len(odd_genders)} row(s) have a gender other than male/female ({values}, first on "
+            f"line {odd_genders[0][0]}); they are counted as unknown",
+            SerWarning,
+            stacklevel=2,
+        )
     frame = drop_duplicate_files(_frame(rows, "csv"), source=manifest)
     return frame.drop(columns="line", errors="ignore")
 
@@ -358,8 +402,10 @@ def drop_duplicate_files(manifest: pd.DataFrame, *, source: str | os.PathLike) -
     real = [os.path.realpath(p) for p in manifest["path"]]
     sizes = {path: _size_or_none(path) for path in dict.fromkeys(real)}
     size_counts = pd.Series([v for v in sizes.values() if v is not None]).value_counts()
-    key_of = {path: ("sha256:" + file_sha256(path)) if size is not None and size_counts[size] > 1 else path
-              for path, size in sizes.items()}  # fmt: skip
+    key_of = {
+        path: ("sha256:" + file_sha256(path)) if size is not None and size_counts[size] > 1 else path
+        for path, size in sizes.items()
+    }
     keys = pd.Series([key_of[path] for path in real], index=manifest.index)
     drop = []
     where = (lambda i: f"line {manifest.at[i, 'line']}") if "line" in manifest.columns else (lambda i: f"row {i}")
@@ -368,7 +414,9 @@ def drop_duplicate_files(manifest: pd.DataFrame, *, source: str | os.PathLike) -
             continue
         labels = group[["emotion", "speaker", "gender"]].drop_duplicates()
         rows = ", ".join(where(i) for i in group.index)
-        what = "the same file" if len({real[manifest.index.get_loc(i)] for i in group.index}) == 1 else "identical audio"
+        what = (
+            "the same file" if len({real[manifest.index.get_loc(i)] for i in group.index}) == 1 else "identical audio"
+        )
         if len(labels) > 1:
             raise ParameterError(
                 f"{source}: {rows} name {what} ({group['path'].iloc[0]}) with different "
@@ -532,7 +580,9 @@ def plot_counts(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
     ax.set_title(f"{corpora}: files per emotion ({len(manifest)} files, {manifest['speaker'].nunique()} speakers)")
     ax.set_xlabel("emotion")
     ax.set_ylabel("files")
-    ax.legend(title="gender", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the bars, never on them
+    ax.legend(
+        title="gender", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
+    )  # beside the bars, never on them
     fig.tight_layout()
     from .report import save_figure
 

@@ -32,15 +32,17 @@ from .corpora import corpus_names
 from .errors import ParameterError
 from .extract import FeatureSet, extract_features
 from .files import atomic_write_json
+from .parts import Part, gender_rows
 from .runs import CV_FILE, PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
 from .splits import speaker_folds, split_speakers
-from .train import Part, TrainOptions, gender_rows, train
+from .train import TrainOptions, train
 
 METRICS = ("unweighted_accuracy", "weighted_accuracy", "macro_f1")
 
 
-def fold_parts(fs: FeatureSet, fold: np.ndarray, k: int, *, gender: str = "mixed", val_fraction: float = 0.15,
-               seed: int = 0) -> dict[str, Part]:  # fmt: skip
+def fold_parts(
+    fs: FeatureSet, fold: np.ndarray, k: int, *, gender: str = "mixed", val_fraction: float = 0.15, seed: int = 0
+) -> dict[str, Part]:
     """The train / val / test data of fold ``k`` from a feature set extracted with every file in ``train``.
 
     Parameters
@@ -133,18 +135,33 @@ def cross_validate(
     fold_of_speaker_rows = speaker_folds(manifest, n_folds=folds, seed=seed)
     all_train = manifest.assign(split="train")
     result = extract_features(
-        all_train, features=features, augment=augment, cache_dir=cache_dir, seed=seed,
-        split_settings={"method": "cv: every file extracted, folds chosen at training"}, corpora=corpora,
-        jobs=jobs, scheduler=scheduler, progress=progress,
-    )  # fmt: skip
+        all_train,
+        features=features,
+        augment=augment,
+        cache_dir=cache_dir,
+        seed=seed,
+        split_settings={"method": "cv: every file extracted, folds chosen at training"},
+        corpora=corpora,
+        jobs=jobs,
+        scheduler=scheduler,
+        progress=progress,
+    )
     fs = FeatureSet(result.path)
     original = fs.manifest[fs.manifest["view"] == "orig"]
     fold_by_path = dict(zip(manifest["path"].astype(str), fold_of_speaker_rows))
     fold = original["path"].astype(str).map(fold_by_path).to_numpy()
     model_name = options.model or features.kind_spec.default_model
     name = run_name("cv", features.kind, model_name, gender, options.normalize, f"{folds}folds", f"seed{options.seed}")
-    key = resume_key(features=features, augment=fs.config["augment"], options=options, model=model_name, gender=gender,
-                     folds=folds, seed=seed, fingerprint=fs.config["fingerprint"])  # fmt: skip
+    key = resume_key(
+        features=features,
+        augment=fs.config["augment"],
+        options=options,
+        model=model_name,
+        gender=gender,
+        folds=folds,
+        seed=seed,
+        fingerprint=fs.config["fingerprint"],
+    )
     check_out_dir(out_dir)
     earlier, lock = _claim_unfinished(Path(out_dir), key)
     if earlier is not None:
@@ -153,16 +170,46 @@ def cross_validate(
         print(f"resuming the unfinished cv in {earlier}: {', '.join(done) or 'no fold'} already done", file=sys.stderr)
     staged = Staged(out_dir, name, resume=earlier, keep=lambda: any(staged.staging.glob("fold-*/report.json")))
     try:
-        return _run_folds(staged, lock, fs=fs, fold=fold, folds=folds, gender=gender, seed=seed, options=options,
-                          features=features, model_name=model_name, corpora=corpora, key=key, name=name,
-                          recipe=recipe, progress=progress)  # fmt: skip
+        return _run_folds(
+            staged,
+            lock,
+            fs=fs,
+            fold=fold,
+            folds=folds,
+            gender=gender,
+            seed=seed,
+            options=options,
+            features=features,
+            model_name=model_name,
+            corpora=corpora,
+            key=key,
+            name=name,
+            recipe=recipe,
+            progress=progress,
+        )
     finally:
         if lock is not None:
             lock.close()
 
 
-def _run_folds(staged: Staged, lock, *, fs, fold, folds, gender, seed, options, features, model_name, corpora, key,
-               name, recipe, progress) -> Path:  # fmt: skip
+def _run_folds(
+    staged: Staged,
+    lock,
+    *,
+    fs,
+    fold,
+    folds,
+    gender,
+    seed,
+    options,
+    features,
+    model_name,
+    corpora,
+    key,
+    name,
+    recipe,
+    progress,
+) -> Path:
     """Train (or take from the resumed folder) every fold, summarise, and publish the cv folder."""
     started = time.perf_counter()
     own_lock = None
@@ -177,8 +224,15 @@ def _run_folds(staged: Staged, lock, *, fs, fold, folds, gender, seed, options, 
                 if report is None:
                     _remove_unfinished_fold(cv.staging, k)
                     parts = fold_parts(fs, fold, k, gender=gender, seed=seed)
-                    run = train(fs, gender=gender, out_dir=cv.staging, options=options, progress=False, parts=parts,
-                                name=f"fold-{k + 1}")  # fmt: skip
+                    run = train(
+                        fs,
+                        gender=gender,
+                        out_dir=cv.staging,
+                        options=options,
+                        progress=False,
+                        parts=parts,
+                        name=f"fold-{k + 1}",
+                    )
                     report = json.loads((run / "report.json").read_text())
                 reports.append(report)
                 if progress:
@@ -186,20 +240,30 @@ def _run_folds(staged: Staged, lock, *, fs, fold, folds, gender, seed, options, 
                         f"fold {k + 1}/{folds}: UA {report['unweighted_accuracy']:.3f}  "
                         f"WA {report['weighted_accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "
                         f"test speakers {', '.join(report['test_speakers'])}",
-                        file=sys.stderr, flush=True,
-                    )  # fmt: skip
+                        file=sys.stderr,
+                        flush=True,
+                    )
             summary = summarize_folds(reports, labels=fs.labels)
             summary.update(
                 runs=[f"fold-{k + 1}" for k in range(folds)],
-                recipe={"features": features.to_dict(), "augment": fs.config["augment"], "model": model_name,
-                        "gender": gender, "folds": folds, "seed": seed, "options": asdict(options),
-                        "corpora": corpora or ["demo"]},  # fmt: skip
+                recipe={
+                    "features": features.to_dict(),
+                    "augment": fs.config["augment"],
+                    "model": model_name,
+                    "gender": gender,
+                    "folds": folds,
+                    "seed": seed,
+                    "options": asdict(options),
+                    "corpora": corpora or ["demo"],
+                },
                 feature_set=str(fs.path.resolve()),
                 seconds=round(time.perf_counter() - started, 1),
             )
             if options.normalize == "speaker":
-                summary["note"] = ("transductive speaker normalisation: each test speaker standardised by the "
-                                   "statistics of its own test clips")  # fmt: skip
+                summary["note"] = (
+                    "transductive speaker normalisation: each test speaker standardised by the "
+                    "statistics of its own test clips"
+                )
             atomic_write_json(cv.staging / CV_FILE, summary)
             if recipe is not None:
                 from .recipe import write_recipe
@@ -220,13 +284,22 @@ RESUME_FILE = "cv-resume.json"
 LOCK_FILE = ".lock"
 
 
-def resume_key(*, features, augment: dict, options: TrainOptions, model: str, gender: str, folds: int, seed: int,
-               fingerprint: str) -> str:  # fmt: skip
+def resume_key(
+    *, features, augment: dict, options: TrainOptions, model: str, gender: str, folds: int, seed: int, fingerprint: str
+) -> str:
     """A digest of everything a cv's results depend on: the recipe and the feature set's fingerprint."""
     import hashlib
 
-    recipe = {"features": features.to_dict(), "augment": augment, "options": asdict(options), "model": model,
-              "gender": gender, "folds": folds, "seed": seed, "fingerprint": fingerprint}  # fmt: skip
+    recipe = {
+        "features": features.to_dict(),
+        "augment": augment,
+        "options": asdict(options),
+        "model": model,
+        "gender": gender,
+        "folds": folds,
+        "seed": seed,
+        "fingerprint": fingerprint,
+    }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -297,14 +370,17 @@ def summarize_folds(reports: list[dict], *, labels: list[str]) -> dict:
     """Per-fold and mean/std metrics, per-class recall and the summed confusion matrix of fold reports."""
     out = {"folds": [], "mean": {}, "std": {}}
     for report in reports:
-        out["folds"].append({**{m: report[m] for m in METRICS}, "n_test": report["n_test"],
-                             "test_speakers": report["test_speakers"]})  # fmt: skip
+        out["folds"].append(
+            {**{m: report[m] for m in METRICS}, "n_test": report["n_test"], "test_speakers": report["test_speakers"]}
+        )
     for metric in METRICS:
         values = np.array([f[metric] for f in out["folds"]])
         out["mean"][metric] = float(values.mean())
         out["std"][metric] = float(values.std(ddof=0))
     recall = {name: [r["per_class"][name]["recall"] for r in reports if name in r["per_class"]] for name in labels}
-    out["per_class_recall"] = {name: {"mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in recall.items() if v}
+    out["per_class_recall"] = {
+        name: {"mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in recall.items() if v
+    }
     out["labels"] = labels
     out["confusion_matrix"] = np.sum([r["confusion_matrix"] for r in reports], axis=0).tolist()
     out["chance_ua"] = reports[0]["chance_ua"]
@@ -323,8 +399,13 @@ def plot_cv(summary: dict, path: str | os.PathLike, *, title: str = "") -> None:
         values = [f[metric] for f in summary["folds"]]
         x = np.arange(n) + (i - 1) * width
         colour = f"C{i}"
-        bars.bar(x, values, width, color=colour,
-                 label=f"{label} {summary['mean'][metric]:.3f} ± {summary['std'][metric]:.3f}")  # fmt: skip
+        bars.bar(
+            x,
+            values,
+            width,
+            color=colour,
+            label=f"{label} {summary['mean'][metric]:.3f} ± {summary['std'][metric]:.3f}",
+        )
         bars.axhline(summary["mean"][metric], color=colour, linestyle="--", linewidth=1)
     bars.axhline(summary["chance_ua"], color="grey", linestyle=":", label=f"chance UA {summary['chance_ua']:.3f}")
     bars.set_xticks(np.arange(n), [f"fold {k + 1}" for k in range(n)])
@@ -333,8 +414,19 @@ def plot_cv(summary: dict, path: str | os.PathLike, *, title: str = "") -> None:
     bars.legend(loc="upper left", fontsize=8)
     counts = np.asarray(summary["confusion_matrix"])
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    sns.heatmap(rates, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, square=True,
-                xticklabels=summary["labels"], yticklabels=summary["labels"], ax=heat, cbar=False)  # fmt: skip
+    sns.heatmap(
+        rates,
+        annot=True,
+        fmt=".2f",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        square=True,
+        xticklabels=summary["labels"],
+        yticklabels=summary["labels"],
+        ax=heat,
+        cbar=False,
+    )
     heat.set_xlabel("predicted")
     heat.set_ylabel("true")
     heat.set_title(f"summed over {n} folds (row-normalised)")

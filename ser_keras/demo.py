@@ -39,9 +39,13 @@ DEMO_EMOTIONS = {"neutral": "01", "happy": "03", "sad": "04", "angry": "05", "fe
 
 # Peterson & Barney (1952) adult male F1-F3 in Hz; F4 fixed at 3500 Hz.
 _VOWELS = {
-    "I": (390, 1990, 2550), "a": (730, 1090, 2440), "o": (570, 840, 2410),
-    "u": (440, 1020, 2240), "V": (640, 1190, 2390), "e": (530, 1840, 2480),
-}  # fmt: skip
+    "I": (390, 1990, 2550),
+    "a": (730, 1090, 2440),
+    "o": (570, 840, 2410),
+    "u": (440, 1020, 2240),
+    "V": (640, 1190, 2390),
+    "e": (530, 1840, 2480),
+}
 # "Kids are talking by the door" / "Dogs are sitting by the door": vowel and stress per syllable.
 _STATEMENTS = {
     "01": ("IaoIaVo", (1, 0, 1, 0, 1, 0, 1)),
@@ -68,13 +72,79 @@ class Voice:
 
 # Acted-emotion targets relative to neutral, at strong intensity.
 _EMOTION_TARGETS = {
-    "neutral": dict(f0=1.00, f0_range=1.0, tempo=1.00, gain_db=0.0, jitter=0.004, shimmer=0.03, tilt=0.90, breath=0.04, formant=1.00, tremor=0.0),
-    "happy":   dict(f0=1.22, f0_range=1.8, tempo=1.08, gain_db=4.0, jitter=0.006, shimmer=0.04, tilt=0.86, breath=0.04, formant=1.05, tremor=0.0),
-    "sad":     dict(f0=0.92, f0_range=0.5, tempo=0.78, gain_db=-6.0, jitter=0.010, shimmer=0.06, tilt=0.94, breath=0.12, formant=0.97, tremor=0.0),
-    "angry":   dict(f0=1.16, f0_range=1.3, tempo=1.12, gain_db=8.0, jitter=0.008, shimmer=0.05, tilt=0.78, breath=0.03, formant=1.08, tremor=0.0),
-    "fear":    dict(f0=1.32, f0_range=1.1, tempo=1.20, gain_db=1.0, jitter=0.018, shimmer=0.08, tilt=0.88, breath=0.10, formant=1.02, tremor=0.6),
-    "disgust": dict(f0=0.94, f0_range=0.9, tempo=0.86, gain_db=1.0, jitter=0.014, shimmer=0.07, tilt=0.92, breath=0.08, formant=0.98, tremor=0.0),
-}  # fmt: skip
+    "neutral": dict(
+        f0=1.00,
+        f0_range=1.0,
+        tempo=1.00,
+        gain_db=0.0,
+        jitter=0.004,
+        shimmer=0.03,
+        tilt=0.90,
+        breath=0.04,
+        formant=1.00,
+        tremor=0.0,
+    ),
+    "happy": dict(
+        f0=1.22,
+        f0_range=1.8,
+        tempo=1.08,
+        gain_db=4.0,
+        jitter=0.006,
+        shimmer=0.04,
+        tilt=0.86,
+        breath=0.04,
+        formant=1.05,
+        tremor=0.0,
+    ),
+    "sad": dict(
+        f0=0.92,
+        f0_range=0.5,
+        tempo=0.78,
+        gain_db=-6.0,
+        jitter=0.010,
+        shimmer=0.06,
+        tilt=0.94,
+        breath=0.12,
+        formant=0.97,
+        tremor=0.0,
+    ),
+    "angry": dict(
+        f0=1.16,
+        f0_range=1.3,
+        tempo=1.12,
+        gain_db=8.0,
+        jitter=0.008,
+        shimmer=0.05,
+        tilt=0.78,
+        breath=0.03,
+        formant=1.08,
+        tremor=0.0,
+    ),
+    "fear": dict(
+        f0=1.32,
+        f0_range=1.1,
+        tempo=1.20,
+        gain_db=1.0,
+        jitter=0.018,
+        shimmer=0.08,
+        tilt=0.88,
+        breath=0.10,
+        formant=1.02,
+        tremor=0.6,
+    ),
+    "disgust": dict(
+        f0=0.94,
+        f0_range=0.9,
+        tempo=0.86,
+        gain_db=1.0,
+        jitter=0.014,
+        shimmer=0.07,
+        tilt=0.92,
+        breath=0.08,
+        formant=0.98,
+        tremor=0.0,
+    ),
+}
 
 
 def speaker_traits(actor: int, *, seed: int = DEMO_SEED) -> dict[str, float]:
@@ -161,7 +231,7 @@ def synthesize(voice: Voice, statement: str, *, rng: np.random.Generator, sr: in
     np.add.at(source, pulse_at.astype(np.int64), 1.0 + rng.normal(0, voice.shimmer, pulse_at.size))
     # Glottal low-pass (two poles: -12 dB/oct) then lip radiation (+6 dB/oct).
     r = voice.tilt
-    source = np.diff(lfilter([1.0 - r] , [1.0, -r], lfilter([1.0 - r], [1.0, -r], source)), prepend=0.0)
+    source = np.diff(lfilter([1.0 - r], [1.0, -r], lfilter([1.0 - r], [1.0, -r], source)), prepend=0.0)
     source /= np.max(np.abs(source)) + 1e-12
     aspiration = rng.normal(0, 1, speech) * voice.breath
 
@@ -169,7 +239,9 @@ def synthesize(voice: Voice, statement: str, *, rng: np.random.Generator, sr: in
     for vowel, length, gap, stress in zip(vowels, syll_len, gap_len, stresses):
         envelope = np.sin(np.linspace(0, np.pi, length)) ** 0.6 * (1.0 if stress else 0.7) * rng.uniform(0.85, 1.15)
         excitation = (source[pos : pos + length] + aspiration[pos : pos + length]) * envelope
-        formants = [f * voice.formant_scale * rng.uniform(0.97, 1.03) for f in _VOWELS[vowel]] + [3500.0 * voice.formant_scale]
+        formants = [f * voice.formant_scale * rng.uniform(0.97, 1.03) for f in _VOWELS[vowel]] + [
+            3500.0 * voice.formant_scale
+        ]
         segment = _formant_filter(excitation, formants, sr=sr, lfilter=lfilter)
         out[lead + pos : lead + pos + length] += segment
         if gap > 0:  # fricative: high-passed noise burst

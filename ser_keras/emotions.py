@@ -23,9 +23,7 @@ CANONICAL_EMOTIONS: tuple[str, ...] = (
 def check_emotion(name: str) -> str:
     """Return ``name`` if it is a canonical emotion, else raise `ParameterError`."""
     if name not in CANONICAL_EMOTIONS:
-        raise ParameterError(
-            f"unknown emotion {name!r}; valid emotions are: {', '.join(CANONICAL_EMOTIONS)}"
-        )
+        raise ParameterError(f"unknown emotion {name!r}; valid emotions are: {', '.join(CANONICAL_EMOTIONS)}")
     return name
 
 

@@ -37,15 +37,23 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .audio import fix_length, load
 from .augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
 from .augment import AugmentConfig, apply_recipe
-from .audio import fix_length, load
 from .corpora import MANIFEST_COLUMNS, file_fingerprints, file_sha256
 from .emotions import ordered_labels
 from .errors import ParameterError, SerError
-from .provenance import library_versions
 from .features import FeatureConfig, compute
-from .files import NO_SPACE, DiskFullError, atomic_write_bytes, atomic_write_json, check_free_space, disk_full, write_csv
+from .files import (
+    NO_SPACE,
+    DiskFullError,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_free_space,
+    disk_full,
+    write_csv,
+)
+from .provenance import library_versions
 from .splits import SPLITS
 
 #: Items (file x view) per checkpoint; fixed so that resumed runs cut work identically.
@@ -137,9 +145,13 @@ def extract_chunk(
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     loaded[path] = load(
-                        path, sr=features.sr, offset=features.offset, duration=features.duration,
-                        min_duration=features.min_duration, on_silence="error",
-                    )  # fmt: skip
+                        path,
+                        sr=features.sr,
+                        offset=features.offset,
+                        duration=features.duration,
+                        min_duration=features.min_duration,
+                        on_silence="error",
+                    )
             except ParameterError as exc:
                 loaded[path] = str(exc)
         y = loaded[path]
@@ -243,21 +255,35 @@ def extract_features(
             record["path"] = os.path.abspath(record["path"])
         starts = list(range(0, len(records), CHUNK_SIZE))
         todo = [i for i, _ in enumerate(starts) if not _chunk_ok(chunk_dir / _chunk_name(i))]
-        _run_chunks(todo, starts, records, chunk_dir, features=features, augment=augment, seed=seed, jobs=jobs,
-                    scheduler=scheduler, progress=progress)  # fmt: skip
+        _run_chunks(
+            todo,
+            starts,
+            records,
+            chunk_dir,
+            features=features,
+            augment=augment,
+            seed=seed,
+            jobs=jobs,
+            scheduler=scheduler,
+            progress=progress,
+        )
         try:
             ok, errors = _assemble(items, starts, chunk_dir, partial, features=features)
         except DiskFullError as exc:
             raise DiskFullError(f"{exc}; finished chunks are kept, rerun to resume") from None
         if strict and errors:
-            raise SerError(f"{len(errors)} file(s) failed with --strict, first: {errors[0]}; rerun without --strict to skip them")
+            raise SerError(
+                f"{len(errors)} file(s) failed with --strict, first: {errors[0]}; rerun without --strict to skip them"
+            )
         if not ok.any():
             raise SerError(f"no file could be extracted; first error: {errors[0] if errors else 'none'}")
         config = {
             "format": FORMAT_VERSION,
             "fingerprint": digest,
             "package_version": __version__,
-            "library_versions": library_versions(("numpy", "scipy", "librosa", "soundfile", "soxr", "pandas", "scikit-learn")),
+            "library_versions": library_versions(
+                ("numpy", "scipy", "librosa", "soundfile", "soxr", "pandas", "scikit-learn")
+            ),
             "features": features.to_dict(),
             "feature_names": features.feature_names(),
             "augment": augment.to_dict(),
@@ -276,13 +302,22 @@ def extract_features(
         if exc.errno is None:
             raise
         if exc.errno in NO_SPACE:
-            raise SerError(f"{disk_full(exc.filename or cache_dir)}; finished chunks are kept, rerun to resume") from None
-        raise SerError(f"{cache_dir}: cannot write the feature cache ({exc.strerror}); finished chunks are kept, "
-                       "rerun to resume") from None  # fmt: skip
+            raise SerError(
+                f"{disk_full(exc.filename or cache_dir)}; finished chunks are kept, rerun to resume"
+            ) from None
+        raise SerError(
+            f"{cache_dir}: cannot write the feature cache ({exc.strerror}); finished chunks are kept, rerun to resume"
+        ) from None
     finally:
         lock.__exit__(None, None, None)
-    return ExtractResult(final, cache_hit=False, n_items=int(ok.sum()), n_errors=len(errors),
-                         seconds=time.perf_counter() - started, errors=errors)  # fmt: skip
+    return ExtractResult(
+        final,
+        cache_hit=False,
+        n_items=int(ok.sum()),
+        n_errors=len(errors),
+        seconds=time.perf_counter() - started,
+        errors=errors,
+    )
 
 
 def _digest(path: Path) -> dict:
@@ -363,7 +398,9 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
             return
         # workers watch this process and exit with it (a killed extract leaves none behind)
         with parallel_config(backend="loky", initializer=_exit_with_parent, initargs=(os.getpid(),)):
-            for index, result in Parallel(n_jobs=min(n_jobs, len(rest)), return_as="generator_unordered", batch_size=1)(tasks(rest)):
+            for index, result in Parallel(n_jobs=min(n_jobs, len(rest)), return_as="generator_unordered", batch_size=1)(
+                tasks(rest)
+            ):
                 save(index, result)
 
 
@@ -389,8 +426,12 @@ def dask_client(scheduler: str, *, workers: int = 2):
     except ImportError:
         raise ParameterError("--scheduler/--dask need the 'distributed' package (pip install distributed)") from None
     if scheduler == "local":
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
         return
     try:
@@ -451,11 +492,11 @@ def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarra
         with np.load(chunk_dir / _chunk_name(i)) as chunk:
             positions, X = start + chunk["ok"], chunk["X"]
         for split in SPLITS:
-            rows = (items["split"].to_numpy()[positions] == split)
+            rows = items["split"].to_numpy()[positions] == split
             k = int(rows.sum())
             targets[split][filled[split] : filled[split] + k] = X[rows]
             filled[split] += k
-    for split, array in targets.items():
+    for array in targets.values():
         array.flush()
         del array
     kept = items[ok].copy()
@@ -463,7 +504,9 @@ def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarra
     for split in SPLITS:
         np.save(partial / f"y_{split}.npy", kept.loc[kept["split"] == split, "label"].to_numpy())
     extras = [c for c in kept.columns if c not in MANIFEST_COLUMNS and c not in ("split", "view", "label")]
-    kept[[*MANIFEST_COLUMNS, "split", "view", "label", *extras]].to_csv(partial / "manifest.csv", index=False)  # read back by FeatureSet: verbatim
+    kept[[*MANIFEST_COLUMNS, "split", "view", "label", *extras]].to_csv(
+        partial / "manifest.csv", index=False
+    )  # read back by FeatureSet: verbatim
     failed = [
         {"path": items.at[p, "path"], "split": items.at[p, "split"], "view": items.at[p, "view"], "reason": message}
         for p, message in failures
@@ -504,8 +547,10 @@ class FeatureSet:
         for name, record in self.config.get("arrays", {}).items():
             size = (self.path / name).stat().st_size if (self.path / name).is_file() else -1
             if size != record["bytes"]:
-                raise ParameterError(f"{self.path / name}: damaged cached array ({size} bytes, expected "
-                                     f"{record['bytes']}); delete the folder and extract again")  # fmt: skip
+                raise ParameterError(
+                    f"{self.path / name}: damaged cached array ({size} bytes, expected "
+                    f"{record['bytes']}); delete the folder and extract again"
+                )
         self.labels: list[str] = list(self.config["labels"])
 
     @property

@@ -32,23 +32,23 @@ per-file estimate would move the chroma bins with the speaker's pitch.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import io
-import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError, SerError
+from .errors import ParameterError
+from .spectral import (
+    chroma_basis,
+    dct_basis,
+    mel_basis,
+    power_spectrum,
+    power_to_db,
+    zero_crossing_rate,
+)
 
 #: Feature blocks of ``stats`` / ``frames`` in column order.
 FRAME_BLOCKS = ("zcr", "chroma", "mfcc", "rms", "mel")
-
-_BATCH_ROWS = 512  # frames per FFT sub-batch: bounds the temporary (rows, n_fft) buffers
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,9 @@ class FeatureConfig:
         if self.duration is None and self.fixed_length:
             raise ParameterError(f"{self.kind} features need a fixed --duration")
         if self.n_mels > 1 + self.n_fft // 2:
-            raise ParameterError(f"n_mels ({self.n_mels}) cannot exceed the {1 + self.n_fft // 2} FFT bins of n_fft {self.n_fft}")
+            raise ParameterError(
+                f"n_mels ({self.n_mels}) cannot exceed the {1 + self.n_fft // 2} FFT bins of n_fft {self.n_fft}"
+            )
         if self.hop_length > self.n_fft:
             raise ParameterError(f"hop_length ({self.hop_length}) cannot exceed n_fft ({self.n_fft})")
         if self.kind == "functionals" and not 0 < self.f0_min < self.f0_max < self.sr / 2:
@@ -136,7 +138,9 @@ class FeatureConfig:
         return self.kind_spec.shape(self)
 
     def feature_names(self) -> list[str] | None:
-        """Column names of vector and frame kinds (``zcr, chroma_0.., mfcc_0.., rms, mel_0..`` for stats); None for images."""
+        """Column names of vector and frame kinds (``zcr, chroma_0.., mfcc_0.., rms, mel_0..`` for stats).
+
+        None for images."""
         return self.kind_spec.names(self) if self.kind_spec.names else None
 
     def to_dict(self) -> dict:
@@ -161,7 +165,9 @@ class FeatureConfig:
             if value is None and type(None) in types:
                 continue
             if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-                raise ParameterError(f"features.{name}: expected {' or '.join(t.__name__ for t in types)}, got {value!r}")
+                raise ParameterError(
+                    f"features.{name}: expected {' or '.join(t.__name__ for t in types)}, got {value!r}"
+                )
             if low is not None and not (low <= value <= high):
                 raise ParameterError(f"features.{name}: must lie in [{low:g}, {high:g}], got {value!r}")
         if "kind" in data and data["kind"] not in KINDS:
@@ -195,159 +201,6 @@ FIELD_LIMITS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
 }
 
 
-# --- filter banks: built once, kept on disk --------------------------------------------
-
-#: Where filter banks are kept between processes (``$SER_KERAS_CACHE_DIR``, else ``$XDG_CACHE_HOME/ser-keras``
-#: or ``~/.cache/ser-keras``), so a process that only predicts never imports librosa to rebuild them.
-CACHE_DIR_VARIABLE = "SER_KERAS_CACHE_DIR"
-
-
-def filter_cache_dir() -> Path:
-    """The folder of cached filter banks (see `CACHE_DIR_VARIABLE`)."""
-    if os.environ.get(CACHE_DIR_VARIABLE):
-        return Path(os.environ[CACHE_DIR_VARIABLE]) / "filters"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ser-keras" / "filters"
-
-
-def _disk_cached(name: str, build: Callable[..., np.ndarray], shape: tuple[int, ...], **params) -> np.ndarray:
-    """``build(**params)`` as read-only float32, read from `filter_cache_dir` when it was built before.
-
-    The file is named by a hash of ``name``, ``params`` and librosa's version (read from its
-    metadata, not imported), written atomically, and rebuilt when unreadable or of another
-    shape; a cache that cannot be written only costs the rebuild next time.
-    """
-    from importlib.metadata import version
-
-    key = hashlib.sha256(json.dumps([name, params, version("librosa")], sort_keys=True).encode()).hexdigest()[:20]
-    path = filter_cache_dir() / f"{name}-{key}.npy"
-    try:
-        basis = np.load(path)
-        if basis.shape != shape or basis.dtype != np.float32:
-            raise ValueError(f"{path}: a cached filter bank of shape {basis.shape}, expected {shape}")
-    except (OSError, ValueError):
-        from .files import atomic_write_bytes  # only when a bank is built: once per machine
-
-        basis = np.ascontiguousarray(build(**params), dtype=np.float32)
-        buffer = io.BytesIO()
-        np.save(buffer, basis)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, buffer.getvalue())
-        except (OSError, SerError):  # read-only or full: the bank is rebuilt next time
-            pass
-    basis.setflags(write=False)
-    return basis
-
-
-def _librosa_window(n_fft: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.get_window("hann", n_fft, fftbins=True)
-
-
-def _librosa_mel(*, sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
-
-
-def _librosa_chroma(*, sr: int, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.chroma(sr=sr, n_fft=n_fft, n_chroma=n_chroma, tuning=tuning)
-
-
-@functools.lru_cache(maxsize=16)
-def _window(n_fft: int) -> np.ndarray:
-    """The periodic Hann window ``(n_fft,)`` float32 (``librosa.filters.get_window``), cached."""
-    return _disk_cached("hann", _librosa_window, (n_fft,), n_fft=n_fft)
-
-
-@functools.lru_cache(maxsize=16)
-def mel_basis(*, sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """``librosa.filters.mel`` as float32 ``(n_mels, 1 + n_fft // 2)``, cached (`_disk_cached`)."""
-    return _disk_cached("mel", _librosa_mel, (n_mels, 1 + n_fft // 2), sr=sr, n_fft=n_fft, n_mels=n_mels)
-
-
-@functools.lru_cache(maxsize=16)
-def chroma_basis(*, sr: int, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
-    """``librosa.filters.chroma`` as float32 ``(n_chroma, 1 + n_fft // 2)``, cached (`_disk_cached`)."""
-    return _disk_cached("chroma", _librosa_chroma, (n_chroma, 1 + n_fft // 2), sr=sr, n_fft=n_fft,
-                        n_chroma=n_chroma, tuning=tuning)  # fmt: skip
-
-
-@functools.lru_cache(maxsize=16)
-def dct_basis(*, n_mels: int, n_mfcc: int) -> np.ndarray:
-    """Orthonormal DCT-II as float32 ``(n_mfcc, n_mels)``: the matrix ``librosa.feature.mfcc`` applies."""
-    import scipy.fft
-
-    basis = scipy.fft.dct(np.eye(n_mels, dtype=np.float64), type=2, norm="ortho", axis=0)[:n_mfcc]
-    basis = basis.astype(np.float32)
-    basis.setflags(write=False)
-    return basis
-
-
-# --- the shared STFT and the per-frame features -----------------------------------------
-
-
-def _frames(y: np.ndarray, *, n_fft: int, hop_length: int, pad_mode: str) -> np.ndarray:
-    """Centre-padded frames ``(batch, n_frames, n_fft)`` as a strided view."""
-    pad = n_fft // 2
-    padded = np.pad(y, ((0, 0), (pad, pad)), mode=pad_mode)
-    return np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop_length]
-
-
-def power_spectrum(y: np.ndarray, *, n_fft: int, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """|STFT|² and the unwindowed frames of a batch (``librosa.stft``, ``center=True``, zero padding).
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(batch, n), dtype=float32]
-
-    Returns
-    -------
-    power : np.ndarray [shape=(batch, n_frames, 1 + n_fft // 2), dtype=float32]
-    frames : np.ndarray [shape=(batch, n_frames, n_fft)]
-        A read-only view of the zero-padded signal (used for RMS).
-    """
-    import scipy.fft
-
-    frames = _frames(y, n_fft=n_fft, hop_length=hop_length, pad_mode="constant")
-    batch, n_frames, _ = frames.shape
-    window = _window(n_fft)
-    power = np.empty((batch, n_frames, n_fft // 2 + 1), dtype=np.float32)
-    for b in range(batch):  # the strided view is windowed block by block: its frames are never copied whole
-        for start in range(0, n_frames, _BATCH_ROWS):
-            block = slice(start, start + _BATCH_ROWS)
-            spectrum = scipy.fft.rfft(frames[b, block] * window, axis=-1)
-            np.square(spectrum.real, out=power[b, block])
-            power[b, block] += np.square(spectrum.imag)
-    return power, frames
-
-
-def zero_crossing_rate(y: np.ndarray, *, frame_length: int, hop_length: int, threshold: float = 1e-10) -> np.ndarray:
-    """``librosa.feature.zero_crossing_rate`` (``center=True``, edge padding) of a batch.
-
-    Counts sign changes with one cumulative sum instead of framing.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(batch, n)]
-
-    Returns
-    -------
-    zcr : np.ndarray [shape=(batch, 1 + n // hop_length), dtype=float32]
-    """
-    pad = frame_length // 2
-    padded = np.pad(y, ((0, 0), (pad, pad)), mode="edge")
-    negative = np.signbit(np.where(np.abs(padded) <= threshold, 0.0, padded))
-    crossings = negative[:, 1:] != negative[:, :-1]
-    counts = np.zeros((y.shape[0], crossings.shape[1] + 1), dtype=np.int32)  # int32: half the memory traffic of int64
-    np.cumsum(crossings, axis=1, out=counts[:, 1:])
-    starts = np.arange(1 + y.shape[1] // hop_length) * hop_length
-    return ((counts[:, starts + frame_length - 1] - counts[:, starts]) / frame_length).astype(np.float32)
-
-
 def frame_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     """Per-frame ZCR, chroma, MFCC, RMS and mel power of equal-length signals.
 
@@ -368,10 +221,13 @@ def frame_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     flat_power = power.reshape(-1, n_bins)
 
     mel = flat_power @ mel_basis(sr=config.sr, n_fft=n_fft, n_mels=config.n_mels).T
-    chroma = np.sqrt(flat_power) @ chroma_basis(sr=config.sr, n_fft=n_fft, n_chroma=config.n_chroma, tuning=config.chroma_tuning).T
+    chroma = (
+        np.sqrt(flat_power)
+        @ chroma_basis(sr=config.sr, n_fft=n_fft, n_chroma=config.n_chroma, tuning=config.chroma_tuning).T
+    )
     peak = np.max(np.abs(chroma), axis=1, keepdims=True)
     chroma /= np.where(peak < np.finfo(np.float32).tiny, 1.0, peak)  # librosa.util.normalize(norm=inf)
-    log_mel = _power_to_db(mel.reshape(batch, n_frames, -1), top_db=config.top_db)
+    log_mel = power_to_db(mel.reshape(batch, n_frames, -1), top_db=config.top_db)
     mfcc = log_mel.reshape(-1, config.n_mels) @ dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc).T
     rms = np.sqrt(np.einsum("btn,btn->bt", frames, frames, dtype=np.float32) / n_fft)
     zcr = zero_crossing_rate(y, frame_length=n_fft, hop_length=hop)
@@ -397,16 +253,7 @@ def log_mel_spectrogram(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     power, _ = power_spectrum(y, n_fft=config.n_fft, hop_length=config.hop_length)
     batch, n_frames, n_bins = power.shape
     mel = power.reshape(-1, n_bins) @ mel_basis(sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels).T
-    return _power_to_db(mel.reshape(batch, n_frames, -1), top_db=config.top_db).transpose(0, 2, 1).copy()
-
-
-def _power_to_db(power: np.ndarray, *, top_db: float | None, amin: float = 1e-10) -> np.ndarray:
-    """``librosa.power_to_db`` with ``ref=1.0``, the ``top_db`` floor taken per signal (axis 0)."""
-    db = 10.0 * np.log10(np.maximum(power, np.float32(amin)))
-    if top_db is not None:
-        floor = db.max(axis=tuple(range(1, db.ndim)), keepdims=True) - np.float32(top_db)
-        np.maximum(db, floor, out=db)
-    return db.astype(np.float32, copy=False)
+    return power_to_db(mel.reshape(batch, n_frames, -1), top_db=config.top_db).transpose(0, 2, 1).copy()
 
 
 def compute(signals: list[np.ndarray], *, config: FeatureConfig) -> np.ndarray:
@@ -476,7 +323,7 @@ class FeatureKind:
         log-compress inside themselves before their z-score.
     column_groups : callable ``(config) -> list of str`` or None
         The descriptor family of each column of a vector kind: logistic regression
-        weighs each family equally (``--group-balance``, `ser_keras.train.group_weights`).
+        weighs each family equally (``--group-balance``, `ser_keras.fit_sklearn.group_weights`).
     """
 
     name: str
@@ -523,7 +370,7 @@ def _functionals_groups(config):
 
 
 def _graph(waveform, config):
-    from .serving import waveform_features
+    from .graph import waveform_features
 
     return waveform_features(waveform, config)
 
@@ -531,25 +378,63 @@ def _graph(waveform, config):
 KINDS: dict[str, FeatureKind] = {
     kind.name: kind
     for kind in (
-        FeatureKind("stats", "162 time means of ZCR, chroma, MFCC, RMS and mel power (the seed projects')",
-                    shape=lambda c: (c.n_features,), names=lambda c: _frame_names(c), compute_batch=_stats_batch,
-                    graph=_graph, layout="vector", default_model="conv1d", power_columns=lambda c: _mel_power_columns(c)),
-        FeatureKind("frames", "the same per frame (T, 162)", defaults={"fixed_length": True},
-                    shape=lambda c: (c.n_frames(), c.n_features), names=lambda c: _frame_names(c),
-                    compute_batch=lambda y, *, config: frame_features(y, config=config), graph=_graph,
-                    layout="sequence", default_model="cnn_lstm", time_axis=0, power_columns=lambda c: _mel_power_columns(c)),
-        FeatureKind("mel", "log-mel image (n_mels, T)",
-                    defaults={"sr": 16000, "offset": 0.0, "duration": 5.0, "fixed_length": True},
-                    shape=lambda c: (c.n_mels, c.n_frames()),
-                    compute_batch=lambda y, *, config: log_mel_spectrogram(y, config=config), graph=_graph,
-                    layout="image", default_model="conv2d", time_axis=1),
-        FeatureKind("functionals", "statistics of ~200 descriptors over the whole trimmed utterance (2606)",
-                    defaults={"sr": 16000, "offset": 0.0, "duration": None, "n_fft": 1024, "hop_length": 256,
-                              "n_mels": 64, "n_mfcc": 30, "trim_db": 40.0},
-                    shape=_functionals_shape, names=_functionals_names, compute_one=_functionals_one,
-                    layout="vector", default_model="logreg", column_groups=_functionals_groups),
+        FeatureKind(
+            "stats",
+            "162 time means of ZCR, chroma, MFCC, RMS and mel power (the seed projects')",
+            shape=lambda c: (c.n_features,),
+            names=lambda c: _frame_names(c),
+            compute_batch=_stats_batch,
+            graph=_graph,
+            layout="vector",
+            default_model="conv1d",
+            power_columns=lambda c: _mel_power_columns(c),
+        ),
+        FeatureKind(
+            "frames",
+            "the same per frame (T, 162)",
+            defaults={"fixed_length": True},
+            shape=lambda c: (c.n_frames(), c.n_features),
+            names=lambda c: _frame_names(c),
+            compute_batch=lambda y, *, config: frame_features(y, config=config),
+            graph=_graph,
+            layout="sequence",
+            default_model="cnn_lstm",
+            time_axis=0,
+            power_columns=lambda c: _mel_power_columns(c),
+        ),
+        FeatureKind(
+            "mel",
+            "log-mel image (n_mels, T)",
+            defaults={"sr": 16000, "offset": 0.0, "duration": 5.0, "fixed_length": True},
+            shape=lambda c: (c.n_mels, c.n_frames()),
+            compute_batch=lambda y, *, config: log_mel_spectrogram(y, config=config),
+            graph=_graph,
+            layout="image",
+            default_model="conv2d",
+            time_axis=1,
+        ),
+        FeatureKind(
+            "functionals",
+            "statistics of ~200 descriptors over the whole trimmed utterance (2606)",
+            defaults={
+                "sr": 16000,
+                "offset": 0.0,
+                "duration": None,
+                "n_fft": 1024,
+                "hop_length": 256,
+                "n_mels": 64,
+                "n_mfcc": 30,
+                "trim_db": 40.0,
+            },
+            shape=_functionals_shape,
+            names=_functionals_names,
+            compute_one=_functionals_one,
+            layout="vector",
+            default_model="logreg",
+            column_groups=_functionals_groups,
+        ),
     )
-}  # fmt: skip
+}
 FEATURE_KINDS = tuple(KINDS)
 
 
@@ -567,9 +452,12 @@ def _mel_power_columns(config: FeatureConfig) -> tuple[int, int]:
 
 def _frame_names(config: FeatureConfig) -> list[str]:
     return (
-        ["zcr"] + [f"chroma_{i}" for i in range(config.n_chroma)] + [f"mfcc_{i}" for i in range(config.n_mfcc)]
-        + ["rms"] + [f"mel_{i}" for i in range(config.n_mels)]
-    )  # fmt: skip
+        ["zcr"]
+        + [f"chroma_{i}" for i in range(config.n_chroma)]
+        + [f"mfcc_{i}" for i in range(config.n_mfcc)]
+        + ["rms"]
+        + [f"mel_{i}" for i in range(config.n_mels)]
+    )
 
 
 def reference_frame_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
@@ -586,7 +474,9 @@ def reference_frame_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndar
     kw = dict(n_fft=config.n_fft, hop_length=config.hop_length)
     zcr = librosa.feature.zero_crossing_rate(y, frame_length=config.n_fft, hop_length=config.hop_length)
     magnitude = np.abs(librosa.stft(y, **kw))
-    chroma = librosa.feature.chroma_stft(S=magnitude, sr=config.sr, n_chroma=config.n_chroma, tuning=config.chroma_tuning, **kw)
+    chroma = librosa.feature.chroma_stft(
+        S=magnitude, sr=config.sr, n_chroma=config.n_chroma, tuning=config.chroma_tuning, **kw
+    )
     mel = librosa.feature.melspectrogram(y=y, sr=config.sr, n_mels=config.n_mels, **kw)
     # what mfcc(y=y) computes, with this config's top_db
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=config.top_db), n_mfcc=config.n_mfcc)

@@ -62,8 +62,14 @@ MIN_SOUND_SECONDS = 0.1
 _SPECTRAL = ("log_centroid", "log_bandwidth", "log_rolloff", "log_flatness")
 _ENERGY = ("zcr", "log_rms", "log_rms_delta", "flux")
 #: The ``voice`` descriptors (`voice_descriptors`), summarised over voiced frames.
-VOICE_ROWS = ("voice_hnr_db", "voice_log_f1", "voice_log_f2", "voice_log_f3", "voice_alpha_ratio_db",
-              "voice_hammarberg_db")  # fmt: skip
+VOICE_ROWS = (
+    "voice_hnr_db",
+    "voice_log_f1",
+    "voice_log_f2",
+    "voice_log_f3",
+    "voice_alpha_ratio_db",
+    "voice_hammarberg_db",
+)
 #: Pre-emphasis of the formant analysis (the spectrum is tilted up by ``|1 - a e^{-iw}|^2``).
 PRE_EMPHASIS = 0.97
 #: A formant is an LPC pole pair in this frequency range (Hz) with at most this bandwidth (Hz).
@@ -79,13 +85,24 @@ def descriptor_names(config) -> list[str]:
         + [f"mfcc_delta_{i}" for i in range(config.n_mfcc)]
         + [f"mfcc_delta2_{i}" for i in range(config.n_mfcc)]
         + [f"contrast_{i}" for i in range(N_CONTRAST_BANDS + 1)]
-        + list(_SPECTRAL) + list(_ENERGY)
-    )  # fmt: skip
+        + list(_SPECTRAL)
+        + list(_ENERGY)
+    )
 
 
 #: Descriptor families of the columns (`column_groups`), matched as name prefixes, most specific first.
-FAMILIES = ("voiced_logmel", "voiced_mfcc", "logmel_delta", "logmel", "mfcc_delta2", "mfcc_delta", "mfcc", "contrast",
-            "f0", "voice")
+FAMILIES = (
+    "voiced_logmel",
+    "voiced_mfcc",
+    "logmel_delta",
+    "logmel",
+    "mfcc_delta2",
+    "mfcc_delta",
+    "mfcc",
+    "contrast",
+    "f0",
+    "voice",
+)
 
 
 def column_groups(config) -> list[str]:
@@ -94,7 +111,7 @@ def column_groups(config) -> list[str]:
     One of `FAMILIES`, ``contour`` (the ``seg*`` columns) or ``spectral_energy`` (the
     spectral and energy descriptors, duration and voiced fraction).  The log-mel block
     alone is a quarter of the columns; linear models give each family the same weight
-    (`ser_keras.train.group_weights`).
+    (`ser_keras.fit_sklearn.group_weights`).
     """
     groups = []
     for name in feature_names(config):
@@ -107,21 +124,31 @@ def column_groups(config) -> list[str]:
 
 def feature_names(config) -> list[str]:
     """Column names of the functionals vector: ``<descriptor>_<statistic>``, then the contour and log-mel blocks."""
-    rows = (descriptor_names(config) + [f"voiced_mfcc_{i}" for i in range(config.n_mfcc)] + ["f0_semitones", "f0_delta"]
-            + list(VOICE_ROWS))  # fmt: skip
-    segment_rows = ([f"logmel_{i}" for i in range(config.n_mels)] + [f"mfcc_{i}" for i in range(config.n_mfcc)]
-                    + ["log_rms", "f0_semitones"])  # fmt: skip
+    rows = (
+        descriptor_names(config)
+        + [f"voiced_mfcc_{i}" for i in range(config.n_mfcc)]
+        + ["f0_semitones", "f0_delta"]
+        + list(VOICE_ROWS)
+    )
+    segment_rows = (
+        [f"logmel_{i}" for i in range(config.n_mels)]
+        + [f"mfcc_{i}" for i in range(config.n_mfcc)]
+        + ["log_rms", "f0_semitones"]
+    )
     return (
-        [f"{row}_{stat}" for row in rows for stat in STATISTICS] + ["duration", "voiced_fraction"]
+        [f"{row}_{stat}" for row in rows for stat in STATISTICS]
+        + ["duration", "voiced_fraction"]
         + [f"seg{j + 1}_{row}_mean" for j in range(SEGMENTS) for row in segment_rows]
         + [f"voiced_logmel_{i}_{stat}" for stat in ("mean", "std") for i in range(config.n_mels)]
         + [f"logmel_delta_{i}_{stat}" for stat in ("std", "absmean") for i in range(config.n_mels)]
-    )  # fmt: skip
+    )
 
 
 def n_features(config) -> int:
     """Length of the functionals vector (2606 at the defaults)."""
-    n_rows = config.n_mels + 4 * config.n_mfcc + N_CONTRAST_BANDS + 1 + len(_SPECTRAL) + len(_ENERGY) + 2 + len(VOICE_ROWS)
+    n_rows = (
+        config.n_mels + 4 * config.n_mfcc + N_CONTRAST_BANDS + 1 + len(_SPECTRAL) + len(_ENERGY) + 2 + len(VOICE_ROWS)
+    )
     n_contour = SEGMENTS * (config.n_mels + config.n_mfcc + 2)
     return n_rows * len(STATISTICS) + 2 + n_contour + 4 * config.n_mels
 
@@ -172,8 +199,12 @@ def contour(log_mel, mfcc, log_rms, semitones, voiced, *, fallback_f0: float) ->
     out = []
     for a, b in zip(edges[:-1], edges[1:]):
         pitch = semitones[a:b][voiced[a:b]]
-        out += [log_mel[:, a:b].mean(axis=1), mfcc[:, a:b].mean(axis=1), [log_rms[a:b].mean()],
-                [pitch.mean() if pitch.size else fallback_f0]]  # fmt: skip
+        out += [
+            log_mel[:, a:b].mean(axis=1),
+            mfcc[:, a:b].mean(axis=1),
+            [log_rms[a:b].mean()],
+            [pitch.mean() if pitch.size else fallback_f0],
+        ]
     return np.concatenate(out)
 
 
@@ -217,7 +248,7 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
     """
     import librosa
 
-    from .features import _power_to_db, dct_basis, mel_basis, power_spectrum, zero_crossing_rate
+    from .spectral import dct_basis, mel_basis, power_spectrum, power_to_db, zero_crossing_rate
 
     sr, n_fft, hop = config.sr, config.n_fft, config.hop_length
     y = np.ascontiguousarray(y, dtype=np.float32)
@@ -225,8 +256,8 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
     power_t = power[0].T  # (bins, frames), librosa's layout
     magnitude = np.sqrt(power_t)
     mel = mel_basis(sr=sr, n_fft=n_fft, n_mels=config.n_mels) @ power_t
-    log_mel = _power_to_db(mel[None], top_db=None)[0]
-    mfcc = dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc) @ _power_to_db(mel[None], top_db=config.top_db)[0]
+    log_mel = power_to_db(mel[None], top_db=None)[0]
+    mfcc = dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc) @ power_to_db(mel[None], top_db=config.top_db)[0]
     width = delta_width(mfcc.shape[1])
     if width < 3:
         raise ParameterError(f"too short for functionals ({y.shape[0] / sr:.3f} s after trimming)")
@@ -243,11 +274,23 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
     log_rms = 20.0 * np.log10(np.maximum(rms, 1e-5))  # amplitude_to_db(rms, top_db=None)
     log_rms_delta = librosa.feature.delta(log_rms, width=width)
     flux = librosa.onset.onset_strength(S=log_mel, sr=sr)[None]
-    lld = np.concatenate([
-        log_mel, mfcc, delta, delta2, contrast,
-        np.log1p(centroid), np.log1p(bandwidth), np.log1p(rolloff), np.log(flatness + 1e-10),
-        zcr, log_rms, log_rms_delta, flux,
-    ])  # fmt: skip
+    lld = np.concatenate(
+        [
+            log_mel,
+            mfcc,
+            delta,
+            delta2,
+            contrast,
+            np.log1p(centroid),
+            np.log1p(bandwidth),
+            np.log1p(rolloff),
+            np.log(flatness + 1e-10),
+            zcr,
+            log_rms,
+            log_rms_delta,
+            flux,
+        ]
+    )
     f0 = librosa.yin(y, fmin=config.f0_min, fmax=config.f0_max, sr=sr, frame_length=n_fft, hop_length=hop)
     voiced = (log_rms[0] > log_rms.max() - VOICED_DB) & (zcr[0] < VOICED_MAX_ZCR)
     return lld, f0, voiced
@@ -291,11 +334,12 @@ def functionals(y: np.ndarray, *, config) -> np.ndarray:
     ]
     voiced_log_mel = log_mel[:, voiced_or_all]
     x = np.concatenate(
-        [p.ravel() for p in parts] + [[y.shape[0] / config.sr, voiced.mean()]]
+        [p.ravel() for p in parts]
+        + [[y.shape[0] / config.sr, voiced.mean()]]
         + [contour(log_mel, mfcc, log_rms, semitones, voiced, fallback_f0=float(np.median(f0_voiced)))]
         + [voiced_log_mel.mean(axis=1), voiced_log_mel.std(axis=1)]
         + list(_delta_summary(log_mel))
-    )  # fmt: skip
+    )
     if not np.isfinite(x).all():
         raise ParameterError("non-finite functionals (a degenerate signal)")
     return x.astype(np.float32)
@@ -319,15 +363,23 @@ def reference_lld(y: np.ndarray, *, config) -> np.ndarray:
     rms = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop)
     log_rms = librosa.amplitude_to_db(rms, top_db=None)
     kw = dict(S=magnitude, sr=sr, n_fft=n_fft, hop_length=hop)
-    return np.concatenate([
-        log_mel, mfcc, librosa.feature.delta(mfcc, width=width), librosa.feature.delta(mfcc, width=width, order=2),
-        librosa.feature.spectral_contrast(**kw, n_bands=N_CONTRAST_BANDS),
-        np.log1p(librosa.feature.spectral_centroid(**kw)), np.log1p(librosa.feature.spectral_bandwidth(**kw)),
-        np.log1p(librosa.feature.spectral_rolloff(**kw)),
-        np.log(librosa.feature.spectral_flatness(S=magnitude, n_fft=n_fft, hop_length=hop) + 1e-10),
-        librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop), log_rms,
-        librosa.feature.delta(log_rms, width=width), librosa.onset.onset_strength(S=log_mel, sr=sr)[None],
-    ])  # fmt: skip
+    return np.concatenate(
+        [
+            log_mel,
+            mfcc,
+            librosa.feature.delta(mfcc, width=width),
+            librosa.feature.delta(mfcc, width=width, order=2),
+            librosa.feature.spectral_contrast(**kw, n_bands=N_CONTRAST_BANDS),
+            np.log1p(librosa.feature.spectral_centroid(**kw)),
+            np.log1p(librosa.feature.spectral_bandwidth(**kw)),
+            np.log1p(librosa.feature.spectral_rolloff(**kw)),
+            np.log(librosa.feature.spectral_flatness(S=magnitude, n_fft=n_fft, hop_length=hop) + 1e-10),
+            librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop),
+            log_rms,
+            librosa.feature.delta(log_rms, width=width),
+            librosa.onset.onset_strength(S=log_mel, sr=sr)[None],
+        ]
+    )
 
 
 def voice_descriptors(y: np.ndarray, f0: np.ndarray, frames: np.ndarray, *, config) -> np.ndarray:
@@ -363,28 +415,33 @@ def voice_descriptors(y: np.ndarray, f0: np.ndarray, frames: np.ndarray, *, conf
     """
     import scipy.fft
 
-    from .features import _frames, _window
+    from .spectral import frame_signal, hann_window
 
     sr, n_fft = config.sr, config.n_fft
-    signal_frames = _frames(np.asarray(y, dtype=np.float32)[None], n_fft=n_fft, hop_length=config.hop_length,
-                            pad_mode="constant")[0][frames]  # fmt: skip
-    window = _window(n_fft).astype(np.float64)
+    signal_frames = frame_signal(
+        np.asarray(y, dtype=np.float32)[None], n_fft=n_fft, hop_length=config.hop_length, pad_mode="constant"
+    )[0][frames]
+    window = hann_window(n_fft).astype(np.float64)
     power = np.abs(scipy.fft.rfft(signal_frames * window, n=2 * n_fft, axis=-1)) ** 2  # (frames, n_fft + 1)
     freqs = np.linspace(0.0, sr / 2, n_fft + 1)
 
     autocorrelation = scipy.fft.irfft(power, axis=-1)
     window_autocorrelation = scipy.fft.irfft(np.abs(scipy.fft.rfft(window, n=2 * n_fft)) ** 2)
     lags = np.clip(np.round(sr / f0[frames]).astype(int), 2, n_fft // 2)[:, None] + np.arange(-2, 3)
-    normalised = (np.take_along_axis(autocorrelation, lags, axis=1) / np.maximum(autocorrelation[:, :1], 1e-20)
-                  / (window_autocorrelation[lags] / window_autocorrelation[0]))  # fmt: skip
+    normalised = (
+        np.take_along_axis(autocorrelation, lags, axis=1)
+        / np.maximum(autocorrelation[:, :1], 1e-20)
+        / (window_autocorrelation[lags] / window_autocorrelation[0])
+    )
     peak = np.clip(normalised.max(axis=1), 1e-4, 1.0 - 1e-4)
     hnr = 10.0 * np.log10(peak / (1.0 - peak))
 
     floor = 1e-12
     low, high = (freqs >= 50) & (freqs < 1000), (freqs >= 1000) & (freqs < 5000)
     alpha_ratio = 10.0 * np.log10((power[:, low].sum(axis=1) + floor) / (power[:, high].sum(axis=1) + floor))
-    hammarberg = 10.0 * np.log10((power[:, freqs < 2000].max(axis=1) + floor)
-                                 / (power[:, (freqs >= 2000) & (freqs < 5000)].max(axis=1) + floor))  # fmt: skip
+    hammarberg = 10.0 * np.log10(
+        (power[:, freqs < 2000].max(axis=1) + floor) / (power[:, (freqs >= 2000) & (freqs < 5000)].max(axis=1) + floor)
+    )
 
     emphasis = np.abs(1.0 - PRE_EMPHASIS * np.exp(-1j * np.pi * freqs / (sr / 2))) ** 2
     formants = lpc_formants(scipy.fft.irfft(power * emphasis, axis=-1), order=2 + sr // 1000, sr=sr)

@@ -1,6 +1,6 @@
 """TensorFlow-free inference: a run's model as a LiteRT flatbuffer (``RUN/model.tflite``).
 
-`export_litert` converts the run's SavedModel ``serve`` signature (``features``
+`ser_keras.export.export_litert` converts the run's SavedModel ``serve`` signature (``features``
 ``(batch, *feature_shape)`` float32, already speaker-standardised for ``--normalize
 speaker`` runs -> ``probabilities`` ``(batch, n_labels)``) with TensorFlow's LiteRT
 converter, built-in operators only.  `LiteRTModel` runs it with the ``ai-edge-litert``
@@ -35,50 +35,6 @@ WAVEFORM_FILE = "waveform.tflite"
 WAVEFORM_SIGNATURES = ("serve_waveform", "serve_speaker")
 
 
-def export_litert(run_dir: str | os.PathLike) -> Path:
-    """Convert a run's SavedModel to ``RUN/model.tflite`` (written atomically) and return its path.
-
-    A run whose SavedModel has a raw-waveform signature (``serve_waveform``, or
-    ``serve_speaker`` for speaker runs: kinds with a graph form) also gets
-    ``RUN/waveform.tflite``: the same signature, features computed in the graph, with
-    the outputs ``probabilities``, ``label_index`` and ``label``.
-
-    Raises
-    ------
-    ParameterError
-        The run has no ``saved_model/`` (scikit-learn runs other than ``logreg``), or the
-        converter refuses it; the message names the folder.
-    """
-    from .files import atomic_write_bytes
-    from .features import FeatureConfig
-    from .runs import read_sidecar
-
-    run_dir = Path(run_dir)
-    sidecar = read_sidecar(run_dir)
-    saved = run_dir / "saved_model"
-    if not (saved / "saved_model.pb").is_file():
-        raise ParameterError(f"{run_dir}: no saved_model/ to convert (only Keras and logreg runs export one)")
-    if FeatureConfig.from_dict(sidecar["features"]).kind_spec.graph is not None:  # the run has a waveform signature
-        waveform = WAVEFORM_SIGNATURES[sidecar.get("normalize") == "speaker"]
-        atomic_write_bytes(run_dir / WAVEFORM_FILE, _convert(saved, waveform))
-    target = run_dir / LITERT_FILE
-    atomic_write_bytes(target, _convert(saved, SIGNATURE))
-    return target
-
-
-def _convert(saved: Path, signature: str) -> bytes:
-    """One SavedModel signature as a LiteRT flatbuffer (built-in operators only)."""
-    import tensorflow as tf
-
-    try:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[signature])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        return converter.convert()
-    except Exception as exc:  # noqa: BLE001 - the converter raises several kinds; all mean "cannot convert"
-        raise ParameterError(f"{saved}: LiteRT conversion of {signature} failed "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None  # fmt: skip
-
-
 class LiteRTModel:
     """A run's ``model.tflite`` behind the interpreter of ``ai-edge-litert`` (no TensorFlow).
 
@@ -94,7 +50,9 @@ class LiteRTModel:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            raise ParameterError("running model.tflite needs the 'ai-edge-litert' package (pip install ai-edge-litert)") from None
+            raise ParameterError(
+                "running model.tflite needs the 'ai-edge-litert' package (pip install ai-edge-litert)"
+            ) from None
         from .tflog import NOISE, filtered_native_stderr
 
         self.path = Path(path)

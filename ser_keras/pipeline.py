@@ -70,8 +70,17 @@ def augment_mel(image, seed, options: SpecAugmentOptions):
     return image
 
 
-def make_datasets(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
-                  batch_size: int, seed: int, augment: SpecAugmentOptions | None = None, shard: bool = False):  # fmt: skip
+def make_datasets(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    batch_size: int,
+    seed: int,
+    augment: SpecAugmentOptions | None = None,
+    shard: bool = False,
+):
     """Shuffled, (optionally) augmented training batches and plain validation batches.
 
     Parameters

@@ -26,9 +26,8 @@ import pandas as pd
 from .audio import SILENCE_PEAK, check_readable, fix_length, load, pcm_to_float, resample, stream, to_mono, validate
 from .errors import ParameterError, SerError, SerWarning
 from .features import FeatureConfig, compute
+from .inference import gender_inputs
 from .runs import GROUP_FILE, load_estimator, load_run, read_json, refuse_pickle
-
-
 
 #: Kinds without a fixed window (``functionals``) score a clip whole up to this length,
 #: and longer audio in consecutive windows of this length.
@@ -164,7 +163,7 @@ class _Model:
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, n_labels)`` of feature rows (already speaker-normalised where the run is)."""
-        from .train import predict_probabilities
+        from .inference import predict_probabilities
 
         return predict_probabilities(self.model, X)
 
@@ -182,7 +181,8 @@ class Predictor:
     >>> predictor.predict_file("clip.wav")["emotion"]  # doctest: +SKIP
     'angry'
     >>> speaker_run = Predictor.from_run("models/functionals-dnn-mixed-speaker-seed0-20261121-102000")  # doctest: +SKIP
-    >>> [r["emotion"] for r in speaker_run.predict_speaker(["a.wav", "b.wav", "c.wav", "d.wav", "e.wav"])]  # doctest: +SKIP
+    >>> clips = ["a.wav", "b.wav", "c.wav", "d.wav", "e.wav"]
+    >>> [r["emotion"] for r in speaker_run.predict_speaker(clips)]  # doctest: +SKIP
     ['angry', 'sad', 'neutral', 'happy', 'angry']
     """
 
@@ -191,7 +191,7 @@ class Predictor:
         self.gender_model = gender_model
         self.gender_features = gender_features
         self.labels: list[str] = models["mixed"].sidecar["labels"]
-        for name, part in models.items():
+        for part in models.values():
             if part.sidecar["labels"] != self.labels:
                 raise ParameterError(f"{part.run_dir}: its labels differ from the mixed model's")
         self.normalize: str = models["mixed"].normalize
@@ -337,10 +337,16 @@ class Predictor:
         owner = np.repeat(np.arange(len(per_clip)), [len(w) for w in per_clip])
         Z = standardize_by_speaker(X, np.zeros(len(X)), time_axis=part.features.kind_spec.time_axis)
         probabilities = part.probabilities(Z)
-        warning = (f"only {len(per_clip)} clip(s) of this speaker: speaker normalisation needs at least "
-                   f"{MIN_SPEAKER_CLIPS} for reliable statistics" if len(per_clip) < MIN_SPEAKER_CLIPS else None)  # fmt: skip
-        return [{**self._result(probabilities[owner == i].mean(axis=0), which, int((owner == i).sum())), "warning": warning}
-                for i in range(len(per_clip))]  # fmt: skip
+        warning = (
+            f"only {len(per_clip)} clip(s) of this speaker: speaker normalisation needs at least "
+            f"{MIN_SPEAKER_CLIPS} for reliable statistics"
+            if len(per_clip) < MIN_SPEAKER_CLIPS
+            else None
+        )
+        return [
+            {**self._result(probabilities[owner == i].mean(axis=0), which, int((owner == i).sum())), "warning": warning}
+            for i in range(len(per_clip))
+        ]
 
     def _result(self, probabilities: np.ndarray, which: str, n_windows: int) -> dict:
         return {
@@ -396,7 +402,9 @@ class Predictor:
             raise ParameterError(f"{path}: audio is silent (peak below -80 dBFS)")
         return self._result(total / count, which, count)
 
-    def predict_files(self, paths: Iterable[str | os.PathLike], *, speakers: dict[str, str] | None = None) -> pd.DataFrame:
+    def predict_files(
+        self, paths: Iterable[str | os.PathLike], *, speakers: dict[str, str] | None = None
+    ) -> pd.DataFrame:
         """One row per file: ``path``, ``emotion``, one probability column per emotion, ``model``, ``error``.
 
         Folders are walked for audio files; a file that cannot be used gets its error in
@@ -422,9 +430,11 @@ class Predictor:
 
         if self.normalize != "speaker":
             for path in files:
-                result = attempt(rows[str(path)], lambda: self.predict_file(path))
+                result = attempt(rows[str(path)], lambda path=path: self.predict_file(path))
                 if result is not None:
-                    rows[str(path)].update(emotion=result["emotion"], gender_model=result["gender_model"], **result["probabilities"])
+                    rows[str(path)].update(
+                        emotion=result["emotion"], gender_model=result["gender_model"], **result["probabilities"]
+                    )
             columns = ["path", "emotion", *self.labels, "gender_model", "error"]
             return pd.DataFrame(list(rows.values())).reindex(columns=columns)
         groups: dict[str, list[Path]] = {}
@@ -435,9 +445,19 @@ class Predictor:
         for group in groups.values():
             prepared = {}
             for path in group:
-                at = attempt(rows[str(path)], lambda path=path: self._prepare(
-                    load(path, sr=self.sr, min_duration=self.models["mixed"].features.min_duration, on_silence="error"),
-                    self.sr, str(path)))  # fmt: skip
+                at = attempt(
+                    rows[str(path)],
+                    lambda path=path: self._prepare(
+                        load(
+                            path,
+                            sr=self.sr,
+                            min_duration=self.models["mixed"].features.min_duration,
+                            on_silence="error",
+                        ),
+                        self.sr,
+                        str(path),
+                    ),
+                )
                 if at is not None:
                     prepared[path] = at
             if not prepared:
@@ -446,16 +466,21 @@ class Predictor:
             part = self.models[which]
             features = {}
             for path, at in prepared.items():
-                X = attempt(rows[str(path)], lambda at=at: part.windows(at(part.features.sr)))
+                X = attempt(rows[str(path)], lambda at=at, part=part: part.windows(at(part.features.sr)))
                 if X is not None:
                     features[path] = X
             if not features:
                 continue
             for path, result in zip(features, self._score_speaker(part, which, list(features.values()))):
-                rows[str(path)].update(emotion=result["emotion"], gender_model=result["gender_model"], warning=result["warning"],
-                                       **result["probabilities"])  # fmt: skip
+                rows[str(path)].update(
+                    emotion=result["emotion"],
+                    gender_model=result["gender_model"],
+                    warning=result["warning"],
+                    **result["probabilities"],
+                )
         columns = ["path", "speaker", "emotion", *self.labels, "gender_model", "warning", "error"]
         return pd.DataFrame(list(rows.values())).reindex(columns=columns)
+
 
 def _group_members(path: Path, group: dict) -> dict[str, Path]:
     """The run folders a ``group.json`` names, checked: each is a sibling of the group folder,
@@ -467,24 +492,18 @@ def _group_members(path: Path, group: dict) -> dict[str, Path]:
     if not isinstance(runs, dict) or "mixed" not in runs or not set(runs) <= {"mixed", "male", "female"}:
         raise ParameterError(f"{source}: runs: expected mixed, male and female run folders, got {runs!r:.60}")
     if not isinstance(classifier, str) or Path(classifier).name != classifier or classifier in ("", ".", ".."):
-        raise ParameterError(f"{source}: gender_classifier: expected a file name in the group folder, got {classifier!r:.60}")
+        raise ParameterError(
+            f"{source}: gender_classifier: expected a file name in the group folder, got {classifier!r:.60}"
+        )
     members = {}
     for name, relative in runs.items():
         parts = Path(str(relative)).parts
         if not isinstance(relative, str) or len(parts) != 2 or parts[0] != ".." or parts[1] in ("..", "."):
-            raise ParameterError(f"{source}: runs.{name}: expected ../RUN (a run beside the group), got {relative!r:.60}")
+            raise ParameterError(
+                f"{source}: runs.{name}: expected ../RUN (a run beside the group), got {relative!r:.60}"
+            )
         members[name] = path / relative
     return members
-
-
-def gender_inputs(X: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Time-averaged vectors ``(n, F)`` of a representation, for the gender classifier.
-
-    Vector kinds ``(n, F)`` as they are; ``frames`` ``(n, T, F)`` and ``mel`` ``(n, M, T)``
-    averaged over their time axis (`FeatureKind.time_axis`).
-    """
-    time_axis = config.kind_spec.time_axis
-    return np.asarray(X) if time_axis is None else np.asarray(X).mean(axis=1 + time_axis)
 
 
 def expand_paths(paths: Sequence[str | os.PathLike] | Iterable[str | os.PathLike]) -> list[Path]:

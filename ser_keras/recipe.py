@@ -209,9 +209,12 @@ def expand_config(parser: argparse.ArgumentParser, command: str, words: Sequence
 
                 from .errors import SerWarning
 
-                warnings.warn(f"{file}: {option}: {value} is outside the current folder; a recipe file does not choose "
-                              f"where this command writes, so it is ignored (give --{option} on the command line)",
-                              SerWarning, stacklevel=2)  # fmt: skip
+                warnings.warn(
+                    f"{file}: {option}: {value} is outside the current folder; a recipe file does not choose "
+                    f"where this command writes, so it is ignored (give --{option} on the command line)",
+                    SerWarning,
+                    stacklevel=2,
+                )
                 continue
             if not _given(action, rest):
                 prefix += _words(option, action, value, Path(file))

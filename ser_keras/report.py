@@ -9,7 +9,6 @@ Definitions, as used in SER papers:
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -34,14 +33,17 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
         ``accuracy``, ``unweighted_accuracy``, ``weighted_accuracy``, ``macro_f1``, ``labels``,
         ``confusion_matrix`` (rows = true), ``per_class`` and ``n_test``.
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
-    from sklearn.metrics import precision_recall_fscore_support
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+    )
 
     index = list(range(len(labels)))
     present = sorted(set(np.asarray(y_true).tolist()))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=index, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=index, zero_division=0)
     accuracy = float(accuracy_score(y_true, y_pred))
     return {
         "accuracy": accuracy,
@@ -59,8 +61,9 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     }
 
 
-def write_report(report: dict, out_dir: str | os.PathLike, *, history: pd.DataFrame | None = None,
-                 title: str = "") -> None:  # fmt: skip
+def write_report(
+    report: dict, out_dir: str | os.PathLike, *, history: pd.DataFrame | None = None, title: str = ""
+) -> None:
     """Write ``report.json``, ``confusion_matrix.png`` and (with a history) ``curves.png``.
 
     ``title`` (the run, its model and corpus; the target corpus when cross-corpus) heads both figures.
@@ -80,8 +83,18 @@ def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") ->
     annot = np.array([[f"{r:.2f}\n({c})" for r, c in zip(rr, cr)] for rr, cr in zip(rates, counts)])
     size = 1.0 + 0.8 * len(report["labels"])
     fig, ax = plt.subplots(figsize=(max(size + 1.5, 6.5), size + 0.4))
-    sns.heatmap(rates, annot=annot, fmt="", cmap="Blues", vmin=0, vmax=1, square=True,
-                xticklabels=report["labels"], yticklabels=report["labels"], ax=ax)  # fmt: skip
+    sns.heatmap(
+        rates,
+        annot=annot,
+        fmt="",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        square=True,
+        xticklabels=report["labels"],
+        yticklabels=report["labels"],
+        ax=ax,
+    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     scores = f"UA {report['unweighted_accuracy']:.3f}  WA {report['weighted_accuracy']:.3f}  n={report['n_test']}"

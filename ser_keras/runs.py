@@ -109,8 +109,14 @@ class Staged:
     PosixPath('models/stats-conv1d-mixed-seed0-20261121-101500')
     """
 
-    def __init__(self, out_dir: str | os.PathLike, name: str, *, resume: Path | None = None,
-                 keep: Callable[[], bool] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        name: str,
+        *,
+        resume: Path | None = None,
+        keep: Callable[[], bool] | None = None,
+    ):
         """``resume``: an earlier staging folder of ours to carry on in; ``keep``: asked on failure,
         True keeps the staging folder for a later ``resume`` (else it is removed)."""
         self.out_dir = check_out_dir(out_dir)
@@ -320,7 +326,9 @@ def check_model_outputs(sidecar: dict, model, *, source: Path) -> None:
     elif hasattr(model, "classes_"):
         classes = model.classes_
         if len(classes) and int(max(classes)) >= n_labels:
-            raise ParameterError(f"{where}: labels has {n_labels} names, but {source.name} predicts class {int(max(classes))}")
+            raise ParameterError(
+                f"{where}: labels has {n_labels} names, but {source.name} predicts class {int(max(classes))}"
+            )
         return
     if outputs is not None and outputs != n_labels:
         raise ParameterError(f"{where}: labels has {n_labels} names, but {source.name} gives {outputs} probabilities")
@@ -334,7 +342,7 @@ PICKLE_FILES = ("model.joblib", "gender.joblib")
 #: Types outside skops's default trust that the project's own pipelines hold (`ser_keras.train`):
 #: the column weighting function, the MLP's optimisers, kNN's search trees and distance.
 TRUSTED_TYPES = (
-    "ser_keras.train.scale_columns",
+    "ser_keras.fit_sklearn.scale_columns",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
@@ -343,8 +351,10 @@ TRUSTED_TYPES = (
 )
 
 
-PICKLE_REFUSAL = ("a pickle, which can run any code when loaded; ser-keras does not load pickles "
-                  "(retrain the run: scikit-learn models are saved as model.skops)")
+PICKLE_REFUSAL = (
+    "a pickle, which can run any code when loaded; ser-keras does not load pickles "
+    "(retrain the run: scikit-learn models are saved as model.skops)"
+)
 
 
 def save_estimator(estimator: object, path: str | os.PathLike) -> Path:
@@ -408,8 +418,9 @@ def load_keras_model(path: Path):
     except Exception as exc:  # noqa: BLE001 - a truncated zip, a missing layer: all mean a damaged file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
-            raise ParameterError(f"{path}: refused: it holds a Lambda layer, i.e. code that would run on load "
-                                 "(Keras safe mode)") from None  # fmt: skip
+            raise ParameterError(
+                f"{path}: refused: it holds a Lambda layer, i.e. code that would run on load (Keras safe mode)"
+            ) from None
         raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {first})") from None
 
 
@@ -461,13 +472,32 @@ def feature_set_of(run_dir: str | os.PathLike, sidecar: dict) -> Path:
     if Path(sidecar["feature_set"]).is_dir():
         return Path(sidecar["feature_set"])
     where = f"{Path(run_dir) / relative} or " if relative else ""
-    raise ParameterError(f"{Path(run_dir) / RUN_FILE}: its feature set is gone ({where}{sidecar['feature_set']}); "
-                         "extract it again with the run's options")  # fmt: skip
+    raise ParameterError(
+        f"{Path(run_dir) / RUN_FILE}: its feature set is gone ({where}{sidecar['feature_set']}); "
+        "extract it again with the run's options"
+    )
 
 
 #: Columns of `list_runs`, in order.
-LISTING_COLUMNS = ("run", "type", "corpus", "features", "augment", "model", "gender", "normalize", "seed", "epochs",
-                   "ua", "ua_std", "wa", "macro_f1", "n_test", "date", "problem")  # fmt: skip
+LISTING_COLUMNS = (
+    "run",
+    "type",
+    "corpus",
+    "features",
+    "augment",
+    "model",
+    "gender",
+    "normalize",
+    "seed",
+    "epochs",
+    "ua",
+    "ua_std",
+    "wa",
+    "macro_f1",
+    "n_test",
+    "date",
+    "problem",
+)
 
 
 def list_runs(models_dir: str | os.PathLike) -> list[dict]:
@@ -487,8 +517,11 @@ def list_runs(models_dir: str | os.PathLike) -> list[dict]:
         row.update(run=path.name, date=time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)))
         if is_partial(path):
             done = sorted(p.parent.name for p in path.glob("fold-*/report.json"))
-            problem = (f"an unfinished cv ({', '.join(done)} done): rerun the same command to resume"
-                       if done else "being built, or left by a killed run")  # fmt: skip
+            problem = (
+                f"an unfinished cv ({', '.join(done)} done): rerun the same command to resume"
+                if done
+                else "being built, or left by a killed run"
+            )
             rows.append({**row, "type": "partial", "problem": problem})
             continue
         if path.name.startswith("."):
@@ -533,16 +566,22 @@ def _scores(report: dict, source: Path) -> dict:
     n_test = report.get("n_test")
     if n_test is not None and not (_is_int(n_test) and n_test >= 0):
         raise ParameterError(f"{source}: n_test is {_short(n_test)}, not a count")
-    return {key: _score(report, name, source) for key, name in
-            (("ua", "unweighted_accuracy"), ("wa", "weighted_accuracy"), ("macro_f1", "macro_f1"))} | {"n_test": n_test}
+    return {
+        key: _score(report, name, source)
+        for key, name in (("ua", "unweighted_accuracy"), ("wa", "weighted_accuracy"), ("macro_f1", "macro_f1"))
+    } | {"n_test": n_test}
 
 
 def _run_row(path: Path) -> dict:
     sidecar = read_sidecar(path)
     report = read_json(path / "report.json", what="report")
-    return {"type": "run", **_recipe_columns(sidecar), "epochs": sidecar.get("epochs_run"),
-            **_scores(report, path / "report.json"),
-            "date": sidecar.get("created", "")[:16].replace("T", " ") or None}  # fmt: skip
+    return {
+        "type": "run",
+        **_recipe_columns(sidecar),
+        "epochs": sidecar.get("epochs_run"),
+        **_scores(report, path / "report.json"),
+        "date": sidecar.get("created", "")[:16].replace("T", " ") or None,
+    }
 
 
 def _cv_row(path: Path) -> dict:

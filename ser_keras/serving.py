@@ -1,6 +1,6 @@
 """SavedModel export with a raw-waveform signature: features computed inside the graph.
 
-`waveform_features` is `features.compute` written in TensorFlow ops: ``tf.signal``
+`ser_keras.graph.waveform_features` is `features.compute` written in TensorFlow ops: ``tf.signal``
 framing and real FFT, and the very filter banks the NumPy path uses (librosa's mel and
 chroma filters, the orthonormal DCT-II, the periodic Hann window) embedded as constants.
 `export_saved_model` writes these signatures (the first is ``serving_default``):
@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from .audio import SILENCE_PEAK
-from .features import FeatureConfig, chroma_basis, dct_basis, mel_basis
+from .features import FeatureConfig
 
 #: The error of a waveform signature given a silent clip (as `Predictor.predict` refuses one).
 SILENT_CLIP = "silent clip: peak below -80 dBFS (ser_keras.audio.SILENCE_PEAK); refused, as the Predictor does"
@@ -69,74 +67,6 @@ def window_waveform(waveform, config: FeatureConfig):
     return y
 
 
-def waveform_features(waveform, config: FeatureConfig):
-    """`features.compute` of equal-length waveforms, as TensorFlow ops.
-
-    Parameters
-    ----------
-    waveform : tf.Tensor [shape=(batch, n), dtype=float32]
-        Already windowed (see `window_waveform`).
-    config : FeatureConfig
-
-    Returns
-    -------
-    X : tf.Tensor [shape=(batch, *config.output_shape()), dtype=float32]
-        ``stats`` ``(batch, n_features)``, ``frames`` ``(batch, n_frames, n_features)``,
-        ``mel`` ``(batch, n_mels, n_frames)``.
-    """
-    import tensorflow as tf
-
-    from .features import _window
-
-    n_fft, hop = config.n_fft, config.hop_length
-    pad = n_fft // 2
-    padded = tf.pad(waveform, [[0, 0], [pad, pad]])
-    frames = tf.signal.frame(padded, n_fft, hop)  # (batch, n_frames, n_fft), librosa's center=True framing
-    spectrum = tf.signal.rfft(frames * tf.constant(_window(n_fft)))
-    power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
-    mel = tf.linalg.matmul(power, tf.constant(mel_basis(sr=config.sr, n_fft=n_fft, n_mels=config.n_mels).T))
-    log_mel = _power_to_db(mel, top_db=config.top_db)
-    if config.kind == "mel":
-        return tf.transpose(log_mel, [0, 2, 1])
-    chroma = tf.linalg.matmul(
-        tf.math.sqrt(power),
-        tf.constant(chroma_basis(sr=config.sr, n_fft=n_fft, n_chroma=config.n_chroma, tuning=config.chroma_tuning).T),
-    )
-    peak = tf.reduce_max(tf.abs(chroma), axis=-1, keepdims=True)
-    chroma = chroma / tf.where(peak < np.finfo(np.float32).tiny, 1.0, peak)
-    mfcc = tf.linalg.matmul(log_mel, tf.constant(dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc).T))
-    rms = tf.math.sqrt(tf.reduce_sum(tf.math.square(frames), axis=-1) / n_fft)
-    zcr = _zero_crossing_rate(waveform, frame_length=n_fft, hop_length=hop)
-    per_frame = tf.concat([tf.expand_dims(zcr, -1), chroma, mfcc, tf.expand_dims(rms, -1), mel], axis=-1)  # expand_dims, not [..., None]: LiteRT has no new-axis slice
-    if config.kind == "frames":
-        return per_frame
-    return tf.reduce_mean(per_frame, axis=1)
-
-
-def _power_to_db(power, *, top_db: float | None, amin: float = 1e-10):
-    """``librosa.power_to_db`` (ref 1.0), the ``top_db`` floor per signal."""
-    import tensorflow as tf
-
-    db = 10.0 * tf.math.log(tf.maximum(power, amin)) / np.log(10.0)
-    if top_db is not None:
-        db = tf.maximum(db, tf.reduce_max(db, axis=[1, 2], keepdims=True) - top_db)
-    return db
-
-
-def _zero_crossing_rate(y, *, frame_length: int, hop_length: int, threshold: float = 1e-10):
-    """``librosa.feature.zero_crossing_rate`` (``center=True``, edge padding), ``(batch, n_frames)``."""
-    import tensorflow as tf
-
-    pad = frame_length // 2
-    padded = tf.concat([tf.repeat(y[:, :1], pad, axis=1), y, tf.repeat(y[:, -1:], pad, axis=1)], axis=1)
-    negative = tf.where(tf.abs(padded) <= threshold, 0.0, padded) < 0
-    crossings = tf.cast(tf.not_equal(negative[:, 1:], negative[:, :-1]), tf.int32)
-    counts = tf.pad(tf.math.cumsum(crossings, axis=1), [[0, 0], [1, 0]])
-    starts = tf.range(1 + tf.shape(y)[1] // hop_length) * hop_length
-    ends = tf.gather(counts, starts + frame_length - 1, axis=1)
-    return tf.cast(ends - tf.gather(counts, starts, axis=1), tf.float32) / frame_length
-
-
 def standardize_batch(X, config: FeatureConfig):
     """`ser_keras.normalize.standardize_by_speaker` of one speaker's batch, in TensorFlow ops.
 
@@ -159,8 +89,9 @@ def standardize_batch(X, config: FeatureConfig):
     return (X - mean) / tf.maximum(tf.sqrt(variance), 1e-6)
 
 
-def export_saved_model(model, path: str | os.PathLike, *, config: FeatureConfig, labels: list[str],
-                       normalize: str = "global") -> None:  # fmt: skip
+def export_saved_model(
+    model, path: str | os.PathLike, *, config: FeatureConfig, labels: list[str], normalize: str = "global"
+) -> None:
     """Write ``model`` as a SavedModel with the signatures of the module docstring.
 
     The first endpoint is ``serving_default``:
@@ -203,8 +134,11 @@ def export_saved_model(model, path: str | os.PathLike, *, config: FeatureConfig,
     waveform_spec = [tf.TensorSpec((None, None), tf.float32, name="waveform")]
     feature_spec = [tf.TensorSpec((None, *config.output_shape()), tf.float32, name="features")]
     if graph is not None:  # kinds without a faithful graph form (functionals) serve feature arrays only
-        archive.add_endpoint("serve_speaker" if speaker else "serve_waveform", on_waveform, input_signature=waveform_spec)
-    archive.add_endpoint("serve_speaker_features" if speaker else "serve_features", on_named_features,
-                         input_signature=feature_spec)  # fmt: skip
+        archive.add_endpoint(
+            "serve_speaker" if speaker else "serve_waveform", on_waveform, input_signature=waveform_spec
+        )
+    archive.add_endpoint(
+        "serve_speaker_features" if speaker else "serve_features", on_named_features, input_signature=feature_spec
+    )
     archive.add_endpoint("serve", on_features, input_signature=feature_spec)
     archive.write_out(str(path), verbose=False)

@@ -156,9 +156,13 @@ def assign_split(
     """Return a copy of ``manifest`` with a ``split`` column (``method`` is ``speaker`` or ``random``)."""
     if method == "speaker":
         split = split_speakers(
-            manifest, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-            val_speakers=val_speakers, test_speakers=test_speakers,
-        )  # fmt: skip
+            manifest,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            val_speakers=val_speakers,
+            test_speakers=test_speakers,
+        )
     elif method == "random":
         if val_speakers or test_speakers:
             raise ParameterError("--val-speakers/--test-speakers need --split speaker")

@@ -59,8 +59,11 @@ def filtered_native_stderr(noise: tuple[str, ...] = NOISE) -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
-                    if not any(n in line for n in noise)]  # fmt: skip
+            kept = [
+                line
+                for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if not any(n in line for n in noise)
+            ]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()

@@ -16,7 +16,7 @@ CREMAD_TABLE = SHARED_DATA / "crema-d" / "VideoDemographics.csv"
 # Keep TensorFlow quiet and on the CPU in every test process (and subprocesses).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
-# Filter banks are cached on disk (ser_keras.features.filter_cache_dir): in a folder of this test session, not ~/.cache.
+# Filter banks are cached on disk (ser_keras.spectral.filter_cache_dir): in a folder of this test session, not ~/.cache.
 if "SER_KERAS_CACHE_DIR" not in os.environ:
     import tempfile
 
@@ -70,8 +70,22 @@ def demo_stats(tmp_path_factory, demo_root):
     from ser_keras.extract import FeatureSet
 
     cache = tmp_path_factory.mktemp("cache")
-    code = main(["extract", "--quiet", "--features", "stats", "--augment", "none", "--corpus", f"demo={demo_root}",
-                 "--cache-dir", str(cache), "--jobs", "2"])  # fmt: skip
+    code = main(
+        [
+            "extract",
+            "--quiet",
+            "--features",
+            "stats",
+            "--augment",
+            "none",
+            "--corpus",
+            f"demo={demo_root}",
+            "--cache-dir",
+            str(cache),
+            "--jobs",
+            "2",
+        ]
+    )
     assert code == 0
     return FeatureSet(next(cache.glob("stats-*")))
 
@@ -83,7 +97,21 @@ def demo_functionals(tmp_path_factory, demo_root):
     from ser_keras.extract import FeatureSet
 
     cache = tmp_path_factory.mktemp("cache-functionals")
-    code = main(["extract", "--quiet", "--features", "functionals", "--augment", "none", "--corpus", f"demo={demo_root}",
-                 "--cache-dir", str(cache), "--jobs", "2"])  # fmt: skip
+    code = main(
+        [
+            "extract",
+            "--quiet",
+            "--features",
+            "functionals",
+            "--augment",
+            "none",
+            "--corpus",
+            f"demo={demo_root}",
+            "--cache-dir",
+            str(cache),
+            "--jobs",
+            "2",
+        ]
+    )
     assert code == 0
     return FeatureSet(next(cache.glob("functionals-*")))

@@ -6,15 +6,24 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import tone, write_wav
 from ser_keras import ParameterError, SerWarning
 from ser_keras.audio import fix_length, load, to_mono, validate
 
+from conftest import tone, write_wav
+
 
 @pytest.mark.parametrize(
-    "fmt,subtype", [("WAV", "PCM_U8"), ("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_32"),
-                    ("WAV", "FLOAT"), ("FLAC", "PCM_16"), ("OGG", "VORBIS")]
-)  # fmt: skip
+    "fmt,subtype",
+    [
+        ("WAV", "PCM_U8"),
+        ("WAV", "PCM_16"),
+        ("WAV", "PCM_24"),
+        ("WAV", "PCM_32"),
+        ("WAV", "FLOAT"),
+        ("FLAC", "PCM_16"),
+        ("OGG", "VORBIS"),
+    ],
+)
 def test_load_reads_every_format_and_resamples(tmp_path, fmt, subtype):
     y = tone(sr=48000, seconds=0.5)
     path = tmp_path / f"x.{fmt.lower()}"

@@ -1,12 +1,21 @@
 import numpy as np
 import pytest
 
-from conftest import tone
 from ser_keras import ParameterError
 from ser_keras.augment import (
-    AugmentConfig, add_noise, apply_recipe, change_speed, parse_recipes, pitch_shift, spec_augment, stretch_and_shift,
-    time_shift, time_stretch,
-)  # fmt: skip
+    AugmentConfig,
+    add_noise,
+    apply_recipe,
+    change_speed,
+    parse_recipes,
+    pitch_shift,
+    spec_augment,
+    stretch_and_shift,
+    time_shift,
+    time_stretch,
+)
+
+from conftest import tone
 
 SR = 16000
 
@@ -66,8 +75,9 @@ def test_a_changed_augmentation_algorithm_never_hits_an_old_cache(monkeypatch):
     from ser_keras import extract
     from ser_keras.features import FeatureConfig
 
-    manifest = pd.DataFrame({"path": ["missing.wav"], "emotion": ["angry"], "speaker": ["1"], "gender": ["male"],
-                             "split": ["train"]})  # fmt: skip
+    manifest = pd.DataFrame(
+        {"path": ["missing.wav"], "emotion": ["angry"], "speaker": ["1"], "gender": ["male"], "split": ["train"]}
+    )
     augment, features = AugmentConfig(recipes=parse_recipes("stretch+pitch")), FeatureConfig.for_kind("stats")
     plain = AugmentConfig()
     before = [extract.fingerprint(manifest, features=features, augment=a, split={}) for a in (augment, plain)]
@@ -91,10 +101,14 @@ def test_recipes_are_deterministic_given_the_rng():
 
 def test_spec_augment_masks_bands_without_touching_input():
     S = np.arange(128 * 100, dtype=np.float32).reshape(128, 100)
-    out = spec_augment(S, rng=np.random.default_rng(0), n_freq_masks=1, freq_width=10, n_time_masks=1, time_width=10, fill=-1.0)
+    out = spec_augment(
+        S, rng=np.random.default_rng(0), n_freq_masks=1, freq_width=10, n_time_masks=1, time_width=10, fill=-1.0
+    )
     assert S.min() == 0  # input untouched
     masked = out == -1.0
     rows, cols = np.flatnonzero(masked.all(axis=1)), np.flatnonzero(masked.all(axis=0))
     assert 0 < rows.size <= 10 or 0 < cols.size <= 10
-    again = spec_augment(S, rng=np.random.default_rng(0), n_freq_masks=1, freq_width=10, n_time_masks=1, time_width=10, fill=-1.0)
+    again = spec_augment(
+        S, rng=np.random.default_rng(0), n_freq_masks=1, freq_width=10, n_time_masks=1, time_width=10, fill=-1.0
+    )
     np.testing.assert_array_equal(out, again)

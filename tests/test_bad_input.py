@@ -80,8 +80,9 @@ def test_rerun_never_replaces_a_finished_run(tmp_path, demo_stats, capsys):
     assert json.loads((second / "run.json").read_text())["model"] == "knn"
 
 
-@pytest.mark.parametrize("bad", [["--epochs", "0"], ["--batch-size", "0"], ["--lr", "-1"], ["--devices", "0"],
-                                 ["--patience", "-1"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad", [["--epochs", "0"], ["--batch-size", "0"], ["--lr", "-1"], ["--devices", "0"], ["--patience", "-1"]]
+)
 def test_bad_training_options_fail_before_any_work_and_keep_runs(tmp_path, demo_stats, capsys, bad):
     out = tmp_path / "models"
     assert main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "knn", "--out", str(out)]) == 0
@@ -108,8 +109,7 @@ def test_a_failed_run_leaves_nothing_behind(tmp_path, failure):
 
 
 def test_a_killed_run_is_never_listed_as_a_run(tmp_path):
-    from ser_keras.runs import find_runs
-    from ser_keras.runs import Staged, is_partial
+    from ser_keras.runs import Staged, find_runs, is_partial
 
     out = tmp_path / "models"
     run = Staged(out, "stats-knn-mixed-seed0-20260101-000000")
@@ -139,8 +139,23 @@ def test_publish_takes_a_new_name_when_the_old_one_is_taken(tmp_path):
 def keras_run(demo_stats, tmp_path_factory):
     """A one-epoch conv1d run on the demo stats: a run with a ``model.keras`` to damage."""
     out = tmp_path_factory.mktemp("keras-run")
-    assert main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "conv1d", "--epochs", "1",
-                 "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--quiet",
+                "--features-dir",
+                str(demo_stats.path),
+                "--model",
+                "conv1d",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return next(p for p in out.iterdir() if (p / "run.json").is_file())
 
 
@@ -256,7 +271,9 @@ def test_csv_copies_of_one_recording_under_two_speakers_are_an_error(tmp_path, c
 @pytest.mark.parametrize(("features", "model"), [("mel", "conv1d"), ("stats", "conv2d")])
 def test_a_model_that_cannot_take_the_features_fails_before_extraction(tmp_path, capsys, features, model):
     cache = tmp_path / "cache"
-    code = main(["train", "--features", features, "--model", model, "--cache-dir", str(cache), "--out", str(tmp_path / "m")])
+    code = main(
+        ["train", "--features", features, "--model", model, "--cache-dir", str(cache), "--out", str(tmp_path / "m")]
+    )
     assert code == 2
     _one_error_line(capsys, f"--model {model} does not take {features} features")
     assert not cache.exists()  # nothing was extracted, not even the demo corpus
@@ -278,8 +295,18 @@ def _small_csv(tmp_path: Path) -> Path:
 
 
 def test_a_truncated_cached_array_is_not_a_hit(tmp_path, capsys):
-    args = ["extract", "--quiet", "--features", "stats", "--corpus", f"csv={_small_csv(tmp_path)}", "--cache-dir",
-            str(tmp_path / "c"), "--jobs", "1"]  # fmt: skip
+    args = [
+        "extract",
+        "--quiet",
+        "--features",
+        "stats",
+        "--corpus",
+        f"csv={_small_csv(tmp_path)}",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--jobs",
+        "1",
+    ]
     assert main(args) == 0
     path = Path(capsys.readouterr().out.strip().splitlines()[-1])
     good = (path / "X_train.npy").read_bytes()
@@ -312,8 +339,18 @@ def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkey
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(extract, "atomic_write_bytes", disk_full)
-    args = ["extract", "--quiet", "--features", "stats", "--corpus", f"csv={_small_csv(tmp_path)}", "--cache-dir",
-            str(tmp_path / "c"), "--jobs", "1"]  # fmt: skip
+    args = [
+        "extract",
+        "--quiet",
+        "--features",
+        "stats",
+        "--corpus",
+        f"csv={_small_csv(tmp_path)}",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--jobs",
+        "1",
+    ]
     assert main(args) == 2
     from ser_keras.files import device_of
 
@@ -338,7 +375,9 @@ def test_a_non_finite_feature_row_is_reported_not_written(tmp_path, monkeypatch)
     monkeypatch.setattr(extract, "compute", poisoned)
     paths = [write_wav(tmp_path / f"{i}.wav", tone(seconds=3.0, freq=150.0 + 30 * i)) for i in range(2)]
     items = [{"path": str(p), "source": i, "view_index": 0} for i, p in enumerate(paths)]
-    ok, X, errors = extract.extract_chunk(items, features=FeatureConfig.for_kind("stats"), augment=AugmentConfig(), seed=0)
+    ok, X, errors = extract.extract_chunk(
+        items, features=FeatureConfig.for_kind("stats"), augment=AugmentConfig(), seed=0
+    )
     assert ok.tolist() == [1] and np.isfinite(X).all()
     assert len(errors) == 1 and errors[0].startswith("0\t") and "0.wav: non-finite feature values" in errors[0]
 
@@ -348,7 +387,9 @@ def test_a_non_finite_feature_row_is_reported_not_written(tmp_path, monkeypatch)
 
 def _ravdess_wav(folder: Path, emotion: str = "05", actor: int = 1) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    return write_wav(folder / f"03-01-{emotion}-01-01-01-{actor:02d}.wav", tone(seconds=1.0, freq=180.0 + 10 * int(emotion)))
+    return write_wav(
+        folder / f"03-01-{emotion}-01-01-01-{actor:02d}.wav", tone(seconds=1.0, freq=180.0 + 10 * int(emotion))
+    )
 
 
 def test_symlinked_speaker_folders_are_followed_once(tmp_path):
@@ -413,7 +454,9 @@ def test_evaluate_on_another_corpus_prints_the_failed_files_summary(tmp_path, de
     assert code == 0
     captured = capsys.readouterr()
     summary = [line for line in captured.err.splitlines() if "file(s) failed" in line]
-    assert len(summary) == 1 and "1 file(s) failed, listed in" in summary[0] and "errors.csv" in summary[0], captured.err
+    assert len(summary) == 1 and "1 file(s) failed, listed in" in summary[0] and "errors.csv" in summary[0], (
+        captured.err
+    )
     assert captured.out.strip().splitlines()[-1] == str(run / "eval-ravdess")
 
 
@@ -443,10 +486,26 @@ def test_a_killed_extract_leaves_no_worker_running(tmp_path, demo_root):
 
     cache = tmp_path / "cache"
     extract = subprocess.Popen(
-        [sys.executable, "-m", "ser_keras", "extract", "--quiet", "--corpus", f"demo={demo_root}", "--features",
-         "functionals", "--augment", "speed,noise", "--jobs", "2", "--cache-dir", str(cache)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ser_keras",
+            "extract",
+            "--quiet",
+            "--corpus",
+            f"demo={demo_root}",
+            "--features",
+            "functionals",
+            "--augment",
+            "speed,noise",
+            "--jobs",
+            "2",
+            "--cache-dir",
+            str(cache),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(cache.rglob("chunk_*.npz"))) < 3:  # the workers' chunks too
         time.sleep(0.1)
@@ -478,8 +537,10 @@ def test_importing_tensorflow_after_install_prints_nothing():
     import subprocess
     import sys
 
-    script = ("from ser_keras import tflog; tflog.install(); import keras, tensorflow as tf; "
-              "keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])(tf.zeros((1, 3))); print('done')")  # fmt: skip
+    script = (
+        "from ser_keras import tflog; tflog.install(); import keras, tensorflow as tf; "
+        "keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])(tf.zeros((1, 3))); print('done')"
+    )
     env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and done.stdout == "done\n"

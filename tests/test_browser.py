@@ -18,8 +18,10 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-                       reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"),  # fmt: skip
+    pytest.mark.skipif(
+        not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+    ),
 ]
 
 
@@ -56,12 +58,21 @@ def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp
 
     uploads_before = set(Path(tempfile.gettempdir()).glob("ser-keras-upload-*"))
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "ser_keras", "app", str(run_dir), "--models", str(out),
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ser_keras", "app", str(run_dir), "--models", str(out), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600"):  # fmt: skip
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1200,1600",
+    ):
         options.add_argument(flag)
     driver = None
     try:

@@ -39,8 +39,20 @@ def test_errors_are_one_line_and_exit_2(capsys, tmp_path):
 
 def test_manifest_command_writes_csv_and_plot(tmp_path, demo_root, capsys):
     out_csv, out_png = tmp_path / "m.csv", tmp_path / "counts.png"
-    code = main(["manifest", "--corpus", f"demo={demo_root}", "--with-split", "--emotions", "angry,sad",
-                 "--output", str(out_csv), "--plot", str(out_png)])  # fmt: skip
+    code = main(
+        [
+            "manifest",
+            "--corpus",
+            f"demo={demo_root}",
+            "--with-split",
+            "--emotions",
+            "angry,sad",
+            "--output",
+            str(out_csv),
+            "--plot",
+            str(out_png),
+        ]
+    )
     assert code == 0
     frame = pd.read_csv(out_csv, dtype=str)
     assert {"path", "corpus", "speaker", "gender", "emotion", "split"} <= set(frame.columns)
@@ -61,7 +73,17 @@ def test_python_dash_m_entry_point():
 def test_quiet_prints_only_the_path_and_otherwise_a_summary_precedes_it(tmp_path, demo_root, demo_stats, capsys):
     """Every command's stdout: without --quiet one summary line, then the result path as the last line."""
     cache = demo_stats.path.parent  # the fixture's cache: extract is a hit
-    extract = ["extract", "--features", "stats", "--augment", "none", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache)]
+    extract = [
+        "extract",
+        "--features",
+        "stats",
+        "--augment",
+        "none",
+        "--corpus",
+        f"demo={demo_root}",
+        "--cache-dir",
+        str(cache),
+    ]
     train = ["train", "--features-dir", str(demo_stats.path), "--model", "knn", "--out", str(tmp_path / "m")]
 
     def stdout_of(args):
@@ -82,3 +104,13 @@ def test_quiet_prints_only_the_path_and_otherwise_a_summary_precedes_it(tmp_path
     assert lines == [str(Path(run) / "eval-test")] and err == ""  # a new folder: the run's own files stay as they are
     lines, _ = stdout_of(["evaluate", run])
     assert lines[-1] == str(Path(run) / "eval-test-2") and len(lines) == 2 and lines[0].startswith("UA ")
+
+
+def test_a_bad_option_value_is_one_line_naming_it_and_where_help_is():
+    done = subprocess.run(
+        [sys.executable, "-m", "ser_keras", "train", "--epochs", "0"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "ser-keras train: error: argument --epochs: must be >= 1, got 0 (see ser-keras train --help)"
+    ]

@@ -3,13 +3,21 @@ import warnings
 import pandas as pd
 import pytest
 
-from conftest import CREMAD_TABLE, RAVDESS_DIR
 from ser_keras import ParameterError, SerWarning
 from ser_keras.corpora import (
-    MANIFEST_COLUMNS, build_manifest, parse_cremad, parse_csv, parse_emodb, parse_ravdess, parse_savee,
-    parse_tess, summarize,
-)  # fmt: skip
+    MANIFEST_COLUMNS,
+    build_manifest,
+    parse_cremad,
+    parse_csv,
+    parse_emodb,
+    parse_ravdess,
+    parse_savee,
+    parse_tess,
+    summarize,
+)
 from ser_keras.emotions import CANONICAL_EMOTIONS
+
+from conftest import CREMAD_TABLE, RAVDESS_DIR
 
 
 def _touch(make_wav, names):
@@ -23,14 +31,17 @@ def _check_columns(frame):
 
 
 def test_ravdess_names(make_wav, tmp_path):
-    _touch(make_wav, [
-        "r/Actor_07/03-01-05-02-01-02-07.wav",  # speech, angry, strong, actor 7 (male)
-        "r/Actor_08/03-01-08-01-02-01-08.wav",  # speech, surprise, actor 8 (female)
-        "r/Actor_08/03-02-03-01-01-01-08.wav",  # song: not with the default channel
-        "r/Actor_08/01-01-03-01-01-01-08.wav",  # audio-video: never
-        "r/Actor_08/03-01-09-01-01-01-08.wav",  # unknown emotion code
-        "r/Actor_08/readme.wav",  # not a RAVDESS name
-    ])  # fmt: skip
+    _touch(
+        make_wav,
+        [
+            "r/Actor_07/03-01-05-02-01-02-07.wav",  # speech, angry, strong, actor 7 (male)
+            "r/Actor_08/03-01-08-01-02-01-08.wav",  # speech, surprise, actor 8 (female)
+            "r/Actor_08/03-02-03-01-01-01-08.wav",  # song: not with the default channel
+            "r/Actor_08/01-01-03-01-01-01-08.wav",  # audio-video: never
+            "r/Actor_08/03-01-09-01-01-01-08.wav",  # unknown emotion code
+            "r/Actor_08/readme.wav",  # not a RAVDESS name
+        ],
+    )
     with pytest.warns(SerWarning) as record:
         frame = parse_ravdess(tmp_path / "r")
     messages = [str(w.message) for w in record]
@@ -51,7 +62,9 @@ def test_cremad_with_and_without_demographics(make_wav, tmp_path):
         frame = parse_cremad(tmp_path / "c")
     assert frame["gender"].tolist() == ["unknown", "unknown"]
     table = tmp_path / "c" / "VideoDemographics.csv"
-    table.write_text("ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n1002,21,Female,Caucasian,Not Hispanic\n")
+    table.write_text(
+        "ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n1002,21,Female,Caucasian,Not Hispanic\n"
+    )
     with pytest.warns(SerWarning, match="unknown CREMA-D emotion code 'BOR'"):
         frame = parse_cremad(tmp_path / "c")
     _check_columns(frame)
@@ -72,14 +85,23 @@ def test_cremad_real_demographics_table(make_wav, tmp_path):
 
 
 def test_tess_names_in_any_case(make_wav, tmp_path):
-    _touch(make_wav, ["t/OAF_angry/OAF_back_angry.wav", "t/yaf_pleasant_surprised/YAF_bath_ps.wav",
-                      "t/YAF_sad/YAF_wire_sad.WAV", "t/OAF_x/OAF_back_bored.wav"])  # fmt: skip
+    _touch(
+        make_wav,
+        [
+            "t/OAF_angry/OAF_back_angry.wav",
+            "t/yaf_pleasant_surprised/YAF_bath_ps.wav",
+            "t/YAF_sad/YAF_wire_sad.WAV",
+            "t/OAF_x/OAF_back_bored.wav",
+        ],
+    )
     with pytest.warns(SerWarning, match="unknown TESS emotion code 'bored'"):
         frame = parse_tess(tmp_path / "t")
     _check_columns(frame)
     assert frame[["speaker", "gender", "emotion"]].values.tolist() == [
-        ["tess:OAF", "female", "angry"], ["tess:YAF", "female", "sad"], ["tess:YAF", "female", "surprise"],
-    ]  # fmt: skip
+        ["tess:OAF", "female", "angry"],
+        ["tess:YAF", "female", "sad"],
+        ["tess:YAF", "female", "surprise"],
+    ]
 
 
 def test_savee_both_layouts(make_wav, tmp_path):
@@ -90,8 +112,11 @@ def test_savee_both_layouts(make_wav, tmp_path):
     assert any("ZZ_a01.wav" in str(w.message) for w in record)
     _check_columns(frame)
     assert sorted(frame[["speaker", "emotion"]].values.tolist()) == [
-        ["savee:DC", "angry"], ["savee:JE", "neutral"], ["savee:JK", "sad"], ["savee:KL", "surprise"],
-    ]  # fmt: skip
+        ["savee:DC", "angry"],
+        ["savee:JE", "neutral"],
+        ["savee:JK", "sad"],
+        ["savee:KL", "surprise"],
+    ]
     assert set(frame["gender"]) == {"male"}
 
 
@@ -101,18 +126,25 @@ def test_emodb_names(make_wav, tmp_path):
         frame = parse_emodb(tmp_path / "e")
     _check_columns(frame)
     assert frame[["speaker", "gender", "emotion"]].values.tolist() == [
-        ["emodb:03", "male", "happy"], ["emodb:08", "female", "boredom"], ["emodb:16", "female", "angry"],
-    ]  # fmt: skip
+        ["emodb:03", "male", "happy"],
+        ["emodb:08", "female", "boredom"],
+        ["emodb:16", "female", "angry"],
+    ]
 
 
 def test_csv_manifest_paths_relative_to_csv(make_wav, tmp_path):
     _touch(make_wav, ["u/audio/a.wav", "u/audio/b.wav", "u/audio/c.wav"])
     csv = tmp_path / "u" / "list.csv"
-    csv.write_text("path,emotion,speaker,gender\naudio/a.wav,Angry,s1,F\naudio/b.wav,sad,s2,male\naudio/c.wav,grumpy,s3,\n")
+    csv.write_text(
+        "path,emotion,speaker,gender\naudio/a.wav,Angry,s1,F\naudio/b.wav,sad,s2,male\naudio/c.wav,grumpy,s3,\n"
+    )
     with pytest.warns(SerWarning, match="unknown emotion 'grumpy' on line 4"):
         frame = parse_csv(csv)
     assert frame["path"].tolist() == [str(tmp_path / "u/audio/a.wav"), str(tmp_path / "u/audio/b.wav")]
-    assert frame[["speaker", "gender", "emotion"]].values.tolist() == [["csv:s1", "female", "angry"], ["csv:s2", "male", "sad"]]
+    assert frame[["speaker", "gender", "emotion"]].values.tolist() == [
+        ["csv:s1", "female", "angry"],
+        ["csv:s2", "male", "sad"],
+    ]
     bad = tmp_path / "u" / "bad.csv"
     bad.write_text("file,label\nx.wav,angry\n")
     with pytest.raises(ParameterError, match="bad.csv: missing column"):
@@ -120,10 +152,19 @@ def test_csv_manifest_paths_relative_to_csv(make_wav, tmp_path):
 
 
 def test_build_manifest_combines_selects_and_merges(make_wav, tmp_path):
-    _touch(make_wav, ["r/03-01-02-01-01-01-01.wav", "r/03-01-01-01-01-01-02.wav", "r/03-01-05-01-01-01-03.wav",
-                      "t/OAF_back_angry.wav", "t/OAF_back_happy.wav"])  # fmt: skip
-    manifest = build_manifest([f"ravdess={tmp_path / 'r'}", f"tess={tmp_path / 't'}"],
-                              emotions="neutral,angry", merge=["calm=neutral"])  # fmt: skip
+    _touch(
+        make_wav,
+        [
+            "r/03-01-02-01-01-01-01.wav",
+            "r/03-01-01-01-01-01-02.wav",
+            "r/03-01-05-01-01-01-03.wav",
+            "t/OAF_back_angry.wav",
+            "t/OAF_back_happy.wav",
+        ],
+    )
+    manifest = build_manifest(
+        [f"ravdess={tmp_path / 'r'}", f"tess={tmp_path / 't'}"], emotions="neutral,angry", merge=["calm=neutral"]
+    )
     assert sorted(manifest["emotion"]) == ["angry", "angry", "neutral", "neutral"]
     assert set(manifest["corpus"]) == {"ravdess", "tess"}
     assert list(manifest.index) == [0, 1, 2, 3]
@@ -152,6 +193,9 @@ def test_ravdess_real_files():
     actors = len(list(RAVDESS_DIR.glob("Actor_*")))  # 16 in ../shared today (01-08 before): 60 speech files each
     assert actors >= 8 and len(frame) == 60 * actors
     assert frame["speaker"].nunique() == actors
-    assert frame.groupby("gender")["speaker"].nunique().to_dict() == {"female": actors // 2, "male": actors - actors // 2}
+    assert frame.groupby("gender")["speaker"].nunique().to_dict() == {
+        "female": actors // 2,
+        "male": actors - actors // 2,
+    }
     counts = frame["emotion"].value_counts()
     assert len(counts) == 8 and counts["neutral"] == 4 * actors and set(counts.drop("neutral")) == {8 * actors}

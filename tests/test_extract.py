@@ -1,5 +1,4 @@
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tone, write_wav
 from ser_keras.cli import main
 from ser_keras.extract import FeatureSet
+
+from conftest import tone, write_wav
 
 
 def _extract(capsys, *args):
@@ -49,7 +49,11 @@ def test_extract_writes_aligned_arrays_and_hits_the_cache(tmp_path, small_corpus
         assert X.shape == (len(rows), 162) and X.dtype == np.float32
         np.testing.assert_array_equal(y, rows["label"].to_numpy())
         assert [fs.labels[i] for i in y] == rows["emotion"].tolist()
-    assert fs.config["counts"] == {"train": 24, "val": 4, "test": 8}  # 3 train (each file + its speed view), 1 val, 2 test speakers
+    assert fs.config["counts"] == {
+        "train": 24,
+        "val": 4,
+        "test": 8,
+    }  # 3 train (each file + its speed view), 1 val, 2 test speakers
     stamp = {p.name: p.stat().st_mtime_ns for p in path.iterdir()}
     again = _extract(capsys, "--corpus", f"csv={small_corpus}", "--cache-dir", str(cache), "--jobs", "2")
     assert again == path  # --jobs is not part of the key
@@ -66,9 +70,11 @@ def test_changes_give_a_new_fingerprint(tmp_path, small_corpus, capsys):
     write_wav(one, tone(sr=16000, seconds=3.2, freq=333))  # same name, new content
     changed = _extract(capsys, *base)
     assert changed != first
-    assert not np.array_equal(np.load(changed / "X_train.npy"), np.load(first / "X_train.npy")) or not np.array_equal(
-        np.load(changed / "X_test.npy"), np.load(first / "X_test.npy")
-    ) or not np.array_equal(np.load(changed / "X_val.npy"), np.load(first / "X_val.npy"))
+    assert (
+        not np.array_equal(np.load(changed / "X_train.npy"), np.load(first / "X_train.npy"))
+        or not np.array_equal(np.load(changed / "X_test.npy"), np.load(first / "X_test.npy"))
+        or not np.array_equal(np.load(changed / "X_val.npy"), np.load(first / "X_val.npy"))
+    )
 
 
 def test_a_kind_whose_columns_change_never_hits_an_old_cache(small_corpus, monkeypatch):
@@ -111,8 +117,17 @@ def test_augmentation_is_train_only_and_seeded(tmp_path, small_corpus, capsys):
 
 def test_mel_and_frames_sets(tmp_path, small_corpus, capsys):
     for kind, shape in (("mel", (128, 157)), ("frames", (108, 162))):
-        path = _extract(capsys, "--corpus", f"csv={small_corpus}", "--features", kind, "--jobs", "1",
-                        "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+        path = _extract(
+            capsys,
+            "--corpus",
+            f"csv={small_corpus}",
+            "--features",
+            kind,
+            "--jobs",
+            "1",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        )
         X, _ = FeatureSet(path).arrays("train")
         assert path.name.startswith(kind + "-") and X.shape[1:] == shape and np.isfinite(X).all()
 
@@ -128,12 +143,25 @@ def test_bad_files_are_reported_and_skipped(tmp_path, small_corpus, capsys):
     bad = ["empty", "silent", "short", "text", "truncated", "missing"]
     lines = small_corpus.read_text() + "".join(f"audio/{b}.wav,sad,spk{i % 6},female\n" for i, b in enumerate(bad))
     small_corpus.write_text(lines)
-    args = ["--features", "stats", "--augment", "none", "--corpus", f"csv={small_corpus}", "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]
+    args = [
+        "--features",
+        "stats",
+        "--augment",
+        "none",
+        "--corpus",
+        f"csv={small_corpus}",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--jobs",
+        "1",
+    ]
     code = main(["extract", *args])
     captured = capsys.readouterr()
     assert code == 0
     # a listed file that does not exist is found up front, before any extraction: one warning line
-    assert "1 of 30 listed file(s) cannot be read, first line 31: audio/missing.wav (audio file not found)" in captured.err
+    assert (
+        "1 of 30 listed file(s) cannot be read, first line 31: audio/missing.wav (audio file not found)" in captured.err
+    )
     summary, last = captured.out.strip().splitlines()[-2:]  # the summary on stdout, the path last
     assert "5 file(s) failed" in summary
     path = Path(last)
@@ -153,7 +181,9 @@ def test_nothing_extractable_exits_2(tmp_path, capsys):
     for s in range(3):
         (tmp_path / f"bad{s}.wav").write_text(f"junk {s}")  # three different non-audio files
     csv.write_text("path,emotion,speaker\n" + "".join(f"bad{s}.wav,sad,s{s}\n" for s in range(3)))
-    assert main(["extract", "--quiet", "--corpus", f"csv={csv}", "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]) == 2
+    assert (
+        main(["extract", "--quiet", "--corpus", f"csv={csv}", "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]) == 2
+    )
     assert "no file could be extracted" in capsys.readouterr().err
 
 
@@ -181,8 +211,8 @@ def test_resume_after_sigkill_is_byte_identical(tmp_path, demo_root):
     assert len(done_before) >= 3
     subprocess.run(_cli(*args, "--cache-dir", str(tmp_path / "killed"), cwd=tmp_path), check=True, timeout=300)
     subprocess.run(_cli(*args, "--cache-dir", str(tmp_path / "clean"), cwd=tmp_path), check=True, timeout=300)
-    resumed, = (tmp_path / "killed").glob("stats-*")
-    clean, = (tmp_path / "clean").glob("stats-*")
+    (resumed,) = (tmp_path / "killed").glob("stats-*")
+    (clean,) = (tmp_path / "clean").glob("stats-*")
     assert resumed.name == clean.name
     for name in ("X_train.npy", "y_train.npy", "X_val.npy", "X_test.npy", "manifest.csv"):
         assert (resumed / name).read_bytes() == (clean / name).read_bytes(), name
@@ -203,14 +233,17 @@ def test_concurrent_extracts_do_not_corrupt_the_cache(tmp_path, small_corpus):
 def test_extract_never_imports_tensorflow(tmp_path, small_corpus):
     code = (
         "import sys; from ser_keras.cli import main; "
-        f"rc = main(['extract', '--quiet', '--jobs', '1', '--corpus', 'csv={small_corpus}', '--cache-dir', '{tmp_path}']); "
+        f"rc = main(['extract', '--quiet', '--jobs', '1', '--corpus', 'csv={small_corpus}', "
+        f"'--cache-dir', '{tmp_path}']); "
         "assert rc == 0; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
 
 
 def test_config_json_describes_the_set(tmp_path, small_corpus, capsys):
-    path = _extract(capsys, "--corpus", f"csv={small_corpus}", "--augment", "speed", "--jobs", "1", "--cache-dir", str(tmp_path))
+    path = _extract(
+        capsys, "--corpus", f"csv={small_corpus}", "--augment", "speed", "--jobs", "1", "--cache-dir", str(tmp_path)
+    )
     config = json.loads((path / "config.json").read_text())
     assert config["features"]["kind"] == "stats" and config["augment"]["recipes"] == ["speed"]
     assert config["labels"] == ["sad", "angry"] and config["split"]["method"] == "speaker"
@@ -224,10 +257,20 @@ def test_a_dask_cluster_gives_the_arrays_of_local_workers(tmp_path, demo_root, d
     the feature set that ``--jobs 2`` wrote (the demo_stats fixture), under the same fingerprint."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:  # fmt: skip
-        path = _extract(capsys, "--augment", "none", "--corpus", f"demo={demo_root}", "--cache-dir", str(tmp_path / "c"),
-                        "--scheduler", cluster.scheduler_address)  # fmt: skip
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        path = _extract(
+            capsys,
+            "--augment",
+            "none",
+            "--corpus",
+            f"demo={demo_root}",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--scheduler",
+            cluster.scheduler_address,
+        )
     assert path.name == demo_stats.path.name
     assert len(demo_stats.manifest) > 2 * 48  # several chunks, so most ran on the cluster
     for name in ("X_train.npy", "X_val.npy", "X_test.npy", "y_train.npy", "manifest.csv", "errors.csv"):
@@ -241,7 +284,21 @@ def test_a_scheduler_that_does_not_answer_is_one_line(tmp_path, small_corpus, ca
     with socket.socket() as probe:  # a free port on 127.0.0.1, with nothing listening once closed
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code = main(["extract", "--quiet", "--features", "stats", "--corpus", f"csv={small_corpus}", "--cache-dir",
-                 str(tmp_path / "c"), "--scheduler", f"tcp://127.0.0.1:{port}"])  # fmt: skip
+    code = main(
+        [
+            "extract",
+            "--quiet",
+            "--features",
+            "stats",
+            "--corpus",
+            f"csv={small_corpus}",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--scheduler",
+            f"tcp://127.0.0.1:{port}",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and f"--scheduler tcp://127.0.0.1:{port}: no Dask scheduler answers" in err[0], err
+    assert code == 2 and len(err) == 1 and f"--scheduler tcp://127.0.0.1:{port}: no Dask scheduler answers" in err[0], (
+        err
+    )

@@ -4,8 +4,12 @@ import pytest
 
 from ser_keras import ParameterError
 from ser_keras.features import (
-    FeatureConfig, compute, frame_features, log_mel_spectrogram, reference_frame_features, zero_crossing_rate,
-)  # fmt: skip
+    FeatureConfig,
+    compute,
+    frame_features,
+    reference_frame_features,
+    zero_crossing_rate,
+)
 
 
 def _signals(sr, seconds, n=3, seed=0):
@@ -20,7 +24,13 @@ def _signals(sr, seconds, n=3, seed=0):
     return out
 
 
-BLOCKS = {"zcr": slice(0, 1), "chroma": slice(1, 13), "mfcc": slice(13, 33), "rms": slice(33, 34), "mel": slice(34, 162)}
+BLOCKS = {
+    "zcr": slice(0, 1),
+    "chroma": slice(1, 13),
+    "mfcc": slice(13, 33),
+    "rms": slice(33, 34),
+    "mel": slice(34, 162),
+}
 
 
 @pytest.mark.parametrize("block", BLOCKS)
@@ -95,7 +105,7 @@ def test_config_validation_and_shapes():
 
 def test_filter_banks_are_built_once_and_kept_on_disk(tmp_path, monkeypatch):
     """The on-disk cache equals librosa, is written atomically, rebuilt when damaged, and optional."""
-    from ser_keras import features
+    from ser_keras import spectral as features
 
     monkeypatch.setenv(features.CACHE_DIR_VARIABLE, str(tmp_path))
     features.mel_basis.cache_clear()
@@ -114,7 +124,9 @@ def test_filter_banks_are_built_once_and_kept_on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv(features.CACHE_DIR_VARIABLE, str(cached))  # a cache that cannot be written: built, not kept
     features.chroma_basis.cache_clear()
     chroma = features.chroma_basis(sr=16000, n_fft=512, n_chroma=12, tuning=0.0)
-    np.testing.assert_array_equal(chroma, librosa.filters.chroma(sr=16000, n_fft=512, n_chroma=12, tuning=0.0).astype(np.float32))
+    np.testing.assert_array_equal(
+        chroma, librosa.filters.chroma(sr=16000, n_fft=512, n_chroma=12, tuning=0.0).astype(np.float32)
+    )
     assert not chroma.flags.writeable
     features.mel_basis.cache_clear()
     features.chroma_basis.cache_clear()

@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,7 +63,9 @@ class _Payload:
 def logreg_run(demo_stats, tmp_path_factory):
     """A logreg run on the demo stats: a scikit-learn run (model.skops) with a SavedModel."""
     out = tmp_path_factory.mktemp("logreg-run")
-    assert main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "logreg", "--out", str(out)]) == 0
+    assert (
+        main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "logreg", "--out", str(out)]) == 0
+    )
     return next(p for p in out.iterdir() if (p / "run.json").is_file())
 
 
@@ -104,23 +105,40 @@ def test_a_group_with_a_pickled_gender_classifier_is_refused(run_copy, clip, tmp
     group.mkdir()
     (group / "gender.joblib").write_bytes(pickle.dumps(_Payload(marker)))
     features = json.loads((run_copy / "run.json").read_text())["features"]
-    (group / "group.json").write_text(json.dumps({"runs": {"mixed": f"../{run_copy.name}", "male": f"../{run_copy.name}",
-                                                           "female": f"../{run_copy.name}"},
-                                                  "gender_classifier": "gender.joblib", "features": features}))  # fmt: skip
+    (group / "group.json").write_text(
+        json.dumps(
+            {
+                "runs": {
+                    "mixed": f"../{run_copy.name}",
+                    "male": f"../{run_copy.name}",
+                    "female": f"../{run_copy.name}",
+                },
+                "gender_classifier": "gender.joblib",
+                "features": features,
+            }
+        )
+    )
     assert main(["predict", str(group), str(clip), "--gender", "auto"]) == 2
     _one_error_line(capsys, str(group / "gender.joblib"), "a pickle")
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("gender_classifier", "../../outside.skops", "gender_classifier: expected a file name in the group folder"),
-    ("runs", {"mixed": "/etc"}, "runs.mixed: expected ../RUN"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("gender_classifier", "../../outside.skops", "gender_classifier: expected a file name in the group folder"),
+        ("runs", {"mixed": "/etc"}, "runs.mixed: expected ../RUN"),
+    ],
+)
 def test_a_group_file_cannot_point_outside_its_folders(run_copy, clip, capsys, field, value, words):
     group = run_copy.parent / "group"
     group.mkdir()
-    spec = {"runs": {"mixed": f"../{run_copy.name}"}, "gender_classifier": "gender.skops",
-            "features": json.loads((run_copy / "run.json").read_text())["features"], field: value}  # fmt: skip
+    spec = {
+        "runs": {"mixed": f"../{run_copy.name}"},
+        "gender_classifier": "gender.skops",
+        "features": json.loads((run_copy / "run.json").read_text())["features"],
+        field: value,
+    }
     (group / "group.json").write_text(json.dumps(spec))
     assert main(["predict", str(group), str(clip), "--gender", "auto"]) == 2
     _one_error_line(capsys, str(group / "group.json"), words)
@@ -185,14 +203,17 @@ def _edit(sidecar: dict, edit: str) -> None:
         sidecar["normalize"] = "bogus"
 
 
-@pytest.mark.parametrize("edit, words", [
-    ("sr", "features.sr: must lie in [1000, 384000]"),
-    ("labels short", "labels has 5 names"),
-    ("unknown key", "unknown field 'run_this'"),
-    ("string number", "features.n_mels: expected int, got '128'"),
-    ("duplicate label", "listed twice"),
-    ("normalize", "normalize: unexpected value 'bogus'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        ("sr", "features.sr: must lie in [1000, 384000]"),
+        ("labels short", "labels has 5 names"),
+        ("unknown key", "unknown field 'run_this'"),
+        ("string number", "features.n_mels: expected int, got '128'"),
+        ("duplicate label", "listed twice"),
+        ("normalize", "normalize: unexpected value 'bogus'"),
+    ],
+)
 def test_a_tampered_run_json_is_one_line_naming_the_field(run_copy, clip, capsys, edit, words):
     sidecar = json.loads((run_copy / "run.json").read_text())
     _edit(sidecar, edit)
@@ -219,16 +240,22 @@ def _small_csv(folder: Path) -> Path:
     return path
 
 
-BOMB = "\n".join(["a: &a [x, x, x, x, x, x, x, x, x]"] + [f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
-                  for p, c in zip("abcdefgh", "bcdefghi")] + ["emotions: *i"])  # fmt: skip
+BOMB = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    + [f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    + ["emotions: *i"]
+)
 
 
-@pytest.mark.parametrize("text, words", [
-    (BOMB, "aliases (*name) are not allowed"),
-    ("emotions: {nested: {deep: [sad]}}", "emotions takes a value or a flat list of values"),
-    ("merge: [" + ", ".join(["calm=neutral"] * 65) + "]", "merge holds 65 values; at most 64"),
-    ("# " + "x" * 70_000, "too large"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (BOMB, "aliases (*name) are not allowed"),
+        ("emotions: {nested: {deep: [sad]}}", "emotions takes a value or a flat list of values"),
+        ("merge: [" + ", ".join(["calm=neutral"] * 65) + "]", "merge holds 65 values; at most 64"),
+        ("# " + "x" * 70_000, "too large"),
+    ],
+)
 def test_a_hostile_recipe_is_refused_before_it_expands(tmp_path, capsys, text, words):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(text)
@@ -260,8 +287,9 @@ def test_csv_outputs_escape_formula_cells_and_read_back(run_copy, tmp_path, caps
     from ser_keras.files import write_csv
 
     manifest = tmp_path / "m.csv"  # a manifest escaped as ser-keras writes CSV reads back to the same values
-    write_csv(pd.DataFrame({"path": [formula.name], "emotion": ["sad"], "speaker": ["=1+1"], "gender": ["female"]}),
-              manifest)  # fmt: skip
+    write_csv(
+        pd.DataFrame({"path": [formula.name], "emotion": ["sad"], "speaker": ["=1+1"], "gender": ["female"]}), manifest
+    )
     assert "'=cmd|calc.wav,sad,'=1+1" in manifest.read_text()
     again = parse_csv(manifest)
     assert again["speaker"].iloc[0] == "csv:=1+1" and Path(again["path"].iloc[0]) == formula
@@ -316,8 +344,23 @@ def test_a_full_disk_is_one_line_and_loses_nothing(run_copy, clip, tiny_disk, ca
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler", "results.csv"]
     (tiny_disk / "filler").unlink()
     _fill(tiny_disk, leave=200_000)  # room for a little, not for a run
-    assert main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "conv1d", "--epochs", "1",
-                 "--out", str(tiny_disk / "models")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--quiet",
+                "--features-dir",
+                str(demo_stats.path),
+                "--model",
+                "conv1d",
+                "--epochs",
+                "1",
+                "--out",
+                str(tiny_disk / "models"),
+            ]
+        )
+        == 2
+    )
     _one_error_line(capsys, f"no space left on {tiny_disk}")
     assert list((tiny_disk / "models").iterdir()) == []  # the staging folder is gone
 
@@ -330,8 +373,20 @@ def test_extract_checks_free_space_before_memory_mapping(tmp_path, capsys, monke
     corpus = _small_csv(tmp_path)
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(files.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
-    args = ["extract", "--quiet", "--features", "stats", "--augment", "none", "--corpus", f"csv={corpus}",
-            "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]  # fmt: skip
+    args = [
+        "extract",
+        "--quiet",
+        "--features",
+        "stats",
+        "--augment",
+        "none",
+        "--corpus",
+        f"csv={corpus}",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--jobs",
+        "1",
+    ]
     assert main(args) == 2
     _one_error_line(capsys, "no space left on", "X_train.npy", "rerun to resume")
     assert not [p for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")]  # nothing published
@@ -362,7 +417,10 @@ def test_a_damaged_report_is_listed_as_broken_and_the_others_still_show(logreg_r
     table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
     rows = table.set_index("run")
     assert rows.loc["good", "type"] == "run" and rows.loc["good", "ua"] > 0
-    assert rows.loc["bad", "type"] == "broken" and "unweighted_accuracy is 'very good', not a score" in rows.loc["bad", "problem"]
+    assert (
+        rows.loc["bad", "type"] == "broken"
+        and "unweighted_accuracy is 'very good', not a score" in rows.loc["bad", "problem"]
+    )
     assert main(["runs", "--out", str(tmp_path)]) == 0  # the table format too
     assert "broken" in capsys.readouterr().out
 
@@ -392,9 +450,26 @@ def test_cv_resumes_from_its_finished_folds(demo_stats, demo_root, tmp_path, cap
             raise KeyboardInterrupt  # as a Ctrl-C (or kill -9) after fold 1
         return real_train(*args, **kwargs)
 
-    args = ["cv", "--quiet", "--corpus", f"demo={demo_root}", "--features", "stats", "--augment", "none",
-            "--model", "logreg", "--folds", "3", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "m"),
-            "--jobs", "2"]  # fmt: skip
+    args = [
+        "cv",
+        "--quiet",
+        "--corpus",
+        f"demo={demo_root}",
+        "--features",
+        "stats",
+        "--augment",
+        "none",
+        "--model",
+        "logreg",
+        "--folds",
+        "3",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--out",
+        str(tmp_path / "m"),
+        "--jobs",
+        "2",
+    ]
     monkeypatch.setattr(cv, "train", train_then_die)
     assert main(args) == 130
     (partial,) = (tmp_path / "m").iterdir()

@@ -27,7 +27,18 @@ def stats_run(demo_stats, tmp_path_factory):
 def knn_group(demo_stats, tmp_path_factory):
     """A ``--gender all`` group of kNN runs (quick, no TensorFlow)."""
     out = tmp_path_factory.mktemp("group")
-    args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(out), "--model", "knn", "--gender", "all"]
+    args = [
+        "train",
+        "--quiet",
+        "--features-dir",
+        str(demo_stats.path),
+        "--out",
+        str(out),
+        "--model",
+        "knn",
+        "--gender",
+        "all",
+    ]
     assert main(args) == 0
     return next(p for p in out.iterdir() if (p / "group.json").is_file())
 
@@ -117,7 +128,9 @@ def test_predict_cli_reports_bad_files_per_row(stats_run, demo_stats, tmp_path, 
     assert capsys.readouterr().out.strip() == "all.json"
     text = (tmp_path / "all.json").read_text()
     assert "\\/" not in text and [r["path"] for r in json.loads(text)] == good_files
-    assert main(["predict", str(stats_run), good_files[0], "--gender", "auto"]) == 2  # a single run has no gender models
+    assert (
+        main(["predict", str(stats_run), good_files[0], "--gender", "auto"]) == 2
+    )  # a single run has no gender models
     assert "needs a --gender all run group" in capsys.readouterr().err
 
 
@@ -139,9 +152,10 @@ def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     import tensorflow as tf
 
     from ser_keras.demo import ensure_demo_corpus  # noqa: F401  (the corpus comes from the demo_root fixture)
+    from ser_keras.graph import waveform_features
     from ser_keras.models import get_builder
-    from ser_keras.serving import export_saved_model, waveform_features, window_waveform
-    from ser_keras.train import fit_normalization
+    from ser_keras.parts import fit_normalization
+    from ser_keras.serving import export_saved_model, window_waveform
 
     config = FeatureConfig.for_kind(kind)
     files = sorted(Path(demo_root).rglob("*.wav"))[:4]
@@ -157,7 +171,9 @@ def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     assert worst < 1e-4, worst
     # a model exported with both signatures
     labels = ["neutral", "happy", "sad", "angry"]
-    model = get_builder(config.kind_spec.default_model)(X.shape[1:], len(labels), normalization=fit_normalization(X, config))
+    model = get_builder(config.kind_spec.default_model)(
+        X.shape[1:], len(labels), normalization=fit_normalization(X, config)
+    )
     path = tmp_path / "saved_model"
     export_saved_model(model, path, config=config, labels=labels)
     loaded = tf.saved_model.load(str(path))
@@ -209,8 +225,11 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     app.run()
     assert not app.exception and not app.error
     assert app.subheader[0].value == f"Predicted emotion: {expected}"
-    for content, message in ((b"", "clip.wav: the file is empty"), (b"not audio at all", "clip.wav: "),
-                             (b"\0" * 1_100_000, "over the 1 MB limit")):  # fmt: skip
+    for content, message in (
+        (b"", "clip.wav: the file is empty"),
+        (b"not audio at all", "clip.wav: "),
+        (b"\0" * 1_100_000, "over the 1 MB limit"),
+    ):
         app.file_uploader[0].set_value(("clip.wav", content, "audio/wav"))
         app.run()
         assert not app.exception and message in app.error[0].value and not app.subheader
@@ -268,7 +287,9 @@ def test_app_listens_on_localhost_and_gives_streamlit_the_upload_limit(monkeypat
 def test_stream_windows_equal_segments_whatever_the_blocks(kind):
     from ser_keras.predict import MAX_WINDOW_SECONDS, stream_windows
 
-    config = FeatureConfig.for_kind(kind, sr=1000, **({"f0_min": 60.0, "f0_max": 400.0} if kind == "functionals" else {}))
+    config = FeatureConfig.for_kind(
+        kind, sr=1000, **({"f0_min": 60.0, "f0_max": 400.0} if kind == "functionals" else {})
+    )
     rng = np.random.default_rng(0)
     lengths = [300, 2400, 2500 + 1100, 7 * 2500 + 1300, int(2.5 * MAX_WINDOW_SECONDS * 1000)]
     for n in lengths:
@@ -324,8 +345,11 @@ def test_long_files_are_scored_in_blocks_with_the_same_result(stats_run, demo_st
     streamed = predictor.predict_file(path)
     assert calls and calls[0]["block_seconds"] == 2.0
     assert streamed["n_windows"] == whole["n_windows"] >= 4 and streamed["emotion"] == whole["emotion"]
-    np.testing.assert_allclose([streamed["probabilities"][k] for k in predictor.labels],
-                               [whole["probabilities"][k] for k in predictor.labels], atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        [streamed["probabilities"][k] for k in predictor.labels],
+        [whole["probabilities"][k] for k in predictor.labels],
+        atol=1e-5,
+    )
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(16000 * 10, np.float32), 16000)
     with pytest.raises(ParameterError, match="silent.wav: audio is silent"):
@@ -340,9 +364,9 @@ def test_litert_export_equals_the_keras_model_and_predicts_without_tensorflow(st
     import subprocess
     import sys
 
+    from ser_keras.inference import predict_probabilities
     from ser_keras.litert import LITERT_FILE, LiteRTModel
     from ser_keras.runs import load_run
-    from ser_keras.train import predict_probabilities
 
     run = tmp_path / stats_run.name
     shutil.copytree(stats_run, run)
@@ -353,7 +377,9 @@ def test_litert_export_equals_the_keras_model_and_predicts_without_tensorflow(st
     _, keras_model = load_run(run)
     lite = LiteRTModel(run / LITERT_FILE)
     np.testing.assert_allclose(lite.probabilities(X[:1]), predict_probabilities(keras_model, X[:1]), atol=1e-4)
-    np.testing.assert_allclose(lite.probabilities(X), predict_probabilities(keras_model, X), atol=1e-4)  # any batch size
+    np.testing.assert_allclose(
+        lite.probabilities(X), predict_probabilities(keras_model, X), atol=1e-4
+    )  # any batch size
     clips = _demo_files(demo_stats)["path"].iloc[:4].tolist()
     keras_predictor, with_lite = Predictor.from_run(stats_run), Predictor.from_run(run)
     with_keras = [keras_predictor.predict_file(clip) for clip in clips]
@@ -367,9 +393,11 @@ def test_litert_export_equals_the_keras_model_and_predicts_without_tensorflow(st
     assert a["n_windows"] == b["n_windows"] > 1
     np.testing.assert_allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=1e-4)
     # a fresh process finds the filter banks in the cache this one filled: no TensorFlow, Keras, librosa, scipy.signal
-    script = ("import sys; from ser_keras.predict import Predictor; "
-              f"r = Predictor.from_run({str(run)!r}).predict_file({clips[0]!r}); "
-              "print(r['emotion'], *(name in sys.modules for name in ('tensorflow', 'keras', 'librosa', 'scipy.signal')))")  # fmt: skip
+    script = (
+        "import sys; from ser_keras.predict import Predictor; "
+        f"r = Predictor.from_run({str(run)!r}).predict_file({clips[0]!r}); "
+        "print(r['emotion'], *(name in sys.modules for name in ('tensorflow', 'keras', 'librosa', 'scipy.signal')))"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == [with_keras[0]["emotion"], "False", "False", "False", "False"]

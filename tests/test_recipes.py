@@ -52,8 +52,9 @@ def test_functionals_vector_names_trimming_and_statistics():
     names = config.feature_names()
     assert config.output_shape() == (len(names),) == (2606,)
     loud = _voice(config.sr, 1.0, seed=1)
-    X = compute([loud, _voice(config.sr, 1.5, f0=220.0, seed=2), np.concatenate([loud, np.zeros(config.sr)])],
-                config=config)  # fmt: skip
+    X = compute(
+        [loud, _voice(config.sr, 1.5, f0=220.0, seed=2), np.concatenate([loud, np.zeros(config.sr)])], config=config
+    )
     assert X.shape == (3, 2606) and X.dtype == np.float32 and np.isfinite(X).all()
     duration = names.index("duration")
     assert X[0, duration] == pytest.approx(1.0, abs=0.1)  # silence trimmed off both ends
@@ -72,8 +73,9 @@ def test_functionals_vector_names_trimming_and_statistics():
     assert np.isfinite(summarize(np.ones((2, 10)))).all()  # no variation: skew and kurtosis 0, not NaN
 
 
-def _vowel(sr: int, seconds: float, *, f0: float, formants: tuple[float, ...], noise: float = 0.0,
-           seed: int = 0) -> np.ndarray:
+def _vowel(
+    sr: int, seconds: float, *, f0: float, formants: tuple[float, ...], noise: float = 0.0, seed: int = 0
+) -> np.ndarray:
     """A pulse train at ``f0`` through two-pole resonators at ``formants`` (80 Hz bandwidth), plus white noise
     at ``noise`` times the voice's RMS."""
     import scipy.signal
@@ -153,7 +155,10 @@ def test_standardize_by_speaker_uses_each_speakers_own_reference_rows():
 
     rng = np.random.default_rng(0)
     speakers = np.repeat(["a", "b"], 50)
-    X = rng.normal(size=(100, 4)) * np.where(speakers == "a", 1.0, 5.0)[:, None] + np.where(speakers == "a", 0, 30)[:, None]
+    X = (
+        rng.normal(size=(100, 4)) * np.where(speakers == "a", 1.0, 5.0)[:, None]
+        + np.where(speakers == "a", 0, 30)[:, None]
+    )
     Z = standardize_by_speaker(X, speakers)
     for s in ("a", "b"):
         np.testing.assert_allclose(Z[speakers == s].mean(axis=0), 0, atol=1e-5)
@@ -189,12 +194,33 @@ def test_speaker_folds_are_seeded_and_gender_balanced():
 
 @pytest.mark.slow
 def test_cv_on_the_demo_corpus_keeps_every_fold_speaker_independent(tmp_path, demo_root, capsys):
-    code = main(["cv", "--corpus", f"demo={demo_root}", "--features", "stats", "--model", "logreg", "--folds", "4",
-                 "--augment", "noise", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "m"), "--jobs", "2"])  # fmt: skip
+    code = main(
+        [
+            "cv",
+            "--corpus",
+            f"demo={demo_root}",
+            "--features",
+            "stats",
+            "--model",
+            "logreg",
+            "--folds",
+            "4",
+            "--augment",
+            "noise",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(tmp_path / "m"),
+            "--jobs",
+            "2",
+        ]
+    )
     assert code == 0
     out, err = capsys.readouterr()
     cv_dir = Path(out.strip().splitlines()[-1])
-    assert [line.startswith(f"fold {k}/4") for k, line in enumerate(err.strip().splitlines()[:4], start=1)] == [True] * 4
+    assert [line.startswith(f"fold {k}/4") for k, line in enumerate(err.strip().splitlines()[:4], start=1)] == [
+        True
+    ] * 4
     summary = json.loads((cv_dir / "cv.json").read_text())
     assert len(summary["folds"]) == 4 and (cv_dir / "cv.png").stat().st_size > 0
     uas = [f["unweighted_accuracy"] for f in summary["folds"]]
@@ -223,14 +249,20 @@ def test_cv_on_the_demo_corpus_keeps_every_fold_speaker_independent(tmp_path, de
 
 @pytest.mark.slow
 def test_cv_with_a_keras_model_and_speaker_normalisation(tmp_path, demo_functionals, demo_root, capsys):
-    from ser_keras.cv import cross_validate
     from ser_keras.corpora import build_manifest
+    from ser_keras.cv import cross_validate
     from ser_keras.train import TrainOptions
 
     manifest = build_manifest([f"demo={demo_root}"])
-    cv_dir = cross_validate(manifest, features=FeatureConfig.for_kind("functionals"), folds=2,
-                            options=TrainOptions(model="dnn", normalize="speaker", epochs=3),
-                            cache_dir=tmp_path, out_dir=tmp_path / "m", progress=False)  # fmt: skip
+    cv_dir = cross_validate(
+        manifest,
+        features=FeatureConfig.for_kind("functionals"),
+        folds=2,
+        options=TrainOptions(model="dnn", normalize="speaker", epochs=3),
+        cache_dir=tmp_path,
+        out_dir=tmp_path / "m",
+        progress=False,
+    )
     summary = json.loads((cv_dir / "cv.json").read_text())
     assert len(summary["folds"]) == 2 and "transductive" in summary["note"]
     report = json.loads((cv_dir / "fold-1" / "report.json").read_text())
@@ -274,7 +306,9 @@ def test_default_recipe_is_functionals_logreg(demo_root, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_speaker_signature_equals_the_predictor_on_one_speakers_clips(tmp_path, demo_functionals, demo_stats, demo_root):
+def test_speaker_signature_equals_the_predictor_on_one_speakers_clips(
+    tmp_path, demo_functionals, demo_stats, demo_root
+):
     import tensorflow as tf
 
     from ser_keras.predict import Predictor
@@ -282,7 +316,9 @@ def test_speaker_signature_equals_the_predictor_on_one_speakers_clips(tmp_path, 
 
     clips = sorted((Path(demo_root) / "Actor_03").glob("*.wav"))[:8]
     for fs, model in ((demo_functionals, "dnn"), (demo_stats, "conv1d")):
-        run = train(fs, out_dir=tmp_path, options=TrainOptions(model=model, normalize="speaker", epochs=2), progress=False)
+        run = train(
+            fs, out_dir=tmp_path, options=TrainOptions(model=model, normalize="speaker", epochs=2), progress=False
+        )
         predictor = Predictor.from_run(run)
         with pytest.raises(ParameterError, match="normalises by speaker"):
             predictor.predict_file(clips[0])
@@ -304,13 +340,19 @@ def test_speaker_signature_equals_the_predictor_on_one_speakers_clips(tmp_path, 
         assert [s.decode() for s in served["label"].numpy()] == [r["emotion"] for r in expected]
 
 
-def test_predict_groups_a_speaker_runs_files_by_folder_and_warns_on_few_clips(tmp_path, demo_functionals, demo_root, capsys):
+def test_predict_groups_a_speaker_runs_files_by_folder_and_warns_on_few_clips(
+    tmp_path, demo_functionals, demo_root, capsys
+):
     import shutil
 
     from ser_keras.train import TrainOptions, train
 
-    run = train(demo_functionals, out_dir=tmp_path / "m", options=TrainOptions(model="logreg", normalize="speaker"),
-                progress=False)  # fmt: skip
+    run = train(
+        demo_functionals,
+        out_dir=tmp_path / "m",
+        options=TrainOptions(model="logreg", normalize="speaker"),
+        progress=False,
+    )
     for actor, n in (("Actor_03", 6), ("Actor_06", 2)):
         folder = tmp_path / "in" / actor
         folder.mkdir(parents=True)
@@ -344,7 +386,9 @@ def test_ensemble_is_one_model_one_savedmodel_one_report(tmp_path, demo_function
     from ser_keras.runs import load_run
     from ser_keras.train import TrainOptions, train
 
-    run = train(demo_functionals, out_dir=tmp_path, options=TrainOptions(model="dnn", ensemble=3, epochs=3), progress=False)
+    run = train(
+        demo_functionals, out_dir=tmp_path, options=TrainOptions(model="dnn", ensemble=3, epochs=3), progress=False
+    )
     sidecar, model = load_run(run)
     assert sidecar["ensemble"]["members"] == 3 and sidecar["ensemble"]["seeds"] == [0, 1, 2]
     members = [layer for layer in model.layers if layer.name.startswith("member_")]
@@ -394,10 +438,14 @@ def test_stats_models_log_compress_the_mel_power_block_inside(tmp_path, demo_sta
     assert isinstance(layer, LogCompress)
     X_train, _ = demo_stats.arrays("train")
     compressed = log_compress(np.asarray(X_train), 34, 162)
-    np.testing.assert_allclose(np.ravel(model.get_layer("normalize").mean), compressed.mean(axis=0), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        np.ravel(model.get_layer("normalize").mean), compressed.mean(axis=0), rtol=1e-3, atol=1e-4
+    )
     X = np.asarray(X_train[:4])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(X)), log_compress(X, 34, 162), rtol=1e-5, atol=1e-5)
-    raw = train(demo_stats, out_dir=tmp_path, options=TrainOptions(model="conv1d", epochs=1, log_power=False), progress=False)
+    raw = train(
+        demo_stats, out_dir=tmp_path, options=TrainOptions(model="conv1d", epochs=1, log_power=False), progress=False
+    )
     assert "log_power" not in [layer.name for layer in load_run(raw)[1].layers]
 
 
@@ -418,9 +466,10 @@ def test_group_balance_gives_each_descriptor_family_the_same_weight(tmp_path, de
     """Each family's squared weights sum to the same total; logreg uses them unless --no-group-balance;
     the exported Keras model folds them in and still equals the pipeline."""
     from ser_keras.features import FeatureConfig
+    from ser_keras.fit_sklearn import group_weights, logistic_to_keras
     from ser_keras.functionals import feature_names
     from ser_keras.runs import load_run
-    from ser_keras.train import TrainOptions, group_weights, logistic_to_keras, train
+    from ser_keras.train import TrainOptions, train
 
     config = FeatureConfig.for_kind("functionals")
     groups = np.asarray(config.kind_spec.column_groups(config))
@@ -433,14 +482,23 @@ def test_group_balance_gives_each_descriptor_family_the_same_weight(tmp_path, de
     np.testing.assert_allclose(np.mean(weights**2), 1.0)
     assert group_weights(FeatureConfig.for_kind("stats")) is None  # kinds without families: no weights
 
-    balanced = load_run(train(demo_functionals, out_dir=tmp_path, options=TrainOptions(model="logreg"), progress=False))[1]
-    plain = load_run(train(demo_functionals, out_dir=tmp_path, progress=False,
-                           options=TrainOptions(model="logreg", group_balance=False)))[1]  # fmt: skip
+    balanced = load_run(
+        train(demo_functionals, out_dir=tmp_path, options=TrainOptions(model="logreg"), progress=False)
+    )[1]
+    plain = load_run(
+        train(
+            demo_functionals,
+            out_dir=tmp_path,
+            progress=False,
+            options=TrainOptions(model="logreg", group_balance=False),
+        )
+    )[1]
     assert len(balanced) == 3 and len(plain) == 2
     np.testing.assert_array_equal(balanced[1].kw_args["weights"], weights)
     X = np.asarray(demo_functionals.arrays("test")[0][:20])
     assert not np.allclose(balanced.predict_proba(X), plain.predict_proba(X))
     for pipeline in (balanced, plain):
         keras_model = logistic_to_keras(pipeline, n_labels=len(demo_functionals.labels))
-        np.testing.assert_allclose(keras_model.predict(X, verbose=0)[:, pipeline.classes_], pipeline.predict_proba(X),
-                                   rtol=1e-4, atol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(
+            keras_model.predict(X, verbose=0)[:, pipeline.classes_], pipeline.predict_proba(X), rtol=1e-4, atol=1e-5
+        )

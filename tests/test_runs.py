@@ -26,8 +26,19 @@ def models(tmp_path_factory, demo_root):
 
     root = tmp_path_factory.mktemp("listing")
     out, cache = root / "models", root / "features"
-    common = ["--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache), "--features", "stats",
-              "--augment", "none", "--out", str(out)]  # fmt: skip
+    common = [
+        "--quiet",
+        "--corpus",
+        f"demo={demo_root}",
+        "--cache-dir",
+        str(cache),
+        "--features",
+        "stats",
+        "--augment",
+        "none",
+        "--out",
+        str(out),
+    ]
     assert main(["train", *common, "--model", "knn"]) == 0
     assert main(["train", *common, "--model", "logreg", "--gender", "all"]) == 0
     assert main(["cv", *common, "--model", "knn", "--folds", "2"]) == 0
@@ -50,7 +61,13 @@ def test_runs_lists_every_kind_of_folder_with_recipe_and_scores(models, capsys):
     report = json.loads((models / knn["run"] / "report.json").read_text())
     assert knn["ua"] == report["unweighted_accuracy"] and knn["n_test"] == report["n_test"]
     assert (knn["corpus"], knn["features"], knn["augment"], knn["gender"], knn["normalize"], knn["seed"]) == (
-        "demo", "stats", "none", "mixed", "global", 0)  # fmt: skip
+        "demo",
+        "stats",
+        "none",
+        "mixed",
+        "global",
+        0,
+    )
     cv = by_type["cv2"][0]
     summary = json.loads((models / cv["run"] / "cv.json").read_text())
     assert cv["ua"] == summary["mean"]["unweighted_accuracy"] and cv["ua_std"] == summary["std"]["unweighted_accuracy"]
@@ -73,8 +90,20 @@ def test_runs_sorts_and_writes_csv_and_a_table(models, capsys):
 
 def test_a_run_replays_from_its_recipe_exactly_and_options_override_it(tmp_path, demo_root, capsys):
     out = tmp_path / "models"
-    first_args = ["train", "--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(tmp_path / "features"),
-                  "--features", "stats", "--model", "logreg", "--out", str(out)]  # fmt: skip
+    first_args = [
+        "train",
+        "--quiet",
+        "--corpus",
+        f"demo={demo_root}",
+        "--cache-dir",
+        str(tmp_path / "features"),
+        "--features",
+        "stats",
+        "--model",
+        "logreg",
+        "--out",
+        str(out),
+    ]
     assert main(first_args) == 0
     first = _last_line(capsys)
     recipe = first / "recipe.yaml"
@@ -86,19 +115,28 @@ def test_a_run_replays_from_its_recipe_exactly_and_options_override_it(tmp_path,
     assert main(["train", "--quiet", "--config", str(recipe), "--model", "knn"]) == 0  # the command line wins
     assert json.loads((_last_line(capsys) / "run.json").read_text())["model"] == "knn"
     toml = tmp_path / "recipe.toml"
-    toml.write_text(f'corpus = ["demo={demo_root}"]\nfeatures = "stats"\nmodel = "knn"\naugment = "none"\n'
-                    f'cache-dir = "{tmp_path / "features"}"\nout = "{out}"\nspeed_rate = [0.9, 1.1]\n')  # fmt: skip
+    toml.write_text(
+        f'corpus = ["demo={demo_root}"]\nfeatures = "stats"\nmodel = "knn"\naugment = "none"\n'
+        f'cache-dir = "{tmp_path / "features"}"\nout = "{out}"\nspeed_rate = [0.9, 1.1]\n'
+    )
     assert main(["train", "--quiet", "--config", str(toml)]) == 0
     sidecar = json.loads((_last_line(capsys) / "run.json").read_text())
-    assert sidecar["model"] == "knn" and sidecar["augment"]["recipes"] == [] and sidecar["augment"]["speed_rate"] == [0.9, 1.1]
+    assert (
+        sidecar["model"] == "knn"
+        and sidecar["augment"]["recipes"] == []
+        and sidecar["augment"]["speed_rate"] == [0.9, 1.1]
+    )
 
 
-@pytest.mark.parametrize("content, message", [
-    ("epochs: 3\nbogus: 1\n", "'bogus' is not an option of ser-keras train"),
-    ("epochs: [1, 2\n", "not valid YAML"),
-    ("- epochs\n", "a recipe file holds a mapping"),
-    ("log-power: maybe\n", "log-power takes true or false"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("epochs: 3\nbogus: 1\n", "'bogus' is not an option of ser-keras train"),
+        ("epochs: [1, 2\n", "not valid YAML"),
+        ("- epochs\n", "a recipe file holds a mapping"),
+        ("log-power: maybe\n", "log-power takes true or false"),
+    ],
+)
 def test_a_bad_recipe_file_is_one_line_naming_it(tmp_path, capsys, content, message):
     path = tmp_path / "recipe.yaml"
     path.write_text(content)
@@ -117,8 +155,22 @@ def test_a_value_from_a_recipe_is_checked_like_a_typed_one(tmp_path, capsys):
 
 def test_moving_features_and_models_together_keeps_evaluate_working(tmp_path, demo_root, capsys):
     home = tmp_path / "project"
-    args = ["train", "--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(home / "features"),
-            "--features", "stats", "--augment", "none", "--model", "knn", "--out", str(home / "models")]  # fmt: skip
+    args = [
+        "train",
+        "--quiet",
+        "--corpus",
+        f"demo={demo_root}",
+        "--cache-dir",
+        str(home / "features"),
+        "--features",
+        "stats",
+        "--augment",
+        "none",
+        "--model",
+        "knn",
+        "--out",
+        str(home / "models"),
+    ]
     assert main(args) == 0
     run = _last_line(capsys)
     report = json.loads((run / "report.json").read_text())
@@ -126,7 +178,10 @@ def test_moving_features_and_models_together_keeps_evaluate_working(tmp_path, de
     shutil.move(home, moved)
     moved_run = moved / "models" / run.name
     assert main(["evaluate", "--quiet", str(moved_run)]) == 0
-    assert json.loads((moved_run / "eval-test" / "report.json").read_text())["unweighted_accuracy"] == report["unweighted_accuracy"]
+    assert (
+        json.loads((moved_run / "eval-test" / "report.json").read_text())["unweighted_accuracy"]
+        == report["unweighted_accuracy"]
+    )
     shutil.rmtree(moved / "features")
     assert main(["evaluate", str(moved_run)]) == 2
     assert "its feature set is gone" in capsys.readouterr().err

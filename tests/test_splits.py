@@ -1,4 +1,3 @@
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,8 +9,14 @@ def _manifest(n_male=4, n_female=4, per_speaker=5):
     rows = []
     for i in range(n_male + n_female):
         for j in range(per_speaker):
-            rows.append({"path": f"{i}_{j}.wav", "speaker": f"c:{i:02d}", "gender": "male" if i < n_male else "female",
-                         "emotion": ["angry", "sad"][j % 2]})  # fmt: skip
+            rows.append(
+                {
+                    "path": f"{i}_{j}.wav",
+                    "speaker": f"c:{i:02d}",
+                    "gender": "male" if i < n_male else "female",
+                    "emotion": ["angry", "sad"][j % 2],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -33,7 +38,11 @@ def test_split_is_seeded():
 
 def test_fractions_and_minimums():
     manifest = _manifest(10, 10)
-    split = manifest.assign(split=split_speakers(manifest, val_fraction=0.1, test_fraction=0.2)).groupby("split")["speaker"].nunique()
+    split = (
+        manifest.assign(split=split_speakers(manifest, val_fraction=0.1, test_fraction=0.2))
+        .groupby("split")["speaker"]
+        .nunique()
+    )
     assert split.to_dict() == {"test": 4, "train": 14, "val": 2}
     tiny = _manifest(3, 0)
     parts = split_speakers(tiny).groupby(tiny["speaker"]).first()

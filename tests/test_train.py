@@ -10,11 +10,16 @@ import pytest
 
 from ser_keras import ParameterError
 from ser_keras.cli import main
-from ser_keras.extract import FeatureSet
 from ser_keras.models import KERAS_MODELS, get_builder
 
-SHAPES = {"conv1d": (162,), "conv1d_avgpool": (162,), "conv2d": (128, 40), "conv2d_pool": (128, 40), "cnn_lstm": (50, 162),
-          "dnn": (2606,)}
+SHAPES = {
+    "conv1d": (162,),
+    "conv1d_avgpool": (162,),
+    "conv2d": (128, 40),
+    "conv2d_pool": (128, 40),
+    "cnn_lstm": (50, 162),
+    "dnn": (2606,),
+}
 TRANSFER_SHAPE = (40, 48)  # small mel images keep the ImageNet backbones quick
 
 
@@ -40,7 +45,11 @@ def test_every_builder_gives_class_probabilities(name):
 
 
 def test_unknown_model_lists_the_valid_ones():
-    with pytest.raises(ParameterError, match="valid models are: conv1d, conv1d_avgpool, conv2d, conv2d_pool, cnn_lstm, dnn, densenet121, .*, resnext50_32x4d, mlp, knn, logreg, svm"):
+    with pytest.raises(
+        ParameterError,
+        match="valid models are: conv1d, conv1d_avgpool, conv2d, conv2d_pool, cnn_lstm, dnn, densenet121, .*, "
+        "resnext50_32x4d, mlp, knn, logreg, svm",
+    ):
         get_builder("transformer")
 
 
@@ -85,15 +94,20 @@ def test_end_to_end_demo_beats_chance_and_exports(demo_stats, tmp_path, capsys):
     _train(demo_stats, tmp_path / "b", "--epochs", "12", "--seed", "1")
     again = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert json.loads((again / "report.json").read_text())["confusion_matrix"] == report["confusion_matrix"]
-    assert pd.read_csv(again / "history.csv")["val_loss"].tolist() == pd.read_csv(run_dir / "history.csv")["val_loss"].tolist()
+    assert (
+        pd.read_csv(again / "history.csv")["val_loss"].tolist()
+        == pd.read_csv(run_dir / "history.csv")["val_loss"].tolist()
+    )
     # evaluate re-scores the run on its own test split to the same figures.
     assert main(["evaluate", str(run_dir), "--quiet"]) == 0
-    assert json.loads((run_dir / "eval-test" / "report.json").read_text())["confusion_matrix"] == report["confusion_matrix"]
+    assert (
+        json.loads((run_dir / "eval-test" / "report.json").read_text())["confusion_matrix"]
+        == report["confusion_matrix"]
+    )
 
 
 @pytest.mark.slow
 def test_a_plateau_really_lowers_the_learning_rate(demo_stats, tmp_path):
-    import keras
 
     from ser_keras.train import TrainOptions, train
 
@@ -115,7 +129,9 @@ def test_gender_variants_and_sklearn_baseline(demo_stats, tmp_path, capsys):
     assert {name: (group / rel).resolve() for name, rel in group_json["runs"].items()} == {
         name: run.resolve() for name, run in zip(("mixed", "male", "female"), runs)
     }
-    assert json.loads((group / "gender_report.json").read_text())["balanced_accuracy"] > 0.8  # demo voices differ by gender
+    assert (
+        json.loads((group / "gender_report.json").read_text())["balanced_accuracy"] > 0.8
+    )  # demo voices differ by gender
     manifest = demo_stats.manifest
     gender_of = dict(zip(manifest["speaker"], manifest["gender"]))
     for run in runs[1:]:
@@ -131,19 +147,50 @@ def test_unknown_gender_is_refused(tmp_path, capsys):
     rows = ["path,emotion,speaker"]
     for s in range(4):
         for emotion in ("angry", "sad"):
-            write_wav(tmp_path / f"{s}{emotion}.wav", tone(sr=16000, seconds=3.2, freq=120 + 30 * s + 11 * (emotion == "sad")))
+            write_wav(
+                tmp_path / f"{s}{emotion}.wav", tone(sr=16000, seconds=3.2, freq=120 + 30 * s + 11 * (emotion == "sad"))
+            )
             rows.append(f"{s}{emotion}.wav,{emotion},s{s}")
     (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
-    code = main(["train", "--quiet", "--corpus", f"csv={tmp_path / 'list.csv'}", "--cache-dir", str(tmp_path / "c"),
-                 "--gender", "male", "--model", "knn", "--out", str(tmp_path / "m"), "--jobs", "1"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--quiet",
+            "--corpus",
+            f"csv={tmp_path / 'list.csv'}",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--gender",
+            "male",
+            "--model",
+            "knn",
+            "--out",
+            str(tmp_path / "m"),
+            "--jobs",
+            "1",
+        ]
+    )
     assert code == 2 and "needs speaker genders" in capsys.readouterr().err
 
 
 def test_cross_corpus_evaluate_scores_shared_emotions(demo_stats, tmp_path, demo_root, capsys):
     _train(demo_stats, tmp_path, "--model", "knn")
     run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
-    code = main(["evaluate", str(run_dir), "--quiet", "--corpus", f"demo={demo_root}", "--emotions", "angry,sad,calm",
-                 "--cache-dir", str(tmp_path / "c"), "--jobs", "1"])  # fmt: skip
+    code = main(
+        [
+            "evaluate",
+            str(run_dir),
+            "--quiet",
+            "--corpus",
+            f"demo={demo_root}",
+            "--emotions",
+            "angry,sad,calm",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--jobs",
+            "1",
+        ]
+    )
     assert code == 0
     report = json.loads((run_dir / "eval-demo" / "report.json").read_text())
     assert report["labels"] == ["sad", "angry"] and report["shared_emotions"] == ["sad", "angry"]
@@ -167,7 +214,6 @@ def test_mirrored_strategy_on_two_logical_cpus(demo_stats, tmp_path):
     assert sidecar["strategy"] == "MirroredStrategy" and sidecar["replicas"] == 2 and sidecar["global_batch_size"] == 32
 
 
-
 def _free_port():
     import socket
 
@@ -185,11 +231,15 @@ def test_multi_worker_strategy_with_two_local_workers(demo_stats, tmp_path):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         code = (
             "import sys; from ser_keras.cli import main; "
-            f"sys.exit(main(['train', '--quiet', '--features-dir', r'{demo_stats.path}', '--out', r'{tmp_path / str(index)}', "
+            f"sys.exit(main(['train', '--quiet', '--features-dir', r'{demo_stats.path}', "
+            f"'--out', r'{tmp_path / str(index)}', "
             "'--strategy', 'multi-worker', '--epochs', '3', '--batch-size', '16']))"
         )
-        workers.append(subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        )
     outputs = [worker.communicate(timeout=600) for worker in workers]
     for worker, (_, err) in zip(workers, outputs):
         assert worker.returncode == 0, err[-3000:]
@@ -221,9 +271,16 @@ def test_a_long_run_title_is_wrapped_inside_the_confusion_figure(tmp_path, monke
     figures = []
     monkeypatch.setattr(plt, "close", figures.append)
     labels = ["neutral", "happy", "sad"]
-    report = {"confusion_matrix": [[3, 1, 0], [0, 4, 1], [1, 0, 5]], "labels": labels, "unweighted_accuracy": 0.8,
-              "weighted_accuracy": 0.8, "n_test": 15}  # fmt: skip
-    title = "functionals-logreg-mixed-global-seed0-20261127-132935: logreg on ravdess+cremad (functionals, mixed, global)"
+    report = {
+        "confusion_matrix": [[3, 1, 0], [0, 4, 1], [1, 0, 5]],
+        "labels": labels,
+        "unweighted_accuracy": 0.8,
+        "weighted_accuracy": 0.8,
+        "n_test": 15,
+    }
+    title = (
+        "functionals-logreg-mixed-global-seed0-20261127-132935: logreg on ravdess+cremad (functionals, mixed, global)"
+    )
     plot_confusion(report, tmp_path / "cm.png", title=title)
     fig = figures[0]
     fig.canvas.draw()
@@ -232,3 +289,37 @@ def test_a_long_run_title_is_wrapped_inside_the_confusion_figure(tmp_path, monke
     assert fig.axes[0].title.get_text().replace("\n", " ").startswith(title)
     monkeypatch.undo()
     plt.close(fig)
+
+
+def test_a_new_model_is_one_spec(demo_stats, tmp_path, monkeypatch):
+    """Registering one `ModelSpec` is all a new model needs: the suitability check, the family
+    defaults, training and the CLI's help read it."""
+    import keras
+
+    import ser_keras.models as models
+    from ser_keras.features import FeatureConfig
+    from ser_keras.models import ModelSpec
+    from ser_keras.train import TrainOptions, check_recipe, train
+
+    def build_linear(input_shape, num_classes, *, normalization=None, log_columns=None):
+        inputs = keras.Input(shape=input_shape, name="features")
+        x = keras.layers.Normalization(mean=normalization[0], variance=normalization[1], name="normalize")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", name="emotion")(x))
+
+    spec = ModelSpec(
+        "linear",
+        "keras",
+        ("vector",),
+        "a linear softmax",
+        build_linear,
+        defaults={"optimizer": "adam", "lr": 0.01, "batch_size": 8, "patience": 2, "spec_augment": False},
+    )
+    monkeypatch.setitem(models.MODELS, "linear", spec)
+    resolved = check_recipe(TrainOptions(model="linear"), demo_stats.features)
+    assert (resolved.lr, resolved.batch_size, resolved.patience) == (0.01, 8, 2)
+    with pytest.raises(ParameterError, match="--model linear does not take mel features; extract with --features"):
+        check_recipe(TrainOptions(model="linear"), FeatureConfig.for_kind("mel"))
+    assert "linear: a linear softmax" in models.models_help()
+    run = train(demo_stats, options=TrainOptions(model="linear", epochs=2), out_dir=tmp_path, progress=False)
+    sidecar = json.loads((run / "run.json").read_text())
+    assert sidecar["model"] == "linear" and sidecar["global_batch_size"] == 8

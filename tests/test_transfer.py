@@ -111,8 +111,26 @@ def test_augmentation_changes_train_batches_never_validation():
 def demo_mel(tmp_path_factory, demo_root):
     """A tiny mel feature set of the demo corpus: 32 mels x 32 frames (1 s at 16 kHz)."""
     cache = tmp_path_factory.mktemp("mel")
-    args = ["extract", "--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache), "--features", "mel",
-            "--n-mels", "32", "--duration", "1.0", "--n-fft", "1024", "--augment", "none", "--jobs", "2"]  # fmt: skip
+    args = [
+        "extract",
+        "--quiet",
+        "--corpus",
+        f"demo={demo_root}",
+        "--cache-dir",
+        str(cache),
+        "--features",
+        "mel",
+        "--n-mels",
+        "32",
+        "--duration",
+        "1.0",
+        "--n-fft",
+        "1024",
+        "--augment",
+        "none",
+        "--jobs",
+        "2",
+    ]
     assert main(args) == 0
     return FeatureSet(next(cache.glob("mel-*")))
 
@@ -126,10 +144,27 @@ def test_two_phase_fine_tuning_on_the_demo_corpus_exports_a_savedmodel(demo_mel,
 
     # "pretrained" weights: a backbone file the test writes
     weights = tmp_path / "backbone.weights.h5"
-    build_transfer(demo_mel.features.output_shape(), 6, backbone="densenet121").get_layer("backbone").save_weights(weights)
-    args = ["train", "--quiet", "--features-dir", str(demo_mel.path), "--out", str(tmp_path / "runs"),
-            "--model", "densenet121", "--weights", str(weights), "--epochs", "2", "--freeze-epochs", "1",
-            "--batch-size", "32"]  # fmt: skip
+    build_transfer(demo_mel.features.output_shape(), 6, backbone="densenet121").get_layer("backbone").save_weights(
+        weights
+    )
+    args = [
+        "train",
+        "--quiet",
+        "--features-dir",
+        str(demo_mel.path),
+        "--out",
+        str(tmp_path / "runs"),
+        "--model",
+        "densenet121",
+        "--weights",
+        str(weights),
+        "--epochs",
+        "2",
+        "--freeze-epochs",
+        "1",
+        "--batch-size",
+        "32",
+    ]
     assert main(args) == 0
     run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
     history = pd.read_csv(run_dir / "history.csv")
@@ -155,5 +190,7 @@ def test_two_phase_fine_tuning_on_the_demo_corpus_exports_a_savedmodel(demo_mel,
 
 
 def test_transfer_models_need_mel_features(demo_stats, tmp_path, capsys):
-    code = main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(tmp_path), "--model", "resnet50"])
+    code = main(
+        ["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(tmp_path), "--model", "resnet50"]
+    )
     assert code == 2 and "extract with --features mel" in capsys.readouterr().err

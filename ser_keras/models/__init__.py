@@ -1,42 +1,203 @@
-"""Model registry: ``--model NAME`` -> a builder ``build(input_shape, num_classes, **options)``.
+"""The model registry: one `ModelSpec` per ``--model NAME``.
 
-Keras builders return an uncompiled ``keras.Model`` with every layer named; the
-z-score normalisation fitted on the training split (``normalization=(mean,
-variance)``) is the model's first layer, so an exported model takes raw feature
-arrays.  The transfer-learning family (`TRANSFER_MODELS`, ImageNet CNN backbones on
-``mel`` images) is in `transfer`.  ``mlp``, ``knn``, ``logreg`` and ``svm`` are scikit-learn baselines (`SKLEARN_MODELS`);
-``dnn`` is the regularised Keras MLP for utterance vectors.
-Keras is imported only when a builder runs.
+A spec says everything the rest of the package needs to know about a model: its
+backend (Keras or scikit-learn), the feature layouts it takes, whether it
+log-compresses raw power columns, its family's training defaults, how it is built,
+and one line of help.  Training, `ser_keras.train.TrainOptions.resolve`, the
+suitability check and the command line's help all read it, so adding a model is one
+spec here and one builder.
+
+Keras builders (``build(input_shape, num_classes, **options)``) return an uncompiled
+``keras.Model`` with every layer named; the z-score fitted on the training split
+(``normalization=(mean, variance)``) is its first layer, so an exported model takes raw
+feature arrays.  Keras is imported only when a builder runs.
+
+Examples
+--------
+>>> MODELS["conv1d"].layouts
+('vector',)
+>>> MODELS["logreg"].backend
+'sklearn'
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..errors import ParameterError
+from .baselines import knn, logistic_regression, mlp, svm
 from .conv import build_cnn_lstm, build_conv1d, build_conv1d_avgpool, build_conv2d, build_conv2d_pool
 from .dense import build_dnn
 from .transfer import TRANSFER_MODELS, build_transfer, is_pretrained
 
-KERAS_MODELS: dict[str, Callable] = {
-    "conv1d": build_conv1d,
-    "conv1d_avgpool": build_conv1d_avgpool,
-    "conv2d": build_conv2d,
-    "conv2d_pool": build_conv2d_pool,
-    "cnn_lstm": build_cnn_lstm,
-    "dnn": build_dnn,
-    **{name: functools.partial(build_transfer, backbone=name) for name in TRANSFER_MODELS},
-}
-SKLEARN_MODELS = ("mlp", "knn", "logreg", "svm")
+#: Training defaults of the seed projects' networks (and of the scikit-learn MLP's learning rate).
+SEED_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "patience": 10, "spec_augment": False}
+#: Training defaults of the transfer-learning backbones, as the project they come from used.
+TRANSFER_DEFAULTS = {"optimizer": "sgd", "lr": 0.01, "batch_size": 16, "patience": 4, "spec_augment": True}
+#: Every feature layout (`ser_keras.features.FeatureKind.layout`).
+ALL_LAYOUTS = ("vector", "sequence", "image")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of ``--model``.
+
+    Parameters
+    ----------
+    name : str
+        The ``--model`` name.
+    backend : {'keras', 'sklearn'}
+    layouts : tuple of str
+        Feature layouts it takes (``vector``, ``sequence``, ``image``).
+    help : str
+        One line for the command line's help.
+    build : callable, optional
+        Keras: ``build(input_shape, num_classes, **options) -> keras.Model``.
+    estimator : callable, optional
+        scikit-learn: ``estimator(options) -> estimator`` (options: a resolved `TrainOptions`).
+    family : {'seed', 'transfer', 'baseline'}
+        ``transfer``: an ImageNet backbone, trained in two phases with pretrained weights.
+    log_power : bool
+        Its first layers can log-compress a raw mel-power block (``--log-power``).
+    group_balance : bool
+        It weighs each descriptor family equally under its L2 penalty (``--group-balance``).
+    keras_equivalent : bool
+        Its fitted estimator has an equal Keras model (`ser_keras.fit_sklearn.logistic_to_keras`),
+        so its runs export a SavedModel and a LiteRT file.
+    defaults : dict
+        Training defaults of its family (`SEED_DEFAULTS`, `TRANSFER_DEFAULTS`).
+    """
+
+    name: str
+    backend: str
+    layouts: tuple[str, ...]
+    help: str
+    build: Callable | None = None
+    estimator: Callable | None = None
+    family: str = "seed"
+    log_power: bool = False
+    group_balance: bool = False
+    keras_equivalent: bool = False
+    defaults: dict = field(default_factory=lambda: dict(SEED_DEFAULTS))
+
+    @property
+    def is_keras(self) -> bool:
+        return self.backend == "keras"
+
+    @property
+    def is_transfer(self) -> bool:
+        return self.family == "transfer"
+
+
+def _transfer(name: str) -> ModelSpec:
+    return ModelSpec(
+        name,
+        "keras",
+        ("image",),
+        "an ImageNet CNN backbone on mel images (transfer learning)",
+        build=functools.partial(build_transfer, backbone=name),
+        family="transfer",
+        defaults=dict(TRANSFER_DEFAULTS),
+    )
+
+
+_SPECS = (
+    ModelSpec(
+        "conv1d", "keras", ("vector",), "the seed projects' Conv1D on the 162 stats", build_conv1d, log_power=True
+    ),
+    ModelSpec(
+        "conv1d_avgpool",
+        "keras",
+        ("vector",),
+        "the seed projects' mixed/male/female Conv1D with average pooling",
+        build_conv1d_avgpool,
+        log_power=True,
+    ),
+    ModelSpec("conv2d", "keras", ("image",), "a compact CNN on log-mel images", build_conv2d),
+    ModelSpec(
+        "conv2d_pool",
+        "keras",
+        ("image",),
+        "a mel CNN with per-utterance normalisation and statistics pooling",
+        build_conv2d_pool,
+    ),
+    ModelSpec(
+        "cnn_lstm",
+        "keras",
+        ALL_LAYOUTS,
+        "a Conv1D front end over time, then a bidirectional LSTM",
+        build_cnn_lstm,
+        log_power=True,
+    ),
+    ModelSpec("dnn", "keras", ("vector",), "an MLP regularised for few speakers", build_dnn, log_power=True),
+    *(_transfer(name) for name in TRANSFER_MODELS),
+    ModelSpec(
+        "mlp",
+        "sklearn",
+        ALL_LAYOUTS,
+        "scikit-learn MLP (256, 128)",
+        estimator=mlp,
+        family="baseline",
+    ),
+    ModelSpec(
+        "knn",
+        "sklearn",
+        ALL_LAYOUTS,
+        "scikit-learn 5-nearest neighbours",
+        estimator=knn,
+        family="baseline",
+    ),
+    ModelSpec(
+        "logreg",
+        "sklearn",
+        ALL_LAYOUTS,
+        "multinomial logistic regression, exported as its equal Keras model",
+        estimator=logistic_regression,
+        family="baseline",
+        group_balance=True,
+        keras_equivalent=True,
+    ),
+    ModelSpec(
+        "svm",
+        "sklearn",
+        ALL_LAYOUTS,
+        "scikit-learn RBF SVM with Platt probabilities",
+        estimator=svm,
+        family="baseline",
+    ),
+)
+#: ``--model`` name -> its spec, in the order the help lists them.
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+#: The Keras models' builders (a view of `MODELS`).
+KERAS_MODELS: dict[str, Callable] = {name: spec.build for name, spec in MODELS.items() if spec.is_keras}
+#: The scikit-learn baselines (a view of `MODELS`).
+SKLEARN_MODELS = tuple(name for name, spec in MODELS.items() if not spec.is_keras)
+
+__all__ = ["MODELS", "ModelSpec", "KERAS_MODELS", "SKLEARN_MODELS", "TRANSFER_MODELS", "is_pretrained"]
 
 
 def model_names() -> list[str]:
-    return [*KERAS_MODELS, *SKLEARN_MODELS]
+    """Every ``--model`` name."""
+    return list(MODELS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of ``--model name``; an unknown name is answered with the valid ones."""
+    if name not in MODELS:
+        raise ParameterError(f"unknown model {name!r}; valid models are: {', '.join(model_names())}")
+    return MODELS[name]
 
 
 def get_builder(name: str) -> Callable:
     """The Keras builder called ``name``; unknown names are answered with the valid ones."""
-    if name not in KERAS_MODELS:
-        raise ParameterError(f"unknown model {name!r}; valid models are: {', '.join(model_names())}")
-    return KERAS_MODELS[name]
+    spec = get_spec(name)
+    if not spec.is_keras:
+        raise ParameterError(f"{name} is a scikit-learn model, not a Keras builder")
+    return spec.build
+
+
+def models_help() -> str:
+    """The ``--model`` help: each model and its line."""
+    return "; ".join(f"{name}: {spec.help}" for name, spec in MODELS.items())

@@ -44,8 +44,9 @@ def _as_sequence(x, input_shape):
     return x
 
 
-def build_conv1d(input_shape, num_classes, *, normalization=None, log_columns=None, dropout: float = 0.2,
-                 name: str = "conv1d"):  # fmt: skip
+def build_conv1d(
+    input_shape, num_classes, *, normalization=None, log_columns=None, dropout: float = 0.2, name: str = "conv1d"
+):
     """The 162-feature seed network: Conv1D/MaxPool1D blocks, dropout, flatten, dense softmax.
 
     Conv1D(256, 5) -> Conv1D(256, 5) -> Conv1D(128, 5) -> Dropout -> Conv1D(64, 3), each
@@ -68,7 +69,9 @@ def build_conv1d(input_shape, num_classes, *, normalization=None, log_columns=No
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_conv1d_avgpool(input_shape, num_classes, *, normalization=None, log_columns=None, name: str = "conv1d_avgpool"):
+def build_conv1d_avgpool(
+    input_shape, num_classes, *, normalization=None, log_columns=None, name: str = "conv1d_avgpool"
+):
     """The mixed/male/female seed network.
 
     Conv1D(256,6)→AvgPool(4,2)→Conv1D(128,6)→AvgPool(4,2)→Conv1D(128,6)→AvgPool(4,2)→Dropout(.2)
@@ -92,8 +95,15 @@ def build_conv1d_avgpool(input_shape, num_classes, *, normalization=None, log_co
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_conv2d(input_shape, num_classes, *, normalization=None, filters: Sequence[int] = (32, 64, 128),
-                 dropout: float = 0.3, name: str = "conv2d"):  # fmt: skip
+def build_conv2d(
+    input_shape,
+    num_classes,
+    *,
+    normalization=None,
+    filters: Sequence[int] = (32, 64, 128),
+    dropout: float = 0.3,
+    name: str = "conv2d",
+):
     """A compact CNN on a log-mel image ``(n_mels, n_frames)``.
 
     Blocks of Conv2D(3x3) -> BatchNorm -> ReLU -> MaxPool(2x2), then global average
@@ -115,8 +125,16 @@ def build_conv2d(input_shape, num_classes, *, normalization=None, filters: Seque
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_conv2d_pool(input_shape, num_classes, *, normalization=None, filters: Sequence[int] = (32, 64, 128, 128),
-                      dropout: float = 0.4, l2: float = 1e-4, name: str = "conv2d_pool"):  # fmt: skip
+def build_conv2d_pool(
+    input_shape,
+    num_classes,
+    *,
+    normalization=None,
+    filters: Sequence[int] = (32, 64, 128, 128),
+    dropout: float = 0.4,
+    l2: float = 1e-4,
+    name: str = "conv2d_pool",
+):
     """A CNN for log-mel images of unseen speakers: per-utterance normalisation, statistics pooling.
 
     ``(n_mels, n_frames)`` -> `UtteranceNormalization` (each clip's per-band mean and its
@@ -134,8 +152,9 @@ def build_conv2d_pool(input_shape, num_classes, *, normalization=None, filters: 
     x = UtteranceNormalization(name="utterance_norm")(inputs)
     x = layers.Reshape((*input_shape, 1), name="add_channel")(x)
     for i, n in enumerate(filters, start=1):
-        x = layers.Conv2D(n, 3, padding="same", use_bias=False, kernel_regularizer=keras.regularizers.L2(l2),
-                          name=f"block{i}_conv")(x)  # fmt: skip
+        x = layers.Conv2D(
+            n, 3, padding="same", use_bias=False, kernel_regularizer=keras.regularizers.L2(l2), name=f"block{i}_conv"
+        )(x)
         x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{i}_bn")(x)
         x = layers.Activation("relu", name=f"block{i}_relu")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"block{i}_pool")(x)
@@ -148,8 +167,17 @@ def build_conv2d_pool(input_shape, num_classes, *, normalization=None, filters: 
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_cnn_lstm(input_shape, num_classes, *, normalization=None, log_columns=None, mel_input: bool = False, units: int = 64,
-                   dropout: float = 0.3, name: str = "cnn_lstm"):  # fmt: skip
+def build_cnn_lstm(
+    input_shape,
+    num_classes,
+    *,
+    normalization=None,
+    log_columns=None,
+    mel_input: bool = False,
+    units: int = 64,
+    dropout: float = 0.3,
+    name: str = "cnn_lstm",
+):
     """Conv1D front end over time, then a bidirectional LSTM.
 
     ``frames`` ``(T, F)`` are used as they are; with ``mel_input`` a log-mel image

@@ -10,9 +10,19 @@ from collections.abc import Sequence
 from .conv import BN_MOMENTUM, _input
 
 
-def build_dnn(input_shape, num_classes, *, normalization=None, log_columns=None, units: Sequence[int] = (256, 128),
-              input_dropout: float = 0.2, dropout: float = 0.5, noise: float = 0.1, l2: float = 1e-3,
-              name: str = "dnn"):  # fmt: skip
+def build_dnn(
+    input_shape,
+    num_classes,
+    *,
+    normalization=None,
+    log_columns=None,
+    units: Sequence[int] = (256, 128),
+    input_dropout: float = 0.2,
+    dropout: float = 0.5,
+    noise: float = 0.1,
+    l2: float = 1e-3,
+    name: str = "dnn",
+):
     """An MLP regularised for few speakers: input noise and dropout, L2, batch norm, dropout.
 
     ``features`` -> z-score (train split) -> GaussianNoise(``noise``) -> Dropout(``input_dropout``)

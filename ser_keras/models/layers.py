@@ -13,9 +13,13 @@ from keras import ops
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: How each backbone expects its input (``keras.applications.<family>.preprocess_input``).
 BACKBONE_CONVENTION = {
-    "densenet121": "torch", "densenet169": "torch", "densenet201": "torch", "densenet161": "torch",
-    "resnet50": "caffe", "resnext50_32x4d": "torch",
-}  # fmt: skip
+    "densenet121": "torch",
+    "densenet169": "torch",
+    "densenet201": "torch",
+    "densenet161": "torch",
+    "resnet50": "caffe",
+    "resnext50_32x4d": "torch",
+}
 
 
 @keras.saving.register_keras_serializable(package="ser_keras")

@@ -47,8 +47,11 @@ from ..errors import ParameterError
 TRANSFER_MODELS = ("densenet121", "densenet169", "densenet201", "densenet161", "resnet50", "resnext50_32x4d")
 #: Backbones with published Keras ImageNet weights (``keras.applications``).
 KERAS_APPLICATIONS = {
-    "densenet121": "DenseNet121", "densenet169": "DenseNet169", "densenet201": "DenseNet201", "resnet50": "ResNet50",
-}  # fmt: skip
+    "densenet121": "DenseNet121",
+    "densenet169": "DenseNet169",
+    "densenet201": "DenseNet201",
+    "resnet50": "ResNet50",
+}
 _BN_EPSILON = 1e-5
 
 
@@ -77,14 +80,31 @@ def image_normalization(X: np.ndarray) -> tuple[float, float]:
     return float(scaled.mean(dtype=np.float64)), max(float(scaled.var(dtype=np.float64)), 1e-12)
 
 
-def densenet161(*, input_shape=(224, 224, 3), include_top: bool = False, classes: int = 1000, name: str = "densenet161"):
+def densenet161(
+    *, input_shape=(224, 224, 3), include_top: bool = False, classes: int = 1000, name: str = "densenet161"
+):
     """DenseNet-161 (growth rate 48, blocks 6/12/36/24, 96 initial features), untrained."""
-    return _densenet((6, 12, 36, 24), growth_rate=48, initial_features=96, input_shape=input_shape,
-                     include_top=include_top, classes=classes, name=name)  # fmt: skip
+    return _densenet(
+        (6, 12, 36, 24),
+        growth_rate=48,
+        initial_features=96,
+        input_shape=input_shape,
+        include_top=include_top,
+        classes=classes,
+        name=name,
+    )
 
 
-def _densenet(blocks: Sequence[int], *, growth_rate: int, initial_features: int, input_shape, include_top: bool,
-              classes: int, name: str):  # fmt: skip
+def _densenet(
+    blocks: Sequence[int],
+    *,
+    growth_rate: int,
+    initial_features: int,
+    input_shape,
+    include_top: bool,
+    classes: int,
+    name: str,
+):
     import keras
     from keras import layers
 
@@ -126,8 +146,9 @@ def _densenet(blocks: Sequence[int], *, growth_rate: int, initial_features: int,
     return keras.Model(inputs, x, name=name)
 
 
-def resnext50_32x4d(*, input_shape=(224, 224, 3), include_top: bool = False, classes: int = 1000,
-                    name: str = "resnext50_32x4d"):  # fmt: skip
+def resnext50_32x4d(
+    *, input_shape=(224, 224, 3), include_top: bool = False, classes: int = 1000, name: str = "resnext50_32x4d"
+):
     """ResNeXt-50 32x4d (bottlenecks with 32 groups of width 4, stages 3/4/6/3), untrained."""
     import keras
     from keras import layers
@@ -207,8 +228,12 @@ def make_backbone(backbone: str, *, input_shape, weights: str | os.PathLike | No
     if backbone in KERAS_APPLICATIONS:
         constructor = getattr(keras.applications, KERAS_APPLICATIONS[backbone])
         try:
-            model = constructor(include_top=False, weights="imagenet" if weights == "imagenet" else None,
-                                input_shape=tuple(input_shape), name=name or backbone)  # fmt: skip
+            model = constructor(
+                include_top=False,
+                weights="imagenet" if weights == "imagenet" else None,
+                input_shape=tuple(input_shape),
+                name=name or backbone,
+            )
         except Exception as error:  # network errors surface as several exception types
             if weights != "imagenet":
                 raise
@@ -235,13 +260,24 @@ def _load_backbone_weights(model, path: Path, backbone: str) -> None:
         except Exception as error:
             first_line = str(error).strip().splitlines()[0]
             raise ParameterError(f"{path}: cannot load as {backbone} backbone weights: {first_line}") from error
-    skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) or "could not be loaded" in str(w.message)]
+    skipped = [
+        str(w.message) for w in caught if "Skipping" in str(w.message) or "could not be loaded" in str(w.message)
+    ]
     if skipped:
         raise ParameterError(f"{path}: only part of the {backbone} backbone was loaded ({skipped[0]})")
 
 
-def build_transfer(input_shape, num_classes, *, backbone: str, normalization=None, weights=None,
-                   image_size: Sequence[int] | None = None, dropout: float = 0.5, name: str | None = None):  # fmt: skip
+def build_transfer(
+    input_shape,
+    num_classes,
+    *,
+    backbone: str,
+    normalization=None,
+    weights=None,
+    image_size: Sequence[int] | None = None,
+    dropout: float = 0.5,
+    name: str | None = None,
+):
     """An emotion classifier on log-mel images with an ImageNet CNN backbone.
 
     Parameters

@@ -1,0 +1,95 @@
+"""``ser-keras export``: a run's SavedModel as LiteRT files, and the check that they answer as the run does.
+
+The run's SavedModel ``serve`` signature (feature arrays -> probabilities) becomes
+``RUN/model.tflite``; kinds with a graph form also get ``RUN/waveform.tflite`` (raw
+waveform in).  Both are written atomically beside the run's model; nothing the run
+already holds is changed.  See `ser_keras.litert` for running them without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ParameterError
+from .litert import LITERT_FILE, SIGNATURE, WAVEFORM_FILE, WAVEFORM_SIGNATURES, LiteRTModel
+
+#: Rows the export check compares at most.
+CHECK_ROWS = 64
+
+
+def export_litert(run_dir: str | os.PathLike) -> Path:
+    """Convert a run's SavedModel to ``RUN/model.tflite`` (written atomically) and return its path.
+
+    A run whose SavedModel has a raw-waveform signature (``serve_waveform``, or
+    ``serve_speaker`` for speaker runs: kinds with a graph form) also gets
+    ``RUN/waveform.tflite``: the same signature, features computed in the graph, with
+    the outputs ``probabilities``, ``label_index`` and ``label``.
+
+    Raises
+    ------
+    ParameterError
+        The run has no ``saved_model/`` (scikit-learn runs other than ``logreg``), or the
+        converter refuses it; the message names the folder.
+    """
+    from .features import FeatureConfig
+    from .files import atomic_write_bytes
+    from .runs import read_sidecar
+
+    run_dir = Path(run_dir)
+    sidecar = read_sidecar(run_dir)
+    saved = run_dir / "saved_model"
+    if not (saved / "saved_model.pb").is_file():
+        raise ParameterError(f"{run_dir}: no saved_model/ to convert (only Keras and logreg runs export one)")
+    if FeatureConfig.from_dict(sidecar["features"]).kind_spec.graph is not None:  # the run has a waveform signature
+        waveform = WAVEFORM_SIGNATURES[sidecar.get("normalize") == "speaker"]
+        atomic_write_bytes(run_dir / WAVEFORM_FILE, _convert(saved, waveform))
+    target = run_dir / LITERT_FILE
+    atomic_write_bytes(target, _convert(saved, SIGNATURE))
+    return target
+
+
+def _convert(saved: Path, signature: str) -> bytes:
+    """One SavedModel signature as a LiteRT flatbuffer (built-in operators only)."""
+    import tensorflow as tf
+
+    try:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[signature])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+    except Exception as exc:  # noqa: BLE001 - the converter raises several kinds; all mean "cannot convert"
+        raise ParameterError(
+            f"{saved}: LiteRT conversion of {signature} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from None
+
+
+def check_litert(run_dir: str | os.PathLike, target: str | os.PathLike) -> tuple[float, int, str]:
+    """The largest probability difference between ``target`` (a LiteRT file) and the run's own model.
+
+    Compared on up to `CHECK_ROWS` of the run's test rows, or, when its feature set is gone
+    (or it is a cv fold, which has no test split), on zero rows of the input's shape.
+
+    Returns
+    -------
+    gap : float
+    n_rows : int
+    what : str
+        ``"test clips"`` or ``"zero rows"``.
+    """
+    from .extract import FeatureSet
+    from .features import FeatureConfig
+    from .inference import predict_probabilities
+    from .runs import feature_set_of, load_run
+
+    sidecar, model = load_run(run_dir)
+    try:
+        X = np.asarray(FeatureSet(feature_set_of(run_dir, sidecar)).arrays("test")[0][:CHECK_ROWS])
+        what = "test clips"
+    except ParameterError:  # the feature set is gone
+        X = np.zeros((0,))
+    if not len(X):
+        X, what = np.zeros((2, *FeatureConfig.from_dict(sidecar["features"]).output_shape()), np.float32), "zero rows"
+    gap = float(np.abs(LiteRTModel(target).probabilities(X) - predict_probabilities(model, X)).max())
+    return gap, len(X), what

@@ -1,0 +1,248 @@
+"""Fitting a Keras model: built and compiled inside a ``tf.distribute`` strategy, early-stopped on
+the validation speakers, saved as ``model.keras`` and exported as a SavedModel.
+
+The batch size is per replica.  Transfer-learning backbones train in two phases
+(frozen, then fine-tuned at ``lr * fine_tune_lr_factor``).  ``--ensemble N`` trains N
+seeds and averages them into one model (`average_models`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .files import write_csv
+from .models import get_spec
+from .parts import fit_normalization
+from .strategies import make_strategy, prepare_multi_worker
+
+
+def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
+    import keras
+    import tensorflow as tf
+
+    from .pipeline import make_datasets
+    from .serving import export_saved_model
+
+    keras.utils.set_random_seed(options.seed)
+    tf.config.experimental.enable_op_determinism()
+    strategy = strategy or make_strategy(options.strategy, options.devices)
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = options.batch_size * replicas
+    transfer = get_spec(model_name).is_transfer
+    if transfer:
+        from .models.transfer import image_normalization
+
+        build_options = {
+            "normalization": image_normalization(X_train),
+            "weights": options.weights,
+            "image_size": options.image_size,
+        }
+    else:
+        build_options = {}
+        X_fit = X_train
+        power_columns = fs.features.kind_spec.power_columns
+        if power_columns is not None and options.log_power and get_spec(model_name).log_power:
+            from .models.layers import log_compress
+
+            build_options["log_columns"] = power_columns(fs.features)
+            X_fit = log_compress(X_train, *build_options["log_columns"])
+        build_options["normalization"] = fit_normalization(X_fit, fs.features)
+    if model_name == "cnn_lstm":
+        build_options["mel_input"] = fs.features.kind_spec.layout == "image"
+    augment = options.augment_options if options.spec_augment and fs.features.kind_spec.layout == "image" else None
+    class_weight = _class_weights(y_train, len(fs.labels)) if options.class_weight == "balanced" else None
+    members, histories = [], []
+    for member in range(options.ensemble):
+        seed = options.seed + member
+        keras.utils.set_random_seed(seed)
+        with strategy.scope():
+            model = get_spec(model_name).build(X_train.shape[1:], len(fs.labels), **build_options)
+        train_ds, val_ds = make_datasets(
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            batch_size=global_batch,
+            seed=seed,
+            augment=augment,
+            shard=replicas > 1 or multi_worker,
+        )
+        logs = run_dir / "logs" if options.ensemble == 1 else run_dir / "logs" / f"member-{member + 1}"
+        history = _fit_member(
+            model,
+            model_name,
+            strategy,
+            multi_worker,
+            train_ds,
+            val_ds,
+            X_train,
+            y_train,
+            options,
+            class_weight,
+            logs,
+            progress,
+        )
+        history.insert(0, "epoch", np.arange(1, len(history) + 1))  # 1-based, as run.json's best_epoch and curves.png
+        if options.ensemble > 1:
+            history.insert(0, "member", member + 1)
+        members.append(model)
+        histories.append(history)
+    history = pd.concat(histories, ignore_index=True)
+    write_csv(history, run_dir / "history.csv")  # per member and phase
+    missing = {"val_loss", "loss"} - set(history.columns)
+    if missing:  # every callback must have monitored a key that exists
+        raise RuntimeError(f"training history lacks {missing}")
+    if options.ensemble > 1:
+        with strategy.scope():
+            model = average_models(members, name=f"{model_name}_ensemble{options.ensemble}")
+    model.save(run_dir / "model.keras")
+    export_saved_model(
+        model, run_dir / "saved_model", config=fs.features, labels=fs.labels, normalize=options.normalize
+    )
+    probabilities = model.predict(X_test, batch_size=256, verbose=0)
+    extra = {
+        "strategy": type(strategy).__name__,
+        "replicas": int(replicas),
+        "global_batch_size": int(global_batch),
+        "epochs_run": int(len(history)),
+        "best_epoch": int(histories[0]["epoch"][histories[0]["val_loss"].idxmin()]),
+        "ensemble": {
+            "members": options.ensemble,
+            "seeds": [options.seed + m for m in range(options.ensemble)],
+            "combination": "mean of the members' probabilities",
+        }
+        if options.ensemble > 1
+        else None,
+        "mean_epoch_seconds": round(float(history["epoch_seconds"].mean()), 2),
+        "log_power_columns": build_options.get("log_columns"),
+        "normalization": (
+            "per-image min-max to [0, 1], then a z-score fitted on the train split, inside the model"
+            if transfer
+            else "z-score per feature (per mel band for mel), fitted on the train split, inside the model"
+        ),
+    }
+    if augment is not None:
+        extra["train_augmentation"] = {"spec_augment": asdict(augment)}
+    return probabilities, history, extra
+
+
+def _fit_member(
+    model,
+    model_name,
+    strategy,
+    multi_worker,
+    train_ds,
+    val_ds,
+    X_train,
+    y_train,
+    options,
+    class_weight,
+    logs: Path,
+    progress: bool,
+) -> pd.DataFrame:
+    """Compile and fit one model through its phases (frozen backbone, then fine-tuning); its history."""
+    import keras
+
+    transfer = get_spec(model_name).is_transfer
+    # (name, last epoch, learning rate, backbone trainable) per phase: frozen backbone first, then fine-tuning
+    phases = [("train", options.epochs, options.lr, None)]
+    if transfer and options.freeze_epochs:
+        frozen_epochs = min(options.freeze_epochs, options.epochs)
+        phases = [
+            ("frozen", frozen_epochs, options.lr, False),
+            ("fine-tune", options.epochs, options.lr * options.fine_tune_lr_factor, True),
+        ]
+    histories, epoch = [], 0
+    for name, until_epoch, lr, backbone_trainable in phases:
+        if epoch >= until_epoch:
+            continue
+        with strategy.scope():
+            if backbone_trainable is not None:
+                _set_backbone_trainable(model.get_layer("backbone"), backbone_trainable, options.unfreeze)
+            model.compile(
+                optimizer=_optimizer(options, lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+            )  # categorical cross-entropy on integer labels
+        if multi_worker:
+            prepare_multi_worker(model, strategy, X_train[:1], y_train[:1])
+        callbacks = [
+            _epoch_timer(),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=options.lr_factor, patience=options.lr_patience, min_lr=1e-6
+            ),
+            keras.callbacks.TensorBoard(log_dir=str(logs), write_graph=False, profile_batch=0),
+        ]
+        fit = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=until_epoch,
+            initial_epoch=epoch,
+            callbacks=callbacks,
+            class_weight=class_weight,
+            verbose=2 if progress else 0,
+        )
+        part = pd.DataFrame(fit.history)
+        part["phase"] = name
+        histories.append(part)
+        epoch += len(part)
+    return pd.concat(histories, ignore_index=True)
+
+
+def average_models(members: list, *, name: str = "ensemble"):
+    """One Keras model whose output is the mean of ``members``' probabilities (same input shape).
+
+    Saved, reloaded and exported as one model: one ``model.keras``, one SavedModel.
+    """
+    import keras
+
+    inputs = keras.Input(shape=members[0].input_shape[1:], name="features")
+    for i, member in enumerate(members, start=1):
+        member.name = f"member_{i}"  # unique names inside the ensemble
+    outputs = keras.layers.Average(name="emotion")([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _epoch_timer():
+    """A callback that adds ``epoch_seconds`` (wall time of the epoch, validation included) to the logs."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["epoch_seconds"] = time.perf_counter() - self.started
+
+    return EpochTimer()
+
+
+def _optimizer(options, lr: float):
+    import keras
+
+    if options.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=options.momentum)
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def _set_backbone_trainable(backbone, trainable: bool, unfreeze: str) -> None:
+    """Freeze the backbone, or unfreeze all of it / its last ``unfreeze`` layers."""
+    backbone.trainable = trainable
+    if trainable and unfreeze != "all":
+        n_last = int(unfreeze)
+        for layer in backbone.layers[: len(backbone.layers) - n_last]:
+            layer.trainable = False
+
+
+def _class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y)
+    weights = compute_class_weight("balanced", classes=present, y=y)
+    return {int(c): float(w) for c, w in zip(present, weights)}

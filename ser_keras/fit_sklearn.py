@@ -1,0 +1,118 @@
+"""Fitting the scikit-learn baselines, and the Keras model equal to a fitted logistic regression.
+
+A baseline is ``StandardScaler [-> column weights] -> estimator`` (`ser_keras.models.baselines`),
+fitted on train + val (it has no early stopping to spend the validation speakers on) and
+saved as a skops file (`ser_keras.runs.save_estimator`), never a pickle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .files import write_csv
+from .inference import sklearn_probabilities
+from .models import get_spec
+from .runs import ESTIMATOR_FILE, save_estimator
+
+
+def logistic_to_keras(pipeline, *, n_labels: int):
+    """The Keras model equal to a fitted ``StandardScaler [-> column weights] -> LogisticRegression`` pipeline.
+
+    Multinomial logistic regression is a z-score followed by a softmax of an affine map, so
+    the Keras model is `Normalization` (the scaler's mean and variance) -> `Dense` softmax
+    (the coefficients, times the `group_weights` when the pipeline has them, and the
+    intercepts), with zero-probability columns for labels the fit never saw.  Its
+    probabilities equal ``pipeline.predict_proba`` to float32 precision.
+
+    Returns
+    -------
+    model : keras.Model, input ``(n_features,)``, output ``(None, n_labels)``
+    """
+    import keras
+
+    scaler, clf = pipeline[0], pipeline[-1]
+    n_features = scaler.mean_.shape[0]
+    weights = pipeline[1].kw_args["weights"] if len(pipeline) == 3 else np.ones(n_features)  # `group_weights`
+    kernel = np.zeros((n_features, n_labels), dtype=np.float32)
+    bias = np.full(n_labels, -1e9, dtype=np.float32)  # absent labels: probability 0
+    kernel[:, clf.classes_] = (clf.coef_ * weights).T
+    bias[clf.classes_] = clf.intercept_
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = keras.layers.Normalization(
+        mean=scaler.mean_.astype(np.float32), variance=np.square(scaler.scale_).astype(np.float32), name="normalize"
+    )(inputs)
+    dense = keras.layers.Dense(n_labels, activation="softmax", name="emotion")
+    outputs = dense(x)
+    dense.set_weights([kernel, bias])
+    return keras.Model(inputs, outputs, name="logreg")
+
+
+def group_weights(config) -> np.ndarray | None:
+    """Column weights that give each descriptor family of a kind the same total weight, or None.
+
+    After the z-score, column ``j`` of a family of ``n_g`` columns is multiplied by
+    ``n_g ** -0.5`` (then all by one constant, so their root mean square is 1): under
+    logistic regression's L2 penalty every family then has the same prior variance,
+    instead of the largest (the 640 log-mel statistics of ``functionals``) dominating.
+    Chosen by speaker cross-validation (README).
+
+    Returns
+    -------
+    weights : np.ndarray [shape=(n_features,), dtype=float64] or None
+        None for kinds without column groups (`ser_keras.features.FeatureKind.column_groups`).
+    """
+    if config.kind_spec.column_groups is None:
+        return None
+    groups = np.asarray(config.kind_spec.column_groups(config))
+    _, index, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    weights = sizes[index] ** -0.5
+    return weights / np.sqrt(np.mean(weights**2))
+
+
+def scale_columns(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``X * weights`` (a pipeline step of `group_weights`; a module-level function, so it pickles)."""
+    return X * weights
+
+
+def fit_sklearn(model_name, train_part, val_part, X_test, options, run_dir, *, config, labels):
+    """Fit a scikit-learn baseline (standardised inputs) on train + val: they have no early
+    stopping to spend the validation speakers on."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    spec = get_spec(model_name)
+    clf = spec.estimator(options)
+    weights = group_weights(config) if spec.group_balance and options.group_balance else None
+    steps = [StandardScaler()] + (
+        [FunctionTransformer(scale_columns, kw_args={"weights": weights})] if weights is not None else []
+    )
+    pipeline = make_pipeline(*steps, clf)
+    X = np.concatenate([train_part.X, val_part.X])
+    pipeline.fit(X.reshape(len(X), -1), np.concatenate([train_part.y, val_part.y]))
+    save_estimator(pipeline, run_dir / ESTIMATOR_FILE)
+    probabilities = sklearn_probabilities(pipeline, X_test)
+    if spec.keras_equivalent and config.kind_spec.layout == "vector":  # the same model in Keras: a SavedModel too
+        from .serving import export_saved_model
+
+        export_saved_model(
+            logistic_to_keras(pipeline, n_labels=len(labels)),
+            run_dir / "saved_model",
+            config=config,
+            labels=labels,
+            normalize=options.normalize,
+        )
+    history = None  # linear models, SVM and kNN have no epochs: no history, no curves
+    if hasattr(pipeline[-1], "loss_curve_"):
+        curve = pipeline[-1].loss_curve_
+        history = pd.DataFrame({"epoch": np.arange(1, len(curve) + 1), "loss": curve})
+        write_csv(history, run_dir / "history.csv")
+    return (
+        probabilities,
+        history,
+        {
+            "strategy": None,
+            "fitted_on": "train + val",
+            "normalization": "StandardScaler fitted on the train + val splits",
+        },
+    )

@@ -1,0 +1,103 @@
+"""The files of a run folder, a cv folder and a ``--gender all`` group, named once.
+
+Every module that writes or reads one of these files takes its name from here, so a
+run folder means one thing everywhere.  A run folder holds::
+
+    run.json              the sidecar: labels, feature config, split speakers, seed, versions
+    report.json           UA, WA, macro-F1, per-class recall, confusion matrix, test speakers
+    confusion_matrix.png  curves.png (Keras and MLP runs)   history.csv   logs/ (TensorBoard)
+    model.keras | model.skops   saved_model/   model.tflite, waveform.tflite (ser-keras export)
+    recipe.yaml           the options that made it (replayed by --config)
+    eval-test/, eval-<corpus>/   each ser-keras evaluate (report.json, confusion_matrix.png)
+
+A cv folder holds ``fold-1/`` ... (runs), ``cv.json``, ``cv.png`` and ``recipe.yaml``; a
+group holds ``group.json``, ``gender.skops`` and ``gender_report.json``.
+
+Examples
+--------
+>>> RunFolder("models/run").report
+PosixPath('models/run/report.json')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+RUN_FILE = "run.json"
+REPORT_FILE = "report.json"
+CONFUSION_FILE = "confusion_matrix.png"
+CURVES_FILE = "curves.png"
+HISTORY_FILE = "history.csv"
+LOGS_DIR = "logs"
+KERAS_MODEL_FILE = "model.keras"
+#: A scikit-learn run's model (a skops file, not a pickle).
+ESTIMATOR_FILE = "model.skops"
+SAVED_MODEL_DIR = "saved_model"
+#: ``ser-keras export``: the feature-array model, and the raw-waveform model of kinds with a graph form.
+LITERT_FILE = "model.tflite"
+WAVEFORM_FILE = "waveform.tflite"
+RECIPE_FILE = "recipe.yaml"
+#: Prefix of the folders ``ser-keras evaluate`` writes inside a run.
+EVAL_PREFIX = "eval-"
+CV_FILE = "cv.json"
+CV_PLOT = "cv.png"
+#: In an unfinished cv folder: what it is the cv of, so that a rerun can carry on in it; and its lock.
+RESUME_FILE = "cv-resume.json"
+LOCK_FILE = ".lock"
+GROUP_FILE = "group.json"
+GENDER_FILE = "gender.skops"
+GENDER_REPORT_FILE = "gender_report.json"
+#: Pickles that earlier versions wrote; refused, never loaded.
+PICKLE_FILES = ("model.joblib", "gender.joblib")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The paths of one run folder's files (whether or not they exist yet)."""
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def sidecar(self) -> Path:
+        return self.path / RUN_FILE
+
+    @property
+    def report(self) -> Path:
+        return self.path / REPORT_FILE
+
+    @property
+    def keras_model(self) -> Path:
+        return self.path / KERAS_MODEL_FILE
+
+    @property
+    def estimator(self) -> Path:
+        return self.path / ESTIMATOR_FILE
+
+    @property
+    def saved_model(self) -> Path:
+        return self.path / SAVED_MODEL_DIR
+
+    @property
+    def litert(self) -> Path:
+        return self.path / LITERT_FILE
+
+    @property
+    def waveform_litert(self) -> Path:
+        return self.path / WAVEFORM_FILE
+
+    @property
+    def history(self) -> Path:
+        return self.path / HISTORY_FILE
+
+    @property
+    def logs(self) -> Path:
+        return self.path / LOGS_DIR
+
+    @property
+    def recipe(self) -> Path:
+        return self.path / RECIPE_FILE
