@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ser_keras.errors import SerError
-from ser_keras.runs import GROUP_FILE, find_runs
+from ser_keras.layout import GROUP_FILE
+from ser_keras.runs import find_runs
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3"]
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from . import __version__, tflog
 from .errors import SerError, SerWarning
+from .layout import CV_FILE, REPORT_FILE
 
 DEMO_NOTE = "With no --corpus, the embedded SYNTHETIC demo corpus is used (generated on first use; not real speech)."
 
@@ -37,7 +38,7 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME[=PATH]",
         help="corpus to read, repeatable: ravdess=DIR, cremad=DIR, tess=DIR, savee=DIR, emodb=DIR, "
-        "csv=FILE (path,emotion[,speaker,gender]) or demo[=DIR]. " + DEMO_NOTE,
+        "csv=FILE (path,emotion[,speaker,gender]) or demo[=DIR] (default: demo). " + DEMO_NOTE,
     )
     group.add_argument("--emotions", help="emotions to keep, e.g. angry,happy,neutral,sad (default: all)")
     group.add_argument("--merge", action="append", metavar="SRC=DST", help="merge emotions, e.g. calm=neutral")
@@ -437,7 +438,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     if not args.quiet:
         import json
 
-        summary = json.loads((path / "cv.json").read_text())
+        summary = json.loads((path / CV_FILE).read_text())
         mean, std = summary["mean"], summary["std"]
         print(
             f"{len(summary['folds'])}-fold speaker CV: "
@@ -480,7 +481,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             recipe=resolved_recipe(args.parser, args),
         )
         if not args.quiet:
-            _print_scores(runs[gender] / "report.json", f"{gender}: ")
+            _print_scores(runs[gender] / REPORT_FILE, f"{gender}: ")
         print(runs[gender], flush=True)
     if args.gender == "all":  # the group that `predict --gender auto` routes through
         group_dir = train_gender_group(fs, runs, out_dir=args.out, seed=args.seed)
@@ -503,7 +504,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         on_extracted=on_extracted,
     )
     if not args.quiet:
-        _print_scores(out_dir / "report.json")
+        _print_scores(out_dir / REPORT_FILE)
     print(out_dir)
     return 0
 
@@ -861,8 +862,12 @@ class _HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:  # noqa: D102
         text = action.help or ""
         default = action.default
-        if "default" in text.lower() or default in (None, argparse.SUPPRESS, False) or not action.option_strings:
+        if "default" in text.lower() or default is argparse.SUPPRESS or not action.option_strings:
             return text
+        if action.nargs == 0:  # a flag
+            return f"{text} (default: off)"
+        if default is None:
+            return f"{text} (default: none)"
         if isinstance(default, (tuple, list)):
             return f"{text} (default: {','.join(str(v) for v in default)})"
         return f"{text} (default: %(default)s)"

@@ -32,8 +32,9 @@ from .corpora import corpus_names
 from .errors import ParameterError
 from .extract import FeatureSet, extract_features
 from .files import atomic_write_json
+from .layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE
 from .parts import Part, gender_rows
-from .runs import CV_FILE, PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
+from .runs import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
 from .splits import speaker_folds, split_speakers
 from .train import TrainOptions, train
 
@@ -233,7 +234,7 @@ def _run_folds(
                         parts=parts,
                         name=f"fold-{k + 1}",
                     )
-                    report = json.loads((run / "report.json").read_text())
+                    report = json.loads((run / REPORT_FILE).read_text())
                 reports.append(report)
                 if progress:
                     print(
@@ -269,19 +270,13 @@ def _run_folds(
                 from .recipe import write_recipe
 
                 write_recipe(recipe, cv.staging)
-            plot_cv(summary, cv.staging / "cv.png", title=f"{name} on {corpus_names(corpora)}")
+            plot_cv(summary, cv.staging / CV_PLOT, title=f"{name} on {corpus_names(corpora)}")
             (cv.staging / RESUME_FILE).unlink()
             (cv.staging / LOCK_FILE).unlink(missing_ok=True)
     finally:
         if own_lock is not None:
             own_lock.close()
     return cv.path
-
-
-#: In an unfinished cv folder: what it is the cv of (`resume_key`), so that a rerun can carry on in it.
-RESUME_FILE = "cv-resume.json"
-#: Held (``flock``) by the process working in an unfinished cv folder.
-LOCK_FILE = ".lock"
 
 
 def resume_key(
@@ -349,8 +344,8 @@ def _claim_unfinished(out_dir: Path, key: str):
 def _finished_fold(fold_dir: Path) -> dict | None:
     """The report of a fold run that was published complete, or None."""
     try:
-        report = json.loads((fold_dir / "report.json").read_text())
-        json.loads((fold_dir / "run.json").read_text())
+        report = json.loads((fold_dir / REPORT_FILE).read_text())
+        json.loads((fold_dir / RUN_FILE).read_text())
     except (OSError, ValueError):
         return None
     return report if isinstance(report, dict) and "unweighted_accuracy" in report else None

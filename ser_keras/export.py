@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParameterError
-from .litert import LITERT_FILE, SIGNATURE, WAVEFORM_FILE, WAVEFORM_SIGNATURES, LiteRTModel
+from .layout import LITERT_FILE, SAVED_MODEL_DIR, WAVEFORM_FILE
+from .litert import SIGNATURE, WAVEFORM_SIGNATURES, LiteRTModel
 
 #: Rows the export check compares at most.
 CHECK_ROWS = 64
@@ -40,7 +41,7 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
 
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
-    saved = run_dir / "saved_model"
+    saved = run_dir / SAVED_MODEL_DIR
     if not (saved / "saved_model.pb").is_file():
         raise ParameterError(f"{run_dir}: no saved_model/ to convert (only Keras and logreg runs export one)")
     if FeatureConfig.from_dict(sidecar["features"]).kind_spec.graph is not None:  # the run has a waveform signature

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .files import write_csv
+from .layout import HISTORY_FILE, KERAS_MODEL_FILE, LOGS_DIR, SAVED_MODEL_DIR
 from .models import get_spec
 from .parts import fit_normalization
 from .strategies import make_strategy, prepare_multi_worker
@@ -73,7 +74,7 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
             augment=augment,
             shard=replicas > 1 or multi_worker,
         )
-        logs = run_dir / "logs" if options.ensemble == 1 else run_dir / "logs" / f"member-{member + 1}"
+        logs = run_dir / LOGS_DIR if options.ensemble == 1 else run_dir / LOGS_DIR / f"member-{member + 1}"
         history = _fit_member(
             model,
             model_name,
@@ -94,16 +95,16 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
         members.append(model)
         histories.append(history)
     history = pd.concat(histories, ignore_index=True)
-    write_csv(history, run_dir / "history.csv")  # per member and phase
+    write_csv(history, run_dir / HISTORY_FILE)  # per member and phase
     missing = {"val_loss", "loss"} - set(history.columns)
     if missing:  # every callback must have monitored a key that exists
         raise RuntimeError(f"training history lacks {missing}")
     if options.ensemble > 1:
         with strategy.scope():
             model = average_models(members, name=f"{model_name}_ensemble{options.ensemble}")
-    model.save(run_dir / "model.keras")
+    model.save(run_dir / KERAS_MODEL_FILE)
     export_saved_model(
-        model, run_dir / "saved_model", config=fs.features, labels=fs.labels, normalize=options.normalize
+        model, run_dir / SAVED_MODEL_DIR, config=fs.features, labels=fs.labels, normalize=options.normalize
     )
     probabilities = model.predict(X_test, batch_size=256, verbose=0)
     extra = {

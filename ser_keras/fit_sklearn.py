@@ -12,8 +12,9 @@ import pandas as pd
 
 from .files import write_csv
 from .inference import sklearn_probabilities
+from .layout import ESTIMATOR_FILE, HISTORY_FILE, SAVED_MODEL_DIR
 from .models import get_spec
-from .runs import ESTIMATOR_FILE, save_estimator
+from .runs import save_estimator
 
 
 def logistic_to_keras(pipeline, *, n_labels: int):
@@ -97,7 +98,7 @@ def fit_sklearn(model_name, train_part, val_part, X_test, options, run_dir, *, c
 
         export_saved_model(
             logistic_to_keras(pipeline, n_labels=len(labels)),
-            run_dir / "saved_model",
+            run_dir / SAVED_MODEL_DIR,
             config=config,
             labels=labels,
             normalize=options.normalize,
@@ -106,7 +107,7 @@ def fit_sklearn(model_name, train_part, val_part, X_test, options, run_dir, *, c
     if hasattr(pipeline[-1], "loss_curve_"):
         curve = pipeline[-1].loss_curve_
         history = pd.DataFrame({"epoch": np.arange(1, len(curve) + 1), "loss": curve})
-        write_csv(history, run_dir / "history.csv")
+        write_csv(history, run_dir / HISTORY_FILE)
     return (
         probabilities,
         history,

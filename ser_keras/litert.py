@@ -24,13 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParameterError
+from .layout import LITERT_FILE, WAVEFORM_FILE  # noqa: F401  (named here for apps that import this module)
 
-#: The LiteRT model beside a run's ``model.keras``.
-LITERT_FILE = "model.tflite"
 #: The SavedModel signature that is converted (feature arrays -> probabilities).
 SIGNATURE = "serve"
-#: The raw-waveform signature as LiteRT (kinds with a graph form): for apps that hold audio, not features.
-WAVEFORM_FILE = "waveform.tflite"
 #: Its signature for ``--normalize global`` and ``speaker`` runs (`ser_keras.serving.export_saved_model`).
 WAVEFORM_SIGNATURES = ("serve_waveform", "serve_speaker")
 

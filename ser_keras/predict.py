@@ -27,7 +27,8 @@ from .audio import SILENCE_PEAK, check_readable, fix_length, load, pcm_to_float,
 from .errors import ParameterError, SerError, SerWarning
 from .features import FeatureConfig, compute
 from .inference import gender_inputs
-from .runs import GROUP_FILE, load_estimator, load_run, read_json, refuse_pickle
+from .layout import GROUP_FILE
+from .runs import load_estimator, load_run, read_json, refuse_pickle
 
 #: Kinds without a fixed window (``functionals``) score a clip whole up to this length,
 #: and longer audio in consecutive windows of this length.

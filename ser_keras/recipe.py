@@ -30,8 +30,8 @@ from pathlib import Path
 
 from .errors import ParameterError
 from .files import atomic_write_text, read_text
+from .layout import RECIPE_FILE
 
-RECIPE_FILE = "recipe.yaml"
 #: Options that are about this invocation, not the recipe: never written to recipe.yaml.
 NOT_RECIPE = ("config", "quiet", "func", "command", "jobs", "scheduler", "parser")
 #: Where an invocation writes.  A recipe file says what to run, not where: these keys are honoured

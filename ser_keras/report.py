@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .files import atomic_path, atomic_write_json
+from .layout import CONFUSION_FILE, CURVES_FILE, REPORT_FILE
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
@@ -69,10 +70,10 @@ def write_report(
     ``title`` (the run, its model and corpus; the target corpus when cross-corpus) heads both figures.
     """
     out_dir = Path(out_dir)
-    atomic_write_json(out_dir / "report.json", report)
-    plot_confusion(report, out_dir / "confusion_matrix.png", title=title)
+    atomic_write_json(out_dir / REPORT_FILE, report)
+    plot_confusion(report, out_dir / CONFUSION_FILE, title=title)
     if history is not None and len(history):
-        plot_curves(history, out_dir / "curves.png", title=title)
+        plot_curves(history, out_dir / CURVES_FILE, title=title)
 
 
 def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") -> None:

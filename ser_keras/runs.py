@@ -27,12 +27,17 @@ from pathlib import Path
 from .corpora import corpus_names
 from .errors import ParameterError, SerError
 from .files import disk_full, is_disk_full, read_text, require_regular_file
+from .layout import (
+    CV_FILE,
+    ESTIMATOR_FILE,
+    GROUP_FILE,
+    KERAS_MODEL_FILE,
+    LITERT_FILE,
+    PICKLE_FILES,
+    REPORT_FILE,
+    RUN_FILE,
+)
 
-RUN_FILE = "run.json"
-#: A ``--gender all`` training writes this file into its group folder.
-GROUP_FILE = "group.json"
-#: ``ser-keras cv`` writes this file into its folder.
-CV_FILE = "cv.json"
 #: Keys every ``run.json`` has; a file without them is a damaged run.
 RUN_KEYS = ("model", "gender", "labels", "features")
 PARTIAL_MARK = ".partial-"
@@ -334,11 +339,6 @@ def check_model_outputs(sidecar: dict, model, *, source: Path) -> None:
         raise ParameterError(f"{where}: labels has {n_labels} names, but {source.name} gives {outputs} probabilities")
 
 
-#: A run's scikit-learn model, and a ``--gender all`` group's gender classifier (skops files, not pickles).
-ESTIMATOR_FILE = "model.skops"
-GENDER_FILE = "gender.skops"
-#: Pickles that earlier versions wrote; refused, never loaded.
-PICKLE_FILES = ("model.joblib", "gender.joblib")
 #: Types outside skops's default trust that the project's own pipelines hold (`ser_keras.train`):
 #: the column weighting function, the MLP's optimisers, kNN's search trees and distance.
 TRUSTED_TYPES = (
@@ -441,9 +441,13 @@ def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict,
     """
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
-    from .litert import LITERT_FILE, LiteRTModel
+    from .litert import LiteRTModel
 
-    estimator_path, keras_path, litert_path = run_dir / ESTIMATOR_FILE, run_dir / "model.keras", run_dir / LITERT_FILE
+    estimator_path, keras_path, litert_path = (
+        run_dir / ESTIMATOR_FILE,
+        run_dir / KERAS_MODEL_FILE,
+        run_dir / LITERT_FILE,
+    )
     if litert and litert_path.is_file():
         model, source = LiteRTModel(litert_path), litert_path
     elif estimator_path.exists():
@@ -574,12 +578,12 @@ def _scores(report: dict, source: Path) -> dict:
 
 def _run_row(path: Path) -> dict:
     sidecar = read_sidecar(path)
-    report = read_json(path / "report.json", what="report")
+    report = read_json(path / REPORT_FILE, what="report")
     return {
         "type": "run",
         **_recipe_columns(sidecar),
         "epochs": sidecar.get("epochs_run"),
-        **_scores(report, path / "report.json"),
+        **_scores(report, path / REPORT_FILE),
         "date": sidecar.get("created", "")[:16].replace("T", " ") or None,
     }
 

@@ -32,15 +32,13 @@ from .features import KINDS
 from .files import atomic_write_json
 from .fit_keras import fit_keras
 from .fit_sklearn import fit_sklearn
+from .layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE, RUN_FILE
 from .models import get_spec, is_pretrained
 from .parts import Part, gender_rows, load_split, normalize_parts
 from .pipeline import SpecAugmentOptions
 from .provenance import library_versions
 from .report import score, write_report
 from .runs import (
-    GENDER_FILE,
-    GROUP_FILE,
-    RUN_FILE,
     Staged,
     published_name,
     read_sidecar,
@@ -245,7 +243,8 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
         },
         "n": {split: int(len(part.y)) for split, part in parts.items()},
         "seed": options.seed,
-        "options": asdict(options),
+        # model, seed and normalize are the sidecar's own keys: not repeated here
+        "options": {k: v for k, v in asdict(options).items() if k not in ("model", "seed", "normalize")},
         "training_seconds": round(seconds, 2),
         **extra,
     }
@@ -292,7 +291,7 @@ def train_gender_group(
             "n_test": int(len(g_test)),
             "classes": [str(c) for c in classifier.classes_],
         }
-        atomic_write_json(group.staging / "gender_report.json", report)
+        atomic_write_json(group.staging / GENDER_REPORT_FILE, report)
         group_file = {
             # relative to the published group folder, a child of out_dir like the staging folder
             "runs": {name: os.path.join("..", os.path.relpath(run, group.out_dir)) for name, run in runs.items()},

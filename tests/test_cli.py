@@ -114,3 +114,20 @@ def test_a_bad_option_value_is_one_line_naming_it_and_where_help_is():
     assert done.stderr.splitlines() == [
         "ser-keras train: error: argument --epochs: must be >= 1, got 0 (see ser-keras train --help)"
     ]
+
+
+def test_every_option_states_its_default_in_its_help():
+    import argparse
+
+    from ser_keras.cli import _HelpFormatter
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = []
+    for name, command in commands.items():
+        formatter = _HelpFormatter(name)
+        for action in command._actions:
+            if action.option_strings and not isinstance(action, argparse._HelpAction):
+                if "default" not in formatter._get_help_string(action).lower():
+                    missing.append(f"{name} {action.option_strings[0]}")
+    assert missing == []

@@ -188,6 +188,13 @@ def test_evaluate_never_writes_through_a_link_or_rewrites_the_run(run_copy, tmp_
 # --- run.json is checked once, at load ------------------------------------------------------------
 
 
+def test_run_json_says_each_thing_once(logreg_run):
+    sidecar = json.loads((logreg_run / "run.json").read_text())
+    assert {"model", "seed", "normalize"} <= set(sidecar) and not {"model", "seed", "normalize"} & set(
+        sidecar["options"]
+    )
+
+
 def _edit(sidecar: dict, edit: str) -> None:
     if edit == "sr":
         sidecar["features"]["sr"] = 1_000_000_000
