@@ -38,6 +38,35 @@ def write_wav(path: Path, y: np.ndarray, sr: int = 16000, subtype: str = "PCM_16
     return path
 
 
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` and its bytes: compare before and after to prove nothing changed."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def one_error_line(capsys, *needles: str) -> str:
+    """The single error line on stderr, checked to hold each of ``needles``."""
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(err) == 1, err
+    for needle in needles:
+        assert needle in err[0], (needle, err[0])
+    return err[0]
+
+
+def small_csv(folder: Path) -> Path:
+    """A CSV manifest of 8 tones (4 speakers, sad and angry) under ``folder``."""
+    import pandas as pd
+
+    rows = []
+    for s in range(4):
+        for e, emotion in enumerate(("sad", "angry")):
+            name = f"s{s}{emotion}.wav"
+            write_wav(folder / "audio" / name, tone(seconds=3.2, freq=150.0 + 20 * s + 7 * e))
+            rows.append((f"audio/{name}", emotion, f"s{s}", "female" if s % 2 else "male"))
+    path = folder / "list.csv"
+    pd.DataFrame(rows, columns=["path", "emotion", "speaker", "gender"]).to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture
 def make_wav(tmp_path):
     """Write a short tone to ``tmp_path / name`` and return the path."""

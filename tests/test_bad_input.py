@@ -11,20 +11,7 @@ import pytest
 from ser_keras.cli import main
 from ser_keras.errors import ParameterError, SerWarning
 
-from conftest import tone, write_wav
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _one_error_line(capsys, *needles: str) -> str:
-    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert len(err) == 1, err
-    for needle in needles:
-        assert needle in err[0], (needle, err[0])
-    return err[0]
-
+from conftest import one_error_line, small_csv, tone, tree, write_wav
 
 # --- data loss ----------------------------------------------------------------------------
 
@@ -34,11 +21,11 @@ def test_demo_corpus_never_deletes_a_folder_it_did_not_make(tmp_path, capsys, co
     folder = tmp_path / "d"
     (folder / "keep").mkdir(parents=True)
     (folder / "keep" / "notes.txt").write_text("x")
-    before = _tree(folder)
+    before = tree(folder)
     code = main([command, "--corpus", f"demo={folder}", "--cache-dir", str(tmp_path / "cache")])
     assert code == 2
-    _one_error_line(capsys, str(folder), "not a ser-keras demo corpus")
-    assert _tree(folder) == before
+    one_error_line(capsys, str(folder), "not a ser-keras demo corpus")
+    assert tree(folder) == before
 
 
 def test_demo_corpus_fills_an_empty_folder_replaces_only_its_own_and_refuses_a_file(tmp_path, monkeypatch):
@@ -72,11 +59,11 @@ def test_rerun_never_replaces_a_finished_run(tmp_path, demo_stats, capsys):
     args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "knn", "--out", str(out)]
     assert main(args) == 0
     first = Path(capsys.readouterr().out.strip().splitlines()[-1])
-    first_files = _tree(first)
+    first_files = tree(first)
     assert main(args) == 0  # the same options again, within the same second
     second = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert second != first and second.parent == first.parent
-    assert _tree(first) == first_files
+    assert tree(first) == first_files
     assert json.loads((second / "run.json").read_text())["model"] == "knn"
 
 
@@ -87,12 +74,12 @@ def test_bad_training_options_fail_before_any_work_and_keep_runs(tmp_path, demo_
     out = tmp_path / "models"
     assert main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "knn", "--out", str(out)]) == 0
     capsys.readouterr()
-    before = _tree(out)
+    before = tree(out)
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(out), *bad])
     assert exit_info.value.code == 2
-    _one_error_line(capsys, bad[0])
-    assert _tree(out) == before
+    one_error_line(capsys, bad[0])
+    assert tree(out) == before
 
 
 @pytest.mark.parametrize("failure", [RuntimeError("boom"), KeyboardInterrupt()])
@@ -185,12 +172,12 @@ def test_a_damaged_run_is_one_line_in_predict_and_evaluate(keras_run, demo_stats
     run = tmp_path / keras_run.name
     shutil.copytree(keras_run, run)
     named, problem = _damage(run, damage)
-    before = _tree(run)
+    before = tree(run)
     clip = demo_stats.manifest["path"].iloc[0]
     for command in (["predict", str(run), str(clip)], ["evaluate", str(run)]):
         assert main(command) == 2, command
-        _one_error_line(capsys, str(named), problem)
-    assert _tree(run) == before
+        one_error_line(capsys, str(named), problem)
+    assert tree(run) == before
 
 
 # --- output paths are checked before any work ----------------------------------------------
@@ -201,13 +188,13 @@ def test_predict_output_in_a_missing_folder_fails_before_scoring(tmp_path, capsy
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", str(tmp_path / "no-run"), str(tmp_path), "-o", str(target)])
     assert exit_info.value.code == 2
-    _one_error_line(capsys, str(target), "not found")
+    one_error_line(capsys, str(target), "not found")
 
 
 def test_predict_output_with_an_unknown_extension_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["predict", str(tmp_path), str(tmp_path), "-o", str(tmp_path / "res.txt")])
-    _one_error_line(capsys, "res.txt", "unknown output type")
+    one_error_line(capsys, "res.txt", "unknown output type")
 
 
 def test_manifest_outputs_are_checked_before_the_corpus_is_read(tmp_path, capsys):
@@ -216,7 +203,7 @@ def test_manifest_outputs_are_checked_before_the_corpus_is_read(tmp_path, capsys
         target = tmp_path / "missing" / ("m.csv" if option == "-o" else "counts.png")
         with pytest.raises(SystemExit):
             main(["manifest", "--cache-dir", str(cache), option, str(target)])
-        _one_error_line(capsys, str(target))
+        one_error_line(capsys, str(target))
     assert not cache.exists()  # the demo corpus was not even generated
 
 
@@ -226,7 +213,7 @@ def test_out_and_cache_dir_under_a_file_are_refused(tmp_path, capsys):
     for option in ("--out", "--cache-dir"):
         with pytest.raises(SystemExit):
             main(["train", option, str(blocker / "sub")])
-        _one_error_line(capsys, str(blocker), "is a file")
+        one_error_line(capsys, str(blocker), "is a file")
     assert blocker.read_text() == "keep"
 
 
@@ -255,7 +242,7 @@ def test_csv_identical_duplicates_are_kept_once_with_a_warning(tmp_path):
 def test_csv_conflicting_duplicates_are_an_error_naming_the_rows(tmp_path, capsys, second):
     manifest = _csv_corpus(tmp_path, [("a.wav", "sad", "s1"), ("b.wav", "happy", "s2"), second])
     assert main(["manifest", "--corpus", f"csv={manifest}"]) == 2
-    _one_error_line(capsys, str(manifest), "line 2, line 4", "the same file")
+    one_error_line(capsys, str(manifest), "line 2, line 4", "the same file")
 
 
 def test_csv_copies_of_one_recording_under_two_speakers_are_an_error(tmp_path, capsys):
@@ -265,7 +252,7 @@ def test_csv_copies_of_one_recording_under_two_speakers_are_an_error(tmp_path, c
     table.loc[len(table)] = ["copy.wav", "sad", "s3"]
     table.to_csv(manifest, index=False)
     assert main(["manifest", "--corpus", f"csv={manifest}"]) == 2
-    _one_error_line(capsys, "line 2, line 4", "identical audio")
+    one_error_line(capsys, "line 2, line 4", "identical audio")
 
 
 @pytest.mark.parametrize(("features", "model"), [("mel", "conv1d"), ("stats", "conv2d")])
@@ -275,23 +262,11 @@ def test_a_model_that_cannot_take_the_features_fails_before_extraction(tmp_path,
         ["train", "--features", features, "--model", model, "--cache-dir", str(cache), "--out", str(tmp_path / "m")]
     )
     assert code == 2
-    _one_error_line(capsys, f"--model {model} does not take {features} features")
+    one_error_line(capsys, f"--model {model} does not take {features} features")
     assert not cache.exists()  # nothing was extracted, not even the demo corpus
 
 
 # --- a damaged cache is never a hit, and a damaged chunk is redone ------------------------------
-
-
-def _small_csv(tmp_path: Path) -> Path:
-    rows = []
-    for s in range(4):
-        for e, emotion in enumerate(("sad", "angry")):
-            name = f"s{s}{emotion}.wav"
-            write_wav(tmp_path / "audio" / name, tone(seconds=3.2, freq=150.0 + 20 * s + 7 * e))
-            rows.append((f"audio/{name}", emotion, f"s{s}", "female" if s % 2 else "male"))
-    path = tmp_path / "list.csv"
-    pd.DataFrame(rows, columns=["path", "emotion", "speaker", "gender"]).to_csv(path, index=False)
-    return path
 
 
 def test_a_truncated_cached_array_is_not_a_hit(tmp_path, capsys):
@@ -301,7 +276,7 @@ def test_a_truncated_cached_array_is_not_a_hit(tmp_path, capsys):
         "--features",
         "stats",
         "--corpus",
-        f"csv={_small_csv(tmp_path)}",
+        f"csv={small_csv(tmp_path)}",
         "--cache-dir",
         str(tmp_path / "c"),
         "--jobs",
@@ -345,7 +320,7 @@ def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkey
         "--features",
         "stats",
         "--corpus",
-        f"csv={_small_csv(tmp_path)}",
+        f"csv={small_csv(tmp_path)}",
         "--cache-dir",
         str(tmp_path / "c"),
         "--jobs",
@@ -354,7 +329,7 @@ def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkey
     assert main(args) == 2
     from ser_keras.files import device_of
 
-    _one_error_line(capsys, f"no space left on {device_of(tmp_path)} while writing {tmp_path / 'c'}", "rerun to resume")
+    one_error_line(capsys, f"no space left on {device_of(tmp_path)} while writing {tmp_path / 'c'}", "rerun to resume")
     assert not [p for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")]  # no set published
 
 

@@ -18,19 +18,7 @@ import pytest
 
 from ser_keras.cli import main
 
-from conftest import tone, write_wav
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _one_error_line(capsys, *needles: str) -> str:
-    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert len(err) == 1, err
-    for needle in needles:
-        assert needle in err[0], (needle, err[0])
-    return err[0]
+from conftest import one_error_line, small_csv, tone, tree, write_wav
 
 
 @contextlib.contextmanager
@@ -90,13 +78,13 @@ def test_a_pickled_model_is_refused_and_never_unpickled(run_copy, clip, tmp_path
     marker = tmp_path / "pwned"
     (run_copy / "model.skops").unlink()
     (run_copy / "model.joblib").write_bytes(pickle.dumps(_Payload(marker)))
-    before = _tree(run_copy)
+    before = tree(run_copy)
     for command in (["predict", str(run_copy), str(clip)], ["evaluate", str(run_copy)]):
         assert main(command) == 2, command
-        _one_error_line(capsys, str(run_copy / "model.joblib"), "a pickle", "does not load pickles")
+        one_error_line(capsys, str(run_copy / "model.joblib"), "a pickle", "does not load pickles")
     with pytest.raises(Exception, match="does not load pickles"):  # the app's first load goes through here
         Predictor.from_run(run_copy)
-    assert not marker.exists() and _tree(run_copy) == before
+    assert not marker.exists() and tree(run_copy) == before
 
 
 def test_a_group_with_a_pickled_gender_classifier_is_refused(run_copy, clip, tmp_path, capsys):
@@ -119,7 +107,7 @@ def test_a_group_with_a_pickled_gender_classifier_is_refused(run_copy, clip, tmp
         )
     )
     assert main(["predict", str(group), str(clip), "--gender", "auto"]) == 2
-    _one_error_line(capsys, str(group / "gender.joblib"), "a pickle")
+    one_error_line(capsys, str(group / "gender.joblib"), "a pickle")
     assert not marker.exists()
 
 
@@ -141,7 +129,7 @@ def test_a_group_file_cannot_point_outside_its_folders(run_copy, clip, capsys, f
     }
     (group / "group.json").write_text(json.dumps(spec))
     assert main(["predict", str(group), str(clip), "--gender", "auto"]) == 2
-    _one_error_line(capsys, str(group / "group.json"), words)
+    one_error_line(capsys, str(group / "group.json"), words)
 
 
 def test_a_skops_file_naming_an_untrusted_type_is_refused(run_copy, clip, tmp_path, capsys):
@@ -150,7 +138,7 @@ def test_a_skops_file_naming_an_untrusted_type_is_refused(run_copy, clip, tmp_pa
 
     sio.dump(FunctionTransformer(func=os.system), run_copy / "model.skops")
     assert main(["predict", str(run_copy), str(clip)]) == 2
-    _one_error_line(capsys, str(run_copy / "model.skops"), "types ser-keras does not trust", "system")
+    one_error_line(capsys, str(run_copy / "model.skops"), "types ser-keras does not trust", "system")
 
 
 def test_a_keras_model_with_a_lambda_layer_is_refused(run_copy, clip, tmp_path, capsys):
@@ -165,7 +153,7 @@ def test_a_keras_model_with_a_lambda_layer_is_refused(run_copy, clip, tmp_path, 
     (run_copy / "model.skops").unlink()
     shutil.rmtree(run_copy / "saved_model")
     assert main(["predict", str(run_copy), str(clip)]) == 2
-    _one_error_line(capsys, str(run_copy / "model.keras"), "Lambda layer", "safe mode")
+    one_error_line(capsys, str(run_copy / "model.keras"), "Lambda layer", "safe mode")
     assert not marker.exists()
 
 
@@ -175,13 +163,13 @@ def test_evaluate_never_writes_through_a_link_or_rewrites_the_run(run_copy, tmp_
     (run_copy / "report.json").unlink()
     (run_copy / "report.json").symlink_to(victim)
     (run_copy / "eval-test").symlink_to(tmp_path, target_is_directory=True)  # a planted folder link too
-    before = _tree(run_copy)
+    before = tree(run_copy)
     assert main(["evaluate", "--quiet", str(run_copy)]) == 0
     out = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert out == run_copy / "eval-test-2" and (out / "report.json").is_file() and not out.is_symlink()
     assert victim.read_text() == "precious" and (run_copy / "report.json").is_symlink()
     assert not (tmp_path / "report.json").exists() and not (tmp_path / "confusion_matrix.png").exists()
-    after = _tree(run_copy)
+    after = tree(run_copy)
     assert {k: v for k, v in after.items() if not k.startswith("eval-test-2")} == before
 
 
@@ -225,26 +213,14 @@ def test_a_tampered_run_json_is_one_line_naming_the_field(run_copy, clip, capsys
     sidecar = json.loads((run_copy / "run.json").read_text())
     _edit(sidecar, edit)
     (run_copy / "run.json").write_text(json.dumps(sidecar))
-    before = _tree(run_copy)
+    before = tree(run_copy)
     for command in (["predict", str(run_copy), str(clip)], ["evaluate", str(run_copy)]):
         assert main(command) == 2, command
-        _one_error_line(capsys, "run.json", words)
-    assert _tree(run_copy) == before
+        one_error_line(capsys, "run.json", words)
+    assert tree(run_copy) == before
 
 
 # --- recipes ------------------------------------------------------------------------------------------
-
-
-def _small_csv(folder: Path) -> Path:
-    rows = []
-    for s in range(4):
-        for e, emotion in enumerate(("sad", "angry")):
-            name = f"s{s}{emotion}.wav"
-            write_wav(folder / "audio" / name, tone(seconds=3.2, freq=150.0 + 20 * s + 7 * e))
-            rows.append((f"audio/{name}", emotion, f"s{s}", "female" if s % 2 else "male"))
-    path = folder / "list.csv"
-    pd.DataFrame(rows, columns=["path", "emotion", "speaker", "gender"]).to_csv(path, index=False)
-    return path
 
 
 BOMB = "\n".join(
@@ -267,13 +243,13 @@ def test_a_hostile_recipe_is_refused_before_it_expands(tmp_path, capsys, text, w
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(text)
     assert main(["extract", "--config", str(recipe), "--cache-dir", str(tmp_path / "c")]) == 2
-    _one_error_line(capsys, str(recipe), words)
+    one_error_line(capsys, str(recipe), words)
     assert not (tmp_path / "c").exists()
 
 
 def test_a_recipe_cannot_choose_where_this_command_writes(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    corpus = _small_csv(tmp_path)
+    corpus = small_csv(tmp_path)
     elsewhere = tmp_path / "someone-elses" / "cache"
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"cache-dir: {elsewhere}\nfeatures: stats\naugment: none\ncorpus: [csv={corpus}]\n")
@@ -346,7 +322,7 @@ def test_a_full_disk_is_one_line_and_loses_nothing(run_copy, clip, tiny_disk, ca
     results.write_text("earlier results\n")
     _fill(tiny_disk)
     assert main(["predict", "--quiet", str(run_copy), str(clip), "-o", str(results)]) == 2
-    _one_error_line(capsys, f"no space left on {tiny_disk} while writing {results}")
+    one_error_line(capsys, f"no space left on {tiny_disk} while writing {results}")
     assert results.read_text() == "earlier results\n"
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler", "results.csv"]
     (tiny_disk / "filler").unlink()
@@ -368,7 +344,7 @@ def test_a_full_disk_is_one_line_and_loses_nothing(run_copy, clip, tiny_disk, ca
         )
         == 2
     )
-    _one_error_line(capsys, f"no space left on {tiny_disk}")
+    one_error_line(capsys, f"no space left on {tiny_disk}")
     assert list((tiny_disk / "models").iterdir()) == []  # the staging folder is gone
 
 
@@ -377,7 +353,7 @@ def test_extract_checks_free_space_before_memory_mapping(tmp_path, capsys, monke
 
     from ser_keras import files
 
-    corpus = _small_csv(tmp_path)
+    corpus = small_csv(tmp_path)
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(files.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
     args = [
@@ -395,7 +371,7 @@ def test_extract_checks_free_space_before_memory_mapping(tmp_path, capsys, monke
         "1",
     ]
     assert main(args) == 2
-    _one_error_line(capsys, "no space left on", "X_train.npy", "rerun to resume")
+    one_error_line(capsys, "no space left on", "X_train.npy", "rerun to resume")
     assert not [p for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")]  # nothing published
     assert list((tmp_path / "c").glob(".*.partial/chunks/*.npz"))  # the finished chunks are kept
     monkeypatch.undo()
@@ -410,7 +386,7 @@ def test_the_demo_corpus_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path,
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(files.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 5000, 5000))
     assert main(["manifest", "--cache-dir", str(tmp_path / "c")]) == 2
-    _one_error_line(capsys, "no space left on", str(tmp_path / "c" / "demo_corpus"))
+    one_error_line(capsys, "no space left on", str(tmp_path / "c" / "demo_corpus"))
     assert list((tmp_path / "c").iterdir()) == []
 
 
@@ -440,7 +416,7 @@ def test_an_internal_error_has_its_own_exit_code_and_a_traceback_file(monkeypatc
 
     monkeypatch.setattr(cli, "cmd_runs", bug)
     assert main(["runs"]) == cli.EXIT_INTERNAL == 3
-    line = _one_error_line(capsys, "ser-keras runs: internal error: KeyError: 'a bug'", "full traceback in ")
+    line = one_error_line(capsys, "ser-keras runs: internal error: KeyError: 'a bug'", "full traceback in ")
     trace = Path(line.split("full traceback in ", 1)[1].split(";", 1)[0])
     assert "KeyError: 'a bug'" in trace.read_text() and "bug" in trace.read_text()
     trace.unlink()
@@ -481,7 +457,7 @@ def test_cv_resumes_from_its_finished_folds(demo_stats, demo_root, tmp_path, cap
     assert main(args) == 130
     (partial,) = (tmp_path / "m").iterdir()
     assert partial.name.startswith(".cv-") and (partial / "fold-1" / "report.json").is_file()
-    fold_1 = _tree(partial / "fold-1")
+    fold_1 = tree(partial / "fold-1")
     assert main(["runs", "--out", str(tmp_path / "m")]) == 0
     assert "an unfinished cv (fold-1 done): rerun the same command to resume" in capsys.readouterr().out
     calls.clear()
@@ -492,7 +468,7 @@ def test_cv_resumes_from_its_finished_folds(demo_stats, demo_root, tmp_path, cap
     assert calls == ["fold-2", "fold-3"]  # fold 1 is not trained again
     (published,) = (tmp_path / "m").iterdir()  # the superseded partial folder is gone
     assert Path(captured.out.strip().splitlines()[-1]) == published and not published.name.startswith(".")
-    assert _tree(published / "fold-1") == fold_1
+    assert tree(published / "fold-1") == fold_1
     summary = json.loads((published / "cv.json").read_text())
     assert len(summary["folds"]) == 3 and not (published / "cv-resume.json").exists()
     other = [*args[:-4], "--out", str(tmp_path / "m"), "--jobs", "2", "--seed", "1"]
@@ -511,11 +487,11 @@ def test_a_fifo_given_as_any_input_is_refused_not_waited_on(run_copy, clip, tmp_
         config = tmp_path / "recipe.yaml"
         os.mkfifo(config)
         assert main(["extract", "--config", str(config)]) == 2
-        _one_error_line(capsys, str(config), "is a FIFO, not a regular recipe file")
+        one_error_line(capsys, str(config), "is a FIFO, not a regular recipe file")
         speakers = tmp_path / "speakers.csv"
         os.mkfifo(speakers)
         assert main(["predict", str(run_copy), str(clip), "--speakers", str(speakers)]) == 2
-        _one_error_line(capsys, str(speakers), "is a FIFO")
+        one_error_line(capsys, str(speakers), "is a FIFO")
         manifest = tmp_path / "list.csv"
         pd.DataFrame({"path": [fifo.name, clip.name], "emotion": ["sad", "sad"]}).to_csv(manifest, index=False)
         shutil.copy(clip, tmp_path / clip.name)
@@ -524,14 +500,14 @@ def test_a_fifo_given_as_any_input_is_refused_not_waited_on(run_copy, clip, tmp_
         (run_copy / "run.json").unlink()
         os.mkfifo(run_copy / "run.json")
         assert main(["predict", str(run_copy), str(clip)]) == 2
-        _one_error_line(capsys, str(run_copy / "run.json"), "is a FIFO")
+        one_error_line(capsys, str(run_copy / "run.json"), "is a FIFO")
 
 
 # --- quiet nonsense ---------------------------------------------------------------------------------------------
 
 
 def test_odd_genders_overloaded_audio_and_missing_files_are_said(run_copy, tmp_path, capsys):
-    corpus = _small_csv(tmp_path)
+    corpus = small_csv(tmp_path)
     table = pd.read_csv(corpus)
     table.loc[:2, "gender"] = "robot"
     table.to_csv(corpus, index=False)
@@ -543,7 +519,7 @@ def test_odd_genders_overloaded_audio_and_missing_files_are_said(run_copy, tmp_p
     missing = tmp_path / "missing.csv"
     pd.DataFrame({"path": [f"gone/{i}.wav" for i in range(50_000)], "emotion": "sad"}).to_csv(missing, index=False)
     assert main(["extract", "--corpus", f"csv={missing}", "--cache-dir", str(tmp_path / "c")]) == 2
-    _one_error_line(capsys, "50000 of 50000 listed file(s) cannot be read, first line 2: gone/0.wav")
+    one_error_line(capsys, "50000 of 50000 listed file(s) cannot be read, first line 2: gone/0.wav")
     assert not (tmp_path / "c").exists() or not list((tmp_path / "c").iterdir())  # no partial cache
 
 
