@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from . import __version__, tflog
 from .errors import SerError, SerWarning
 from .layout import CV_FILE, REPORT_FILE
+from .options import POSITIVE_FLOAT, POSITIVE_INT, float_pair, number
 
 DEMO_NOTE = "With no --corpus, the embedded SYNTHETIC demo corpus is used (generated on first use; not real speech)."
 
@@ -67,14 +68,14 @@ def add_split_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--val-fraction",
-        type=_number(float, low=0, high=0.9),
+        type=number(float, low=0, high=0.9),
         default=0.1,
         help="share of each gender's speakers for validation, rounded, at least one when a gender has 3+ "
         "speakers (default: 0.1)",
     )
     group.add_argument(
         "--test-fraction",
-        type=_number(float, low=0, high=0.9),
+        type=number(float, low=0, high=0.9),
         default=0.2,
         help="share of each gender's speakers for test, rounded, at least one when a gender has 3+ speakers "
         "(default: 0.2)",
@@ -140,61 +141,6 @@ def _output_file_type(*suffixes: str):
     return _checked(check_output_file, suffixes=suffixes)
 
 
-def _number(kind, *, low=None, high=None, low_open=False):
-    """An argparse ``type`` for an int or float in a range (``low_open``: ``low`` itself excluded)."""
-
-    def convert(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
-            ) from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if low is not None and (value < low or (low_open and value == low)):
-            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
-        return value
-
-    convert.__name__ = kind.__name__
-    return convert
-
-
-POSITIVE_INT = _number(int, low=1)
-NON_NEGATIVE_INT = _number(int, low=0)
-POSITIVE_FLOAT = _number(float, low=0, low_open=True)
-
-
-def _float_pair(*, low: float, high: float):
-    """An argparse ``type`` for ``LOW,HIGH`` within ``[low, high]``."""
-
-    def convert(text: str) -> tuple[float, float]:
-        try:
-            first, second = (float(v) for v in text.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
-        if first > second:
-            raise argparse.ArgumentTypeError(f"LOW must not exceed HIGH in {text!r}")
-        if not (low <= first and second <= high):
-            raise argparse.ArgumentTypeError(f"both values must lie in [{low:g}, {high:g}], got {text!r}")
-        return first, second
-
-    convert.__name__ = "range"
-    return convert
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 224x224, got {text!r}") from None
-    if height < 32 or width < 32:
-        raise argparse.ArgumentTypeError(f"the backbones need at least 32x32, got {text!r}")
-    return height, width
-
-
 def add_feature_options(parser: argparse.ArgumentParser) -> None:
     """Options of the feature set: representation, its parameters, augmentation, run-time."""
     group = parser.add_argument_group("features")
@@ -208,11 +154,11 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--sr",
-        type=_number(int, low=1000, high=384000),
+        type=number(int, low=1000, high=384000),
         help="sample rate (default 22050; 16000 for mel and functionals)",
     )
     group.add_argument(
-        "--offset", type=_number(float, low=0), help="window start in s (default 0.6; 0 for mel, functionals)"
+        "--offset", type=number(float, low=0), help="window start in s (default 0.6; 0 for mel, functionals)"
     )
     group.add_argument(
         "--duration",
@@ -221,10 +167,10 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--n-mfcc", type=POSITIVE_INT, help="MFCCs (default 20; 30 for functionals)")
     group.add_argument(
-        "--n-mels", type=_number(int, low=1, high=1024), help="mel bands (default 128; 64 for functionals)"
+        "--n-mels", type=number(int, low=1, high=1024), help="mel bands (default 128; 64 for functionals)"
     )
     group.add_argument(
-        "--n-fft", type=_number(int, low=16, high=65536), help="FFT size (default 2048; 1024 for functionals)"
+        "--n-fft", type=number(int, low=16, high=65536), help="FFT size (default 2048; 1024 for functionals)"
     )
     group.add_argument("--hop-length", type=POSITIVE_INT, help="hop in samples (default 512; 256 for functionals)")
     aug = parser.add_argument_group("augmentation (training split only; one extra view per recipe)")
@@ -238,35 +184,35 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
     )
     aug.add_argument(
         "--snr-db",
-        type=_float_pair(low=-10, high=100),
+        type=float_pair(low=-10, high=100),
         default=(10.0, 30.0),
         metavar="LOW,HIGH",
         help="noise SNR range (dB)",
     )
     aug.add_argument(
         "--stretch-rate",
-        type=_float_pair(low=0.25, high=4),
+        type=float_pair(low=0.25, high=4),
         default=(0.8, 1.25),
         metavar="LOW,HIGH",
         help="time-stretch rates",
     )
     aug.add_argument(
         "--pitch-semitones",
-        type=_float_pair(low=-24, high=24),
+        type=float_pair(low=-24, high=24),
         default=(-3.0, 3.0),
         metavar="LOW,HIGH",
         help="pitch shift range",
     )
     aug.add_argument(
         "--speed-rate",
-        type=_float_pair(low=0.25, high=4),
+        type=float_pair(low=0.25, high=4),
         default=(0.85, 1.15),
         metavar="LOW,HIGH",
         help="speed change range (default 0.85,1.15)",
     )
     aug.add_argument(
         "--shift-fraction",
-        type=_number(float, low=0, high=1),
+        type=number(float, low=0, high=1),
         default=0.2,
         help="max circular shift as a fraction of length",
     )
@@ -373,40 +319,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def training_options(args: argparse.Namespace):
-    """The `TrainOptions` chosen by `add_training_options`."""
+    """The `TrainOptions` chosen by `add_training_options` (``--seed`` is the split's, shared)."""
+    from .options import from_args
     from .pipeline import SpecAugmentOptions
-    from .train import TrainOptions
+    from .training import TrainOptions
 
-    return TrainOptions(
-        model=args.model,
-        normalize=args.normalize,
-        ensemble=args.ensemble,
-        log_power=args.log_power,
-        group_balance=args.group_balance,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        class_weight=None if args.class_weight == "none" else args.class_weight,
-        patience=args.patience,
-        strategy=args.strategy,
-        devices=args.devices,
-        optimizer=args.optimizer,
-        momentum=args.momentum,
-        weights=args.weights,
-        image_size=args.image_size,
-        freeze_epochs=args.freeze_epochs,
-        unfreeze=args.unfreeze,
-        fine_tune_lr_factor=args.fine_tune_lr_factor,
-        spec_augment=args.spec_augment,
-        augment_options=SpecAugmentOptions(
-            time_shift=args.time_shift,
-            freq_masks=args.freq_masks,
-            freq_width=args.freq_width,
-            time_masks=args.time_masks,
-            time_width=args.time_width,
-        ),
-    )
+    return from_args(TrainOptions, args, seed=args.seed, augment_options=from_args(SpecAugmentOptions, args))
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
@@ -697,148 +615,22 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str, ...]) -> None:
-    """Options of the recipe: model, normalisation, optimisation, strategy, transfer learning."""
-    from .features import KINDS
-    from .models import models_help
-    from .pipeline import SpecAugmentOptions  # its defaults are the CLI's (NumPy only, no TensorFlow)
+    """Options of the recipe: the fields of `TrainOptions` and `SpecAugmentOptions`, the gender, the output."""
+    from .options import add_options
+    from .pipeline import SpecAugmentOptions
+    from .training import TRAINING, TrainOptions
 
-    p = parser
-    t = p.add_argument_group("training")
-    t.add_argument(
-        "--model",
-        metavar="NAME",
-        help=models_help()
-        + ". Default: the feature kind's ("
-        + ", ".join(f"{kind}: {spec.default_model}" for kind, spec in KINDS.items())
-        + ")",
-    )
-    t.add_argument(
-        "--normalize",
-        choices=("global", "speaker"),
-        default="global",
-        help="global: z-score with train-split statistics (serves one clip from anyone); speaker: first "
-        "standardise each speaker by its own clips (transductive: needs several clips of a test speaker) "
-        "(default: global)",
-    )
-    t.add_argument(
+    groups = {TRAINING: parser.add_argument_group(TRAINING)}
+    groups[TRAINING].add_argument(
         "--gender",
         choices=genders,
         default="mixed",
         help="train on all speakers or one gender"
-        + (", or all three variants one after another" if "all" in genders else "")
-        + " (default: mixed)",
+        + (", or all three variants one after another" if "all" in genders else ""),
     )
-    t.add_argument(
-        "--epochs", type=POSITIVE_INT, default=50, help="most epochs of a Keras model (early stopping may end sooner)"
-    )
-    t.add_argument(
-        "--batch-size",
-        type=POSITIVE_INT,
-        help="per replica; the global batch is this x replicas (default 32; 16 for transfer learning)",
-    )
-    t.add_argument(
-        "--lr", type=POSITIVE_FLOAT, help="learning rate (default 1e-3 Adam; 0.01 SGD for transfer learning)"
-    )
-    t.add_argument("--optimizer", choices=("adam", "sgd"), help="default adam; sgd for transfer learning")
-    t.add_argument("--momentum", type=_number(float, low=0, high=1), default=0.9, help="SGD momentum (default 0.9)")
-    t.add_argument(
-        "--patience",
-        type=NON_NEGATIVE_INT,
-        help="EarlyStopping patience on val_loss, best weights restored (default 10; 4 for transfer learning)",
-    )
-    t.add_argument(
-        "--class-weight",
-        choices=("balanced", "none"),
-        default="balanced",
-        help="balanced: weight classes inversely to their frequency in train (default); none: equal weights",
-    )
-    t.add_argument(
-        "--log-power",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="log-compress the raw mel power block of stats/frames inside the model, before its z-score "
-        "(default: on; --no-log-power is the seed projects' raw scale)",
-    )
-    t.add_argument(
-        "--group-balance",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="logreg on functionals: weigh each descriptor family equally under the L2 penalty "
-        "(default: on; --no-group-balance weighs every column equally)",
-    )
-    t.add_argument(
-        "--ensemble",
-        type=POSITIVE_INT,
-        default=1,
-        metavar="N",
-        help="train N members (seeds seed..seed+N-1) and average their probabilities in one model, "
-        "one SavedModel, one report (Keras models; default 1)",
-    )
-    t.add_argument(
-        "--strategy",
-        choices=("mirrored", "multi-worker"),
-        default="mirrored",
-        help="mirrored: one machine; multi-worker: MultiWorkerMirroredStrategy from TF_CONFIG",
-    )
-    t.add_argument("--devices", type=POSITIVE_INT, help="on a CPU-only machine, split the CPU into N logical devices")
-    t.add_argument(
-        "--out", default="models", type=_out_dir_type(), help="parent folder of run folders (default: models)"
-    )
-    tl = p.add_argument_group(
-        "transfer learning (--features mel --model densenet121|densenet169|densenet201|"
-        "densenet161|resnet50|resnext50_32x4d)"
-    )
-    tl.add_argument(
-        "--weights",
-        help="backbone weights: imagenet (Keras's, where published; needs network), "
-        "none (default) or PATH to a .weights.h5 of the backbone",
-    )
-    tl.add_argument("--image-size", type=_size, metavar="HxW", help="resize mel images first, e.g. 224x224")
-    tl.add_argument(
-        "--freeze-epochs",
-        type=NON_NEGATIVE_INT,
-        help="epochs with the backbone frozen before fine-tuning (default 5 with pretrained weights, 0 from scratch)",
-    )
-    tl.add_argument("--unfreeze", default="all", help="fine-tune all backbone layers or the last N (default all)")
-    tl.add_argument(
-        "--fine-tune-lr-factor", type=POSITIVE_FLOAT, default=0.1, help="fine-tuning lr = lr x this (default 0.1)"
-    )
-    tl.add_argument(
-        "--spec-augment",
-        action=argparse.BooleanOptionalAction,
-        help="on-the-fly time shift + SpecAugment of mel training batches (default: on for transfer learning)",
-    )
-    spec = SpecAugmentOptions()
-    tl.add_argument(
-        "--time-shift",
-        type=_number(float, low=0, high=1),
-        default=spec.time_shift,
-        help=f"max roll along time, fraction of frames (default {spec.time_shift})",
-    )
-    tl.add_argument(
-        "--freq-masks",
-        type=NON_NEGATIVE_INT,
-        default=spec.freq_masks,
-        help=f"SpecAugment frequency masks (default {spec.freq_masks})",
-    )
-    tl.add_argument(
-        "--freq-width",
-        type=NON_NEGATIVE_INT,
-        default=spec.freq_width,
-        help=f"max frequency-mask width in mel bins (default {spec.freq_width})",
-    )
-    tl.add_argument(
-        "--time-masks",
-        type=NON_NEGATIVE_INT,
-        default=spec.time_masks,
-        help=f"SpecAugment time masks (default {spec.time_masks})",
-    )
-    tl.add_argument(
-        "--time-width",
-        type=NON_NEGATIVE_INT,
-        default=spec.time_width,
-        help=f"max time-mask width in frames (default {spec.time_width})",
-    )
+    add_options(parser, TrainOptions, groups=groups)
+    add_options(parser, SpecAugmentOptions, groups=groups)
+    groups[TRAINING].add_argument("--out", default="models", type=_out_dir_type(), help="parent folder of run folders")
 
 
 def _subparser_class():
@@ -954,7 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_corpus_options(p)
     add_feature_options(p)
-    p.add_argument("--folds", type=_number(int, low=2), default=4, help="speaker folds (default 4)")
+    p.add_argument("--folds", type=number(int, low=2), default=4, help="speaker folds (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds, augmentation and training (default 0)")
     add_training_options(p, genders=("mixed", "male", "female"))
     p.add_argument(
@@ -1025,7 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run_dir", metavar="RUN_DIR", nargs="?", help="run to open first (default: the newest under --models)"
     )
     p.add_argument("--models", default="models", help="folder of run directories to choose from (default: models)")
-    p.add_argument("--port", type=_number(int, low=1, high=65535), default=8501, help="port (default: 8501)")
+    p.add_argument("--port", type=number(int, low=1, high=65535), default=8501, help="port (default: 8501)")
     p.add_argument(
         "--address",
         default="127.0.0.1",

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .options import NON_NEGATIVE_INT, number, option
+
+#: The help section of these options.
+SPEC_AUGMENT = "SpecAugment of mel training batches (with --spec-augment)"
+
 
 @dataclass(frozen=True)
 class SpecAugmentOptions:
@@ -24,11 +29,13 @@ class SpecAugmentOptions:
     Masked cells take the image's mean.
     """
 
-    time_shift: float = 0.1
-    freq_masks: int = 2
-    freq_width: int = 15
-    time_masks: int = 2
-    time_width: int = 20
+    time_shift: float = option(
+        0.1, type=number(float, low=0, high=1), group=SPEC_AUGMENT, help="max roll along time, fraction of frames"
+    )
+    freq_masks: int = option(2, type=NON_NEGATIVE_INT, group=SPEC_AUGMENT, help="SpecAugment frequency masks")
+    freq_width: int = option(15, type=NON_NEGATIVE_INT, group=SPEC_AUGMENT, help="max frequency-mask width in mel bins")
+    time_masks: int = option(2, type=NON_NEGATIVE_INT, group=SPEC_AUGMENT, help="SpecAugment time masks")
+    time_width: int = option(20, type=NON_NEGATIVE_INT, group=SPEC_AUGMENT, help="max time-mask width in frames")
 
 
 def augment_mel(image, seed, options: SpecAugmentOptions):

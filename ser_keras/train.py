@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +33,8 @@ from .files import atomic_write_json
 from .fit_keras import fit_keras
 from .fit_sklearn import fit_sklearn
 from .layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE, RUN_FILE
-from .models import get_spec, is_pretrained
+from .models import get_spec
 from .parts import Part, gender_rows, load_split, normalize_parts
-from .pipeline import SpecAugmentOptions
 from .provenance import library_versions
 from .report import score, write_report
 from .runs import (
@@ -46,66 +45,7 @@ from .runs import (
     save_estimator,
 )
 from .strategies import is_chief
-
-
-@dataclass
-class TrainOptions:
-    """Training hyper-parameters.
-
-    ``None`` means the model family's default (`resolve`): Adam 1e-3, batch 32,
-    patience 10 for the seed projects' networks; SGD 0.01 (momentum 0.9), batch 16,
-    patience 4 and on-the-fly SpecAugment for the transfer-learning backbones, as the
-    project they come from used.
-
-    Transfer learning is two-phase: the backbone is frozen for ``freeze_epochs``
-    (default 5 with pretrained weights, 0 from scratch), then unfrozen (``unfreeze``:
-    ``"all"`` or the number of final backbone layers) at ``lr * fine_tune_lr_factor``.
-    """
-
-    model: str | None = None
-    normalize: str = "global"
-    epochs: int = 50
-    batch_size: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    class_weight: str | None = "balanced"
-    C: float | None = None
-    patience: int | None = None
-    lr_patience: int = 4
-    lr_factor: float = 0.5
-    strategy: str = "mirrored"
-    devices: int | None = None
-    optimizer: str | None = None
-    momentum: float = 0.9
-    weights: str | None = None
-    image_size: tuple[int, int] | None = None
-    freeze_epochs: int | None = None
-    unfreeze: str = "all"
-    fine_tune_lr_factor: float = 0.1
-    spec_augment: bool | None = None
-    ensemble: int = 1
-    log_power: bool = True
-    group_balance: bool = True
-    augment_options: SpecAugmentOptions = field(default_factory=SpecAugmentOptions)
-
-    def resolve(self, model_name: str) -> TrainOptions:
-        """A copy with every family default filled in (`ser_keras.models.ModelSpec.defaults`)."""
-        spec = get_spec(model_name)
-        transfer = spec.is_transfer
-        pretrained = is_pretrained(self.weights)
-        defaults = {**spec.defaults, "freeze_epochs": 5 if transfer and pretrained else 0}
-        resolved = replace(self, model=model_name, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
-        if resolved.optimizer not in ("adam", "sgd"):
-            raise ParameterError(f"unknown optimizer {resolved.optimizer!r}; choose adam or sgd")
-        if not transfer and (pretrained or resolved.freeze_epochs):
-            raise ParameterError(
-                f"--weights and --freeze-epochs apply to the transfer-learning models, not {model_name}"
-            )
-        if resolved.ensemble > 1 and not spec.is_keras:
-            raise ParameterError(f"--ensemble averages Keras models; {model_name} is a scikit-learn model")
-        if resolved.unfreeze != "all" and not str(resolved.unfreeze).isdigit():
-            raise ParameterError(f"--unfreeze takes 'all' or a number of layers, got {resolved.unfreeze!r}")
-        return resolved
+from .training import TrainOptions
 
 
 def train(

@@ -131,3 +131,23 @@ def test_every_option_states_its_default_in_its_help():
                 if "default" not in formatter._get_help_string(action).lower():
                     missing.append(f"{name} {action.option_strings[0]}")
     assert missing == []
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+def test_every_training_option_field_has_exactly_one_flag_with_its_default(command):
+    import argparse
+
+    from ser_keras.options import default_of, flag_of, option_fields
+    from ser_keras.pipeline import SpecAugmentOptions
+    from ser_keras.training import TrainOptions
+
+    parser = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    for cls in (TrainOptions, SpecAugmentOptions):
+        for field in option_fields(cls):
+            actions = [a for a in parser._actions if a.dest == field.name]
+            assert len(actions) == 1, field.name
+            assert actions[0].option_strings[0] == flag_of(field) and actions[0].default == default_of(field)
+    args = parser.parse_args([])  # and no flag at all gives the dataclass's own defaults
+    from ser_keras.cli import training_options
+
+    assert training_options(args) == TrainOptions()
