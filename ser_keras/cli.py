@@ -58,31 +58,11 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_split_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the speaker-independent split."""
-    group = parser.add_argument_group("split (by speaker, before any augmentation)")
-    group.add_argument(
-        "--split",
-        choices=("speaker", "random"),
-        default="speaker",
-        help="speaker: speaker-independent (default); random: file-level, leaks speakers, for comparison only",
-    )
-    group.add_argument(
-        "--val-fraction",
-        type=number(float, low=0, high=0.9),
-        default=0.1,
-        help="share of each gender's speakers for validation, rounded, at least one when a gender has 3+ "
-        "speakers (default: 0.1)",
-    )
-    group.add_argument(
-        "--test-fraction",
-        type=number(float, low=0, high=0.9),
-        default=0.2,
-        help="share of each gender's speakers for test, rounded, at least one when a gender has 3+ speakers "
-        "(default: 0.2)",
-    )
-    group.add_argument("--val-speakers", help="comma-separated validation speakers (e.g. ravdess:05 or 05)")
-    group.add_argument("--test-speakers", help="comma-separated test speakers")
-    group.add_argument("--seed", type=int, default=0, help="seed of the split, augmentation and training (default 0)")
+    """Options of the speaker-independent split: the fields of `SplitConfig`."""
+    from .options import add_options
+    from .splits import SplitConfig
+
+    add_options(parser, SplitConfig)
 
 
 def corpus_manifest(args: argparse.Namespace):
@@ -99,19 +79,17 @@ def corpus_manifest(args: argparse.Namespace):
     )
 
 
+def split_config(args: argparse.Namespace):
+    """The `SplitConfig` chosen by `add_split_options`."""
+    from .options import from_args
+    from .splits import SplitConfig
+
+    return from_args(SplitConfig, args)
+
+
 def split_manifest(args: argparse.Namespace):
     """The manifest with its ``split`` column, as chosen by `add_split_options`."""
-    from .splits import assign_split
-
-    return assign_split(
-        corpus_manifest(args),
-        method=args.split,
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
-        seed=args.seed,
-        val_speakers=args.val_speakers,
-        test_speakers=args.test_speakers,
-    )
+    return split_config(args).apply(corpus_manifest(args))
 
 
 def _checked(check, **options):
@@ -268,14 +246,7 @@ def extract_from_args(args: argparse.Namespace):
 
     features, augment = feature_configs(args)
     manifest = split_manifest(args)
-    split = {
-        "method": args.split,
-        "val_fraction": args.val_fraction,
-        "test_fraction": args.test_fraction,
-        "seed": args.seed,
-        "val_speakers": args.val_speakers,
-        "test_speakers": args.test_speakers,
-    }
+    split = split_config(args).settings()
     result = extract_features(
         manifest,
         features=features,

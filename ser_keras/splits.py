@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .errors import ParameterError, SerWarning
+from .options import number, option
 
 SPLITS = ("train", "val", "test")
 
@@ -199,3 +201,65 @@ def _resolve_speakers(names: Iterable[str] | None, known: pd.Index) -> set[str] 
             )
         resolved.add(matches[0])
     return resolved or None
+
+
+#: The help section of the split options.
+SPLIT_GROUP = "split (by speaker, before any augmentation)"
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How the manifest is split into train / val / test, each field a command-line option.
+
+    Examples
+    --------
+    >>> SplitConfig(test_fraction=0.25).settings()["test_fraction"]
+    0.25
+    """
+
+    split: str = option(
+        "speaker",
+        choices=("speaker", "random"),
+        group=SPLIT_GROUP,
+        help="speaker: speaker-independent; random: file-level, leaks speakers, for comparison only",
+    )
+    val_fraction: float = option(
+        0.1,
+        type=number(float, low=0, high=0.9),
+        group=SPLIT_GROUP,
+        help="share of each gender's speakers for validation, rounded, at least one when a gender has 3+ speakers",
+    )
+    test_fraction: float = option(
+        0.2,
+        type=number(float, low=0, high=0.9),
+        group=SPLIT_GROUP,
+        help="share of each gender's speakers for test, rounded, at least one when a gender has 3+ speakers",
+    )
+    val_speakers: str | None = option(
+        None, group=SPLIT_GROUP, help="comma-separated validation speakers (e.g. ravdess:05 or 05)"
+    )
+    test_speakers: str | None = option(None, group=SPLIT_GROUP, help="comma-separated test speakers")
+    seed: int = option(0, type=int, group=SPLIT_GROUP, help="seed of the split, augmentation and training")
+
+    def settings(self) -> dict:
+        """The split as recorded (and fingerprinted) in a feature set's ``config.json``."""
+        return {
+            "method": self.split,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "seed": self.seed,
+            "val_speakers": self.val_speakers,
+            "test_speakers": self.test_speakers,
+        }
+
+    def apply(self, manifest: pd.DataFrame) -> pd.DataFrame:
+        """``manifest`` with its ``split`` column (`assign_split`)."""
+        return assign_split(
+            manifest,
+            method=self.split,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=self.seed,
+            val_speakers=self.val_speakers,
+            test_speakers=self.test_speakers,
+        )

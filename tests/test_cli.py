@@ -139,10 +139,11 @@ def test_every_training_option_field_has_exactly_one_flag_with_its_default(comma
 
     from ser_keras.options import default_of, flag_of, option_fields
     from ser_keras.pipeline import SpecAugmentOptions
+    from ser_keras.splits import SplitConfig
     from ser_keras.training import TrainOptions
 
     parser = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
-    for cls in (TrainOptions, SpecAugmentOptions):
+    for cls in (TrainOptions, SpecAugmentOptions, *((SplitConfig,) if command == "train" else ())):
         for field in option_fields(cls):
             actions = [a for a in parser._actions if a.dest == field.name]
             assert len(actions) == 1, field.name
