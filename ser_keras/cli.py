@@ -300,12 +300,12 @@ def training_options(args: argparse.Namespace):
 
 def cmd_cv(args: argparse.Namespace) -> int:
     from .cv import cross_validate
-    from .recipe import resolved_recipe
+    from .recipe import resolved_recipe, resolved_values
     from .strategies import configure_devices
     from .train import check_recipe
 
     features, augment = feature_configs(args)
-    check_recipe(training_options(args), features)  # before any extraction
+    resolved = check_recipe(training_options(args), features)  # before any extraction
     if args.devices:
         configure_devices(args.devices)
     path = cross_validate(
@@ -322,7 +322,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         scheduler=args.scheduler,
         progress=not args.quiet,
-        recipe=resolved_recipe(args.parser, args),
+        recipe=resolved_recipe(args.parser, args, resolved=resolved_values(features=features, options=resolved)),
     )
     if not args.quiet:
         import json
@@ -341,16 +341,18 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .extract import FeatureSet
-    from .recipe import resolved_recipe
+    from .recipe import resolved_recipe, resolved_values
     from .strategies import configure_devices
     from .train import check_recipe, train, train_gender_group
 
     options = training_options(args)
     if args.features_dir:
         fs = FeatureSet(args.features_dir)
-        check_recipe(options, fs.features)
+        features = fs.features
     else:
-        check_recipe(options, feature_configs(args)[0])  # before any extraction
+        features = feature_configs(args)[0]
+    resolved = check_recipe(options, features)  # before any extraction
+    recipe = resolved_recipe(args.parser, args, resolved=resolved_values(features=features, options=resolved))
     if args.devices:
         configure_devices(args.devices)  # before anything initialises TensorFlow
     if not args.features_dir:
@@ -367,7 +369,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             out_dir=args.out,
             options=options,
             progress=not args.quiet,
-            recipe=resolved_recipe(args.parser, args),
+            recipe=recipe,
         )
         if not args.quiet:
             _print_scores(runs[gender] / REPORT_FILE, f"{gender}: ")

@@ -221,12 +221,82 @@ def expand_config(parser: argparse.ArgumentParser, command: str, words: Sequence
     return prefix + rest
 
 
-def resolved_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+def _plain(value):
+    """A value as YAML writes it plainly: tuples as lists, paths as text."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+#: The feature options of the command line, as `FeatureConfig` field names.
+FEATURE_FIELDS = ("sr", "offset", "duration", "n_mfcc", "n_mels", "n_fft", "hop_length")
+
+
+def resolved_values(*, features=None, options=None) -> dict:
+    """What the options left at ``None`` resolved to, by long option name.
+
+    Parameters
+    ----------
+    features : FeatureConfig, optional
+        Its kind's defaults, filled in (``sr``, ``n-mels`` ...).
+    options : TrainOptions, optional
+        Resolved for the model (`ser_keras.training.TrainOptions.resolve`): ``model``,
+        ``batch-size``, ``lr``, ``optimizer``, ``patience`` ...
+    """
+    from .options import flag_of, option_fields
+    from .pipeline import SpecAugmentOptions
+    from .training import TrainOptions
+
+    out = {}
+    if features is not None:
+        out["features"] = features.kind
+        out.update({name.replace("_", "-"): getattr(features, name) for name in FEATURE_FIELDS})
+    if options is not None:
+        out.update({flag_of(f)[2:]: _plain(getattr(options, f.name)) for f in option_fields(TrainOptions)})
+        out.update(
+            {
+                flag_of(f)[2:]: _plain(getattr(options.augment_options, f.name))
+                for f in option_fields(SpecAugmentOptions)
+            }
+        )
+    return out
+
+
+def recipe_of(fs, options, *, gender: str) -> dict:
+    """The recipe of a run trained from Python on a feature set: what ``train --config`` replays.
+
+    The corpora, feature config, augmentation and split are read from the feature set's
+    ``config.json``; the training options are ``options`` (resolved).  Corpus filters
+    (``--emotions``, ``--merge``) are not recorded in a feature set and so not here.
+    """
+    augment = fs.config.get("augment") or {}
+    split = fs.config.get("split") or {}
+    recipe = {"corpus": list(fs.config.get("corpora") or ["demo"]), **resolved_values(features=fs.features)}
+    recipe["augment"] = ",".join(augment.get("recipes", [])) or "none"
+    for key in ("snr_db", "stretch_rate", "pitch_semitones", "speed_rate", "shift_fraction"):
+        if key in augment:
+            recipe[key.replace("_", "-")] = _plain(augment[key])
+    if split.get("method") in ("speaker", "random"):
+        recipe["split"] = split["method"]
+        for key in ("val_fraction", "test_fraction", "val_speakers", "test_speakers"):
+            recipe[key.replace("_", "-")] = split.get(key)
+    recipe["seed"] = options.seed
+    recipe["gender"] = gender
+    recipe.update(resolved_values(options=options))
+    return recipe
+
+
+def resolved_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace, *, resolved: dict | None = None) -> dict:
     """Every recipe option of a parsed command as a ``recipe.yaml`` mapping (long option names).
 
-    Values are plain YAML scalars and lists; options left at ``None`` (the model family's
-    default) are kept as ``null`` so the file documents them.
+    Values are plain YAML scalars and lists.  An option left at ``None`` (the model
+    family's or the feature kind's default) is recorded as what it resolved to, from
+    ``resolved`` (`resolved_values`), so that a later default never changes what an old
+    recipe replays; ``null`` remains only where nothing resolves it (``--weights`` ...).
     """
+    resolved = resolved or {}
     recipe = {}
     for option, action in _option_actions(parser).items():
         if option in NOT_RECIPE or option in OUTPUT_OPTIONS or action.dest in NOT_RECIPE or action.dest == "help":
@@ -238,6 +308,8 @@ def resolved_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             value = os.fspath(value)
         if action.dest == "corpus" and value is None:
             value = ["demo"]  # what no --corpus means, written out
+        if value is None and resolved.get(option) is not None:
+            value = resolved[option]
         recipe[option] = value
     return recipe
 

@@ -76,7 +76,9 @@ def train(
         The run folder's name (default: recipe and start time, `ser_keras.runs.run_name`).
     recipe : dict, optional
         The command-line recipe, written to ``recipe.yaml`` (`ser_keras.recipe`) so that
-        ``ser-keras train --config RUN/recipe.yaml`` replays the run.
+        ``ser-keras train --config RUN/recipe.yaml`` replays the run.  Without one, a run
+        on the feature set's own splits writes the recipe of the feature set and
+        ``options`` (`ser_keras.recipe.recipe_of`).
 
     Returns
     -------
@@ -85,7 +87,8 @@ def train(
     kind = fs.features.kind
     options = check_recipe(options or TrainOptions(), fs.features)
     model_name = options.model
-    if parts is None:
+    own_splits = parts is None  # not a cv fold: the run's recipe replays it
+    if own_splits:
         parts = {split: load_split(fs, split, gender) for split in ("train", "val", "test")}
     for split, part in parts.items():
         if len(part.X) == 0:
@@ -97,9 +100,11 @@ def train(
         out_dir = tempfile.mkdtemp(prefix="ser-keras-worker-")
     with Staged(out_dir, name or run_name(kind, model_name, gender, options.normalize, f"seed{options.seed}")) as run:
         _train_into(run.staging, fs, model_name, gender, options, strategy, progress, parts)
-        if recipe is not None:
-            from .recipe import write_recipe
+        from .recipe import recipe_of, write_recipe
 
+        if recipe is None and own_splits:
+            recipe = recipe_of(fs, options, gender=gender)
+        if recipe is not None:
             write_recipe(recipe, run.staging)
     return run.path
 

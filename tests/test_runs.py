@@ -107,19 +107,20 @@ def test_a_run_replays_from_its_recipe_exactly_and_options_override_it(tmp_path,
     assert main(first_args) == 0
     first = _last_line(capsys)
     recipe = first / "recipe.yaml"
-    assert main(["train", "--quiet", "--config", str(recipe)]) == 0
+    where = ["--out", str(out), "--cache-dir", str(tmp_path / "features")]  # a recipe does not say where to write
+    assert "out:" not in recipe.read_text() and "cache-dir:" not in recipe.read_text()
+    assert main(["train", "--quiet", "--config", str(recipe), *where]) == 0
     again = _last_line(capsys)
-    assert again != first
+    assert again != first and again.parent == out
     assert json.loads((again / "report.json").read_text()) == json.loads((first / "report.json").read_text())
     assert recipe.read_text() == (again / "recipe.yaml").read_text()
-    assert main(["train", "--quiet", "--config", str(recipe), "--model", "knn"]) == 0  # the command line wins
+    assert main(["train", "--quiet", "--config", str(recipe), "--model", "knn", *where]) == 0  # the command line wins
     assert json.loads((_last_line(capsys) / "run.json").read_text())["model"] == "knn"
     toml = tmp_path / "recipe.toml"
     toml.write_text(
-        f'corpus = ["demo={demo_root}"]\nfeatures = "stats"\nmodel = "knn"\naugment = "none"\n'
-        f'cache-dir = "{tmp_path / "features"}"\nout = "{out}"\nspeed_rate = [0.9, 1.1]\n'
+        f'corpus = ["demo={demo_root}"]\nfeatures = "stats"\nmodel = "knn"\naugment = "none"\nspeed_rate = [0.9, 1.1]\n'
     )
-    assert main(["train", "--quiet", "--config", str(toml)]) == 0
+    assert main(["train", "--quiet", "--config", str(toml), *where]) == 0
     sidecar = json.loads((_last_line(capsys) / "run.json").read_text())
     assert (
         sidecar["model"] == "knn"
@@ -185,3 +186,32 @@ def test_moving_features_and_models_together_keeps_evaluate_working(tmp_path, de
     shutil.rmtree(moved / "features")
     assert main(["evaluate", str(moved_run)]) == 2
     assert "its feature set is gone" in capsys.readouterr().err
+
+
+def test_a_recipe_written_by_the_previous_release_replays_to_its_report(tmp_path, demo_root, capsys):
+    """tests/fixtures/old_recipe.yaml is what the previous release wrote (with `out`, `cache-dir` and
+    `model: null`-style family defaults); it replays to the report that release scored."""
+    fixtures = Path(__file__).parent / "fixtures"
+    where = ["--corpus", f"demo={demo_root}", "--out", str(tmp_path / "m"), "--cache-dir", str(tmp_path / "c")]
+    assert main(["train", "--quiet", "--config", str(fixtures / "old_recipe.yaml"), *where]) == 0
+    captured = capsys.readouterr()
+    assert "is outside the current folder" in captured.err  # its absolute out/cache-dir are not followed
+    run = Path(captured.out.strip().splitlines()[-1])
+    assert run.parent == tmp_path / "m" and len(list((tmp_path / "c").glob("stats-*"))) == 1
+    report = json.loads((run / "report.json").read_text())
+    expected = json.loads((fixtures / "old_recipe_report.json").read_text())
+    assert {key: report[key] for key in expected} == expected
+    written = (run / "recipe.yaml").read_text()  # and what it writes now records resolved values
+    assert "sr: 22050" in written and "lr: 0.001" in written and "batch-size: 32" in written and "out:" not in written
+
+
+def test_train_from_python_writes_a_recipe_that_replays(demo_stats, tmp_path, capsys):
+    from ser_keras.train import TrainOptions, train
+
+    run = train(demo_stats, options=TrainOptions(model="logreg"), out_dir=tmp_path / "m", progress=False)
+    recipe = run / "recipe.yaml"
+    assert "model: logreg" in recipe.read_text() and "features: stats" in recipe.read_text()
+    where = ["--out", str(tmp_path / "again"), "--cache-dir", str(tmp_path / "c")]
+    assert main(["train", "--quiet", "--config", str(recipe), *where]) == 0
+    again = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert json.loads((again / "report.json").read_text()) == json.loads((run / "report.json").read_text())
