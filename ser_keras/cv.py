@@ -123,7 +123,8 @@ def cross_validate(
     progress : bool
         A line per fold on stderr.
     recipe : dict, optional
-        The command-line recipe, written to ``recipe.yaml`` (``ser-keras cv --config`` replays it).
+        The command-line recipe, written to ``recipe.yaml`` (``ser-keras cv --config`` replays it);
+        without one, the recipe of these arguments (`ser_keras.recipe.cv_recipe_of`).
 
     Returns
     -------
@@ -266,10 +267,19 @@ def _run_folds(
                     "statistics of its own test clips"
                 )
             atomic_write_json(cv.staging / CV_FILE, summary)
-            if recipe is not None:
-                from .recipe import write_recipe
+            from .recipe import cv_recipe_of, write_recipe
 
-                write_recipe(recipe, cv.staging)
+            if recipe is None:
+                recipe = cv_recipe_of(
+                    features=features,
+                    augment=fs.config["augment"],
+                    options=options.resolve(model_name),
+                    folds=folds,
+                    seed=seed,
+                    gender=gender,
+                    corpora=corpora,
+                )
+            write_recipe(recipe, cv.staging)
             plot_cv(summary, cv.staging / CV_PLOT, title=f"{name} on {corpus_names(corpora)}")
             (cv.staging / RESUME_FILE).unlink()
             (cv.staging / LOCK_FILE).unlink(missing_ok=True)

@@ -288,6 +288,23 @@ def recipe_of(fs, options, *, gender: str) -> dict:
     return recipe
 
 
+def cv_recipe_of(*, features, augment: dict, options, folds: int, seed: int, gender: str, corpora) -> dict:
+    """The recipe of a cross-validation run from Python: what ``cv --config`` replays.
+
+    ``augment`` is the feature set's record (`ser_keras.augment.AugmentConfig.to_dict`).
+    Corpus filters (``--emotions``, ``--merge``) are not known here and so not recorded.
+    """
+    recipe = {"corpus": list(corpora or ["demo"]), **resolved_values(features=features)}
+    data = augment or {"recipes": []}
+    recipe["augment"] = ",".join(data["recipes"]) or "none"
+    for key in ("snr_db", "stretch_rate", "pitch_semitones", "speed_rate", "shift_fraction"):
+        if key in data:
+            recipe[key.replace("_", "-")] = _plain(data[key])
+    recipe.update(folds=folds, seed=seed, gender=gender)
+    recipe.update(resolved_values(options=options))
+    return recipe
+
+
 def resolved_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace, *, resolved: dict | None = None) -> dict:
     """Every recipe option of a parsed command as a ``recipe.yaml`` mapping (long option names).
 

@@ -268,6 +268,13 @@ def test_cv_with_a_keras_model_and_speaker_normalisation(tmp_path, demo_function
     report = json.loads((cv_dir / "fold-1" / "report.json").read_text())
     assert report["normalize"] == "speaker" and "transductive" in report["note"]
     assert (cv_dir / "fold-1" / "saved_model").is_dir()
+    recipe = (cv_dir / "recipe.yaml").read_text()  # from Python too, a cv folder holds its recipe
+    for line in ("folds: 2", "model: dnn", "normalize: speaker", "epochs: 3", "features: functionals", "sr: 16000"):
+        assert line in recipe.splitlines(), line
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_code:  # every key is a cv option: only the bad --folds is refused
+        main(["cv", "--config", str(cv_dir / "recipe.yaml"), "--folds", "1"])
+    assert exit_code.value.code == 2 and "argument --folds: must be >= 2" in capsys.readouterr().err
 
 
 # --- new models, speaker-normalised serving ---------------------------------------------------------
