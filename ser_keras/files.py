@@ -190,7 +190,8 @@ def require_regular_file(path: str | os.PathLike, *, what: str = "file") -> Path
     except OSError as exc:
         raise ParameterError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
     if stat.S_ISDIR(mode):
-        raise ParameterError(f"{path}: is a folder, not a {what}")
+        article = "an" if what[:1] in "aeiou" else "a"
+        raise ParameterError(f"{path}: is a folder, not {article} {what}")
     if not stat.S_ISREG(mode):
         kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
         raise ParameterError(f"{path}: is {kind}, not a regular {what}; refused (it could block forever)")

@@ -254,13 +254,18 @@ def resolved_values(*, features=None, options=None) -> dict:
         out["features"] = features.kind
         out.update({name.replace("_", "-"): getattr(features, name) for name in FEATURE_FIELDS})
     if options is not None:
-        out.update({flag_of(f)[2:]: _plain(getattr(options, f.name)) for f in option_fields(TrainOptions)})
-        out.update(
-            {
-                flag_of(f)[2:]: _plain(getattr(options.augment_options, f.name))
-                for f in option_fields(SpecAugmentOptions)
-            }
-        )
+        for values, cls in ((options, TrainOptions), (options.augment_options, SpecAugmentOptions)):
+            out.update({flag_of(f)[2:]: _plain(getattr(values, f.name)) for f in option_fields(cls)})
+    return out
+
+
+def _augment_values(augment: dict | None) -> dict:
+    """A feature set's augmentation record (`ser_keras.augment.AugmentConfig.to_dict`) as recipe options."""
+    augment = augment or {}
+    out = {"augment": ",".join(augment.get("recipes", [])) or "none"}
+    for key in ("snr_db", "stretch_rate", "pitch_semitones", "speed_rate", "shift_fraction"):
+        if key in augment:
+            out[key.replace("_", "-")] = _plain(augment[key])
     return out
 
 
@@ -271,13 +276,12 @@ def recipe_of(fs, options, *, gender: str) -> dict:
     ``config.json``; the training options are ``options`` (resolved).  Corpus filters
     (``--emotions``, ``--merge``) are not recorded in a feature set and so not here.
     """
-    augment = fs.config.get("augment") or {}
     split = fs.config.get("split") or {}
-    recipe = {"corpus": list(fs.config.get("corpora") or ["demo"]), **resolved_values(features=fs.features)}
-    recipe["augment"] = ",".join(augment.get("recipes", [])) or "none"
-    for key in ("snr_db", "stretch_rate", "pitch_semitones", "speed_rate", "shift_fraction"):
-        if key in augment:
-            recipe[key.replace("_", "-")] = _plain(augment[key])
+    recipe = {
+        "corpus": list(fs.config.get("corpora") or ["demo"]),
+        **resolved_values(features=fs.features),
+        **_augment_values(fs.config.get("augment")),
+    }
     if split.get("method") in ("speaker", "random"):
         recipe["split"] = split["method"]
         for key in ("val_fraction", "test_fraction", "val_speakers", "test_speakers"):
@@ -294,12 +298,7 @@ def cv_recipe_of(*, features, augment: dict, options, folds: int, seed: int, gen
     ``augment`` is the feature set's record (`ser_keras.augment.AugmentConfig.to_dict`).
     Corpus filters (``--emotions``, ``--merge``) are not known here and so not recorded.
     """
-    recipe = {"corpus": list(corpora or ["demo"]), **resolved_values(features=features)}
-    data = augment or {"recipes": []}
-    recipe["augment"] = ",".join(data["recipes"]) or "none"
-    for key in ("snr_db", "stretch_rate", "pitch_semitones", "speed_rate", "shift_fraction"):
-        if key in data:
-            recipe[key.replace("_", "-")] = _plain(data[key])
+    recipe = {"corpus": list(corpora or ["demo"]), **resolved_values(features=features), **_augment_values(augment)}
     recipe.update(folds=folds, seed=seed, gender=gender)
     recipe.update(resolved_values(options=options))
     return recipe
@@ -318,11 +317,7 @@ def resolved_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace, *
     for option, action in _option_actions(parser).items():
         if option in NOT_RECIPE or option in OUTPUT_OPTIONS or action.dest in NOT_RECIPE or action.dest == "help":
             continue
-        value = getattr(args, action.dest, None)
-        if isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, os.PathLike):
-            value = os.fspath(value)
+        value = _plain(getattr(args, action.dest, None))
         if action.dest == "corpus" and value is None:
             value = ["demo"]  # what no --corpus means, written out
         if value is None and resolved.get(option) is not None:
