@@ -25,6 +25,7 @@ import numpy as np
 
 from .audio import fix_length
 from .errors import ParameterError
+from .options import float_pair, number, option
 
 #: Bumped when a step's algorithm changes what it outputs (2: adjacent stretch+pitch fused), so that
 #: cached augmented views are never reused across it (`ser_keras.extract.fingerprint`).
@@ -32,16 +33,80 @@ ALGORITHM_VERSION = 2
 WAVEFORM_STEPS = ("noise", "stretch", "pitch", "speed", "shift")
 
 
+#: The help section of the augmentation options.
+AUGMENT_GROUP = "augmentation (training split only; one extra view per recipe)"
+
+
+def _recipes_type(text: str) -> tuple[tuple[str, ...], ...]:
+    import argparse
+
+    try:
+        return parse_recipes(text)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_recipes_type.__name__ = "recipes"
+
+
+def recipes_text(recipes: tuple[tuple[str, ...], ...]) -> str:
+    """Recipes as typed: ``(("noise",), ("stretch", "pitch"))`` -> ``"noise,stretch+pitch"``; ``"none"`` for none."""
+    return ",".join("+".join(recipe) for recipe in recipes) or "none"
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Recipes and the ranges their parameters are drawn from (uniformly); part of the cache key."""
+    """Recipes and the ranges their parameters are drawn from (uniformly); part of the cache key.
 
-    recipes: tuple[tuple[str, ...], ...] = ()
-    snr_db: tuple[float, float] = (10.0, 30.0)
-    stretch_rate: tuple[float, float] = (0.8, 1.25)
-    pitch_semitones: tuple[float, float] = (-3.0, 3.0)
-    speed_rate: tuple[float, float] = (0.85, 1.15)
-    shift_fraction: float = 0.2
+    Each field is a command-line option (`ser_keras.options`); the defaults are the
+    command line's: one speed-perturbed view of every training file.
+    """
+
+    recipes: tuple[tuple[str, ...], ...] = option(
+        (("speed",),),
+        flag="--augment",
+        type=_recipes_type,
+        metavar="RECIPES",
+        text=recipes_text,
+        group=AUGMENT_GROUP,
+        help="comma-separated recipes of noise, stretch, pitch, speed, shift; join steps with + "
+        "(e.g. noise,stretch+pitch gives each training file 3 rows); none for no augmentation "
+        "(default: speed, chosen by speaker cross-validation)",
+    )
+    snr_db: tuple[float, float] = option(
+        (10.0, 30.0),
+        type=float_pair(low=-10, high=100),
+        metavar="LOW,HIGH",
+        group=AUGMENT_GROUP,
+        help="noise SNR range (dB)",
+    )
+    stretch_rate: tuple[float, float] = option(
+        (0.8, 1.25),
+        type=float_pair(low=0.25, high=4),
+        metavar="LOW,HIGH",
+        group=AUGMENT_GROUP,
+        help="time-stretch rates",
+    )
+    pitch_semitones: tuple[float, float] = option(
+        (-3.0, 3.0),
+        type=float_pair(low=-24, high=24),
+        metavar="LOW,HIGH",
+        group=AUGMENT_GROUP,
+        help="pitch shift range",
+    )
+    speed_rate: tuple[float, float] = option(
+        (0.85, 1.15),
+        type=float_pair(low=0.25, high=4),
+        metavar="LOW,HIGH",
+        group=AUGMENT_GROUP,
+        help="speed change range",
+    )
+    shift_fraction: float = option(
+        0.2,
+        type=number(float, low=0, high=1),
+        group=AUGMENT_GROUP,
+        help="max circular shift as a fraction of length",
+    )
 
     @property
     def names(self) -> list[str]:

@@ -15,11 +15,24 @@ import warnings
 from collections.abc import Sequence
 
 from . import __version__, tflog
+from .arguments import (
+    DEMO_NOTE,
+    add_config_option,
+    add_corpus_options,
+    add_feature_options,
+    add_recipe_options,
+    add_split_options,
+    corpus_manifest,
+    feature_configs,
+    output_file_type,
+    split_config,
+    split_manifest,
+    subparser_class,
+    training_options,
+)
 from .errors import SerError, SerWarning
 from .layout import CV_FILE, REPORT_FILE
-from .options import POSITIVE_FLOAT, POSITIVE_INT, float_pair, number
-
-DEMO_NOTE = "With no --corpus, the embedded SYNTHETIC demo corpus is used (generated on first use; not real speech)."
+from .options import POSITIVE_FLOAT, number
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
@@ -29,215 +42,6 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning as one line on stderr (whoever else listens to warnings)."""
     print(_format_warning(message, category, filename, lineno).rstrip("\n"), file=sys.stderr, flush=True)
-
-
-def add_corpus_options(parser: argparse.ArgumentParser) -> None:
-    """Options that choose the utterances: corpora, emotions, merges."""
-    group = parser.add_argument_group("corpus")
-    group.add_argument(
-        "--corpus",
-        action="append",
-        metavar="NAME[=PATH]",
-        help="corpus to read, repeatable: ravdess=DIR, cremad=DIR, tess=DIR, savee=DIR, emodb=DIR, "
-        "csv=FILE (path,emotion[,speaker,gender]) or demo[=DIR] (default: demo). " + DEMO_NOTE,
-    )
-    group.add_argument("--emotions", help="emotions to keep, e.g. angry,happy,neutral,sad (default: all)")
-    group.add_argument("--merge", action="append", metavar="SRC=DST", help="merge emotions, e.g. calm=neutral")
-    group.add_argument("--ravdess-channel", choices=("speech", "song"), default="speech", help="RAVDESS vocal channel")
-    group.add_argument(
-        "--cremad-demographics",
-        metavar="CSV",
-        help="CREMA-D VideoDemographics.csv (default: look in the corpus folder)",
-    )
-    group.add_argument(
-        "--cache-dir",
-        default="features",
-        type=_out_dir_type(),
-        help="feature cache folder; also holds the demo corpus (default: features)",
-    )
-
-
-def add_split_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the speaker-independent split: the fields of `SplitConfig`."""
-    from .options import add_options
-    from .splits import SplitConfig
-
-    add_options(parser, SplitConfig)
-
-
-def corpus_manifest(args: argparse.Namespace):
-    """The manifest chosen by `add_corpus_options`."""
-    from .corpora import build_manifest
-
-    return build_manifest(
-        args.corpus,
-        emotions=args.emotions,
-        merge=args.merge,
-        ravdess_channel=args.ravdess_channel,
-        cremad_demographics=args.cremad_demographics,
-        cache_dir=args.cache_dir,
-    )
-
-
-def split_config(args: argparse.Namespace):
-    """The `SplitConfig` chosen by `add_split_options`."""
-    from .options import from_args
-    from .splits import SplitConfig
-
-    return from_args(SplitConfig, args)
-
-
-def split_manifest(args: argparse.Namespace):
-    """The manifest with its ``split`` column, as chosen by `add_split_options`."""
-    return split_config(args).apply(corpus_manifest(args))
-
-
-def _checked(check, **options):
-    """An argparse ``type`` from a check of `ser_keras.runs` (its message becomes argparse's)."""
-
-    def convert(text: str):
-        from .errors import ParameterError
-
-        try:
-            return str(check(text, **options))
-        except ParameterError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = check.__name__
-    return convert
-
-
-def _out_dir_type():
-    from .runs import check_out_dir
-
-    return _checked(check_out_dir, create=False)
-
-
-def _output_file_type(*suffixes: str):
-    from .runs import check_output_file
-
-    return _checked(check_output_file, suffixes=suffixes)
-
-
-def add_feature_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the feature set: representation, its parameters, augmentation, run-time."""
-    group = parser.add_argument_group("features")
-    from .features import KINDS
-
-    group.add_argument(
-        "--features",
-        choices=tuple(KINDS),
-        default="functionals",
-        help="; ".join(f"{name}: {kind.description}" for name, kind in KINDS.items()) + " (default: functionals)",
-    )
-    group.add_argument(
-        "--sr",
-        type=number(int, low=1000, high=384000),
-        help="sample rate (default 22050; 16000 for mel and functionals)",
-    )
-    group.add_argument(
-        "--offset", type=number(float, low=0), help="window start in s (default 0.6; 0 for mel, functionals)"
-    )
-    group.add_argument(
-        "--duration",
-        type=POSITIVE_FLOAT,
-        help="window length in s (default 2.5; 5 for mel; the whole utterance for functionals)",
-    )
-    group.add_argument("--n-mfcc", type=POSITIVE_INT, help="MFCCs (default 20; 30 for functionals)")
-    group.add_argument(
-        "--n-mels", type=number(int, low=1, high=1024), help="mel bands (default 128; 64 for functionals)"
-    )
-    group.add_argument(
-        "--n-fft", type=number(int, low=16, high=65536), help="FFT size (default 2048; 1024 for functionals)"
-    )
-    group.add_argument("--hop-length", type=POSITIVE_INT, help="hop in samples (default 512; 256 for functionals)")
-    aug = parser.add_argument_group("augmentation (training split only; one extra view per recipe)")
-    aug.add_argument(
-        "--augment",
-        default="speed",
-        metavar="RECIPES",
-        help="comma-separated recipes of noise, stretch, pitch, speed, shift; join steps with + "
-        "(e.g. noise,stretch+pitch gives each training file 3 rows); none for no augmentation "
-        "(default: speed, chosen by speaker cross-validation)",
-    )
-    aug.add_argument(
-        "--snr-db",
-        type=float_pair(low=-10, high=100),
-        default=(10.0, 30.0),
-        metavar="LOW,HIGH",
-        help="noise SNR range (dB)",
-    )
-    aug.add_argument(
-        "--stretch-rate",
-        type=float_pair(low=0.25, high=4),
-        default=(0.8, 1.25),
-        metavar="LOW,HIGH",
-        help="time-stretch rates",
-    )
-    aug.add_argument(
-        "--pitch-semitones",
-        type=float_pair(low=-24, high=24),
-        default=(-3.0, 3.0),
-        metavar="LOW,HIGH",
-        help="pitch shift range",
-    )
-    aug.add_argument(
-        "--speed-rate",
-        type=float_pair(low=0.25, high=4),
-        default=(0.85, 1.15),
-        metavar="LOW,HIGH",
-        help="speed change range (default 0.85,1.15)",
-    )
-    aug.add_argument(
-        "--shift-fraction",
-        type=number(float, low=0, high=1),
-        default=0.2,
-        help="max circular shift as a fraction of length",
-    )
-    run = parser.add_argument_group("run")
-    run.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes (default: all cores)")
-    cluster = run.add_mutually_exclusive_group()
-    cluster.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="extract on the Dask cluster whose scheduler is at ADDRESS "
-        "(tcp://HOST:8786; its workers need ser-keras and the audio at the same paths) (default: local workers)",
-    )
-    cluster.add_argument(
-        "--dask",
-        dest="scheduler",
-        action="store_const",
-        const="local",
-        help="extract on a local Dask cluster of --jobs workers on 127.0.0.1",
-    )
-    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    run.add_argument("--strict", action="store_true", help="fail if any file cannot be used")
-
-
-def feature_configs(args: argparse.Namespace):
-    """The `FeatureConfig` and `AugmentConfig` chosen on the command line."""
-    from .augment import AugmentConfig, parse_recipes
-    from .features import FeatureConfig
-
-    features = FeatureConfig.for_kind(
-        args.features,
-        sr=args.sr,
-        offset=args.offset,
-        duration=args.duration,
-        n_mfcc=args.n_mfcc,
-        n_mels=args.n_mels,
-        n_fft=args.n_fft,
-        hop_length=args.hop_length,
-    )
-    augment = AugmentConfig(
-        recipes=parse_recipes(args.augment),
-        snr_db=args.snr_db,
-        stretch_rate=args.stretch_rate,
-        pitch_semitones=args.pitch_semitones,
-        speed_rate=args.speed_rate,
-        shift_fraction=args.shift_fraction,
-    )
-    return features, augment
 
 
 def extract_from_args(args: argparse.Namespace):
@@ -287,15 +91,6 @@ def cmd_extract(args: argparse.Namespace) -> int:
         print_extraction_summary(result, file=sys.stdout)
     print(result.path)
     return 0
-
-
-def training_options(args: argparse.Namespace):
-    """The `TrainOptions` chosen by `add_training_options` (``--seed`` is the split's, shared)."""
-    from .options import from_args
-    from .pipeline import SpecAugmentOptions
-    from .training import TrainOptions
-
-    return from_args(TrainOptions, args, seed=args.seed, augment_options=from_args(SpecAugmentOptions, args))
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
@@ -587,57 +382,6 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str, ...]) -> None:
-    """Options of the recipe: the fields of `TrainOptions` and `SpecAugmentOptions`, the gender, the output."""
-    from .options import add_options
-    from .pipeline import SpecAugmentOptions
-    from .training import TRAINING, TrainOptions
-
-    groups = {TRAINING: parser.add_argument_group(TRAINING)}
-    groups[TRAINING].add_argument(
-        "--gender",
-        choices=genders,
-        default="mixed",
-        help="train on all speakers or one gender"
-        + (", or all three variants one after another" if "all" in genders else ""),
-    )
-    add_options(parser, TrainOptions, groups=groups)
-    add_options(parser, SpecAugmentOptions, groups=groups)
-    groups[TRAINING].add_argument("--out", default="models", type=_out_dir_type(), help="parent folder of run folders")
-
-
-def _subparser_class():
-    """ArgumentParser whose help shows defaults (`_HelpFormatter`)."""
-
-    class Parser(argparse.ArgumentParser):
-        def __init__(self, *args, **kwargs):
-            kwargs.setdefault("formatter_class", _HelpFormatter)
-            super().__init__(*args, **kwargs)
-
-        def error(self, message: str):
-            """One line, not the whole usage block: the problem and where help is."""
-            self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-    return Parser
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """Every option's help ends with its default, unless the help already states it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:  # noqa: D102
-        text = action.help or ""
-        default = action.default
-        if "default" in text.lower() or default is argparse.SUPPRESS or not action.option_strings:
-            return text
-        if action.nargs == 0:  # a flag
-            return f"{text} (default: off)"
-        if default is None:
-            return f"{text} (default: none)"
-        if isinstance(default, (tuple, list)):
-            return f"{text} (default: {','.join(str(v) for v in default)})"
-        return f"{text} (default: %(default)s)"
-
-
 def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
@@ -645,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Speech emotion recognition with speaker-independent evaluation. " + DEMO_NOTE,
     )
     parser.add_argument("--version", action="version", version=f"ser-keras {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_subparser_class())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=subparser_class())
     sub.required = True
 
     p = sub.add_parser(
@@ -656,11 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_options(p)
     add_split_options(p)
     p.add_argument("--with-split", action="store_true", help="add the speaker-independent split column")
-    p.add_argument("--output", "-o", metavar="CSV", type=_output_file_type(".csv"), help="write the manifest here")
+    p.add_argument("--output", "-o", metavar="CSV", type=output_file_type(".csv"), help="write the manifest here")
     p.add_argument(
         "--plot",
         metavar="PNG",
-        type=_output_file_type(".png", ".pdf", ".svg"),
+        type=output_file_type(".png", ".pdf", ".svg"),
         help="save the class-distribution bar chart here",
     )
     p.add_argument(
@@ -680,12 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_options(p)
     add_split_options(p)
     add_feature_options(p)
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        help="take options from a YAML or TOML recipe file (keys are the long "
-        "options; options on the command line win); a run's recipe.yaml replays it",
-    )
+    add_config_option(p)
     p.set_defaults(func=cmd_extract, parser=p)
 
     p = sub.add_parser(
@@ -695,17 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
         "validation is the val split, the report is on the test split. Builds and compiles the model inside "
         "a tf.distribute strategy. The last line printed is the run folder. " + DEMO_NOTE,
     )
-    add_corpus_options(p)
-    add_split_options(p)
-    add_feature_options(p)
-    p.add_argument("--features-dir", metavar="DIR", help="train on this feature-set folder (skips extraction)")
-    add_training_options(p, genders=("mixed", "male", "female", "all"))
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        help="take options from a YAML or TOML recipe file (keys are the long "
-        "options; options on the command line win); a run's recipe.yaml replays it",
-    )
+    add_recipe_options(p, "train")
+    add_config_option(p)
     p.set_defaults(func=cmd_train, parser=p)
 
     p = sub.add_parser(
@@ -717,17 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
         "macro-F1, per-class recall, summed confusion matrix) and cv.png. The last line printed is "
         "the cv folder. " + DEMO_NOTE,
     )
-    add_corpus_options(p)
-    add_feature_options(p)
-    p.add_argument("--folds", type=number(int, low=2), default=4, help="speaker folds (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the folds, augmentation and training (default 0)")
-    add_training_options(p, genders=("mixed", "male", "female"))
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        help="take options from a YAML or TOML recipe file (keys are the long "
-        "options; options on the command line win); a run's recipe.yaml replays it",
-    )
+    add_recipe_options(p, "cv")
+    add_config_option(p)
     p.set_defaults(func=cmd_cv, parser=p)
 
     p = sub.add_parser(
@@ -743,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         "-o",
         metavar="FILE",
-        type=_output_file_type(".csv", ".json"),
+        type=output_file_type(".csv", ".json"),
         help="write results.csv or results.json instead of a table",
     )
     p.add_argument(

@@ -225,7 +225,7 @@ def extract_features(
     -------
     ExtractResult
     """
-    augment = augment or AugmentConfig()
+    augment = augment or AugmentConfig(recipes=())
     split_settings = split_settings or {}
     started = time.perf_counter()
     digest = fingerprint(manifest, features=features, augment=augment, split=split_settings)

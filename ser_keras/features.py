@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .errors import ParameterError
+from .options import POSITIVE_FLOAT, POSITIVE_INT, number, option
 from .spectral import (
     chroma_basis,
     dct_basis,
@@ -46,6 +47,32 @@ from .spectral import (
     power_to_db,
     zero_crossing_rate,
 )
+
+#: The help section of the feature options.
+FEATURE_GROUP = "features"
+#: The kind the command line extracts when ``--features`` is not given.
+DEFAULT_KIND = "functionals"
+
+
+def _feature_option(default, name: str, **kwargs):
+    """A `FeatureConfig` field that is a command-line option left at ``None``: the kind's default."""
+    return option(
+        default, cli_default=None, default_help=lambda: kind_defaults_text(name), group=FEATURE_GROUP, **kwargs
+    )
+
+
+def kind_defaults_text(name: str) -> str:
+    """A feature option's default for each kind, from the registry (``22050 for stats, frames; 16000 for ...``)."""
+    by_value: dict = {}
+    for kind in KINDS:
+        value = getattr(FeatureConfig.for_kind(kind), name)
+        by_value.setdefault(value, []).append(kind)
+    words = {"duration": "the whole utterance", "sequence_frames": "not used"}
+    return "; ".join(
+        f"{words.get(name, 'none') if value is None else f'{value:g}'} for {', '.join(kinds)}"
+        for value, kinds in by_value.items()
+    )
+
 
 #: Feature blocks of ``stats`` / ``frames`` in column order.
 FRAME_BLOCKS = ("zcr", "chroma", "mfcc", "rms", "mel")
@@ -61,21 +88,24 @@ class FeatureConfig:
     """
 
     kind: str = "stats"
-    sr: int = 22050
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mfcc: int = 20
-    n_mels: int = 128
+    sr: int = _feature_option(22050, "sr", type=number(int, low=1000, high=384000), help="sample rate")
+    n_fft: int = _feature_option(2048, "n_fft", type=number(int, low=16, high=65536), help="FFT size")
+    hop_length: int = _feature_option(512, "hop_length", type=POSITIVE_INT, help="hop in samples")
+    n_mfcc: int = _feature_option(20, "n_mfcc", type=POSITIVE_INT, help="MFCCs")
+    n_mels: int = _feature_option(128, "n_mels", type=number(int, low=1, high=1024), help="mel bands")
     n_chroma: int = 12
     chroma_tuning: float = 0.0
     top_db: float = 80.0
-    offset: float = 0.6
-    duration: float = 2.5
+    offset: float = _feature_option(0.6, "offset", type=number(float, low=0), help="window start in s")
+    duration: float | None = _feature_option(2.5, "duration", type=POSITIVE_FLOAT, help="window length in s")
     fixed_length: bool = False
     min_duration: float = 0.25
     trim_db: float | None = None
     f0_min: float = 60.0
     f0_max: float = 500.0
+    sequence_frames: int | None = _feature_option(
+        None, "sequence_frames", type=POSITIVE_INT, help="frames of each lld example (a shorter utterance repeats)"
+    )
 
     @classmethod
     def for_kind(cls, kind: str, **overrides) -> FeatureConfig:
@@ -109,7 +139,9 @@ class FeatureConfig:
             )
         if self.hop_length > self.n_fft:
             raise ParameterError(f"hop_length ({self.hop_length}) cannot exceed n_fft ({self.n_fft})")
-        if self.kind == "functionals" and not 0 < self.f0_min < self.f0_max < self.sr / 2:
+        if self.kind == "lld" and (self.sequence_frames is None or self.sequence_frames < 1):
+            raise ParameterError(f"lld features need sequence_frames >= 1, got {self.sequence_frames}")
+        if self.kind in ("functionals", "lld") and not 0 < self.f0_min < self.f0_max < self.sr / 2:
             raise ParameterError(f"need 0 < f0_min < f0_max < sr/2, got {self.f0_min}, {self.f0_max}")
 
     @property
@@ -198,6 +230,7 @@ FIELD_LIMITS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
     "trim_db": ((int, float, type(None)), 0, 300),
     "f0_min": ((int, float), 1, 20000),
     "f0_max": ((int, float), 1, 20000),
+    "sequence_frames": ((int, type(None)), 1, 100000),
 }
 
 
@@ -369,11 +402,41 @@ def _functionals_groups(config):
     return column_groups(config)
 
 
+def _lld_one(y, *, config):
+    from .lld import lld_sequence
+
+    return lld_sequence(y, config=config)
+
+
+def _lld_shape(config):
+    from .lld import shape
+
+    return shape(config)
+
+
+def _lld_names(config):
+    from .lld import descriptor_names
+
+    return descriptor_names(config)
+
+
 def _graph(waveform, config):
     from .graph import waveform_features
 
     return waveform_features(waveform, config)
 
+
+#: The whole utterance at 16 kHz, trimmed at 40 dB, the functionals' STFT and filter banks.
+_FUNCTIONALS_DEFAULTS = {
+    "sr": 16000,
+    "offset": 0.0,
+    "duration": None,
+    "n_fft": 1024,
+    "hop_length": 256,
+    "n_mels": 64,
+    "n_mfcc": 30,
+    "trim_db": 40.0,
+}
 
 KINDS: dict[str, FeatureKind] = {
     kind.name: kind
@@ -416,22 +479,25 @@ KINDS: dict[str, FeatureKind] = {
         FeatureKind(
             "functionals",
             "statistics of ~200 descriptors over the whole trimmed utterance (2606)",
-            defaults={
-                "sr": 16000,
-                "offset": 0.0,
-                "duration": None,
-                "n_fft": 1024,
-                "hop_length": 256,
-                "n_mels": 64,
-                "n_mfcc": 30,
-                "trim_db": 40.0,
-            },
+            defaults=_FUNCTIONALS_DEFAULTS,
             shape=_functionals_shape,
             names=_functionals_names,
             compute_one=_functionals_one,
             layout="vector",
             default_model="logreg",
             column_groups=_functionals_groups,
+        ),
+        FeatureKind(
+            "lld",
+            "the functionals' 170 frame descriptors over the whole trimmed utterance, wrapped to a fixed "
+            "(sequence_frames, 170)",
+            defaults={**_FUNCTIONALS_DEFAULTS, "sequence_frames": 192},
+            shape=_lld_shape,
+            names=_lld_names,
+            compute_one=_lld_one,
+            layout="sequence",
+            default_model="tdnn",
+            time_axis=0,
         ),
     )
 }

@@ -56,7 +56,12 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
         build_options["normalization"] = fit_normalization(X_fit, fs.features)
     if model_name == "cnn_lstm":
         build_options["mel_input"] = fs.features.kind_spec.layout == "image"
+    spec = get_spec(model_name)
     augment = options.augment_options if options.spec_augment and fs.features.kind_spec.layout == "image" else None
+    if spec.is_frame and options.spec_augment:
+        build_options["masks"] = frame_masks(options.augment_options, seed=options.seed)
+    one_hot = options.label_smoothing > 0 or options.mixup > 0  # both need soft targets
+    steps_per_epoch = -(-len(y_train) // global_batch)
     class_weight = _class_weights(y_train, len(fs.labels)) if options.class_weight == "balanced" else None
     members, histories = [], []
     for member in range(options.ensemble):
@@ -73,6 +78,8 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
             seed=seed,
             augment=augment,
             shard=replicas > 1 or multi_worker,
+            n_classes=len(fs.labels) if one_hot else None,
+            mixup=options.mixup,
         )
         logs = run_dir / LOGS_DIR if options.ensemble == 1 else run_dir / LOGS_DIR / f"member-{member + 1}"
         history = _fit_member(
@@ -88,6 +95,9 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
             class_weight,
             logs,
             progress,
+            validation=(X_val, y_val),
+            steps_per_epoch=steps_per_epoch,
+            one_hot=one_hot,
         )
         history.insert(0, "epoch", np.arange(1, len(history) + 1))  # 1-based, as run.json's best_epoch and curves.png
         if options.ensemble > 1:
@@ -112,7 +122,8 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
         "replicas": int(replicas),
         "global_batch_size": int(global_batch),
         "epochs_run": int(len(history)),
-        "best_epoch": int(histories[0]["epoch"][histories[0]["val_loss"].idxmin()]),
+        "best_epoch": _kept_epoch(histories[0], options),
+        "select": options.select,
         "ensemble": {
             "members": options.ensemble,
             "seeds": [options.seed + m for m in range(options.ensemble)],
@@ -130,6 +141,10 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
     }
     if augment is not None:
         extra["train_augmentation"] = {"spec_augment": asdict(augment)}
+    if "masks" in build_options:
+        extra["train_augmentation"] = {"frame_masks": build_options["masks"]}
+    if options.mixup:
+        extra.setdefault("train_augmentation", {})["mixup"] = options.mixup
     return probabilities, history, extra
 
 
@@ -146,8 +161,17 @@ def _fit_member(
     class_weight,
     logs: Path,
     progress: bool,
+    *,
+    validation,
+    steps_per_epoch: int,
+    one_hot: bool,
 ) -> pd.DataFrame:
-    """Compile and fit one model through its phases (frozen backbone, then fine-tuning); its history."""
+    """Compile and fit one model through its phases (frozen backbone, then fine-tuning); its history.
+
+    Callbacks, in order: the epoch timer, the validation speakers' UA (``val_ua``, when
+    ``--select val_ua``), early stopping / best-epoch restore on the selected key, the
+    plateau schedule (``--schedule plateau``), TensorBoard.
+    """
     import keras
 
     transfer = get_spec(model_name).is_transfer
@@ -163,22 +187,43 @@ def _fit_member(
     for name, until_epoch, lr, backbone_trainable in phases:
         if epoch >= until_epoch:
             continue
+        if options.schedule == "cosine":
+            steps = steps_per_epoch * (until_epoch - epoch)
+            lr = keras.optimizers.schedules.CosineDecay(
+                0.1 * lr, decay_steps=steps - steps // 10, warmup_target=lr, warmup_steps=steps // 10
+            )
         with strategy.scope():
             if backbone_trainable is not None:
                 _set_backbone_trainable(model.get_layer("backbone"), backbone_trainable, options.unfreeze)
-            model.compile(
-                optimizer=_optimizer(options, lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-            )  # categorical cross-entropy on integer labels
+            loss = (
+                keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing)
+                if one_hot
+                else "sparse_categorical_crossentropy"  # categorical cross-entropy on integer labels
+            )
+            model.compile(optimizer=_optimizer(options, lr), loss=loss, metrics=["accuracy"])
         if multi_worker:
             prepare_multi_worker(model, strategy, X_train[:1], y_train[:1])
-        callbacks = [
-            _epoch_timer(),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience, restore_best_weights=True),
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=options.lr_factor, patience=options.lr_patience, min_lr=1e-6
-            ),
-            keras.callbacks.TensorBoard(log_dir=str(logs), write_graph=False, profile_batch=0),
-        ]
+        callbacks = [_epoch_timer()]
+        if options.select == "val_ua":
+            callbacks.append(_validation_ua(*validation))
+        if options.select != "last":
+            monitor, mode = ("val_ua", "max") if options.select == "val_ua" else ("val_loss", "min")
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=monitor,
+                    mode=mode,
+                    patience=options.patience or until_epoch,
+                    restore_best_weights=True,
+                    start_from_epoch=0,
+                )
+            )
+        if options.schedule == "plateau":
+            callbacks.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor="val_loss", factor=options.lr_factor, patience=options.lr_patience, min_lr=1e-6
+                )
+            )
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logs), write_graph=False, profile_batch=0))
         fit = model.fit(
             train_ds,
             validation_data=val_ds,
@@ -193,6 +238,40 @@ def _fit_member(
         histories.append(part)
         epoch += len(part)
     return pd.concat(histories, ignore_index=True)
+
+
+def frame_masks(augment_options, *, seed: int) -> dict:
+    """`ser_keras.models.layers.FrameMasks` options from ``--spec-augment``'s masks (frequency masks: columns)."""
+    return {
+        "time_masks": augment_options.time_masks,
+        "time_width": augment_options.time_width,
+        "feature_masks": augment_options.freq_masks,
+        "feature_width": augment_options.freq_width,
+        "seed": seed,
+    }
+
+
+def _kept_epoch(history: pd.DataFrame, options) -> int:
+    """The 1-based epoch whose weights the run keeps (`TrainOptions.select`)."""
+    if options.select == "last":
+        return int(history["epoch"].iloc[-1])
+    if options.select == "val_ua":
+        return int(history["epoch"][history["val_ua"].idxmax()])
+    return int(history["epoch"][history["val_loss"].idxmin()])
+
+
+def _validation_ua(X_val: np.ndarray, y_val: np.ndarray):
+    """A callback adding ``val_ua`` (balanced accuracy on the validation speakers) to each epoch's logs."""
+    import keras
+    from sklearn.metrics import balanced_accuracy_score
+
+    class ValidationUA(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                predicted = self.model.predict(X_val, batch_size=256, verbose=0).argmax(axis=1)
+                logs["val_ua"] = float(balanced_accuracy_score(y_val, predicted))
+
+    return ValidationUA()
 
 
 def average_models(members: list, *, name: str = "ensemble"):
@@ -229,6 +308,8 @@ def _optimizer(options, lr: float):
 
     if options.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=options.momentum)
+    if options.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=options.weight_decay)
     return keras.optimizers.Adam(learning_rate=lr)
 
 

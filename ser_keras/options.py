@@ -39,6 +39,9 @@ def option(
     switch: bool = False,
     group: str | None = None,
     default_factory=dataclasses.MISSING,
+    cli_default=dataclasses.MISSING,
+    default_help: Callable[[], str] | None = None,
+    text: Callable | None = None,
 ):
     """A dataclass field that is also a command-line option.
 
@@ -56,6 +59,15 @@ def option(
         A ``--name`` / ``--no-name`` pair (``argparse.BooleanOptionalAction``).
     group : str, optional
         The help section it is listed under.
+    cli_default : optional
+        The option's default when it differs from the field's: ``None`` for a value that
+        something else resolves (a feature kind's own defaults).
+    default_help : callable, optional
+        ``() -> str``: the help's statement of the default, when ``cli_default`` is ``None``
+        (built on first use, e.g. from the feature-kind registry).
+    text : callable, optional
+        ``value -> str``: the field's value as typed on the command line (and written in
+        a recipe), when its type is not plain (``--augment``'s recipes).
     """
     metadata = {
         CLI: {
@@ -66,6 +78,9 @@ def option(
             "flag": flag,
             "switch": switch,
             "group": group,
+            "cli_default": cli_default,
+            "default_help": default_help,
+            "text": text,
         }
     }
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
@@ -82,7 +97,14 @@ def flag_of(field: dataclasses.Field) -> str:
 
 
 def default_of(field: dataclasses.Field):
-    """A field's default (calling its factory)."""
+    """A field's default on the command line: its ``cli_default`` if it has one, else the field's own."""
+    if field.metadata.get(CLI, {}).get("cli_default", dataclasses.MISSING) is not dataclasses.MISSING:
+        return field.metadata[CLI]["cli_default"]
+    return field_default(field)
+
+
+def field_default(field: dataclasses.Field):
+    """A field's own default (calling its factory)."""
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return None if field.default is dataclasses.MISSING else field.default
@@ -100,12 +122,25 @@ def add_options(parser, cls, *, skip: tuple[str, ...] = (), groups: dict | None 
             if meta["group"] not in groups:
                 groups[meta["group"]] = parser.add_argument_group(meta["group"])
             target = groups[meta["group"]]
-        kwargs = {"dest": field.name, "default": default_of(field), "help": meta["help"]}
+        help_text = meta["help"]
+        if meta.get("default_help") is not None:
+            help_text = f"{help_text} (default: {meta['default_help']()})"
+        default = default_of(field)
+        if meta["text"] is not None:
+            default = meta["text"](default)  # argparse converts a text default with the option's type
+        kwargs = {"dest": field.name, "default": default, "help": help_text}
         if meta["switch"]:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs.update({k: meta[k] for k in ("type", "choices", "metavar") if meta[k] is not None})
-        target.add_argument(flag_of(field), **kwargs)
+        action = target.add_argument(flag_of(field), **kwargs)
+        action.as_text = meta["text"]  # how a recipe writes the parsed value (`value_text`)
+
+
+def value_text(action: argparse.Action, value):
+    """A parsed option's value as a recipe writes it: through its field's ``text`` when it has one."""
+    converter = getattr(action, "as_text", None)
+    return converter(value) if converter is not None and value is not None else value
 
 
 def from_args(cls, args: argparse.Namespace, **values):

@@ -16,7 +16,7 @@ import numpy as np
 from .options import NON_NEGATIVE_INT, number, option
 
 #: The help section of these options.
-SPEC_AUGMENT = "SpecAugment of mel training batches (with --spec-augment)"
+SPEC_AUGMENT = "SpecAugment of mel training batches and frame masks of the frame-level networks (--spec-augment)"
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,8 @@ def make_datasets(
     seed: int,
     augment: SpecAugmentOptions | None = None,
     shard: bool = False,
+    n_classes: int | None = None,
+    mixup: float = 0.0,
 ):
     """Shuffled, (optionally) augmented training batches and plain validation batches.
 
@@ -102,6 +104,12 @@ def make_datasets(
         Augment training images (``(n_mels, n_frames)`` examples only).
     shard : bool
         Shard by data (not by file) across replicas/workers.
+    n_classes : int, optional
+        One-hot labels ``(n, n_classes)`` instead of integers (for label smoothing and mixup).
+    mixup : float
+        Mix each training batch with a shuffled copy of itself (mixup, Zhang et al. 2018):
+        ``lam x_i + (1 - lam) x_j`` and the same of their one-hot labels, ``lam`` drawn per
+        example from Beta(``mixup``, ``mixup``); 0 for none.  Needs ``n_classes``.
 
     Returns
     -------
@@ -120,10 +128,57 @@ def make_datasets(
             return augment_mel(x, tf.stack([draw, tf.constant(seed, tf.int64)]), augment), y
 
         train_ds = tf.data.Dataset.zip((train_ds, draws)).map(apply, num_parallel_calls=tf.data.AUTOTUNE)
-    train_ds = train_ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    val_ds = tf.data.Dataset.from_tensor_slices((X_val, y_val)).batch(batch_size)
+    val_ds = tf.data.Dataset.from_tensor_slices((X_val, y_val))
+    if n_classes is not None:
+
+        def encode(x, y):
+            return x, tf.one_hot(y, n_classes)
+
+        train_ds, val_ds = train_ds.map(encode), val_ds.map(encode)
+    train_ds = train_ds.batch(batch_size)
+    if mixup > 0:
+        if n_classes is None:
+            raise ValueError("mixup needs one-hot labels (n_classes)")
+        draws = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+        train_ds = tf.data.Dataset.zip((train_ds, draws)).map(
+            lambda batch, draw: mix_batch(*batch, tf.stack([draw, tf.constant(seed, tf.int64)]), alpha=mixup)
+        )
+    train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
+    val_ds = val_ds.batch(batch_size)
     if shard:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
     return train_ds, val_ds
+
+
+def mix_batch(x, y, seed, *, alpha: float):
+    """Mixup of one batch with a shuffled copy of itself, as TensorFlow ops.
+
+    Parameters
+    ----------
+    x : tf.Tensor [shape=(batch, ...)]
+    y : tf.Tensor [shape=(batch, n_classes)]
+        One-hot (or soft) labels.
+    seed : tf.Tensor [shape=(2,), dtype=int64]
+        Stateless seed: equal seeds give equal outputs.
+    alpha : float > 0
+        ``lam`` ~ Beta(alpha, alpha) per example.
+
+    Returns
+    -------
+    x, y : tf.Tensor
+        Same shapes; each row a convex combination of two rows, labels alike.
+    """
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(seed, num=3)
+    n = tf.shape(x)[0]
+    first = tf.random.stateless_gamma([n], seeds[0], alpha=alpha)
+    second = tf.random.stateless_gamma([n], seeds[1], alpha=alpha)
+    lam = first / (first + second)
+    partner = tf.argsort(tf.random.stateless_uniform([n], seeds[2]))
+    lam_x = tf.reshape(lam, tf.concat([[n], tf.ones([tf.rank(x) - 1], tf.int32)], axis=0))
+    mixed_x = lam_x * x + (1.0 - lam_x) * tf.gather(x, partner)
+    mixed_y = lam[:, None] * y + (1.0 - lam[:, None]) * tf.gather(y, partner)
+    return mixed_x, mixed_y

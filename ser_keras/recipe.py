@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ParameterError
@@ -33,7 +34,7 @@ from .files import atomic_write_text, read_text
 from .layout import RECIPE_FILE
 
 #: Options that are about this invocation, not the recipe: never written to recipe.yaml.
-NOT_RECIPE = ("config", "quiet", "func", "command", "jobs", "scheduler", "parser")
+NOT_RECIPE = ("config", "recipe", "quiet", "func", "command", "jobs", "scheduler", "parser")
 #: Where an invocation writes.  A recipe file says what to run, not where: these keys are honoured
 #: only as relative paths inside the current folder, and never written to recipe.yaml.
 OUTPUT_OPTIONS = ("out", "cache-dir")
@@ -181,16 +182,20 @@ def expand_config(parser: argparse.ArgumentParser, command: str, words: Sequence
     ParameterError
         A key that is not an option of ``command``, or a value of the wrong shape.
     """
+    from .arguments import recipe_path
+
     words = list(words)
     files, rest, i = [], [], 0
     while i < len(words):
         word = words[i]
-        if word == "--config" and i + 1 < len(words):
-            files.append(words[i + 1])
+        if word in ("--config", "--recipe") and i + 1 < len(words):
+            files.append(words[i + 1] if word == "--config" else recipe_path(words[i + 1]))
             i += 2
             continue
         if word.startswith("--config="):
             files.append(word.split("=", 1)[1])
+        elif word.startswith("--recipe="):
+            files.append(recipe_path(word.split("=", 1)[1]))
         else:
             rest.append(word)
         i += 1
@@ -230,10 +235,6 @@ def _plain(value):
     return value
 
 
-#: The feature options of the command line, as `FeatureConfig` field names.
-FEATURE_FIELDS = ("sr", "offset", "duration", "n_mfcc", "n_mels", "n_fft", "hop_length")
-
-
 def resolved_values(*, features=None, options=None) -> dict:
     """What the options left at ``None`` resolved to, by long option name.
 
@@ -251,8 +252,10 @@ def resolved_values(*, features=None, options=None) -> dict:
 
     out = {}
     if features is not None:
+        from .features import FeatureConfig
+
         out["features"] = features.kind
-        out.update({name.replace("_", "-"): getattr(features, name) for name in FEATURE_FIELDS})
+        out.update({flag_of(f)[2:]: getattr(features, f.name) for f in option_fields(FeatureConfig)})
     if options is not None:
         for values, cls in ((options, TrainOptions), (options.augment_options, SpecAugmentOptions)):
             out.update({flag_of(f)[2:]: _plain(getattr(values, f.name)) for f in option_fields(cls)})
@@ -263,9 +266,12 @@ def _augment_values(augment: dict | None) -> dict:
     """A feature set's augmentation record (`ser_keras.augment.AugmentConfig.to_dict`) as recipe options."""
     augment = augment or {}
     out = {"augment": ",".join(augment.get("recipes", [])) or "none"}
-    for key in ("snr_db", "stretch_rate", "pitch_semitones", "speed_rate", "shift_fraction"):
-        if key in augment:
-            out[key.replace("_", "-")] = _plain(augment[key])
+    from .augment import AugmentConfig
+    from .options import flag_of, option_fields
+
+    for field in option_fields(AugmentConfig):
+        if field.name != "recipes" and field.name in augment:
+            out[flag_of(field)[2:]] = _plain(augment[field.name])
     return out
 
 
@@ -312,12 +318,14 @@ def resolved_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace, *
     ``resolved`` (`resolved_values`), so that a later default never changes what an old
     recipe replays; ``null`` remains only where nothing resolves it (``--weights`` ...).
     """
+    from .options import value_text
+
     resolved = resolved or {}
     recipe = {}
     for option, action in _option_actions(parser).items():
         if option in NOT_RECIPE or option in OUTPUT_OPTIONS or action.dest in NOT_RECIPE or action.dest == "help":
             continue
-        value = _plain(getattr(args, action.dest, None))
+        value = _plain(value_text(action, getattr(args, action.dest, None)))
         if action.dest == "corpus" and value is None:
             value = ["demo"]  # what no --corpus means, written out
         if value is None and resolved.get(option) is not None:
@@ -334,3 +342,137 @@ def write_recipe(recipe: dict, folder: str | os.PathLike) -> Path:
     header = "# ser-keras train --config recipe.yaml replays this run (command-line options override it)\n"
     atomic_write_text(path, header + yaml.safe_dump(recipe, sort_keys=False, default_flow_style=None))
     return path
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole recipe of ``train`` or ``cv``: corpora, features, augmentation, split and training.
+
+    One mapping of long option names to values (what ``recipe.yaml`` and ``--config``
+    hold), read through the command's own option schema (`ser_keras.arguments`), so a
+    value is checked exactly as if typed; the library's objects are views of it.
+
+    Examples
+    --------
+    >>> recipe = Recipe.from_dict({"model": "dnn", "epochs": 3, "augment": "none"})
+    >>> recipe.train.model, recipe.train.epochs, recipe.augment.recipes, recipe.features.kind
+    ('dnn', 3, (), 'functionals')
+    >>> Recipe.from_dict(recipe.to_dict()) == recipe
+    True
+    """
+
+    command: str
+    values: dict
+
+    @classmethod
+    def from_dict(cls, data: dict, *, command: str = "train", source: str = "recipe") -> Recipe:
+        """A recipe from a mapping of option names (``-`` or ``_``) to values; unset options take their defaults.
+
+        Raises
+        ------
+        ParameterError
+            A key that is not a recipe option of ``command``, or a value its option refuses
+            (one line naming ``source`` and the option).
+        """
+        from .arguments import recipe_parser
+
+        parser = recipe_parser(command)
+        actions = _option_actions(parser)
+        words = []
+        for key, value in data.items():
+            option = str(key).replace("_", "-")
+            if option in OUTPUT_OPTIONS:
+                continue  # where to write is the invocation's, not the recipe's
+            action = actions.get(option)
+            if action is None or option in NOT_RECIPE:
+                raise ParameterError(f"{source}: {key!r} is not an option of ser-keras {command}")
+            _check_value(Path(source), option, value)
+            words += _words(option, action, value, Path(source))
+        try:
+            args = parser.parse_args(words)
+        except ParameterError as exc:
+            raise ParameterError(f"{source}: {exc}") from None
+        return cls(command, _recipe_values(parser, args))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, *, command: str = "train") -> Recipe:
+        """A recipe from a YAML or TOML file (`read_config`: safe loader, no aliases, size and shape limits)."""
+        return cls.from_dict(read_config(path), command=command, source=str(path))
+
+    def to_dict(self) -> dict:
+        """The mapping ``recipe.yaml`` holds: every recipe option by long name, plain YAML values."""
+        return dict(self.values)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    def to_toml(self) -> str:
+        """TOML text of the recipe; options without a value (``null``) are left out, as TOML has none."""
+        import json
+
+        def value(v):
+            if isinstance(v, bool):
+                return str(v).lower()
+            if isinstance(v, list):
+                return "[" + ", ".join(value(item) for item in v) + "]"
+            return json.dumps(v)  # a JSON string or number is a TOML one
+
+        return "".join(f"{key} = {value(v)}\n" for key, v in self.to_dict().items() if v is not None)
+
+    def write(self, folder: str | os.PathLike) -> Path:
+        """``folder/recipe.yaml`` (atomic), which ``--config`` replays."""
+        return write_recipe(self.to_dict(), folder)
+
+    def namespace(self) -> argparse.Namespace:
+        """The parsed options, as the command line's helpers (`ser_keras.arguments`) take them."""
+        from .arguments import recipe_parser
+
+        parser = recipe_parser(self.command)
+        actions = _option_actions(parser)
+        words = []
+        for option, value in self.values.items():
+            words += _words(option, actions[option], value, Path("recipe"))
+        return parser.parse_args(words)
+
+    @property
+    def corpora(self) -> list[str]:
+        return list(self.values.get("corpus") or ["demo"])
+
+    @property
+    def features(self):
+        """The `ser_keras.features.FeatureConfig`."""
+        from .arguments import feature_configs
+
+        return feature_configs(self.namespace())[0]
+
+    @property
+    def augment(self):
+        """The `ser_keras.augment.AugmentConfig`."""
+        from .arguments import feature_configs
+
+        return feature_configs(self.namespace())[1]
+
+    @property
+    def split(self):
+        """The `ser_keras.splits.SplitConfig` (``train``; ``cv`` deals folds instead)."""
+        from .arguments import split_config
+
+        return split_config(self.namespace()) if self.command == "train" else None
+
+    @property
+    def train(self):
+        """The `ser_keras.training.TrainOptions`."""
+        from .arguments import training_options
+
+        return training_options(self.namespace())
+
+    @property
+    def gender(self) -> str:
+        return self.values["gender"]
+
+
+def _recipe_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """Every recipe option of a parsed command by long name (`resolved_recipe` without resolving)."""
+    return resolved_recipe(parser, args)

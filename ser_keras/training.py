@@ -33,7 +33,9 @@ class TrainOptions:
     ``None`` means the model family's default (`resolve`): Adam 1e-3, batch 32,
     patience 10 for the seed projects' networks; SGD 0.01 (momentum 0.9), batch 16,
     patience 4 and on-the-fly SpecAugment for the transfer-learning backbones, as the
-    project they come from used.
+    project they come from used; AdamW 2e-3 (weight decay 0.01) on a cosine schedule run to
+    its end, label smoothing 0.1 and frame masks for the frame-level networks (``tdnn``,
+    ``attention_lstm``), chosen by speaker cross-validation.
 
     Transfer learning is two-phase: the backbone is frozen for ``freeze_epochs``
     (default 5 with pretrained weights, 0 from scratch), then unfrozen (``unfreeze``:
@@ -78,7 +80,8 @@ class TrainOptions:
         None,
         type=NON_NEGATIVE_INT,
         group=TRAINING,
-        help="EarlyStopping patience on val_loss, best weights restored (default 10; 4 for transfer learning)",
+        help="early stopping after this many epochs without a better --select value, best weights restored; "
+        "0 runs every epoch (default 10; 4 for transfer learning; 0 for the frame-level networks)",
     )
     lr_patience: int = 4
     lr_factor: float = 0.5
@@ -92,7 +95,44 @@ class TrainOptions:
         None, type=POSITIVE_INT, group=TRAINING, help="on a CPU-only machine, split the CPU into N logical devices"
     )
     optimizer: str | None = option(
-        None, choices=("adam", "sgd"), group=TRAINING, help="default adam; sgd for transfer learning"
+        None,
+        choices=("adam", "adamw", "sgd"),
+        group=TRAINING,
+        help="default adam; sgd for transfer learning; adamw for the frame-level networks",
+    )
+    weight_decay: float | None = option(
+        None,
+        type=number(float, low=0),
+        group=TRAINING,
+        help="AdamW's decoupled weight decay (default 0.01 for the frame-level networks; unused by adam and sgd)",
+    )
+    schedule: str | None = option(
+        None,
+        choices=("plateau", "cosine"),
+        group=TRAINING,
+        help="plateau: halve the learning rate when val_loss stalls; cosine: a linear warm-up over the first "
+        "tenth of the steps, then a cosine decay to zero at --epochs (default plateau; cosine for the "
+        "frame-level networks)",
+    )
+    select: str | None = option(
+        None,
+        choices=("val_loss", "val_ua", "last"),
+        group=TRAINING,
+        help="which epoch's weights the run keeps: val_loss / val_ua: the best on the validation speakers "
+        "(early stopping after --patience epochs without one), last: the final epoch "
+        "(default val_loss; last for the frame-level networks)",
+    )
+    label_smoothing: float | None = option(
+        None,
+        type=number(float, low=0, high=0.5),
+        group=TRAINING,
+        help="label smoothing of the cross-entropy (default 0; 0.1 for the frame-level networks)",
+    )
+    mixup: float = option(
+        0.0,
+        type=number(float, low=0),
+        group=TRAINING,
+        help="mixup of training pairs, the Beta(a, a) parameter a; 0 turns it off",
     )
     momentum: float = option(0.9, type=number(float, low=0, high=1), group=TRAINING, help="SGD momentum")
     weights: str | None = option(
@@ -116,7 +156,8 @@ class TrainOptions:
         None,
         switch=True,
         group=TRANSFER,
-        help="on-the-fly time shift + SpecAugment of mel training batches (default: on for transfer learning)",
+        help="on-the-fly time shift + SpecAugment of mel training batches; for the frame-level networks, "
+        "masks of frames and columns in training (default: on for transfer learning and frame-level networks)",
     )
     ensemble: int = option(
         1,
@@ -149,8 +190,8 @@ class TrainOptions:
         pretrained = is_pretrained(self.weights)
         defaults = {**spec.defaults, "freeze_epochs": 5 if transfer and pretrained else 0}
         resolved = replace(self, model=model_name, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
-        if resolved.optimizer not in ("adam", "sgd"):
-            raise ParameterError(f"unknown optimizer {resolved.optimizer!r}; choose adam or sgd")
+        if resolved.optimizer not in ("adam", "adamw", "sgd"):
+            raise ParameterError(f"unknown optimizer {resolved.optimizer!r}; choose adam, adamw or sgd")
         if not transfer and (pretrained or resolved.freeze_epochs):
             raise ParameterError(
                 f"--weights and --freeze-epochs apply to the transfer-learning models, not {model_name}"

@@ -351,7 +351,7 @@ def test_a_non_finite_feature_row_is_reported_not_written(tmp_path, monkeypatch)
     paths = [write_wav(tmp_path / f"{i}.wav", tone(seconds=3.0, freq=150.0 + 30 * i)) for i in range(2)]
     items = [{"path": str(p), "source": i, "view_index": 0} for i, p in enumerate(paths)]
     ok, X, errors = extract.extract_chunk(
-        items, features=FeatureConfig.for_kind("stats"), augment=AugmentConfig(), seed=0
+        items, features=FeatureConfig.for_kind("stats"), augment=AugmentConfig(recipes=()), seed=0
     )
     assert ok.tolist() == [1] and np.isfinite(X).all()
     assert len(errors) == 1 and errors[0].startswith("0\t") and "0.wav: non-finite feature values" in errors[0]

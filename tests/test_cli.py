@@ -119,7 +119,7 @@ def test_a_bad_option_value_is_one_line_naming_it_and_where_help_is():
 def test_every_option_states_its_default_in_its_help():
     import argparse
 
-    from ser_keras.cli import _HelpFormatter
+    from ser_keras.arguments import HelpFormatter as _HelpFormatter
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
@@ -142,13 +142,21 @@ def test_every_training_option_field_has_exactly_one_flag_with_its_default(comma
     from ser_keras.splits import SplitConfig
     from ser_keras.training import TrainOptions
 
+    from ser_keras.augment import AugmentConfig
+    from ser_keras.features import DEFAULT_KIND, FeatureConfig
+
     parser = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
-    for cls in (TrainOptions, SpecAugmentOptions, *((SplitConfig,) if command == "train" else ())):
+    classes = (TrainOptions, SpecAugmentOptions, FeatureConfig, AugmentConfig)
+    for cls in (*classes, *((SplitConfig,) if command == "train" else ())):
         for field in option_fields(cls):
             actions = [a for a in parser._actions if a.dest == field.name]
             assert len(actions) == 1, field.name
-            assert actions[0].option_strings[0] == flag_of(field) and actions[0].default == default_of(field)
+            text = field.metadata["cli"]["text"] or (lambda value: value)
+            assert actions[0].option_strings[0] == flag_of(field) and actions[0].default == text(default_of(field))
     args = parser.parse_args([])  # and no flag at all gives the dataclass's own defaults
-    from ser_keras.cli import training_options
+    from ser_keras.arguments import feature_configs, training_options
 
     assert training_options(args) == TrainOptions()
+    # feature options left unset are the default kind's own; augmentation is the dataclass's default
+    assert feature_configs(args) == (FeatureConfig.for_kind(DEFAULT_KIND), AugmentConfig())
+    assert all(default_of(field) is None for field in option_fields(FeatureConfig))

@@ -30,12 +30,28 @@ from ..errors import ParameterError
 from .baselines import knn, logistic_regression, mlp, svm
 from .conv import build_cnn_lstm, build_conv1d, build_conv1d_avgpool, build_conv2d, build_conv2d_pool
 from .dense import build_dnn
+from .frame import build_attention_lstm, build_tdnn
 from .transfer import TRANSFER_MODELS, build_transfer, is_pretrained
 
+#: What the seed and transfer families leave as it was: no decay, the restored best val_loss epoch.
+_CLASSIC = {"weight_decay": 0.0, "schedule": "plateau", "select": "val_loss", "label_smoothing": 0.0}
 #: Training defaults of the seed projects' networks (and of the scikit-learn MLP's learning rate).
-SEED_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "patience": 10, "spec_augment": False}
+SEED_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "patience": 10, "spec_augment": False, **_CLASSIC}
 #: Training defaults of the transfer-learning backbones, as the project they come from used.
-TRANSFER_DEFAULTS = {"optimizer": "sgd", "lr": 0.01, "batch_size": 16, "patience": 4, "spec_augment": True}
+TRANSFER_DEFAULTS = {"optimizer": "sgd", "lr": 0.01, "batch_size": 16, "patience": 4, "spec_augment": True, **_CLASSIC}
+#: Training defaults of the frame-level networks, chosen by speaker cross-validation (README): AdamW
+#: with a cosine schedule run to its end, label smoothing, frame masks.
+FRAME_DEFAULTS = {
+    "optimizer": "adamw",
+    "lr": 2e-3,
+    "batch_size": 32,
+    "patience": 0,
+    "spec_augment": True,
+    "weight_decay": 0.01,
+    "schedule": "cosine",
+    "select": "last",
+    "label_smoothing": 0.1,
+}
 #: Every feature layout (`ser_keras.features.FeatureKind.layout`).
 ALL_LAYOUTS = ("vector", "sequence", "image")
 
@@ -57,8 +73,9 @@ class ModelSpec:
         Keras: ``build(input_shape, num_classes, **options) -> keras.Model``.
     estimator : callable, optional
         scikit-learn: ``estimator(options) -> estimator`` (options: a resolved `TrainOptions`).
-    family : {'seed', 'transfer', 'baseline'}
-        ``transfer``: an ImageNet backbone, trained in two phases with pretrained weights.
+    family : {'seed', 'frame', 'transfer', 'baseline'}
+        ``transfer``: an ImageNet backbone, trained in two phases with pretrained weights;
+        ``frame``: a frame-level network, whose builder takes training-only frame masks.
     log_power : bool
         Its first layers can log-compress a raw mel-power block (``--log-power``).
     group_balance : bool
@@ -89,6 +106,10 @@ class ModelSpec:
     @property
     def is_transfer(self) -> bool:
         return self.family == "transfer"
+
+    @property
+    def is_frame(self) -> bool:
+        return self.family == "frame"
 
 
 def _transfer(name: str) -> ModelSpec:
@@ -132,6 +153,26 @@ _SPECS = (
         log_power=True,
     ),
     ModelSpec("dnn", "keras", ("vector",), "an MLP regularised for few speakers", build_dnn, log_power=True),
+    ModelSpec(
+        "tdnn",
+        "keras",
+        ("sequence",),
+        "a TDNN / ECAPA-style Conv1D over frames: dilated SE blocks, attentive statistics pooling",
+        build_tdnn,
+        family="frame",
+        log_power=True,
+        defaults=dict(FRAME_DEFAULTS),
+    ),
+    ModelSpec(
+        "attention_lstm",
+        "keras",
+        ("sequence",),
+        "a bidirectional LSTM over frames with attentive statistics pooling",
+        build_attention_lstm,
+        family="frame",
+        log_power=True,
+        defaults=dict(FRAME_DEFAULTS),
+    ),
     *(_transfer(name) for name in TRANSFER_MODELS),
     ModelSpec(
         "mlp",

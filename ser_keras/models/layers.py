@@ -135,3 +135,88 @@ class StatisticsPooling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 2 * input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class AttentiveStatisticsPooling(keras.layers.Layer):
+    """Attention-weighted mean and standard deviation over time (Okabe et al. 2018, as in ECAPA-TDNN).
+
+    Each channel gets its own softmax weights over the frames from a small tanh network,
+    so the frames that carry the emotion count more than pauses or steady vowels.
+    Input ``(batch, T, C)``, output ``(batch, 2 C)``.
+    """
+
+    def __init__(self, hidden: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = int(hidden)
+
+    def build(self, input_shape):
+        self.attention = keras.layers.Dense(self.hidden, activation="tanh", name="attention")
+        self.attention.build(input_shape)
+        self.scores = keras.layers.Dense(input_shape[-1], name="scores")
+        self.scores.build((*input_shape[:-1], self.hidden))
+
+    def call(self, inputs):
+        weights = ops.softmax(self.scores(self.attention(inputs)), axis=1)
+        mean = ops.sum(weights * inputs, axis=1)
+        variance = ops.sum(weights * ops.square(inputs), axis=1) - ops.square(mean)
+        return ops.concatenate([mean, ops.sqrt(ops.maximum(variance, 1e-6))], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "hidden": self.hidden}
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class FrameMasks(keras.layers.Layer):
+    """SpecAugment for frame sequences, in training only: zero random bands of frames and of features.
+
+    Placed after the z-score, so a masked value is the training mean.  ``time_masks``
+    masks of up to ``time_width`` consecutive frames and ``feature_masks`` of up to
+    ``feature_width`` consecutive columns, drawn per example and step.  At inference it
+    is the identity, so exported models are deterministic.  Input and output ``(batch, T, F)``.
+    """
+
+    def __init__(self, time_masks=2, time_width=20, feature_masks=2, feature_width=15, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.time_masks, self.time_width = int(time_masks), int(time_width)
+        self.feature_masks, self.feature_width = int(feature_masks), int(feature_width)
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def _keep(self, batch, size: int, count: int, max_width: int):
+        """``(batch, size)``: 1 outside ``count`` random bands of width ``0 .. max_width``, 0 inside."""
+        positions = ops.arange(size)[None, :]
+        keep = ops.ones((batch, size))
+        for _ in range(count):
+            width = keras.random.randint((batch, 1), 0, min(max_width, size) + 1, seed=self.generator)
+            start = ops.floor(
+                keras.random.uniform((batch, 1), seed=self.generator) * ops.cast(size - width + 1, "float32")
+            )
+            start = ops.cast(start, "int32")
+            inside = ops.logical_and(positions >= start, positions < start + width)
+            keep = keep * (1.0 - ops.cast(inside, "float32"))
+        return keep
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        batch = ops.shape(inputs)[0]
+        keep_time = self._keep(batch, inputs.shape[1], self.time_masks, self.time_width)
+        keep_features = self._keep(batch, inputs.shape[2], self.feature_masks, self.feature_width)
+        return inputs * ops.cast(keep_time[:, :, None] * keep_features[:, None, :], inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "time_masks": self.time_masks,
+            "time_width": self.time_width,
+            "feature_masks": self.feature_masks,
+            "feature_width": self.feature_width,
+            "seed": self.seed,
+        }
