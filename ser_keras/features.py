@@ -139,9 +139,9 @@ class FeatureConfig:
             )
         if self.hop_length > self.n_fft:
             raise ParameterError(f"hop_length ({self.hop_length}) cannot exceed n_fft ({self.n_fft})")
-        if self.kind == "lld" and (self.sequence_frames is None or self.sequence_frames < 1):
+        if self.kind in ("lld", "fusion") and (self.sequence_frames is None or self.sequence_frames < 1):
             raise ParameterError(f"lld features need sequence_frames >= 1, got {self.sequence_frames}")
-        if self.kind in ("functionals", "lld") and not 0 < self.f0_min < self.f0_max < self.sr / 2:
+        if self.kind in ("functionals", "lld", "fusion") and not 0 < self.f0_min < self.f0_max < self.sr / 2:
             raise ParameterError(f"need 0 < f0_min < f0_max < sr/2, got {self.f0_min}, {self.f0_max}")
 
     @property
@@ -344,9 +344,10 @@ class FeatureKind:
     graph : callable ``(waveform tf.Tensor (batch, n), config) -> tf.Tensor`` or None
         The same features in TensorFlow ops, for the SavedModel's waveform signature;
         None when there is no faithful graph form (the SavedModel takes feature arrays only).
-    layout : {'vector', 'sequence', 'image'}
+    layout : {'vector', 'sequence', 'image', 'fused'}
         What model families it suits: vectors (MLP, Conv1D over features, scikit-learn),
-        time sequences ``(T, F)`` or images ``(M, T)``.
+        time sequences ``(T, F)``, images ``(M, T)``, or a vector and a sequence in one
+        row (`fusion_blocks`).
     default_model : str
     time_axis : int or None
         Axis of one example that is time (averaged for the gender router; pooled by
@@ -418,6 +419,37 @@ def _lld_names(config):
     from .lld import descriptor_names
 
     return descriptor_names(config)
+
+
+def _fusion_parts(config):
+    """The ``functionals`` and ``lld`` configs a ``fusion`` config is made of."""
+    return replace(config, kind="functionals", sequence_frames=None), replace(config, kind="lld")
+
+
+def _fusion_one(y, *, config):
+    utterance, frames = _fusion_parts(config)
+    return np.concatenate([_functionals_one(y, config=utterance), _lld_one(y, config=frames).ravel()])
+
+
+def _fusion_shape(config):
+    utterance, frames = _fusion_parts(config)
+    return (_functionals_shape(utterance)[0] + int(np.prod(_lld_shape(frames))),)
+
+
+def _fusion_names(config):
+    utterance, frames = _fusion_parts(config)
+    names = _lld_names(frames)
+    return _functionals_names(utterance) + [f"frame{t}_{name}" for t in range(frames.sequence_frames) for name in names]
+
+
+def fusion_blocks(config) -> tuple[FeatureConfig, FeatureConfig, int]:
+    """How a ``fusion`` example is laid out: its ``functionals`` and ``lld`` configs, and where the frames start.
+
+    An example is the functionals vector, then the ``(sequence_frames, n_descriptors)``
+    frame matrix flattened row by row.
+    """
+    utterance, frames = _fusion_parts(config)
+    return utterance, frames, _functionals_shape(utterance)[0]
 
 
 def _graph(waveform, config):
@@ -498,6 +530,16 @@ KINDS: dict[str, FeatureKind] = {
             layout="sequence",
             default_model="tdnn",
             time_axis=0,
+        ),
+        FeatureKind(
+            "fusion",
+            "functionals and lld of the same utterance in one example (the fusion model's input)",
+            defaults={**_FUNCTIONALS_DEFAULTS, "sequence_frames": 192},
+            shape=_fusion_shape,
+            names=_fusion_names,
+            compute_one=_fusion_one,
+            layout="fused",
+            default_model="fusion",
         ),
     )
 }

@@ -1,5 +1,6 @@
 """Fitting a Keras model: built and compiled inside a ``tf.distribute`` strategy, early-stopped on
-the validation speakers, saved as ``model.keras`` and exported as a SavedModel.
+the validation speakers (or, with ``--select last``, trained on train + val for its epochs),
+saved as ``model.keras`` and exported as a SavedModel.
 
 The batch size is per replica.  Transfer-learning backbones train in two phases
 (frozen, then fine-tuned at ``lr * fine_tune_lr_factor``).  ``--ensemble N`` trains N
@@ -23,14 +24,52 @@ from .strategies import make_strategy, prepare_multi_worker
 
 
 def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
+    """Train a Keras model (`train_keras`), save it and its SavedModel into ``run_dir``; its test probabilities."""
+    from .serving import export_saved_model
+
+    model, history, extra = train_keras(
+        model_name, fs.features, fs.labels, X_train, y_train, X_val, y_val, options, run_dir, strategy, progress
+    )
+    model.save(run_dir / KERAS_MODEL_FILE)
+    export_saved_model(
+        model, run_dir / SAVED_MODEL_DIR, config=fs.features, labels=fs.labels, normalize=options.normalize
+    )
+    return model.predict(X_test, batch_size=256, verbose=0), history, extra
+
+
+def train_keras(model_name, config, labels, X_train, y_train, X_val, y_val, options, run_dir, strategy, progress):
+    """Build, compile and fit a Keras model inside a ``tf.distribute`` strategy; write ``history.csv``.
+
+    Parameters
+    ----------
+    model_name : str
+    config : FeatureConfig
+        The kind of ``X_train`` (its layout, power columns, normalisation axes).
+    labels : list of str
+    X_train, y_train, X_val, y_val : np.ndarray
+    options : TrainOptions
+        Resolved.
+    run_dir : Path
+        Receives ``history.csv`` and the TensorBoard logs.
+
+    Returns
+    -------
+    model : keras.Model
+        The kept weights (`TrainOptions.select`); an ensemble's members averaged.
+    history : pd.DataFrame
+    extra : dict
+        What ``run.json`` records of the fit.
+    """
     import keras
     import tensorflow as tf
 
     from .pipeline import make_datasets
-    from .serving import export_saved_model
 
     keras.utils.set_random_seed(options.seed)
     tf.config.experimental.enable_op_determinism()
+    held_out = options.select != "last"
+    if not held_out:  # nothing is chosen on the validation speakers, so they are training data too
+        X_train, y_train = np.concatenate([X_train, X_val]), np.concatenate([y_train, y_val])
     strategy = strategy or make_strategy(options.strategy, options.devices)
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     replicas = strategy.num_replicas_in_sync
@@ -47,28 +86,28 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
     else:
         build_options = {}
         X_fit = X_train
-        power_columns = fs.features.kind_spec.power_columns
+        power_columns = config.kind_spec.power_columns
         if power_columns is not None and options.log_power and get_spec(model_name).log_power:
             from .models.layers import log_compress
 
-            build_options["log_columns"] = power_columns(fs.features)
+            build_options["log_columns"] = power_columns(config)
             X_fit = log_compress(X_train, *build_options["log_columns"])
-        build_options["normalization"] = fit_normalization(X_fit, fs.features)
+        build_options["normalization"] = fit_normalization(X_fit, config)
     if model_name == "cnn_lstm":
-        build_options["mel_input"] = fs.features.kind_spec.layout == "image"
+        build_options["mel_input"] = config.kind_spec.layout == "image"
     spec = get_spec(model_name)
-    augment = options.augment_options if options.spec_augment and fs.features.kind_spec.layout == "image" else None
+    augment = options.augment_options if options.spec_augment and config.kind_spec.layout == "image" else None
     if spec.is_frame and options.spec_augment:
         build_options["masks"] = frame_masks(options.augment_options, seed=options.seed)
     one_hot = options.label_smoothing > 0 or options.mixup > 0  # both need soft targets
     steps_per_epoch = -(-len(y_train) // global_batch)
-    class_weight = _class_weights(y_train, len(fs.labels)) if options.class_weight == "balanced" else None
+    class_weight = _class_weights(y_train, len(labels)) if options.class_weight == "balanced" else None
     members, histories = [], []
     for member in range(options.ensemble):
         seed = options.seed + member
         keras.utils.set_random_seed(seed)
         with strategy.scope():
-            model = get_spec(model_name).build(X_train.shape[1:], len(fs.labels), **build_options)
+            model = get_spec(model_name).build(X_train.shape[1:], len(labels), **build_options)
         train_ds, val_ds = make_datasets(
             X_train,
             y_train,
@@ -78,7 +117,7 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
             seed=seed,
             augment=augment,
             shard=replicas > 1 or multi_worker,
-            n_classes=len(fs.labels) if one_hot else None,
+            n_classes=len(labels) if one_hot else None,
             mixup=options.mixup,
         )
         logs = run_dir / LOGS_DIR if options.ensemble == 1 else run_dir / LOGS_DIR / f"member-{member + 1}"
@@ -106,24 +145,18 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
         histories.append(history)
     history = pd.concat(histories, ignore_index=True)
     write_csv(history, run_dir / HISTORY_FILE)  # per member and phase
-    missing = {"val_loss", "loss"} - set(history.columns)
+    missing = ({"val_loss", "loss"} if held_out else {"loss"}) - set(history.columns)
     if missing:  # every callback must have monitored a key that exists
         raise RuntimeError(f"training history lacks {missing}")
     if options.ensemble > 1:
         with strategy.scope():
             model = average_models(members, name=f"{model_name}_ensemble{options.ensemble}")
-    model.save(run_dir / KERAS_MODEL_FILE)
-    export_saved_model(
-        model, run_dir / SAVED_MODEL_DIR, config=fs.features, labels=fs.labels, normalize=options.normalize
-    )
-    probabilities = model.predict(X_test, batch_size=256, verbose=0)
     extra = {
         "strategy": type(strategy).__name__,
         "replicas": int(replicas),
         "global_batch_size": int(global_batch),
         "epochs_run": int(len(history)),
         "best_epoch": _kept_epoch(histories[0], options),
-        "select": options.select,
         "ensemble": {
             "members": options.ensemble,
             "seeds": [options.seed + m for m in range(options.ensemble)],
@@ -134,10 +167,11 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
         "mean_epoch_seconds": round(float(history["epoch_seconds"].mean()), 2),
         "log_power_columns": build_options.get("log_columns"),
         "normalization": (
-            "per-image min-max to [0, 1], then a z-score fitted on the train split, inside the model"
+            "per-image min-max to [0, 1], then a z-score fitted on the training rows, inside the model"
             if transfer
-            else "z-score per feature (per mel band for mel), fitted on the train split, inside the model"
+            else "z-score per feature (per mel band for mel), fitted on the training rows, inside the model"
         ),
+        "fitted_on": "train" if held_out else "train + val (--select last: no epoch is chosen on val)",
     }
     if augment is not None:
         extra["train_augmentation"] = {"spec_augment": asdict(augment)}
@@ -145,7 +179,7 @@ def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, r
         extra["train_augmentation"] = {"frame_masks": build_options["masks"]}
     if options.mixup:
         extra.setdefault("train_augmentation", {})["mixup"] = options.mixup
-    return probabilities, history, extra
+    return model, history, extra
 
 
 def _fit_member(
@@ -226,7 +260,7 @@ def _fit_member(
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logs), write_graph=False, profile_batch=0))
         fit = model.fit(
             train_ds,
-            validation_data=val_ds,
+            validation_data=val_ds if options.select != "last" else None,
             epochs=until_epoch,
             initial_epoch=epoch,
             callbacks=callbacks,
@@ -289,7 +323,8 @@ def average_models(members: list, *, name: str = "ensemble"):
 
 
 def _epoch_timer():
-    """A callback that adds ``epoch_seconds`` (wall time of the epoch, validation included) to the logs."""
+    """A callback that adds ``epoch_seconds`` (wall time of the epoch, validation included) and, under a
+    schedule, the ``learning_rate`` at the epoch's end to the logs."""
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
@@ -299,6 +334,8 @@ def _epoch_timer():
         def on_epoch_end(self, epoch, logs=None):
             if logs is not None:
                 logs["epoch_seconds"] = time.perf_counter() - self.started
+                if "learning_rate" not in logs:  # a schedule's current rate (Keras logs only a constant one)
+                    logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     return EpochTimer()
 

@@ -76,21 +76,26 @@ def scale_columns(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return X * weights
 
 
-def fit_sklearn(model_name, train_part, val_part, X_test, options, run_dir, *, config, labels):
-    """Fit a scikit-learn baseline (standardised inputs) on train + val: they have no early
-    stopping to spend the validation speakers on."""
+def fit_pipeline(model_name: str, X: np.ndarray, y: np.ndarray, options, config):
+    """``StandardScaler [-> column weights] -> estimator`` of a baseline, fitted on ``X`` (rows flattened)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     spec = get_spec(model_name)
-    clf = spec.estimator(options)
     weights = group_weights(config) if spec.group_balance and options.group_balance else None
     steps = [StandardScaler()] + (
         [FunctionTransformer(scale_columns, kw_args={"weights": weights})] if weights is not None else []
     )
-    pipeline = make_pipeline(*steps, clf)
-    X = np.concatenate([train_part.X, val_part.X])
-    pipeline.fit(X.reshape(len(X), -1), np.concatenate([train_part.y, val_part.y]))
+    pipeline = make_pipeline(*steps, spec.estimator(options))
+    return pipeline.fit(X.reshape(len(X), -1), y)
+
+
+def fit_sklearn(model_name, train_part, val_part, X_test, options, run_dir, *, config, labels):
+    """Fit a scikit-learn baseline (standardised inputs) on train + val: they have no early
+    stopping to spend the validation speakers on."""
+    spec = get_spec(model_name)
+    X, y = np.concatenate([train_part.X, val_part.X]), np.concatenate([train_part.y, val_part.y])
+    pipeline = fit_pipeline(model_name, X, y, options, config)
     save_estimator(pipeline, run_dir / ESTIMATOR_FILE)
     probabilities = sklearn_probabilities(pipeline, X_test)
     if spec.keras_equivalent and config.kind_spec.layout == "vector":  # the same model in Keras: a SavedModel too

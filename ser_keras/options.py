@@ -126,7 +126,7 @@ def add_options(parser, cls, *, skip: tuple[str, ...] = (), groups: dict | None 
         if meta.get("default_help") is not None:
             help_text = f"{help_text} (default: {meta['default_help']()})"
         default = default_of(field)
-        if meta["text"] is not None:
+        if meta["text"] is not None and default is not None:
             default = meta["text"](default)  # argparse converts a text default with the option's type
         kwargs = {"dest": field.name, "default": default, "help": help_text}
         if meta["switch"]:
@@ -197,10 +197,15 @@ def float_pair(*, low: float, high: float):
     return convert
 
 
+def image_size_text(size: tuple[int, int]) -> str:
+    """``(64, 64)`` -> ``"64x64"``, as ``--image-size`` is typed."""
+    return f"{size[0]}x{size[1]}"
+
+
 def image_size(text: str) -> tuple[int, int]:
     """An argparse ``type`` for ``HxW`` (at least 32x32, what the backbones take)."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
+    try:  # HxW, or H,W as a recipe file's [H, W] list arrives
+        height, width = (int(v) for v in text.lower().replace(",", "x").split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HxW, e.g. 224x224, got {text!r}") from None
     if height < 32 or width < 32:

@@ -63,17 +63,23 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
 
 
 def write_report(
-    report: dict, out_dir: str | os.PathLike, *, history: pd.DataFrame | None = None, title: str = ""
+    report: dict,
+    out_dir: str | os.PathLike,
+    *,
+    history: pd.DataFrame | None = None,
+    title: str = "",
+    kept_epoch: int | None = None,
 ) -> None:
     """Write ``report.json``, ``confusion_matrix.png`` and (with a history) ``curves.png``.
 
-    ``title`` (the run, its model and corpus; the target corpus when cross-corpus) heads both figures.
+    ``title`` (the run, its model and corpus; the target corpus when cross-corpus) heads both figures;
+    ``kept_epoch`` is the epoch whose weights the run kept (default: the lowest val_loss).
     """
     out_dir = Path(out_dir)
     atomic_write_json(out_dir / REPORT_FILE, report)
     plot_confusion(report, out_dir / CONFUSION_FILE, title=title)
     if history is not None and len(history):
-        plot_curves(history, out_dir / CURVES_FILE, title=title)
+        plot_curves(history, out_dir / CURVES_FILE, title=title, kept_epoch=kept_epoch)
 
 
 def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") -> None:
@@ -108,8 +114,10 @@ def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") ->
     save_figure(fig, path, dpi=110)
 
 
-def plot_curves(history: pd.DataFrame, path: str | os.PathLike, *, title: str = "") -> None:
-    """Loss, accuracy and learning rate per epoch (train vs validation), the restored best epoch marked.
+def plot_curves(
+    history: pd.DataFrame, path: str | os.PathLike, *, title: str = "", kept_epoch: int | None = None
+) -> None:
+    """Loss, accuracy and learning rate per epoch (train vs validation), the kept epoch marked.
 
     Only panels with data are drawn (an MLP's loss curve has no accuracy); with an
     ensemble the first member is drawn.  Epochs are numbered from 1, as in ``history.csv``
@@ -122,7 +130,9 @@ def plot_curves(history: pd.DataFrame, path: str | os.PathLike, *, title: str = 
     panels = [key for key in ("loss", "accuracy") if key in history or f"val_{key}" in history]
     if "learning_rate" in history:
         panels.append("learning_rate")
-    best = int(epochs[int(np.argmin(history["val_loss"].to_numpy()))]) if "val_loss" in history else None
+    best = kept_epoch
+    if best is None and "val_loss" in history:
+        best = int(epochs[int(np.argmin(history["val_loss"].to_numpy()))])
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
     for ax, key in zip(axes[0], panels):
         if key == "learning_rate":
@@ -132,7 +142,7 @@ def plot_curves(history: pd.DataFrame, path: str | os.PathLike, *, title: str = 
             if key != "learning_rate" and prefix + key in history:
                 ax.plot(epochs, history[prefix + key], style, label=("validation " if prefix else "train ") + key)
         if best is not None:
-            ax.axvline(best, color="C3", linestyle="-.", linewidth=1, label=f"restored best epoch ({best})")
+            ax.axvline(best, color="C3", linestyle="-.", linewidth=1, label=f"kept epoch ({best})")
         if "phase" in history:  # two-phase fine-tuning: mark where the backbone was unfrozen
             phases = history["phase"].to_numpy()
             for change in np.flatnonzero(phases[1:] != phases[:-1]):

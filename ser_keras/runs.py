@@ -276,6 +276,7 @@ SIDECAR_FIELDS = {
     "normalization": _is_text,
     "fitted_on": _is_text,
     "train_augmentation": lambda v: isinstance(v, dict),
+    "fusion": lambda v: isinstance(v, dict),
 }
 #: The most emotions a run may classify.
 MAX_LABELS = 64

@@ -133,7 +133,13 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
     """Train, score and export into the (staging) folder ``run_dir``."""
     train_part, val_part, test_part = parts["train"], parts["val"], parts["test"]
     started = time.perf_counter()
-    if not get_spec(model_name).is_keras:
+    if get_spec(model_name).family == "fusion":
+        from .fit_fusion import fit_fusion
+
+        probabilities, history, extra = fit_fusion(
+            fs, train_part.X, train_part.y, val_part.X, val_part.y, test_part.X, options, run_dir, strategy, progress
+        )
+    elif not get_spec(model_name).is_keras:
         probabilities, history, extra = fit_sklearn(
             model_name, train_part, val_part, test_part.X, options, run_dir, config=fs.features, labels=fs.labels
         )
@@ -165,7 +171,7 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
         f"{published_name(run_dir)}: {model_name} on {corpus_names(fs.config.get('corpora'))} "
         f"({fs.features.kind}, {gender}, {options.normalize})"
     )
-    write_report(report, run_dir, history=history, title=title)
+    write_report(report, run_dir, history=history, title=title, kept_epoch=extra.get("best_epoch"))
     sidecar = {
         "package_version": __version__,
         "library_versions": library_versions(("tensorflow", "keras", "numpy", "librosa", "scikit-learn")),

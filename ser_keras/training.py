@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 
 from .errors import ParameterError
 from .features import KINDS
-from .models import TRANSFER_MODELS, get_spec, is_pretrained, models_help
-from .options import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, image_size, number, option
+from .models import TRANSFER_MODELS, TRANSFER_SCRATCH_DEFAULTS, get_spec, is_pretrained, models_help
+from .options import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, image_size, image_size_text, number, option
 from .pipeline import SpecAugmentOptions
 
 TRAINING = "training"
@@ -66,7 +66,8 @@ class TrainOptions:
         None,
         type=POSITIVE_FLOAT,
         group=TRAINING,
-        help="learning rate (default 1e-3 Adam; 0.01 SGD for transfer learning)",
+        help="learning rate (default 1e-3 Adam; 0.01 SGD for transfer learning from pretrained weights, 1e-3 Adam "
+        "from scratch; 2e-3 AdamW for the frame-level networks)",
     )
     seed: int = 0
     class_weight: str | None = option(
@@ -98,7 +99,7 @@ class TrainOptions:
         None,
         choices=("adam", "adamw", "sgd"),
         group=TRAINING,
-        help="default adam; sgd for transfer learning; adamw for the frame-level networks",
+        help="default adam; sgd for transfer learning from pretrained weights; adamw for the frame-level networks",
     )
     weight_decay: float | None = option(
         None,
@@ -119,8 +120,8 @@ class TrainOptions:
         choices=("val_loss", "val_ua", "last"),
         group=TRAINING,
         help="which epoch's weights the run keeps: val_loss / val_ua: the best on the validation speakers "
-        "(early stopping after --patience epochs without one), last: the final epoch "
-        "(default val_loss; last for the frame-level networks)",
+        "(early stopping after --patience epochs without one); last: the final epoch, and as nothing is chosen "
+        "on them the validation speakers train too (default val_loss; last for the frame-level networks)",
     )
     label_smoothing: float | None = option(
         None,
@@ -142,7 +143,12 @@ class TrainOptions:
         "none (default) or PATH to a .weights.h5 of the backbone",
     )
     image_size: tuple[int, int] | None = option(
-        None, type=image_size, metavar="HxW", group=TRANSFER, help="resize mel images first, e.g. 224x224"
+        None,
+        type=image_size,
+        text=image_size_text,
+        metavar="HxW",
+        group=TRANSFER,
+        help="resize mel images first, e.g. 224x224",
     )
     freeze_epochs: int | None = option(
         None,
@@ -189,6 +195,8 @@ class TrainOptions:
         transfer = spec.is_transfer
         pretrained = is_pretrained(self.weights)
         defaults = {**spec.defaults, "freeze_epochs": 5 if transfer and pretrained else 0}
+        if transfer and not pretrained:
+            defaults.update(TRANSFER_SCRATCH_DEFAULTS)
         resolved = replace(self, model=model_name, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
         if resolved.optimizer not in ("adam", "adamw", "sgd"):
             raise ParameterError(f"unknown optimizer {resolved.optimizer!r}; choose adam, adamw or sgd")

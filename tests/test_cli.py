@@ -137,13 +137,12 @@ def test_every_option_states_its_default_in_its_help():
 def test_every_training_option_field_has_exactly_one_flag_with_its_default(command):
     import argparse
 
+    from ser_keras.augment import AugmentConfig
+    from ser_keras.features import DEFAULT_KIND, FeatureConfig
     from ser_keras.options import default_of, flag_of, option_fields
     from ser_keras.pipeline import SpecAugmentOptions
     from ser_keras.splits import SplitConfig
     from ser_keras.training import TrainOptions
-
-    from ser_keras.augment import AugmentConfig
-    from ser_keras.features import DEFAULT_KIND, FeatureConfig
 
     parser = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
     classes = (TrainOptions, SpecAugmentOptions, FeatureConfig, AugmentConfig)
@@ -151,8 +150,10 @@ def test_every_training_option_field_has_exactly_one_flag_with_its_default(comma
         for field in option_fields(cls):
             actions = [a for a in parser._actions if a.dest == field.name]
             assert len(actions) == 1, field.name
-            text = field.metadata["cli"]["text"] or (lambda value: value)
-            assert actions[0].option_strings[0] == flag_of(field) and actions[0].default == text(default_of(field))
+            default = default_of(field)
+            if field.metadata["cli"]["text"] is not None and default is not None:
+                default = field.metadata["cli"]["text"](default)  # as typed: argparse converts it
+            assert actions[0].option_strings[0] == flag_of(field) and actions[0].default == default
     args = parser.parse_args([])  # and no flag at all gives the dataclass's own defaults
     from ser_keras.arguments import feature_configs, training_options
 

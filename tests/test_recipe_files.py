@@ -34,6 +34,9 @@ def test_a_recipe_round_trips_through_dict_yaml_and_toml():
     assert Recipe.from_dict(yaml.safe_load(recipe.to_yaml())) == recipe
     assert Recipe.from_dict(tomllib.loads(recipe.to_toml())) == recipe
     assert recipe.train.log_power is False and recipe.augment.speed_rate == (0.9, 1.1)
+    sized = Recipe.from_dict({"model": "resnet50", "image-size": "64x64"})
+    assert sized.to_dict()["image-size"] == "64x64" and Recipe.from_dict(sized.to_dict()).train.image_size == (64, 64)
+    assert Recipe.from_dict({"image-size": [64, 48]}).train.image_size == (64, 48)  # a list, as older recipes wrote
 
 
 def test_a_run_recipe_file_of_the_previous_release_loads_as_a_recipe():
@@ -66,7 +69,7 @@ def test_every_shipped_recipe_is_a_valid_recipe_of_train_and_cv():
     from ser_keras.arguments import shipped_recipes
 
     names = shipped_recipes()
-    assert {"default", "seed-conv1d", "transfer-scratch"} <= set(names)
+    assert {"default", "seed-conv1d", "deep", "fusion", "transfer-scratch"} <= set(names)
     for name in names:
         for command in ("train", "cv"):
             Recipe.from_file(Path(__file__).parents[1] / "ser_keras" / "recipes" / f"{name}.yaml", command=command)
@@ -87,4 +90,4 @@ def test_recipe_name_is_taken_like_config_and_the_command_line_wins(tmp_path, ca
     args = recipe_parser("train").parse_args(words)
     assert (args.features, args.model, args.recipes, args.log_power, args.epochs) == ("stats", "conv1d", (), False, 2)
     assert main(["train", "--recipe", "no-such-recipe"]) == 2
-    assert "'no-such-recipe' is neither a shipped recipe (default, " in capsys.readouterr().err
+    assert "'no-such-recipe' is neither a shipped recipe (deep, default, fusion, " in capsys.readouterr().err

@@ -39,6 +39,9 @@ _CLASSIC = {"weight_decay": 0.0, "schedule": "plateau", "select": "val_loss", "l
 SEED_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "patience": 10, "spec_augment": False, **_CLASSIC}
 #: Training defaults of the transfer-learning backbones, as the project they come from used.
 TRANSFER_DEFAULTS = {"optimizer": "sgd", "lr": 0.01, "batch_size": 16, "patience": 4, "spec_augment": True, **_CLASSIC}
+#: What changes for a transfer backbone trained from random weights (``--weights none``): Adam, as
+#: SGD 0.01 barely moves 25 million random weights in the few hundred steps a small corpus gives.
+TRANSFER_SCRATCH_DEFAULTS = {"optimizer": "adam", "lr": 1e-3}
 #: Training defaults of the frame-level networks, chosen by speaker cross-validation (README): AdamW
 #: with a cosine schedule run to its end, label smoothing, frame masks.
 FRAME_DEFAULTS = {
@@ -73,9 +76,10 @@ class ModelSpec:
         Keras: ``build(input_shape, num_classes, **options) -> keras.Model``.
     estimator : callable, optional
         scikit-learn: ``estimator(options) -> estimator`` (options: a resolved `TrainOptions`).
-    family : {'seed', 'frame', 'transfer', 'baseline'}
+    family : {'seed', 'frame', 'fusion', 'transfer', 'baseline'}
         ``transfer``: an ImageNet backbone, trained in two phases with pretrained weights;
-        ``frame``: a frame-level network, whose builder takes training-only frame masks.
+        ``frame``: a frame-level network, whose builder takes training-only frame masks;
+        ``fusion``: fitted in parts (`ser_keras.fit_fusion`), no builder of its own.
     log_power : bool
         Its first layers can log-compress a raw mel-power block (``--log-power``).
     group_balance : bool
@@ -171,6 +175,14 @@ _SPECS = (
         build_attention_lstm,
         family="frame",
         log_power=True,
+        defaults=dict(FRAME_DEFAULTS),
+    ),
+    ModelSpec(
+        "fusion",
+        "keras",
+        ("fused",),
+        "logreg on the functionals and tdnn on the frames of the same clip, probabilities averaged, one model",
+        family="fusion",
         defaults=dict(FRAME_DEFAULTS),
     ),
     *(_transfer(name) for name in TRANSFER_MODELS),

@@ -220,3 +220,48 @@ class FrameMasks(keras.layers.Layer):
             "feature_width": self.feature_width,
             "seed": self.seed,
         }
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class Columns(keras.layers.Layer):
+    """Columns ``start:stop`` of the last axis (``stop`` None: to the end), optionally reshaped per example.
+
+    Input ``(batch, F)``; output ``(batch, stop - start)`` or ``(batch, *shape)``.
+    """
+
+    def __init__(self, start: int, stop: int | None = None, shape=None, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), None if stop is None else int(stop)
+        self.shape = None if shape is None else tuple(int(v) for v in shape)
+
+    def call(self, inputs):
+        x = inputs[..., self.start : self.stop]
+        return x if self.shape is None else ops.reshape(x, (-1, *self.shape))
+
+    def compute_output_shape(self, input_shape):
+        if self.shape is not None:
+            return (input_shape[0], *self.shape)
+        stop = input_shape[-1] if self.stop is None else self.stop
+        return (*input_shape[:-1], stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop, "shape": self.shape}
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class WeightedAverage(keras.layers.Layer):
+    """``(1 - weight) * a + weight * b`` of two probability tensors of one shape."""
+
+    def __init__(self, weight: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+
+    def call(self, inputs):
+        first, second = inputs
+        return (1.0 - self.weight) * first + self.weight * second
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParameterError
+from .conv import BN_MOMENTUM
 
 #: ``--model`` names of the transfer-learning family.
 TRANSFER_MODELS = ("densenet121", "densenet169", "densenet201", "densenet161", "resnet50", "resnext50_32x4d")
@@ -267,6 +268,25 @@ def _load_backbone_weights(model, path: Path, backbone: str) -> None:
         raise ParameterError(f"{path}: only part of the {backbone} backbone was loaded ({skipped[0]})")
 
 
+def set_batchnorm_momentum(model, momentum: float) -> None:
+    """Set the moving-average momentum of every BatchNormalization layer of ``model`` (nested too).
+
+    ``keras.applications`` builds its BatchNorm with momentum 0.99: the inference statistics
+    then need several hundred steps to forget their initial values (zero mean, unit variance).
+    Trained from scratch on a few hundred clips (~20-40 steps an epoch), the backbone fits its
+    training batches while its inference mode still sees the initial statistics, so it
+    predicts one class on every clip, its own training clips included.  Pretrained
+    backbones keep theirs: their BatchNorm stays in inference mode.
+    """
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+        elif hasattr(layer, "layers"):  # a nested model
+            set_batchnorm_momentum(layer, momentum)
+
+
 def build_transfer(
     input_shape,
     num_classes,
@@ -318,6 +338,8 @@ def build_transfer(
         x = layers.Resizing(height, width, name="resize")(x)
     x = ImageNetConvention(BACKBONE_CONVENTION[backbone], name="imagenet_convention")(x)
     base = make_backbone(backbone, input_shape=(height, width, 3), weights=weights, name="backbone")
+    if not is_pretrained(weights):
+        set_batchnorm_momentum(base, BN_MOMENTUM)
     x = base(x, training=False) if is_pretrained(weights) else base(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)

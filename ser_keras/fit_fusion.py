@@ -1,0 +1,67 @@
+"""Fitting the ``fusion`` model: the default logistic regression on the functionals and a
+frame-level network on the frames of the same clips, averaged into one Keras model.
+
+The logistic regression is fitted with scikit-learn on train + val, as the ``logreg``
+runs are, and becomes its equal Keras model (`ser_keras.fit_sklearn.logistic_to_keras`);
+the frame network (``tdnn``) trains as a ``tdnn`` run does (`ser_keras.fit_keras.train_keras`).
+`ser_keras.models.fusion.combine` joins them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import fusion_blocks
+from .fit_keras import train_keras
+from .fit_sklearn import fit_pipeline, logistic_to_keras
+from .layout import KERAS_MODEL_FILE, SAVED_MODEL_DIR
+
+#: The models a fusion run is made of.
+UTTERANCE_MODEL, FRAME_MODEL = "logreg", "tdnn"
+#: The frame model's share of the averaged probabilities.
+FRAME_WEIGHT = 0.5
+
+
+def fit_fusion(fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
+    """Fit both parts, join them, save ``model.keras`` and the SavedModel; the test probabilities.
+
+    ``X_*`` are ``fusion`` rows ``(n, n_functionals + sequence_frames * n_descriptors)``.
+    """
+    from .serving import export_saved_model
+
+    utterance, frames, n_utterance = fusion_blocks(fs.features)
+    frame_shape = frames.output_shape()
+
+    def split(X):
+        return X[:, :n_utterance], X[:, n_utterance:].reshape(len(X), *frame_shape)
+
+    (U_train, F_train), (U_val, F_val) = split(X_train), split(X_val)
+    pipeline = fit_pipeline(
+        UTTERANCE_MODEL,
+        np.concatenate([U_train, U_val]),
+        np.concatenate([y_train, y_val]),
+        options,
+        utterance,
+    )
+    frame_model, history, extra = train_keras(
+        FRAME_MODEL, frames, fs.labels, F_train, y_train, F_val, y_val, options, run_dir, strategy, progress
+    )
+    from .models.fusion import combine
+
+    model = combine(
+        logistic_to_keras(pipeline, n_labels=len(fs.labels)),
+        frame_model,
+        n_utterance=n_utterance,
+        frame_shape=frame_shape,
+        weight=FRAME_WEIGHT,
+    )
+    model.save(run_dir / KERAS_MODEL_FILE)
+    export_saved_model(
+        model, run_dir / SAVED_MODEL_DIR, config=fs.features, labels=fs.labels, normalize=options.normalize
+    )
+    extra["fusion"] = {
+        "utterance_model": f"{UTTERANCE_MODEL} on the functionals, fitted on train + val",
+        "frame_model": f"{FRAME_MODEL} on the lld frames",
+        "frame_weight": FRAME_WEIGHT,
+    }
+    return model.predict(X_test, batch_size=256, verbose=0), history, extra

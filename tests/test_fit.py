@@ -1,0 +1,86 @@
+"""Every Keras model can learn: it fits 64 demo clips to >= 0.9 accuracy in inference mode.
+
+The first check a deep-learning engineer runs.  Accuracy is measured with the model in
+inference mode (``predict``), so a BatchNorm whose moving statistics lag its batch
+statistics fails it, as an input-scaling or optimiser fault does.  The transfer
+backbones train from random weights on 32 x 32 mel images, as ``--weights none`` does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ser_keras.cli import main
+from ser_keras.extract import FeatureSet
+from ser_keras.models import MODELS
+
+#: Training clips, most epochs, and the accuracy each model must reach on them.
+N_CLIPS, MAX_EPOCHS, TARGET = 64, 60, 0.9
+#: Feature kind (and its options) each layout is fitted on.
+KIND_OF_LAYOUT = {
+    "vector": ["--features", "stats"],
+    "sequence": ["--features", "lld", "--sequence-frames", "64"],
+    "image": ["--features", "mel", "--n-mels", "32", "--duration", "1.0", "--n-fft", "1024"],
+}
+#: Every Keras model with a builder (``fusion`` joins two fitted models: its parts are tested here).
+KERAS_MODELS = [name for name, spec in MODELS.items() if spec.is_keras and spec.build is not None]
+
+
+@pytest.fixture(scope="module")
+def small_sets(tmp_path_factory, demo_root) -> dict[str, tuple[np.ndarray, np.ndarray, FeatureSet]]:
+    """64 training clips of the demo corpus for each layout (no augmentation)."""
+    cache = tmp_path_factory.mktemp("fit-small")
+    sets = {}
+    for layout, options in KIND_OF_LAYOUT.items():
+        args = ["extract", "--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache), *options]
+        assert main([*args, "--augment", "none", "--jobs", "2"]) == 0
+        fs = FeatureSet(sorted(cache.glob(f"{options[1]}-*"))[0])
+        X, y = fs.arrays("train")
+        pick = np.random.default_rng(0).permutation(len(y))[:N_CLIPS]
+        sets[layout] = (np.asarray(X[pick]), np.asarray(y[pick]), fs)
+    return sets
+
+
+def _fit_small(name: str, X: np.ndarray, y: np.ndarray, fs: FeatureSet) -> float:
+    """Fit ``name`` as `ser_keras.fit_keras` builds it (z-score, log power, masks) with Adam; best accuracy."""
+    import keras
+
+    from ser_keras.fit_keras import frame_masks
+    from ser_keras.models.layers import log_compress
+    from ser_keras.models.transfer import image_normalization
+    from ser_keras.parts import fit_normalization
+    from ser_keras.pipeline import SpecAugmentOptions
+
+    spec = MODELS[name]
+    keras.utils.set_random_seed(0)
+    if spec.is_transfer:
+        options = {"normalization": image_normalization(X), "weights": "none", "image_size": (32, 32)}
+    else:
+        options, X_fit = {}, X
+        if spec.log_power and fs.features.kind_spec.power_columns is not None:
+            options["log_columns"] = fs.features.kind_spec.power_columns(fs.features)
+            X_fit = log_compress(X, *options["log_columns"])
+        options["normalization"] = fit_normalization(X_fit, fs.features)
+    if name == "cnn_lstm":
+        options["mel_input"] = False
+    if spec.is_frame:
+        options["masks"] = frame_masks(SpecAugmentOptions(), seed=0)
+    model = spec.build(X.shape[1:], len(fs.labels), **options)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    best = 0.0
+    for _ in range(MAX_EPOCHS // 10):
+        model.fit(X, y, batch_size=16, epochs=10, verbose=0)
+        best = max(best, float((model.predict(X, verbose=0).argmax(axis=1) == y).mean()))
+        if best >= TARGET:
+            break
+    return best
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", KERAS_MODELS)
+def test_every_keras_model_fits_a_small_training_set(name, small_sets):
+    layout = MODELS[name].layouts[0] if name != "cnn_lstm" else "sequence"
+    X, y, fs = small_sets[layout]
+    assert len(np.unique(y)) == len(fs.labels)  # every emotion among the clips
+    assert _fit_small(name, X, y, fs) >= TARGET
