@@ -297,38 +297,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from .listing import list_runs, runs_table
 
-    from .runs import LISTING_COLUMNS, list_runs
-
-    table = pd.DataFrame(list_runs(args.out), columns=list(LISTING_COLUMNS))
-    if table.empty:
+    rows = list_runs(args.out)
+    if not rows:
         print(f"no runs under {args.out}/ (train one: ser-keras train)", file=sys.stderr)
         return 0
-    ascending = args.sort == "run"
-    table = table.sort_values(args.sort, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
-    if args.format == "json":
-        print(_json_records(table))
-    elif args.format == "csv":
-        from .files import csv_safe
-
-        print(csv_safe(table).to_csv(index=False, float_format="%.4f"), end="")
-    else:
-        shown = table.copy()
-        for column in ("ua", "wa", "macro_f1"):
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-        has_std = shown["ua_std"].notna()
-        shown.loc[has_std, "ua"] = shown.loc[has_std, "ua"] + " ± " + table.loc[has_std, "ua_std"].map("{:.3f}".format)
-        shown = shown.drop(columns=["ua_std"])
-        for column in ("seed", "epochs", "n_test"):
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
-        if shown["problem"].isna().all():
-            shown = shown.drop(columns=["problem"])
-        shown = shown.fillna("").astype(str)
-        for column in ("run", "type", "corpus", "features", "augment", "model", "gender", "normalize", "problem"):
-            if column in shown:  # text left-aligned, numbers right-aligned
-                shown[column] = shown[column].str.ljust(max(shown[column].str.len().max(), len(column)))
-        print(shown.to_string(index=False, justify="left"))
+    print(runs_table(rows, sort=args.sort, format=args.format))
     return 0
 
 
