@@ -144,9 +144,7 @@ def test_two_phase_fine_tuning_on_the_demo_corpus_exports_a_savedmodel(demo_mel,
 
     # "pretrained" weights: a backbone file the test writes
     weights = tmp_path / "backbone.weights.h5"
-    build_transfer(demo_mel.features.output_shape(), 6, backbone="resnet50").get_layer("backbone").save_weights(
-        weights
-    )
+    build_transfer(demo_mel.features.output_shape(), 6, backbone="resnet50").get_layer("backbone").save_weights(weights)
     args = [
         "train",
         "--quiet",
