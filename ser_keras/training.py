@@ -12,7 +12,14 @@ from dataclasses import dataclass, field, replace
 
 from .errors import ParameterError
 from .features import KINDS
-from .models import TRANSFER_MODELS, TRANSFER_SCRATCH_DEFAULTS, get_spec, is_pretrained, models_help
+from .models import (
+    CLASSIC_DEFAULTS,
+    TRANSFER_MODELS,
+    TRANSFER_SCRATCH_DEFAULTS,
+    get_spec,
+    is_pretrained,
+    models_help,
+)
 from .options import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, image_size, image_size_text, number, option
 from .pipeline import SpecAugmentOptions
 
@@ -194,7 +201,7 @@ class TrainOptions:
         spec = get_spec(model_name)
         transfer = spec.is_transfer
         pretrained = is_pretrained(self.weights)
-        defaults = {**spec.defaults, "freeze_epochs": 5 if transfer and pretrained else 0}
+        defaults = {**CLASSIC_DEFAULTS, **spec.defaults, "freeze_epochs": 5 if transfer and pretrained else 0}
         if transfer and not pretrained:
             defaults.update(TRANSFER_SCRATCH_DEFAULTS)
         resolved = replace(self, model=model_name, **{k: v for k, v in defaults.items() if getattr(self, k) is None})

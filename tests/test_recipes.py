@@ -133,7 +133,7 @@ def test_every_kind_is_one_registry_entry():
         config = FeatureConfig.for_kind(name)
         assert config.kind_spec is kind
         assert (kind.compute_batch is None) != (kind.compute_one is None)
-        assert kind.layout in ("vector", "sequence", "image")
+        assert kind.layout in ("vector", "sequence", "image", "fused")
         names = config.feature_names()
         assert names is None or len(names) == config.output_shape()[-1]
     assert KINDS["functionals"].graph is None  # no faithful graph form: feature-array signatures only

@@ -33,8 +33,10 @@ from .dense import build_dnn
 from .frame import build_attention_lstm, build_tdnn
 from .transfer import TRANSFER_MODELS, build_transfer, is_pretrained
 
-#: What the seed and transfer families leave as it was: no decay, the restored best val_loss epoch.
-_CLASSIC = {"weight_decay": 0.0, "schedule": "plateau", "select": "val_loss", "label_smoothing": 0.0}
+#: Training defaults every family starts from (a spec's own `ModelSpec.defaults` override them): no
+#: decay, the plateau schedule, the restored best val_loss epoch, hard labels.
+CLASSIC_DEFAULTS = {"weight_decay": 0.0, "schedule": "plateau", "select": "val_loss", "label_smoothing": 0.0}
+_CLASSIC = CLASSIC_DEFAULTS
 #: Training defaults of the seed projects' networks (and of the scikit-learn MLP's learning rate).
 SEED_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "patience": 10, "spec_augment": False, **_CLASSIC}
 #: Training defaults of the transfer-learning backbones, as the project they come from used.
