@@ -427,8 +427,15 @@ def _fusion_parts(config):
 
 
 def _fusion_one(y, *, config):
+    """Both blocks from one trimming and one set of descriptors (the two kinds' STFT, YIN are the same)."""
+    from .functionals import functionals_of, trimmed_descriptors
+    from .lld import frames_of
+
     utterance, frames = _fusion_parts(config)
-    return np.concatenate([_functionals_one(y, config=utterance), _lld_one(y, config=frames).ravel()])
+    trimmed, lld, f0, voiced = trimmed_descriptors(y, config=utterance, what="fusion")
+    return np.concatenate(
+        [functionals_of(trimmed, lld, f0, voiced, config=utterance), frames_of(lld, f0, voiced, config=frames).ravel()]
+    )
 
 
 def _fusion_shape(config):

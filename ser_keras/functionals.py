@@ -315,10 +315,30 @@ def functionals(y: np.ndarray, *, config) -> np.ndarray:
     ParameterError
         Less than about a tenth of a second of sound after trimming.
     """
+    return functionals_of(*trimmed_descriptors(y, config=config, what="functionals"), config=config)
+
+
+def trimmed_descriptors(y: np.ndarray, *, config, what: str):
+    """The trimmed signal and its `low_level_descriptors`: what the ``functionals`` and ``lld`` kinds start from.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n_trimmed,)]
+    lld, f0, voiced : as `low_level_descriptors`
+
+    Raises
+    ------
+    ParameterError
+        Less than about a tenth of a second of sound after trimming (``what`` names the kind).
+    """
     y = trim(y, config=config)
     if y.shape[0] < max(config.n_fft, int(MIN_SOUND_SECONDS * config.sr)):
-        raise ParameterError(f"too short for functionals ({y.shape[0] / config.sr:.3f} s after trimming silence)")
-    lld, f0, voiced = low_level_descriptors(y, config=config)
+        raise ParameterError(f"too short for {what} ({y.shape[0] / config.sr:.3f} s after trimming silence)")
+    return (y, *low_level_descriptors(y, config=config))
+
+
+def functionals_of(y: np.ndarray, lld: np.ndarray, f0: np.ndarray, voiced: np.ndarray, *, config) -> np.ndarray:
+    """The functionals vector from a trimmed signal and its descriptors (`trimmed_descriptors`)."""
     semitones = 12.0 * np.log2(f0 / 100.0)
     voiced_or_all = voiced if voiced.sum() >= 3 else np.ones_like(voiced)  # the frames of the voiced summaries
     f0_voiced = semitones[voiced_or_all]

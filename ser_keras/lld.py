@@ -81,12 +81,13 @@ def lld_sequence(y: np.ndarray, *, config) -> np.ndarray:
     ParameterError
         Less than about a tenth of a second of sound after trimming.
     """
-    from .functionals import MIN_SOUND_SECONDS, low_level_descriptors, trim
+    from .functionals import trimmed_descriptors
 
-    y = trim(y, config=config)
-    if y.shape[0] < max(config.n_fft, int(MIN_SOUND_SECONDS * config.sr)):
-        raise ParameterError(f"too short for lld ({y.shape[0] / config.sr:.3f} s after trimming silence)")
-    lld, f0, voiced = low_level_descriptors(y, config=config)
+    return frames_of(*trimmed_descriptors(y, config=config, what="lld")[1:], config=config)
+
+
+def frames_of(lld: np.ndarray, f0: np.ndarray, voiced: np.ndarray, *, config) -> np.ndarray:
+    """The ``lld`` example from `ser_keras.functionals.low_level_descriptors` of the trimmed signal."""
     rows = np.concatenate([lld, 12.0 * np.log2(f0 / 100.0)[None], voiced[None].astype(np.float32)]).T
     if not np.isfinite(rows).all():
         raise ParameterError("non-finite frame descriptors (a degenerate signal)")
