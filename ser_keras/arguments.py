@@ -190,8 +190,11 @@ def training_options(args: argparse.Namespace):
     return from_args(TrainOptions, args, seed=args.seed, augment_options=from_args(SpecAugmentOptions, args))
 
 
-def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str, ...]) -> None:
-    """Options of the recipe: the fields of `TrainOptions` and `SpecAugmentOptions`, the gender, the output."""
+def add_training_options(parser: argparse.ArgumentParser, *, all_genders: str) -> None:
+    """Options of the recipe: the fields of `TrainOptions` and `SpecAugmentOptions`, the gender, the output.
+
+    ``all_genders`` says what ``--gender all`` does in this command.
+    """
     from .options import add_options
     from .pipeline import SpecAugmentOptions
     from .training import TRAINING, TrainOptions
@@ -199,10 +202,9 @@ def add_training_options(parser: argparse.ArgumentParser, *, genders: tuple[str,
     groups = {TRAINING: parser.add_argument_group(TRAINING)}
     groups[TRAINING].add_argument(
         "--gender",
-        choices=genders,
+        choices=("mixed", "male", "female", "all"),
         default="mixed",
-        help="train on all speakers or one gender"
-        + (", or all three variants one after another" if "all" in genders else ""),
+        help="train on all speakers (mixed) or one gender; all: " + all_genders,
     )
     add_options(parser, TrainOptions, groups=groups)
     add_options(parser, SpecAugmentOptions, groups=groups)
@@ -272,13 +274,19 @@ def add_recipe_options(parser: argparse.ArgumentParser, command: str) -> None:
     add_feature_options(parser)
     if command == "train":
         parser.add_argument("--features-dir", metavar="DIR", help="train on this feature-set folder (skips extraction)")
-        add_training_options(parser, genders=("mixed", "male", "female", "all"))
+        add_training_options(
+            parser, all_genders="the three variants one after another, and a gender classifier that routes between them"
+        )
     else:
         parser.add_argument("--folds", type=number(int, low=2), default=4, help="speaker folds (default 4)")
         parser.add_argument(
             "--seed", type=int, default=0, help="seed of the folds, augmentation and training (default 0)"
         )
-        add_training_options(parser, genders=("mixed", "male", "female"))
+        add_training_options(
+            parser,
+            all_genders="in each fold the three variants, and the male and female models routed by a gender "
+            "classifier scored beside the mixed one on the same test clips",
+        )
 
 
 def recipe_parser(command: str) -> argparse.ArgumentParser:

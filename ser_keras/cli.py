@@ -136,9 +136,10 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .extract import FeatureSet
+    from .gender import VARIANTS, train_gender_group
     from .recipe import resolved_recipe, resolved_values
     from .strategies import configure_devices
-    from .train import check_recipe, train, train_gender_group
+    from .train import check_recipe, train
 
     options = training_options(args)
     if args.features_dir:
@@ -155,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.quiet:
             print_extraction_summary(result)
         fs = FeatureSet(result.path)
-    genders = ("mixed", "male", "female") if args.gender == "all" else (args.gender,)
+    genders = VARIANTS if args.gender == "all" else (args.gender,)
     runs = {}
     for gender in genders:
         runs[gender] = train(

@@ -14,6 +14,11 @@ copy of a test utterance is ever trained on.
     cv.json               per-fold and mean/std UA, WA, macro-F1, per-class recall,
                           the summed confusion matrix, the recipe
     cv.png                per-fold bars with the mean line, and the summed confusion matrix
+
+With ``gender="all"`` each fold also trains a male and a female model on the same
+speakers (``fold-k-male/``, ``fold-k-female/``) and scores them routed by a gender
+classifier on the fold's test clips (``fold-k-routed.json``, `ser_keras.gender.routed_report`);
+``cv.json`` holds that as ``routed`` beside the mixed model's figures.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from .corpora import corpus_names
 from .errors import ParameterError
 from .extract import FeatureSet, extract_features
 from .files import atomic_write_json
-from .layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE
+from .layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE, fold_name, routed_name
 from .parts import Part, gender_rows
 from .runs import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
 from .splits import speaker_folds, split_speakers
@@ -112,7 +117,9 @@ def cross_validate(
         Number of speaker folds (2 to the number of speakers).
     seed : int
         Seeds the folds, the inner val split and augmentation.
-    gender : {'mixed', 'male', 'female'}
+    gender : {'mixed', 'male', 'female', 'all'}
+        ``all``: the mixed model's figures, and beside them the male and female models
+        routed by a gender classifier on the same test clips (``routed`` in ``cv.json``).
     cache_dir, out_dir : path
     corpora : list of str
         Recorded in the feature set.
@@ -132,8 +139,8 @@ def cross_validate(
         The published folder; ``cv.json`` in it holds the results.
     """
     options = options or TrainOptions()
-    if gender not in ("mixed", "male", "female"):
-        raise ParameterError(f"cv takes --gender mixed, male or female, got {gender!r}")
+    if gender not in ("mixed", "male", "female", "all"):
+        raise ParameterError(f"cv takes --gender mixed, male, female or all, got {gender!r}")
     fold_of_speaker_rows = speaker_folds(manifest, n_folds=folds, seed=seed)
     all_train = manifest.assign(split="train")
     result = extract_features(
@@ -168,7 +175,7 @@ def cross_validate(
     earlier, lock = _claim_unfinished(Path(out_dir), key)
     if earlier is not None:
         name = published_name(earlier)
-        done = [f"fold {k + 1}" for k in range(folds) if _finished_fold(earlier / f"fold-{k + 1}") is not None]
+        done = [f"fold {k + 1}" for k in range(folds) if _finished_fold(earlier, k, gender) is not None]
         print(f"resuming the unfinished cv in {earlier}: {', '.join(done) or 'no fold'} already done", file=sys.stderr)
     staged = Staged(out_dir, name, resume=earlier, keep=lambda: any(staged.staging.glob("fold-*/report.json")))
     try:
@@ -220,34 +227,34 @@ def _run_folds(
             if lock is None:
                 own_lock = _lock_staging(cv.staging)
             atomic_write_json(cv.staging / RESUME_FILE, {"key": key, "name": name})
-            reports = []
+            reports, routed = [], []
             for k in range(folds):
-                report = _finished_fold(cv.staging / f"fold-{k + 1}")
-                if report is None:
-                    _remove_unfinished_fold(cv.staging, k)
-                    parts = fold_parts(fs, fold, k, gender=gender, seed=seed)
-                    run = train(
-                        fs,
-                        gender=gender,
-                        out_dir=cv.staging,
-                        options=options,
-                        progress=False,
-                        parts=parts,
-                        name=f"fold-{k + 1}",
-                    )
-                    report = json.loads((run / REPORT_FILE).read_text())
+                finished = _finished_fold(cv.staging, k, gender)
+                if finished is None:
+                    finished = _train_fold(cv.staging, fs, fold, k, gender=gender, seed=seed, options=options)
+                report, routed_k = finished
                 reports.append(report)
+                if routed_k is not None:
+                    routed.append(routed_k)
                 if progress:
+                    also = f"  routed by gender UA {routed_k['unweighted_accuracy']:.3f}" if routed_k else ""
                     print(
                         f"fold {k + 1}/{folds}: UA {report['unweighted_accuracy']:.3f}  "
-                        f"WA {report['weighted_accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "
+                        f"WA {report['weighted_accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}{also}  "
                         f"test speakers {', '.join(report['test_speakers'])}",
                         file=sys.stderr,
                         flush=True,
                     )
             summary = summarize_folds(reports, labels=fs.labels)
+            if routed:
+                summary["routed"] = summarize_folds(routed, labels=fs.labels)
+                summary["routed"]["gender_accuracy"] = [r["gender_accuracy"] for r in routed]
+                summary["routed"]["note"] = (
+                    "the fold's male and female models, each test clip sent to the one its gender classifier "
+                    "chose; the figures beside it are the mixed model's on the same clips"
+                )
             summary.update(
-                runs=[f"fold-{k + 1}" for k in range(folds)],
+                runs=[name for k in range(folds) for name in _fold_runs(k, gender).values()],
                 recipe={
                     "features": features.to_dict(),
                     "augment": fs.config["augment"],
@@ -351,24 +358,64 @@ def _claim_unfinished(out_dir: Path, key: str):
     return claimed[0][1], claimed[0][2]
 
 
-def _finished_fold(fold_dir: Path) -> dict | None:
-    """The report of a fold run that was published complete, or None."""
+def _fold_runs(k: int, gender: str) -> dict[str, str]:
+    """The run folders of fold ``k`` by gender variant: one, or with ``all`` the mixed, male and female."""
+    from .gender import VARIANTS
+
+    if gender != "all":
+        return {gender: fold_name(k)}
+    return {variant: fold_name(k, None if variant == "mixed" else variant) for variant in VARIANTS}
+
+
+def _train_fold(staging: Path, fs, fold, k: int, *, gender: str, seed: int, options) -> tuple[dict, dict | None]:
+    """Train fold ``k``'s run (or, with ``all``, its three runs and their routed score) into ``staging``."""
+    runs = {}
+    for variant, name in _fold_runs(k, gender).items():
+        _remove_unfinished_run(staging, name)
+        parts = fold_parts(fs, fold, k, gender=variant, seed=seed)
+        runs[variant] = train(
+            fs, gender=variant, out_dir=staging, options=options, progress=False, parts=parts, name=name
+        )
+    report = json.loads((staging / fold_name(k) / REPORT_FILE).read_text())
+    if gender != "all":
+        return report, None
+    from .gender import routed_report
+
+    routed = routed_report(fs, fold_parts(fs, fold, k, gender="mixed", seed=seed), runs, seed=seed + k)
+    atomic_write_json(staging / routed_name(k), routed)
+    return report, routed
+
+
+def _finished_report(path: Path) -> dict | None:
     try:
-        report = json.loads((fold_dir / REPORT_FILE).read_text())
-        json.loads((fold_dir / RUN_FILE).read_text())
+        report = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     return report if isinstance(report, dict) and "unweighted_accuracy" in report else None
 
 
-def _remove_unfinished_fold(staging: Path, k: int) -> None:
-    """Remove what a killed run left of fold ``k``: its hidden staging folder, or an incomplete fold folder."""
+def _finished_fold(staging: Path, k: int, gender: str) -> tuple[dict, dict | None] | None:
+    """The report of fold ``k`` (and with ``all`` its routed report) when every run of it was
+    published complete, or None."""
+    reports = {}
+    for variant, name in _fold_runs(k, gender).items():
+        reports[variant] = _finished_report(staging / name / REPORT_FILE)
+        if reports[variant] is None or not (staging / name / RUN_FILE).is_file():
+            return None
+    if gender != "all":
+        return reports[gender], None
+    routed = _finished_report(staging / routed_name(k))
+    return None if routed is None else (reports["mixed"], routed)
+
+
+def _remove_unfinished_run(staging: Path, name: str) -> None:
+    """Remove what a killed run left of the fold run ``name``: its hidden staging folder, or an incomplete folder."""
     import shutil
 
-    for leftover in staging.glob(f".fold-{k + 1}{PARTIAL_MARK}*"):
+    for leftover in staging.glob(f".{name}{PARTIAL_MARK}*"):
         shutil.rmtree(leftover, ignore_errors=True)
-    if (staging / f"fold-{k + 1}").exists():
-        shutil.rmtree(staging / f"fold-{k + 1}", ignore_errors=True)
+    if (staging / name).exists():
+        shutil.rmtree(staging / name, ignore_errors=True)
 
 
 def summarize_folds(reports: list[dict], *, labels: list[str]) -> dict:

@@ -10,7 +10,8 @@ run folder means one thing everywhere.  A run folder holds::
     recipe.yaml           the options that made it (replayed by --config)
     eval-test/, eval-<corpus>/   each ser-keras evaluate (report.json, confusion_matrix.png)
 
-A cv folder holds ``fold-1/`` ... (runs), ``cv.json``, ``cv.png`` and ``recipe.yaml``; a
+A cv folder holds ``fold-1/`` ... (runs; with ``--gender all`` also ``fold-1-male/``,
+``fold-1-female/`` and ``fold-1-routed.json``), ``cv.json``, ``cv.png`` and ``recipe.yaml``; a
 group holds ``group.json``, ``gender.skops`` and ``gender_report.json``.
 
 Examples
@@ -51,6 +52,16 @@ GENDER_FILE = "gender.skops"
 GENDER_REPORT_FILE = "gender_report.json"
 #: Pickles that earlier versions wrote; refused, never loaded.
 PICKLE_FILES = ("model.joblib", "gender.joblib")
+
+
+def fold_name(k: int, gender: str | None = None) -> str:
+    """The run folder of cv fold ``k`` (0-based), or of its ``gender`` variant with ``--gender all``."""
+    return f"fold-{k + 1}" if gender is None else f"fold-{k + 1}-{gender}"
+
+
+def routed_name(k: int) -> str:
+    """The report of cv fold ``k``'s gender-routed male and female models (``--gender all``)."""
+    return f"fold-{k + 1}-routed.json"
 
 
 @dataclass(frozen=True)

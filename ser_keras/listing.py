@@ -53,7 +53,7 @@ def list_runs(models_dir: str | os.PathLike) -> list[dict]:
         row = dict.fromkeys(LISTING_COLUMNS)
         row.update(run=path.name, date=time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)))
         if is_partial(path):
-            done = sorted(p.parent.name for p in path.glob("fold-*/report.json"))
+            done = sorted(p.parent.name for p in path.glob("fold-*/report.json") if p.parent.name.count("-") == 1)
             problem = (
                 f"an unfinished cv ({', '.join(done)} done): rerun the same command to resume"
                 if done

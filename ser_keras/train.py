@@ -22,8 +22,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
 from .corpora import corpus_names
 from .errors import ParameterError
@@ -32,17 +30,15 @@ from .features import KINDS
 from .files import atomic_write_json
 from .fit_keras import fit_keras
 from .fit_sklearn import fit_sklearn
-from .layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE, RUN_FILE
+from .layout import RUN_FILE
 from .models import get_spec
-from .parts import Part, gender_rows, load_split, normalize_parts
+from .parts import Part, load_split, normalize_parts
 from .provenance import library_versions
 from .report import score, write_report
 from .runs import (
     Staged,
     published_name,
-    read_sidecar,
     run_name,
-    save_estimator,
 )
 from .strategies import is_chief
 from .training import TrainOptions
@@ -200,55 +196,3 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
         **extra,
     }
     atomic_write_json(run_dir / RUN_FILE, sidecar)
-
-
-def train_gender_group(
-    fs: FeatureSet, runs: dict[str, Path], *, out_dir: str | os.PathLike = "models", seed: int = 0
-) -> Path:
-    """Group the runs of ``--gender all`` with a gender classifier that routes clips among them.
-
-    The classifier (standardised time-averaged features -> logistic regression) is fitted
-    on the train split and scored on the test split's speakers.
-
-    Returns
-    -------
-    group_dir : Path
-        Holds ``group.json`` (the three runs, relative), ``gender.skops`` and ``gender_report.json``.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from .inference import gender_inputs
-
-    def gendered(split):
-        part = fs.manifest[fs.manifest["split"] == split].reset_index(drop=True)
-        gender_rows(part, "male")  # refuses corpora of unknown gender
-        X_all, _ = fs.arrays(split)
-        keep = part["gender"].isin(["male", "female"]).to_numpy()
-        return gender_inputs(np.asarray(X_all)[keep], fs.features), part.loc[keep, "gender"].to_numpy()
-
-    X_train, g_train = gendered("train")
-    X_test, g_test = gendered("test")
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1, random_state=seed))
-    classifier.fit(X_train, g_train)
-    sidecar = read_sidecar(runs["mixed"])
-    name = run_name(fs.features.kind, sidecar["model"], "all", f"seed{seed}")
-    with Staged(out_dir, name) as group:
-        save_estimator(classifier, group.staging / GENDER_FILE)
-        report = {
-            "balanced_accuracy": float(balanced_accuracy_score(g_test, classifier.predict(X_test))),
-            "n_test": int(len(g_test)),
-            "classes": [str(c) for c in classifier.classes_],
-        }
-        atomic_write_json(group.staging / GENDER_REPORT_FILE, report)
-        group_file = {
-            # relative to the published group folder, a child of out_dir like the staging folder
-            "runs": {name: os.path.join("..", os.path.relpath(run, group.out_dir)) for name, run in runs.items()},
-            "gender_classifier": GENDER_FILE,
-            "features": fs.config["features"],
-            "gender_balanced_accuracy": report["balanced_accuracy"],
-        }
-        atomic_write_json(group.staging / GROUP_FILE, group_file)
-    return group.path
