@@ -1,6 +1,6 @@
 """Acoustic features: pure functions of waveform batches, equal to librosa's, computed fast.
 
-Three representations (`FeatureConfig.kind`):
+The representations (`FeatureConfig.kind`):
 
 ``stats``
     The time-averaged vector of the seed projects, ``(n_features,)``: ZCR (1) + chroma
@@ -12,22 +12,18 @@ Three representations (`FeatureConfig.kind`):
 ``functionals``
     Statistics of ~200 descriptors over the whole silence-trimmed utterance,
     ``(n_features,)`` = 2606 at the defaults (`ser_keras.functionals`).
+``lld``
+    The functionals' descriptors per frame over the whole utterance, ``(192, 170)``.
+``fusion``
+    The ``functionals`` vector and the ``lld`` frames of the same clip in one row.
 
 Each kind is one `FeatureKind` in the `KINDS` registry: its defaults, output shape,
 column names, NumPy compute, graph compute (or none) and the model families it suits.
 A new kind is one new entry (and usually one new module).
 
-Every value equals the librosa reference call on the same signal (see
-`reference_frame_features` and the tests): ``zero_crossing_rate(y)``,
-``chroma_stft(S=|stft(y)|, tuning=chroma_tuning)``, ``mfcc(y)``, ``rms(y)``,
-``melspectrogram(y)`` and ``power_to_db``.  They are computed the fast way: one STFT
-per signal shared by every spectral feature, signals of equal length batched so each
-filter bank is applied as one matrix product over all frames of the batch, float32
-throughout, and filter banks built once per process.
-
-Chroma uses a fixed tuning (``chroma_tuning=0.0``, A440) by default rather than
-librosa's per-file ``estimate_tuning``: speech is not tuned to a scale, and a
-per-file estimate would move the chroma bins with the speaker's pitch.
+The seed kinds' values equal librosa's calls on the same signal, computed the fast way
+(`ser_keras.seed_features`); the utterance kinds are `ser_keras.functionals`,
+`ser_keras.lld` and `ser_keras.fusion_kind`.
 """
 
 from __future__ import annotations
@@ -38,15 +34,9 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .errors import ParameterError
+from .fusion_kind import fusion_names, fusion_one, fusion_shape
 from .options import POSITIVE_FLOAT, POSITIVE_INT, number, option
-from .spectral import (
-    chroma_basis,
-    dct_basis,
-    mel_basis,
-    power_spectrum,
-    power_to_db,
-    zero_crossing_rate,
-)
+from .seed_features import _frame_names, _mel_power_columns, frame_features, log_mel_spectrogram
 
 #: The help section of the feature options.
 FEATURE_GROUP = "features"
@@ -72,10 +62,6 @@ def kind_defaults_text(name: str) -> str:
         f"{words.get(name, 'none') if value is None else f'{value:g}'} for {', '.join(kinds)}"
         for value, kinds in by_value.items()
     )
-
-
-#: Feature blocks of ``stats`` / ``frames`` in column order.
-FRAME_BLOCKS = ("zcr", "chroma", "mfcc", "rms", "mel")
 
 
 @dataclass(frozen=True)
@@ -234,61 +220,6 @@ FIELD_LIMITS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
 }
 
 
-def frame_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
-    """Per-frame ZCR, chroma, MFCC, RMS and mel power of equal-length signals.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(batch, n), dtype=float32]
-    config : FeatureConfig
-
-    Returns
-    -------
-    features : np.ndarray [shape=(batch, 1 + n // hop_length, config.n_features), dtype=float32]
-        Columns in `FRAME_BLOCKS` order (see `FeatureConfig.feature_names`).
-    """
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    n_fft, hop = config.n_fft, config.hop_length
-    power, frames = power_spectrum(y, n_fft=n_fft, hop_length=hop)
-    batch, n_frames, n_bins = power.shape
-    flat_power = power.reshape(-1, n_bins)
-
-    mel = flat_power @ mel_basis(sr=config.sr, n_fft=n_fft, n_mels=config.n_mels).T
-    chroma = (
-        np.sqrt(flat_power)
-        @ chroma_basis(sr=config.sr, n_fft=n_fft, n_chroma=config.n_chroma, tuning=config.chroma_tuning).T
-    )
-    peak = np.max(np.abs(chroma), axis=1, keepdims=True)
-    chroma /= np.where(peak < np.finfo(np.float32).tiny, 1.0, peak)  # librosa.util.normalize(norm=inf)
-    log_mel = power_to_db(mel.reshape(batch, n_frames, -1), top_db=config.top_db)
-    mfcc = log_mel.reshape(-1, config.n_mels) @ dct_basis(n_mels=config.n_mels, n_mfcc=config.n_mfcc).T
-    rms = np.sqrt(np.einsum("btn,btn->bt", frames, frames, dtype=np.float32) / n_fft)
-    zcr = zero_crossing_rate(y, frame_length=n_fft, hop_length=hop)
-
-    out = np.empty((batch, n_frames, config.n_features), dtype=np.float32)
-    out[..., 0] = zcr
-    c = 1 + config.n_chroma
-    out[..., 1:c] = chroma.reshape(batch, n_frames, -1)
-    out[..., c : c + config.n_mfcc] = mfcc.reshape(batch, n_frames, -1)
-    out[..., c + config.n_mfcc] = rms
-    out[..., c + config.n_mfcc + 1 :] = mel.reshape(batch, n_frames, -1)
-    return out
-
-
-def log_mel_spectrogram(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
-    """``power_to_db(melspectrogram(y))`` (ref 1.0, per-signal ``top_db``) of equal-length signals.
-
-    Returns
-    -------
-    S_db : np.ndarray [shape=(batch, n_mels, 1 + n // hop_length), dtype=float32]
-    """
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    power, _ = power_spectrum(y, n_fft=config.n_fft, hop_length=config.hop_length)
-    batch, n_frames, n_bins = power.shape
-    mel = power.reshape(-1, n_bins) @ mel_basis(sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels).T
-    return power_to_db(mel.reshape(batch, n_frames, -1), top_db=config.top_db).transpose(0, 2, 1).copy()
-
-
 def compute(signals: list[np.ndarray], *, config: FeatureConfig) -> np.ndarray:
     """The configured representation of each signal, batching signals of equal length.
 
@@ -421,44 +352,6 @@ def _lld_names(config):
     return descriptor_names(config)
 
 
-def _fusion_parts(config):
-    """The ``functionals`` and ``lld`` configs a ``fusion`` config is made of."""
-    return replace(config, kind="functionals", sequence_frames=None), replace(config, kind="lld")
-
-
-def _fusion_one(y, *, config):
-    """Both blocks from one trimming and one set of descriptors (the two kinds' STFT, YIN are the same)."""
-    from .functionals import functionals_of, trimmed_descriptors
-    from .lld import frames_of
-
-    utterance, frames = _fusion_parts(config)
-    trimmed, lld, f0, voiced = trimmed_descriptors(y, config=utterance, what="fusion")
-    return np.concatenate(
-        [functionals_of(trimmed, lld, f0, voiced, config=utterance), frames_of(lld, f0, voiced, config=frames).ravel()]
-    )
-
-
-def _fusion_shape(config):
-    utterance, frames = _fusion_parts(config)
-    return (_functionals_shape(utterance)[0] + int(np.prod(_lld_shape(frames))),)
-
-
-def _fusion_names(config):
-    utterance, frames = _fusion_parts(config)
-    names = _lld_names(frames)
-    return _functionals_names(utterance) + [f"frame{t}_{name}" for t in range(frames.sequence_frames) for name in names]
-
-
-def fusion_blocks(config) -> tuple[FeatureConfig, FeatureConfig, int]:
-    """How a ``fusion`` example is laid out: its ``functionals`` and ``lld`` configs, and where the frames start.
-
-    An example is the functionals vector, then the ``(sequence_frames, n_descriptors)``
-    frame matrix flattened row by row.
-    """
-    utterance, frames = _fusion_parts(config)
-    return utterance, frames, _functionals_shape(utterance)[0]
-
-
 def _graph(waveform, config):
     from .graph import waveform_features
 
@@ -542,9 +435,9 @@ KINDS: dict[str, FeatureKind] = {
             "fusion",
             "functionals and lld of the same utterance in one example (the fusion model's input)",
             defaults={**_FUNCTIONALS_DEFAULTS, "sequence_frames": 192},
-            shape=_fusion_shape,
-            names=_fusion_names,
-            compute_one=_fusion_one,
+            shape=fusion_shape,
+            names=fusion_names,
+            compute_one=fusion_one,
             layout="fused",
             default_model="fusion",
         ),
@@ -558,42 +451,3 @@ def get_kind(name: str) -> FeatureKind:
     if name not in KINDS:
         raise ParameterError(f"unknown feature kind {name!r}; choose one of {', '.join(KINDS)}")
     return KINDS[name]
-
-
-def _mel_power_columns(config: FeatureConfig) -> tuple[int, int]:
-    """The mel power block of ``stats`` / ``frames`` (`FRAME_BLOCKS` order: it is last)."""
-    return config.n_features - config.n_mels, config.n_features
-
-
-def _frame_names(config: FeatureConfig) -> list[str]:
-    return (
-        ["zcr"]
-        + [f"chroma_{i}" for i in range(config.n_chroma)]
-        + [f"mfcc_{i}" for i in range(config.n_mfcc)]
-        + ["rms"]
-        + [f"mel_{i}" for i in range(config.n_mels)]
-    )
-
-
-def reference_frame_features(y: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
-    """The same per-frame features through librosa's own calls, one signal at a time (slow).
-
-    The definition the fast path is tested against, and the baseline of ``bench/extract_speed.py``.
-
-    Returns
-    -------
-    features : np.ndarray [shape=(n_frames, config.n_features)]
-    """
-    import librosa
-
-    kw = dict(n_fft=config.n_fft, hop_length=config.hop_length)
-    zcr = librosa.feature.zero_crossing_rate(y, frame_length=config.n_fft, hop_length=config.hop_length)
-    magnitude = np.abs(librosa.stft(y, **kw))
-    chroma = librosa.feature.chroma_stft(
-        S=magnitude, sr=config.sr, n_chroma=config.n_chroma, tuning=config.chroma_tuning, **kw
-    )
-    mel = librosa.feature.melspectrogram(y=y, sr=config.sr, n_mels=config.n_mels, **kw)
-    # what mfcc(y=y) computes, with this config's top_db
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=config.top_db), n_mfcc=config.n_mfcc)
-    rms = librosa.feature.rms(y=y, frame_length=config.n_fft, hop_length=config.hop_length)
-    return np.concatenate([zcr, chroma, mfcc, rms, mel], axis=0).T

@@ -51,7 +51,7 @@ def test_lld_rows_are_the_functionals_descriptors_plus_pitch_and_voicing():
 
 
 def test_a_fusion_example_is_the_functionals_then_the_lld_frames():
-    from ser_keras.features import fusion_blocks
+    from ser_keras.fusion_kind import fusion_blocks
 
     config = FeatureConfig.for_kind("fusion", sequence_frames=40)
     utterance, frames, n_utterance = fusion_blocks(config)

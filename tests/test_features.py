@@ -3,13 +3,9 @@ import numpy as np
 import pytest
 
 from ser_keras import ParameterError
-from ser_keras.features import (
-    FeatureConfig,
-    compute,
-    frame_features,
-    reference_frame_features,
-    zero_crossing_rate,
-)
+from ser_keras.features import FeatureConfig, compute
+from ser_keras.seed_features import frame_features, reference_frame_features
+from ser_keras.spectral import zero_crossing_rate
 
 
 def _signals(sr, seconds, n=3, seed=0):

@@ -11,7 +11,8 @@ from ser_keras.audio import load
 from ser_keras.cli import main
 from ser_keras.errors import ParameterError
 from ser_keras.features import FeatureConfig, compute
-from ser_keras.predict import Predictor, segments
+from ser_keras.predict import Predictor
+from ser_keras.windows import segments
 
 
 @pytest.fixture(scope="module")

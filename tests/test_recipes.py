@@ -94,7 +94,7 @@ def _vowel(
 def test_voice_descriptors_measure_formants_harmonicity_and_spectral_balance():
     """The ``voice`` block recovers a synthetic vowel's formants, ranks harmonic above noisy voice, and gives
     the alpha ratio and Hammarberg index of two tones the dB ratio of their amplitudes."""
-    from ser_keras.functionals import VOICE_ROWS, voice_descriptors
+    from ser_keras.voice import VOICE_ROWS, voice_descriptors
 
     config = FeatureConfig.for_kind("functionals")
     sr, hop = config.sr, config.hop_length
