@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import sys
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -40,9 +39,10 @@ from . import __version__
 from .audio import fix_length, load
 from .augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
 from .augment import AugmentConfig, apply_recipe
-from .corpora import MANIFEST_COLUMNS, file_fingerprints, file_sha256
+from .corpora import MANIFEST_COLUMNS
 from .emotions import ordered_labels
 from .errors import ParameterError, SerError
+from .feature_cache import array_digest, chunk_name, chunk_ok, locked, verified
 from .features import FeatureConfig, compute
 from .files import (
     NO_SPACE,
@@ -53,8 +53,10 @@ from .files import (
     disk_full,
     write_csv,
 )
+from .manifest import file_fingerprints
 from .provenance import library_versions
 from .splits import SPLITS
+from .workers import dask_client, exit_with_parent
 
 #: Items (file x view) per checkpoint; fixed so that resumed runs cut work identically.
 CHUNK_SIZE = 48
@@ -231,16 +233,16 @@ def extract_features(
     digest = fingerprint(manifest, features=features, augment=augment, split=split_settings)
     cache_dir = Path(cache_dir)
     final = cache_dir / f"{features.kind}-{digest}"
-    if _verified(final):
+    if verified(final):
         return ExtractResult(final, cache_hit=True, seconds=time.perf_counter() - started)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        lock = _locked(cache_dir / f".{final.name}.lock")
+        lock = locked(cache_dir / f".{final.name}.lock")
         lock.__enter__()
     except OSError as exc:
         raise SerError(f"{cache_dir}: cannot write the feature cache ({exc.strerror or exc})") from None
     try:
-        if _verified(final):  # another process finished it while we waited
+        if verified(final):  # another process finished it while we waited
             return ExtractResult(final, cache_hit=True, seconds=time.perf_counter() - started)
         if final.exists():  # a damaged set of ours (truncated or edited arrays): set it aside, extract again
             damaged = cache_dir / f".{final.name}.damaged-{os.getpid()}"
@@ -254,7 +256,7 @@ def extract_features(
         for record in records:  # workers may be reused from another working directory: give them absolute paths
             record["path"] = os.path.abspath(record["path"])
         starts = list(range(0, len(records), CHUNK_SIZE))
-        todo = [i for i, _ in enumerate(starts) if not _chunk_ok(chunk_dir / _chunk_name(i))]
+        todo = [i for i, _ in enumerate(starts) if not chunk_ok(chunk_dir / chunk_name(i))]
         _run_chunks(
             todo,
             starts,
@@ -294,7 +296,7 @@ def extract_features(
             "counts": {s: int(((items["split"] == s) & ok).sum()) for s in SPLITS},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        config["arrays"] = {f.name: _digest(f) for f in sorted(partial.glob("*.npy"))}
+        config["arrays"] = {f.name: array_digest(f) for f in sorted(partial.glob("*.npy"))}
         atomic_write_json(partial / "config.json", config)
         shutil.rmtree(chunk_dir)
         os.replace(partial, final)
@@ -318,38 +320,6 @@ def extract_features(
         seconds=time.perf_counter() - started,
         errors=errors,
     )
-
-
-def _digest(path: Path) -> dict:
-    """Size and SHA-256 of a cached array file, recorded in ``config.json`` and checked on every hit."""
-    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
-
-
-def _verified(folder: Path) -> bool:
-    """A finished feature set whose arrays are the ones its ``config.json`` recorded (size and checksum)."""
-    try:
-        config = json.loads((folder / "config.json").read_text())
-        expected = config["arrays"]
-        return all(_digest(folder / name) == record for name, record in expected.items()) and len(expected) == 6
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def _chunk_ok(path: Path) -> bool:
-    """A checkpointed chunk that loads completely (a zero-byte or truncated one is redone)."""
-    if not path.is_file():
-        return False
-    try:
-        with np.load(path) as chunk:
-            chunk["ok"], chunk["X"], chunk["errors"]
-        return True
-    except Exception:  # noqa: BLE001 - any failure to read means: extract this chunk again
-        path.unlink(missing_ok=True)
-        return False
-
-
-def _chunk_name(index: int) -> str:
-    return f"chunk_{index:06d}.npz"
 
 
 def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jobs, scheduler, progress) -> None:
@@ -376,7 +346,7 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
         ok, X, errors = result
         buffer = io.BytesIO()
         np.savez(buffer, ok=ok, X=X, errors=np.asarray(errors, dtype=str))
-        atomic_write_bytes(chunk_dir / _chunk_name(index), buffer.getvalue())
+        atomic_write_bytes(chunk_dir / chunk_name(index), buffer.getvalue())
         bar.update(min(CHUNK_SIZE, len(records) - starts[index]))
 
     n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo)))
@@ -397,7 +367,7 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
                 save(*run(index))
             return
         # workers watch this process and exit with it (a killed extract leaves none behind)
-        with parallel_config(backend="loky", initializer=_exit_with_parent, initargs=(os.getpid(),)):
+        with parallel_config(backend="loky", initializer=exit_with_parent, initargs=(os.getpid(),)):
             for index, result in Parallel(n_jobs=min(n_jobs, len(rest)), return_as="generator_unordered", batch_size=1)(
                 tasks(rest)
             ):
@@ -409,68 +379,12 @@ def _extract_indexed(index: int, chunk: list[dict], **kwargs) -> tuple[int, tupl
     return index, extract_chunk(chunk, **kwargs)
 
 
-@contextlib.contextmanager
-def dask_client(scheduler: str, *, workers: int = 2):
-    """A `distributed.Client` of the cluster at ``scheduler``, or of a new local cluster (``"local"``).
-
-    The local cluster has ``workers`` single-threaded worker processes listening on
-    127.0.0.1 only, and no dashboard; it is closed on exit.
-
-    Raises
-    ------
-    ParameterError
-        ``distributed`` is not installed, or no scheduler answers at the address.
-    """
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ParameterError("--scheduler/--dask need the 'distributed' package (pip install distributed)") from None
-    if scheduler == "local":
-        with (
-            LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-        return
-    try:
-        client = Client(scheduler, timeout="10s")
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ParameterError(f"--scheduler {scheduler}: no Dask scheduler answers there ({exc})") from None
-    with client:
-        yield client
-
-
-_WATCHED_PARENT: int | None = None
-
-
-def _exit_with_parent(parent: int, *, poll_seconds: float = 0.5) -> None:
-    """In a worker process: exit as soon as ``parent`` is gone (a killed extract leaves no worker behind).
-
-    The workers' initializer.  loky keeps idle workers for minutes and notices a dead
-    parent only late; a daemon thread polling the parent pid ends this worker within
-    ``poll_seconds``, busy or idle.  Started once per worker.
-    """
-    global _WATCHED_PARENT
-    if _WATCHED_PARENT == parent:
-        return
-    _WATCHED_PARENT = parent
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_seconds)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="ser-keras-parent-watch", daemon=True).start()
-
-
 def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarray, list[str]]:
     """Write the per-split arrays, manifest and error report from the chunk files; return the ok mask."""
     ok = np.zeros(len(items), dtype=bool)
     failures: list[tuple[int, str]] = []
     for i, start in enumerate(starts):
-        with np.load(chunk_dir / _chunk_name(i)) as chunk:
+        with np.load(chunk_dir / chunk_name(i)) as chunk:
             ok[start + chunk["ok"]] = True
             for line in chunk["errors"]:
                 position, message = str(line).split("\t", 1)
@@ -489,7 +403,7 @@ def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarra
         )
     filled = dict.fromkeys(SPLITS, 0)
     for i, start in enumerate(starts):
-        with np.load(chunk_dir / _chunk_name(i)) as chunk:
+        with np.load(chunk_dir / chunk_name(i)) as chunk:
             positions, X = start + chunk["ok"], chunk["X"]
         for split in SPLITS:
             rows = items["split"].to_numpy()[positions] == split
@@ -513,22 +427,6 @@ def _assemble(items, starts, chunk_dir, partial, *, features) -> tuple[np.ndarra
     ]
     write_csv(pd.DataFrame(failed, columns=["path", "split", "view", "reason"]), partial / "errors.csv")
     return ok, [f"{f['path']} ({f['view']}): {f['reason']}" for f in failed]
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive advisory lock (``flock``) held for the block; a no-op where flock is missing."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class FeatureSet:

@@ -296,15 +296,15 @@ def test_a_truncated_cached_array_is_not_a_hit(tmp_path, capsys):
 
 
 def test_a_zero_byte_chunk_in_a_half_done_cache_is_redone(tmp_path, capsys):
-    from ser_keras.extract import _chunk_ok
+    from ser_keras.feature_cache import chunk_ok
 
     chunk = tmp_path / "chunk_000000.npz"
     chunk.write_bytes(b"")
-    assert not _chunk_ok(chunk) and not chunk.exists()  # discarded, so the next run extracts it again
+    assert not chunk_ok(chunk) and not chunk.exists()  # discarded, so the next run extracts it again
     import numpy as np
 
     np.savez(chunk, ok=np.arange(2), X=np.zeros((2, 3)), errors=np.asarray([], dtype=str))
-    assert _chunk_ok(chunk)
+    assert chunk_ok(chunk)
 
 
 def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):

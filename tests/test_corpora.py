@@ -13,9 +13,9 @@ from ser_keras.corpora import (
     parse_ravdess,
     parse_savee,
     parse_tess,
-    summarize,
 )
 from ser_keras.emotions import CANONICAL_EMOTIONS
+from ser_keras.manifest import summarize
 
 from conftest import CREMAD_TABLE, RAVDESS_DIR
 
