@@ -1,0 +1,336 @@
+"""The subcommands of ``ser-keras``: each takes the parsed options, calls the library and prints.
+
+`ser_keras.cli` builds the parser and runs one of these; errors are raised as
+`SerError` and printed there as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+from .arguments import (
+    corpus_manifest,
+    feature_configs,
+    split_config,
+    split_manifest,
+    training_options,
+)
+from .errors import SerError
+from .layout import CV_FILE, REPORT_FILE
+
+
+def extract_from_args(args: argparse.Namespace):
+    """Run (or hit the cache of) the extract stage for parsed arguments; returns an `ExtractResult`."""
+    from .extract import extract_features
+
+    features, augment = feature_configs(args)
+    manifest = split_manifest(args)
+    split = split_config(args).settings()
+    result = extract_features(
+        manifest,
+        features=features,
+        augment=augment,
+        cache_dir=args.cache_dir,
+        seed=args.seed,
+        split_settings=split,
+        corpora=args.corpus or ["demo"],
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        strict=args.strict,
+        progress=not args.quiet,
+    )
+    return result
+
+
+def print_extraction_summary(result, *, file=None) -> None:
+    """One line: rows extracted (or a cache hit) and how many files failed, with where they are listed.
+
+    On stderr while it is progress (before training or scoring); on stdout as ``extract``'s summary."""
+    listing = result.path / "errors.csv"
+    if result.cache_hit:
+        import pandas as pd
+
+        failed = pd.read_csv(listing)["path"].nunique() if listing.is_file() else 0
+        done = f"feature set found in the cache ({result.seconds:.2f} s); {failed} file(s) had failed"
+    else:
+        failed = len({e.split(" (", 1)[0] for e in result.errors})
+        done = f"extracted {result.n_items} rows in {result.seconds:.1f} s; {failed} file(s) failed"
+    print(
+        done + (f", listed in {listing}" if failed else ""), file=file or sys.stderr
+    )  # stderr at call time (redirectable)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    result = extract_from_args(args)
+    if not args.quiet:
+        print_extraction_summary(result, file=sys.stdout)
+    print(result.path)
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from .cv import cross_validate
+    from .recipe import resolved_recipe, resolved_values
+    from .strategies import configure_devices
+    from .train import check_recipe
+
+    features, augment = feature_configs(args)
+    resolved = check_recipe(training_options(args), features)  # before any extraction
+    if args.devices:
+        configure_devices(args.devices)
+    path = cross_validate(
+        corpus_manifest(args),
+        features=features,
+        augment=augment,
+        options=training_options(args),
+        folds=args.folds,
+        seed=args.seed,
+        gender=args.gender,
+        cache_dir=args.cache_dir,
+        out_dir=args.out,
+        corpora=args.corpus or ["demo"],
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+        recipe=resolved_recipe(args.parser, args, resolved=resolved_values(features=features, options=resolved)),
+    )
+    if not args.quiet:
+        import json
+
+        summary = json.loads((path / CV_FILE).read_text())
+        mean, std = summary["mean"], summary["std"]
+        print(
+            f"{len(summary['folds'])}-fold speaker CV: "
+            f"UA {mean['unweighted_accuracy']:.3f} ± {std['unweighted_accuracy']:.3f}  "
+            f"WA {mean['weighted_accuracy']:.3f} ± {std['weighted_accuracy']:.3f}  "
+            f"macro-F1 {mean['macro_f1']:.3f} ± {std['macro_f1']:.3f}  (chance UA {summary['chance_ua']:.3f})"
+        )
+    print(path)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .extract import FeatureSet
+    from .gender import VARIANTS, train_gender_group
+    from .recipe import resolved_recipe, resolved_values
+    from .strategies import configure_devices
+    from .train import check_recipe, train
+
+    options = training_options(args)
+    if args.features_dir:
+        fs = FeatureSet(args.features_dir)
+        features = fs.features
+    else:
+        features = feature_configs(args)[0]
+    resolved = check_recipe(options, features)  # before any extraction
+    recipe = resolved_recipe(args.parser, args, resolved=resolved_values(features=features, options=resolved))
+    if args.devices:
+        configure_devices(args.devices)  # before anything initialises TensorFlow
+    if not args.features_dir:
+        result = extract_from_args(args)
+        if not args.quiet:
+            print_extraction_summary(result)
+        fs = FeatureSet(result.path)
+    genders = VARIANTS if args.gender == "all" else (args.gender,)
+    runs = {}
+    for gender in genders:
+        runs[gender] = train(
+            fs,
+            gender=gender,
+            out_dir=args.out,
+            options=options,
+            progress=not args.quiet,
+            recipe=recipe,
+        )
+        if not args.quiet:
+            _print_scores(runs[gender] / REPORT_FILE, f"{gender}: ")
+        print(runs[gender], flush=True)
+    if args.gender == "all":  # the group that `predict --gender auto` routes through
+        group_dir = train_gender_group(fs, runs, out_dir=args.out, seed=args.seed)
+        print(group_dir, flush=True)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_into
+
+    on_extracted = None if args.quiet else print_extraction_summary
+    manifest = corpus_manifest(args) if args.corpus else None
+    out_dir = evaluate_into(
+        args.run_dir,
+        manifest=manifest,
+        corpora=args.corpus,
+        cache_dir=args.cache_dir,
+        jobs=args.jobs,
+        progress=not args.quiet,
+        on_extracted=on_extracted,
+    )
+    if not args.quiet:
+        _print_scores(out_dir / REPORT_FILE)
+    print(out_dir)
+    return 0
+
+
+def _print_scores(report_path, prefix: str = "") -> None:
+    """A run's one-line summary on stdout (the result path follows it as the last line)."""
+    import json
+
+    report = json.loads(report_path.read_text())
+    print(
+        f"{prefix}UA {report['unweighted_accuracy']:.3f} (chance {report['chance_ua']:.3f})  "
+        f"WA {report['weighted_accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "
+        f"n={report['n_test']}  test speakers {', '.join(report['test_speakers'])}"
+    )
+
+
+def _json_records(table) -> str:
+    """A DataFrame as a JSON list of row objects: NaN as null, full float precision, ``/`` unescaped.
+
+    (pandas' ``to_json`` escapes ``/`` and rounds floats.)"""
+    import json
+
+    records = table.astype(object).where(table.notna(), None).to_dict("records")
+    return json.dumps(records, indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+
+
+#: ``ser-keras predict`` exit codes: every file scored / some files failed / none scored (or bad input).
+PREDICT_EXIT_ALL, PREDICT_EXIT_SOME, PREDICT_EXIT_NONE = 0, 1, 2
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+
+    from .predict import Predictor
+
+    predictor = Predictor.from_run(args.run_dir, gender=args.gender)
+    speakers = read_speaker_table(args.speakers) if args.speakers else None
+    table = predictor.predict_files(args.inputs, speakers=speakers)
+    if table.empty:
+        raise SerError("no audio files found in " + ", ".join(args.inputs))
+    if args.output:
+        from .files import atomic_write_text, write_csv
+
+        if args.output.lower().endswith(".json"):
+            atomic_write_text(args.output, _json_records(table) + "\n")  # paths as given, "/" unescaped
+        else:
+            write_csv(table, args.output)
+        if not args.quiet:
+            print(f"wrote {len(table)} row(s) to {args.output}", file=sys.stderr)
+        print(args.output)
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
+            shown = table.copy()
+            for label in predictor.labels:
+                shown[label] = shown[label].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+            print(shown.fillna("").to_string(index=False))
+    failed = int(table["error"].notna().sum())
+    if failed:
+        print(f"{failed} of {len(table)} file(s) could not be scored (see the error column)", file=sys.stderr)
+    return PREDICT_EXIT_ALL if failed == 0 else PREDICT_EXIT_SOME if failed < len(table) else PREDICT_EXIT_NONE
+
+
+def read_speaker_table(path: str) -> dict[str, str]:
+    """``--speakers FILE.csv`` -> ``{path: speaker}``; its ``path`` column holds paths as given to predict,
+    or relative to the CSV."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .errors import ParameterError
+    from .files import csv_unescape, require_regular_file
+
+    require_regular_file(path, what="speaker table")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False).map(csv_unescape)
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"{path}: cannot read the speaker table ({exc})") from None
+    if not {"path", "speaker"} <= set(table.columns):
+        raise ParameterError(f"{path}: the speaker table needs columns path,speaker")
+    base = Path(path).parent
+    mapping = {}
+    for file, speaker in zip(table["path"], table["speaker"]):
+        mapping[file] = speaker
+        mapping[str(base / file)] = speaker
+    return mapping
+
+
+RUNS_SORT_KEYS = ("date", "ua", "wa", "macro_f1", "run")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import check_litert, export_litert
+
+    target = export_litert(args.run_dir)
+    if not args.quiet:  # a check that the file runs and answers as the run's model does, on its test rows
+        gap, n_rows, what = check_litert(args.run_dir, target)
+        print(
+            f"LiteRT model {target.stat().st_size / 1e6:.2f} MB; largest probability difference to the run's model "
+            f"on {n_rows} {what}: {gap:.1e}"
+        )
+    print(target)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .listing import list_runs, runs_table
+
+    rows = list_runs(args.out)
+    if not rows:
+        print(f"no runs under {args.out}/ (train one: ser-keras train)", file=sys.stderr)
+        return 0
+    print(runs_table(rows, sort=args.sort, format=args.format))
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    script = Path(__file__).with_name("app.py")
+    env = dict(
+        os.environ, SER_KERAS_MODELS=args.models, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb)
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.headless",
+        "true",
+        "--server.address",
+        args.address,
+        "--server.port",
+        str(args.port),
+        "--server.maxUploadSize",
+        str(math.ceil(args.max_mb)),  # Streamlit refuses bigger uploads itself
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    print(f"serving on http://{args.address}:{args.port}", file=sys.stderr, flush=True)
+    os.execve(sys.executable, command, env)  # become the server: signals reach Streamlit itself
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from .manifest import plot_counts, summarize
+
+    manifest = split_manifest(args) if args.with_split else corpus_manifest(args)
+    if args.output:
+        from .files import write_csv
+
+        write_csv(manifest, args.output)
+    if args.plot:
+        plot_counts(manifest, args.plot)
+    if not (args.quiet and args.output):  # with --quiet --output, only the file is printed
+        print(summarize(manifest))
+        if args.with_split:
+            for part in ("train", "val", "test"):
+                speakers = sorted(manifest.loc[manifest["split"] == part, "speaker"].unique())
+                print(f"{part}: {int((manifest['split'] == part).sum())} files, speakers {', '.join(speakers)}")
+    if args.output:
+        print(args.output)
+    return 0
