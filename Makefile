@@ -3,4 +3,4 @@
 demo:
 	python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt && .venv/bin/pip install -q --no-deps -e . && .venv/bin/ser-keras extract && RUN="$$(.venv/bin/ser-keras train --quiet | tail -n 1)" && .venv/bin/ser-keras evaluate "$$RUN" && .venv/bin/ser-keras export "$$RUN"
 test:
-	python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt && .venv/bin/pip install -q --no-deps -e . && .venv/bin/python -m pytest -q
+	python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt && .venv/bin/pip install -q --no-deps -e . && .venv/bin/python -m pytest -q -n auto --dist worksteal

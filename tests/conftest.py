@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -77,12 +78,37 @@ def make_wav(tmp_path):
     return _make
 
 
+@contextlib.contextmanager
+def built_once(tmp_path_factory, name: str):
+    """A folder of this test session that the first pytest-xdist worker to ask builds, the others reuse.
+
+    Yields ``(folder, done)``: build into ``folder`` when ``done`` is False.  Held under an
+    exclusive lock, so a worker waits while another builds; a build that fails leaves
+    ``done`` False for the next one.
+    """
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the workers' common parent
+    folder = shared / f"shared-{name}"
+    with open(shared / f".shared-{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            marker = folder / ".built"
+            folder.mkdir(exist_ok=True)
+            yield folder, marker.is_file()
+            marker.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
     """The real demo corpus, generated once per test session."""
     from ser_keras.demo import ensure_demo_corpus
 
-    return ensure_demo_corpus(tmp_path_factory.mktemp("demo") / "demo_corpus")
+    with built_once(tmp_path_factory, "demo") as (folder, _):
+        return ensure_demo_corpus(folder / "demo_corpus")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -92,55 +118,45 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def demo_stats(tmp_path_factory, demo_root):
-    """The demo corpus's stats feature set (no augmentation), extracted once."""
+def _demo_features(tmp_path_factory, demo_root, kind: str):
+    """The demo corpus's ``kind`` feature set (no augmentation), extracted once per session."""
     from ser_keras.cli import main
     from ser_keras.extract import FeatureSet
 
-    cache = tmp_path_factory.mktemp("cache")
-    code = main(
-        [
-            "extract",
-            "--quiet",
-            "--features",
-            "stats",
-            "--augment",
-            "none",
-            "--corpus",
-            f"demo={demo_root}",
-            "--cache-dir",
-            str(cache),
-            "--jobs",
-            "2",
-        ]
-    )
-    assert code == 0
-    return FeatureSet(next(cache.glob("stats-*")))
+    with built_once(tmp_path_factory, f"cache-{kind}") as (cache, done):
+        if not done:
+            args = ["extract", "--quiet", "--features", kind, "--augment", "none", "--corpus", f"demo={demo_root}"]
+            assert main([*args, "--cache-dir", str(cache), "--jobs", "2"]) == 0
+    return FeatureSet(next(cache.glob(f"{kind}-*")))
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory) -> Path:
+    """A feature cache shared by the session's tests (and xdist workers) that extract the demo corpus
+    with the same settings: the fingerprint tells their feature sets apart, the extract's lock orders them."""
+    with built_once(tmp_path_factory, "demo-cache") as (folder, _):
+        return folder
+
+
+@pytest.fixture(scope="session")
+def demo_stats(tmp_path_factory, demo_root):
+    """The demo corpus's stats feature set (no augmentation), extracted once."""
+    return _demo_features(tmp_path_factory, demo_root, "stats")
 
 
 @pytest.fixture(scope="session")
 def demo_functionals(tmp_path_factory, demo_root):
     """The demo corpus's functionals feature set (the default kind, no augmentation), extracted once."""
-    from ser_keras.cli import main
-    from ser_keras.extract import FeatureSet
+    return _demo_features(tmp_path_factory, demo_root, "functionals")
 
-    cache = tmp_path_factory.mktemp("cache-functionals")
-    code = main(
-        [
-            "extract",
-            "--quiet",
-            "--features",
-            "functionals",
-            "--augment",
-            "none",
-            "--corpus",
-            f"demo={demo_root}",
-            "--cache-dir",
-            str(cache),
-            "--jobs",
-            "2",
-        ]
-    )
-    assert code == 0
-    return FeatureSet(next(cache.glob("functionals-*")))
+
+@pytest.fixture(scope="session")
+def demo_conv1d_run(demo_stats, tmp_path_factory) -> Path:
+    """A conv1d run on the demo corpus's stats (8 epochs), trained once per session; copy it to change it."""
+    from ser_keras.cli import main
+
+    with built_once(tmp_path_factory, "conv1d-run") as (out, done):
+        if not done:
+            args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(out), "--epochs", "8"]
+            assert main(args) == 0
+    return next(p for p in out.iterdir() if (p / "run.json").is_file())

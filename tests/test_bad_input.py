@@ -122,28 +122,10 @@ def test_publish_takes_a_new_name_when_the_old_one_is_taken(tmp_path):
 # --- a damaged run folder is one line in predict and evaluate ---------------------------------
 
 
-@pytest.fixture(scope="module")
-def keras_run(demo_stats, tmp_path_factory):
-    """A one-epoch conv1d run on the demo stats: a run with a ``model.keras`` to damage."""
-    out = tmp_path_factory.mktemp("keras-run")
-    assert (
-        main(
-            [
-                "train",
-                "--quiet",
-                "--features-dir",
-                str(demo_stats.path),
-                "--model",
-                "conv1d",
-                "--epochs",
-                "1",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    return next(p for p in out.iterdir() if (p / "run.json").is_file())
+@pytest.fixture
+def keras_run(demo_conv1d_run):
+    """A run with a ``model.keras`` to damage (a copy of the session's conv1d run)."""
+    return demo_conv1d_run
 
 
 def _damage(run: Path, damage: str) -> tuple[Path, str]:
@@ -165,6 +147,7 @@ def _damage(run: Path, damage: str) -> tuple[Path, str]:
     return sidecar, "incomplete run file (missing labels)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["model missing", "model truncated", "run.json truncated", "run.json incomplete"])
 def test_a_damaged_run_is_one_line_in_predict_and_evaluate(keras_run, demo_stats, tmp_path, capsys, damage):
     import shutil

@@ -9,9 +9,9 @@ import numpy as np
 from ser_keras.cli import main
 
 
-def test_cv_gender_all_scores_routed_gender_models_beside_the_mixed_one(demo_root, tmp_path, capsys):
+def test_cv_gender_all_scores_routed_gender_models_beside_the_mixed_one(demo_root, demo_cache, tmp_path, capsys):
     args = ["cv", "--quiet", "--corpus", f"demo={demo_root}", "--features", "stats", "--augment", "none"]
-    args += ["--model", "logreg", "--folds", "4", "--gender", "all", "--cache-dir", str(tmp_path / "c")]
+    args += ["--model", "knn", "--folds", "4", "--gender", "all", "--cache-dir", str(demo_cache)]
     assert main([*args, "--out", str(tmp_path / "m")]) == 0
     cv_dir = tmp_path / "m" / capsys.readouterr().out.strip().splitlines()[-1].rsplit("/", 1)[-1]
     summary = json.loads((cv_dir / "cv.json").read_text())

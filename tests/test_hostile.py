@@ -422,7 +422,7 @@ def test_an_internal_error_has_its_own_exit_code_and_a_traceback_file(monkeypatc
     trace.unlink()
 
 
-def test_cv_resumes_from_its_finished_folds(demo_stats, demo_root, tmp_path, capsys, monkeypatch):
+def test_cv_resumes_from_its_finished_folds(demo_stats, demo_root, demo_cache, tmp_path, capsys, monkeypatch):
     import ser_keras.cv as cv
 
     real_train, calls, dying = cv.train, [], [True]
@@ -447,7 +447,7 @@ def test_cv_resumes_from_its_finished_folds(demo_stats, demo_root, tmp_path, cap
         "--folds",
         "3",
         "--cache-dir",
-        str(tmp_path / "c"),
+        str(demo_cache),
         "--out",
         str(tmp_path / "m"),
         "--jobs",

@@ -15,13 +15,10 @@ from ser_keras.predict import Predictor
 from ser_keras.windows import segments
 
 
-@pytest.fixture(scope="module")
-def stats_run(demo_stats, tmp_path_factory):
-    """A conv1d run on the demo corpus's stats (a few epochs)."""
-    out = tmp_path_factory.mktemp("runs")
-    args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(out), "--epochs", "8"]
-    assert main(args) == 0
-    return next(p for p in out.iterdir() if (p / "run.json").is_file())
+@pytest.fixture
+def stats_run(demo_conv1d_run):
+    """The session's conv1d run on the demo stats (`demo_conv1d_run`)."""
+    return demo_conv1d_run
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +283,7 @@ def test_app_listens_on_localhost_and_gives_streamlit_the_upload_limit(monkeypat
 
 @pytest.mark.parametrize("kind", ["stats", "mel", "functionals"])
 def test_stream_windows_equal_segments_whatever_the_blocks(kind):
-    from ser_keras.predict import MAX_WINDOW_SECONDS, stream_windows
+    from ser_keras.windows import MAX_WINDOW_SECONDS, stream_windows
 
     config = FeatureConfig.for_kind(
         kind, sr=1000, **({"f0_min": 60.0, "f0_max": 400.0} if kind == "functionals" else {})
@@ -360,6 +357,7 @@ def test_long_files_are_scored_in_blocks_with_the_same_result(stats_run, demo_st
 # --- TensorFlow-free inference: ser-keras export --format litert --------------------------------
 
 
+@pytest.mark.slow
 def test_litert_export_equals_the_keras_model_and_predicts_without_tensorflow(stats_run, demo_stats, tmp_path, capsys):
     import shutil
     import subprocess
@@ -404,6 +402,7 @@ def test_litert_export_equals_the_keras_model_and_predicts_without_tensorflow(st
     assert done.stdout.split() == [with_keras[0]["emotion"], "False", "False", "False", "False"]
 
 
+@pytest.mark.slow
 def test_litert_waveform_model_equals_the_savedmodel_signature(stats_run, demo_stats, tmp_path, capsys):
     """``waveform.tflite``: raw audio in, features in the graph, probabilities equal the SavedModel's."""
     import shutil
