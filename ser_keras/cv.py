@@ -39,6 +39,7 @@ from .errors import ParameterError
 from .extract import FeatureSet, extract_features
 from .files import atomic_write_json
 from .layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE, fold_name, routed_name
+from .model_card import write_model_card
 from .parts import Part, gender_rows
 from .runs import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
 from .splits import speaker_folds, split_speakers
@@ -287,6 +288,7 @@ def _run_folds(
                 )
             write_recipe(recipe, cv.staging)
             plot_cv(summary, cv.staging / CV_PLOT, title=f"{name} on {corpus_names(corpora)}")
+            write_model_card(cv.staging)
             (cv.staging / RESUME_FILE).unlink()
             (cv.staging / LOCK_FILE).unlink(missing_ok=True)
     finally:

@@ -8,10 +8,11 @@ run folder means one thing everywhere.  A run folder holds::
     confusion_matrix.png  curves.png (Keras and MLP runs)   history.csv   logs/ (TensorBoard)
     model.keras | model.skops   saved_model/   model.tflite, waveform.tflite (ser-keras export)
     recipe.yaml           the options that made it (replayed by --config)
+    MODEL_CARD.md         data and licences, split, scores, intended use and limits
     eval-test/, eval-<corpus>/   each ser-keras evaluate (report.json, confusion_matrix.png)
 
 A cv folder holds ``fold-1/`` ... (runs; with ``--gender all`` also ``fold-1-male/``,
-``fold-1-female/`` and ``fold-1-routed.json``), ``cv.json``, ``cv.png`` and ``recipe.yaml``; a
+``fold-1-female/`` and ``fold-1-routed.json``), ``cv.json``, ``cv.png``, ``recipe.yaml`` and ``MODEL_CARD.md``; a
 group holds ``group.json``, ``gender.skops`` and ``gender_report.json``.
 
 Examples
@@ -40,6 +41,8 @@ SAVED_MODEL_DIR = "saved_model"
 LITERT_FILE = "model.tflite"
 WAVEFORM_FILE = "waveform.tflite"
 RECIPE_FILE = "recipe.yaml"
+#: What the run is, its data and licences, its scores and what not to use it for (`ser_keras.model_card`).
+MODEL_CARD_FILE = "MODEL_CARD.md"
 #: Prefix of the folders ``ser-keras evaluate`` writes inside a run.
 EVAL_PREFIX = "eval-"
 CV_FILE = "cv.json"

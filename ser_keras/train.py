@@ -31,6 +31,7 @@ from .files import atomic_write_json
 from .fit_keras import fit_keras
 from .fit_sklearn import fit_sklearn
 from .layout import RUN_FILE
+from .model_card import write_model_card
 from .models import get_spec
 from .parts import Part, load_split, normalize_parts
 from .provenance import library_versions
@@ -102,6 +103,7 @@ def train(
             recipe = recipe_of(fs, options, gender=gender)
         if recipe is not None:
             write_recipe(recipe, run.staging)
+        write_model_card(run.staging)
     return run.path
 
 
