@@ -96,9 +96,12 @@ def plan_items(manifest: pd.DataFrame, augment: AugmentConfig) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def fingerprint(manifest: pd.DataFrame, *, features: FeatureConfig, augment: AugmentConfig, split: dict) -> str:
-    """A hex digest that changes with any input file, label, split or parameter, and with the kind's
-    columns (their names and the output shape), so a kind that gains a block never hits an old cache."""
+def fingerprint(
+    manifest: pd.DataFrame, *, features: FeatureConfig, augment: AugmentConfig, split: dict, seed: int
+) -> str:
+    """A hex digest that changes with any input file, label, split or parameter, with the seed of the
+    augmentation draws (when there is augmentation), and with the kind's columns (their names and the
+    output shape), so a kind that gains a block never hits an old cache."""
     stats = file_fingerprints(manifest["path"])
     names = features.kind_spec.names(features) if features.kind_spec.names else []
     key = {
@@ -108,6 +111,8 @@ def fingerprint(manifest: pd.DataFrame, *, features: FeatureConfig, augment: Aug
         "columns": [list(features.output_shape()), hashlib.sha256("\n".join(names).encode()).hexdigest()],
         "augment": augment.to_dict(),
         "augment_algorithm": AUGMENT_ALGORITHM_VERSION if augment.recipes else None,
+        # the views are drawn from the seed: another seed is another feature set (without views, the same)
+        "augment_seed": int(seed) if augment.recipes else None,
         "split": split,
         "files": [
             [str(p), int(size), int(mtime), e, s, g, part]
@@ -230,7 +235,7 @@ def extract_features(
     augment = augment or AugmentConfig(recipes=())
     split_settings = split_settings or {}
     started = time.perf_counter()
-    digest = fingerprint(manifest, features=features, augment=augment, split=split_settings)
+    digest = fingerprint(manifest, features=features, augment=augment, split=split_settings, seed=seed)
     cache_dir = Path(cache_dir)
     final = cache_dir / f"{features.kind}-{digest}"
     if verified(final):

@@ -41,7 +41,7 @@ from .seed_features import _frame_names, _mel_power_columns, frame_features, log
 #: The help section of the feature options.
 FEATURE_GROUP = "features"
 #: The kind the command line extracts when ``--features`` is not given.
-DEFAULT_KIND = "functionals"
+DEFAULT_KIND = "fusion"
 
 
 def _feature_option(default, name: str, **kwargs):

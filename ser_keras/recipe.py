@@ -354,7 +354,7 @@ class Recipe:
 
     Examples
     --------
-    >>> recipe = Recipe.from_dict({"model": "dnn", "epochs": 3, "augment": "none"})
+    >>> recipe = Recipe.from_dict({"features": "functionals", "model": "dnn", "epochs": 3, "augment": "none"})
     >>> recipe.train.model, recipe.train.epochs, recipe.augment.recipes, recipe.features.kind
     ('dnn', 3, (), 'functionals')
     >>> Recipe.from_dict(recipe.to_dict()) == recipe

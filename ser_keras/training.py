@@ -60,8 +60,12 @@ class TrainOptions:
         help="global: z-score with train-split statistics (serves one clip from anyone); speaker: first "
         "standardise each speaker by its own clips (transductive: needs several clips of a test speaker)",
     )
-    epochs: int = option(
-        50, type=POSITIVE_INT, group=TRAINING, help="most epochs of a Keras model (early stopping may end sooner)"
+    epochs: int | None = option(
+        None,
+        type=POSITIVE_INT,
+        group=TRAINING,
+        help="most epochs of a Keras model (early stopping may end sooner; default 50, 30 for the frame-level "
+        "networks and fusion)",
     )
     batch_size: int | None = option(
         None,

@@ -87,13 +87,29 @@ def test_a_kind_whose_columns_change_never_hits_an_old_cache(small_corpus, monke
 
     manifest = build_manifest([f"csv={small_corpus}"]).assign(split="train")
     config = FeatureConfig.for_kind("functionals")
-    key = dict(features=config, augment=AugmentConfig(recipes=()), split={"method": "speaker"})
+    key = dict(features=config, augment=AugmentConfig(recipes=()), split={"method": "speaker"}, seed=0)
     before = fingerprint(manifest, **key)
     assert fingerprint(manifest, **key) == before
     names, count = functionals.feature_names, functionals.n_features
     monkeypatch.setattr(functionals, "feature_names", lambda c: [*names(c), "new_block"])
     monkeypatch.setattr(functionals, "n_features", lambda c: count(c) + 1)
     assert fingerprint(manifest, **key) != before
+
+
+def test_the_augmentation_seed_is_part_of_the_cache_key(small_corpus):
+    """Same files, split and options, another seed: other augmented views, so another feature set; without
+    augmentation the seed draws nothing and the set is shared."""
+    from ser_keras.augment import AugmentConfig
+    from ser_keras.corpora import build_manifest
+    from ser_keras.extract import fingerprint
+    from ser_keras.features import FeatureConfig
+
+    manifest = build_manifest([f"csv={small_corpus}"]).assign(split="train")
+    config, split = FeatureConfig.for_kind("stats"), {"method": "cv: every file extracted, folds chosen at training"}
+    speed = dict(features=config, augment=AugmentConfig(), split=split)
+    assert fingerprint(manifest, **speed, seed=0) != fingerprint(manifest, **speed, seed=1)
+    plain = dict(features=config, augment=AugmentConfig(recipes=()), split=split)
+    assert fingerprint(manifest, **plain, seed=0) == fingerprint(manifest, **plain, seed=1)
 
 
 def test_augmentation_is_train_only_and_seeded(tmp_path, small_corpus, capsys):

@@ -69,13 +69,17 @@ def test_every_shipped_recipe_is_a_valid_recipe_of_train_and_cv():
     from ser_keras.arguments import shipped_recipes
 
     names = shipped_recipes()
-    assert {"default", "seed-conv1d", "deep", "fusion", "transfer-scratch"} <= set(names)
+    assert {"default", "linear", "seed-conv1d", "deep", "fusion", "transfer-scratch"} <= set(names)
     for name in names:
         for command in ("train", "cv"):
             Recipe.from_file(Path(__file__).parents[1] / "ser_keras" / "recipes" / f"{name}.yaml", command=command)
     default, shipped = Recipe.from_dict({}), Recipe.from_file(_shipped("default"))  # the default recipe is the default
-    assert default.train.resolve(default.features.kind_spec.default_model) == shipped.train.resolve("logreg")
+    assert default.train.resolve(default.features.kind_spec.default_model) == shipped.train.resolve("fusion")
     assert (default.features, default.augment) == (shipped.features, shipped.augment)
+    # the default is the fusion recipe; the linear recipe is the kind default of the functionals
+    assert Recipe.from_file(_shipped("fusion")).values == shipped.values
+    linear = Recipe.from_file(_shipped("linear"))
+    assert linear.train.resolve("logreg") == Recipe.from_dict({"features": "functionals"}).train.resolve("logreg")
 
 
 def _shipped(name: str) -> Path:

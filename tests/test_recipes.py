@@ -304,12 +304,13 @@ def test_new_models_train_on_functionals_and_beat_chance(tmp_path, demo_function
         np.testing.assert_allclose(served["probabilities"].numpy(), pipeline.predict_proba(X), rtol=1e-4, atol=1e-5)
 
 
-def test_default_recipe_is_functionals_logreg(demo_root, tmp_path, capsys):
+def test_default_recipe_is_fusion_and_linear_is_functionals_logreg():
     from ser_keras.cli import build_parser
 
     args = build_parser().parse_args(["train"])
-    assert args.features == "functionals" and args.model is None and args.normalize == "global"
-    assert FeatureConfig.for_kind(args.features).kind_spec.default_model == "logreg"
+    assert args.features == "fusion" and args.model is None and args.normalize == "global"
+    assert FeatureConfig.for_kind(args.features).kind_spec.default_model == "fusion"
+    assert FeatureConfig.for_kind("functionals").kind_spec.default_model == "logreg"
 
 
 @pytest.mark.slow

@@ -167,6 +167,8 @@ def test_unknown_gender_is_refused(tmp_path, capsys):
             "male",
             "--model",
             "knn",
+            "--features",
+            "stats",
             "--out",
             str(tmp_path / "m"),
             "--jobs",

@@ -34,8 +34,14 @@ from .frame import build_attention_lstm, build_tdnn
 from .transfer import TRANSFER_MODELS, build_transfer, is_pretrained
 
 #: Training defaults every family starts from (a spec's own `ModelSpec.defaults` override them): no
-#: decay, the plateau schedule, the restored best val_loss epoch, hard labels.
-CLASSIC_DEFAULTS = {"weight_decay": 0.0, "schedule": "plateau", "select": "val_loss", "label_smoothing": 0.0}
+#: decay, the plateau schedule, the restored best val_loss epoch, hard labels, 50 epochs at most.
+CLASSIC_DEFAULTS = {
+    "epochs": 50,
+    "weight_decay": 0.0,
+    "schedule": "plateau",
+    "select": "val_loss",
+    "label_smoothing": 0.0,
+}
 _CLASSIC = CLASSIC_DEFAULTS
 #: Training defaults of the seed projects' networks (and of the scikit-learn MLP's learning rate).
 SEED_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "patience": 10, "spec_augment": False, **_CLASSIC}
@@ -47,6 +53,7 @@ TRANSFER_SCRATCH_DEFAULTS = {"optimizer": "adam", "lr": 1e-3}
 #: Training defaults of the frame-level networks, chosen by speaker cross-validation (README): AdamW
 #: with a cosine schedule run to its end, label smoothing, frame masks.
 FRAME_DEFAULTS = {
+    "epochs": 30,
     "optimizer": "adamw",
     "lr": 2e-3,
     "batch_size": 32,
