@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ser_keras.errors import SerError
-from ser_keras.layout import GROUP_FILE
-from ser_keras.runs import find_runs
+from ser_keras.layout import GROUP_FILE, REPORT_FILE, RUN_FILE
+from ser_keras.runs import find_runs, read_json
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3"]
 
@@ -52,6 +52,36 @@ def decode_upload(data: bytes, name: str, *, sr: int, max_bytes: int) -> np.ndar
             raise SerError(str(error).replace(str(path), name)) from None
 
 
+def tested_text(run: Path) -> str:
+    """What the run scored on its unseen test speakers (``report.json``), for the model picker.
+
+    A ``--gender all`` group says so and quotes its mixed run's figures.
+    """
+    report_path = run / REPORT_FILE
+    what = ""
+    if (run / GROUP_FILE).is_file():
+        group = read_json(run / GROUP_FILE, what="group")
+        report_path = (run / group["runs"]["mixed"]).resolve() / REPORT_FILE
+        what = " (its mixed model)"
+    try:
+        report = read_json(report_path, what="report")
+        sidecar = read_json(report_path.parent / RUN_FILE, what="run")
+    except (OSError, ValueError, KeyError, SerError):
+        return "Not tested: this run has no test report."
+    corpora = ", ".join(str(c).split("=", 1)[0] for c in sidecar.get("corpora") or ["demo"])
+    return (
+        f"Tested{what} on {report['n_test']} clips of {len(report['test_speakers'])} unseen speakers ({corpora}): "
+        f"UA {report['unweighted_accuracy']:.3f}, WA {report['weighted_accuracy']:.3f}, "
+        f"macro-F1 {report['macro_f1']:.3f} (chance UA {report['chance_ua']:.3f})"
+    )
+
+
+def ranked_text(probabilities: dict[str, float]) -> str:
+    """The emotions from the most to the least probable, e.g. ``angry 0.61, sad 0.20, ...``."""
+    ranked = sorted(probabilities.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{name} {value:.2f}" for name, value in ranked)
+
+
 def main() -> None:
     import pandas as pd
     import streamlit as st
@@ -75,6 +105,7 @@ def main() -> None:
         st.error(f"No trained model under {models_dir}/. Train one first: `ser-keras train`.")
         return
     run = st.selectbox("Model", runs, format_func=lambda p: p.name)
+    st.caption(tested_text(Path(run)))
     try:
         predictor = load_predictor(str(run))
     except Exception as error:  # a corrupted or foreign folder: say which, never a traceback on the page
@@ -109,7 +140,8 @@ def main() -> None:
     st.audio(data)
     st.subheader(f"Predicted emotion: {result['emotion']}")
     probabilities = pd.DataFrame({"probability": result["probabilities"]})
-    st.bar_chart(probabilities, horizontal=True)
+    st.bar_chart(probabilities, horizontal=True, sort="-probability")  # the most probable on top
+    st.caption("By probability: " + ranked_text(result["probabilities"]))
     detail = f"{result['n_windows']} window(s) averaged"
     if result["gender_model"] != "mixed":
         detail += f"; routed to the {result['gender_model']} model"

@@ -309,6 +309,8 @@ def cmd_app(args: argparse.Namespace) -> int:
         str(math.ceil(args.max_mb)),  # Streamlit refuses bigger uploads itself
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "viewer",  # no Deploy button, rerun or cache menu for the people the page is served to
     ]
     print(f"serving on http://{args.address}:{args.port}", file=sys.stderr, flush=True)
     os.execve(sys.executable, command, env)  # become the server: signals reach Streamlit itself

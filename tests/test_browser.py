@@ -1,5 +1,6 @@
 """The Streamlit page in a real headless Chromium: upload a demo clip, read the predicted emotion."""
 
+import json
 import os
 import socket
 import subprocess
@@ -86,6 +87,12 @@ def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp
             lambda d: next((e for e in d.find_elements(By.TAG_NAME, "h3") if "Predicted emotion" in e.text), None)
         )
         assert heading.text.strip() == f"Predicted emotion: {expected}"
+        page = wait.until(
+            lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "By probability" in text and text
+        )
+        report = json.loads((run_dir / "report.json").read_text())
+        assert f"UA {report['unweighted_accuracy']:.3f}" in page and "By probability: " + expected in page
+        assert "Deploy" not in page  # the page is served to users: no developer toolbar
     finally:
         if driver is not None:
             driver.quit()

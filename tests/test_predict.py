@@ -223,6 +223,15 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     app.run()
     assert not app.exception and not app.error
     assert app.subheader[0].value == f"Predicted emotion: {expected}"
+    # beside the picker, what the model scored on unseen speakers (a group: its mixed model's report)
+    group = json.loads((knn_group / "group.json").read_text())
+    report = json.loads(((knn_group / group["runs"]["mixed"]).resolve() / "report.json").read_text())
+    tested = next(c.value for c in app.caption if c.value.startswith("Tested"))
+    assert f"UA {report['unweighted_accuracy']:.3f}" in tested and f"on {report['n_test']} clips" in tested
+    # the emotions from the most to the least probable
+    ranked = next(c.value for c in app.caption if c.value.startswith("By probability: "))
+    values = [float(item.rsplit(" ", 1)[1]) for item in ranked.removeprefix("By probability: ").split(", ")]
+    assert values == sorted(values, reverse=True) and ranked.split(" ")[2] == expected
     for content, message in (
         (b"", "clip.wav: the file is empty"),
         (b"not audio at all", "clip.wav: "),
