@@ -68,7 +68,9 @@ def tested_text(run: Path) -> str:
         sidecar = read_json(report_path.parent / RUN_FILE, what="run")
     except (OSError, ValueError, KeyError, SerError):
         return "Not tested: this run has no test report."
-    corpora = ", ".join(str(c).split("=", 1)[0] for c in sidecar.get("corpora") or ["demo"])
+    from ser_keras.corpora import corpus_names
+
+    corpora = corpus_names(sidecar.get("corpora"))
     return (
         f"Tested{what} on {report['n_test']} clips of {len(report['test_speakers'])} unseen speakers ({corpora}): "
         f"UA {report['unweighted_accuracy']:.3f}, WA {report['weighted_accuracy']:.3f}, "

@@ -418,7 +418,18 @@ def corpus_names(specs: Iterable[str] | None, *, default: str = "demo") -> str:
     >>> corpus_names([])
     'demo'
     """
-    return "+".join(spec.split("=", 1)[0] for spec in specs or []) or default
+    return "+".join(corpus_list(specs, default=default))
+
+
+def corpus_list(specs: Iterable[str] | None, *, default: str = "demo") -> list[str]:
+    """The corpus name of each ``--corpus`` spec, without its path; ``[default]`` for none.
+
+    Examples
+    --------
+    >>> corpus_list(["ravdess=/data/RAVDESS", "csv=mine.csv"])
+    ['ravdess', 'csv']
+    """
+    return [str(spec).split("=", 1)[0] for spec in specs or []] or [default]
 
 
 def build_manifest(

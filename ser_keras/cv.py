@@ -370,19 +370,19 @@ def _fold_runs(k: int, gender: str) -> dict[str, str]:
 
 def _train_fold(staging: Path, fs, fold, k: int, *, gender: str, seed: int, options) -> tuple[dict, dict | None]:
     """Train fold ``k``'s run (or, with ``all``, its three runs and their routed score) into ``staging``."""
-    runs = {}
+    runs, parts = {}, {}
     for variant, name in _fold_runs(k, gender).items():
         _remove_unfinished_run(staging, name)
-        parts = fold_parts(fs, fold, k, gender=variant, seed=seed)
+        parts[variant] = fold_parts(fs, fold, k, gender=variant, seed=seed)
         runs[variant] = train(
-            fs, gender=variant, out_dir=staging, options=options, progress=False, parts=parts, name=name
+            fs, gender=variant, out_dir=staging, options=options, progress=False, parts=parts[variant], name=name
         )
     report = json.loads((staging / fold_name(k) / REPORT_FILE).read_text())
     if gender != "all":
         return report, None
     from .gender import routed_report
 
-    routed = routed_report(fs, fold_parts(fs, fold, k, gender="mixed", seed=seed), runs, seed=seed + k)
+    routed = routed_report(fs, parts["mixed"], runs, seed=seed + k)
     atomic_write_json(staging / routed_name(k), routed)
     return report, routed
 

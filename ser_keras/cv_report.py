@@ -33,9 +33,9 @@ def summarize_folds(reports: list[dict], *, labels: list[str]) -> dict:
 
 def plot_cv(summary: dict, path: str | os.PathLike, *, title: str = "") -> None:
     """Per-fold UA / WA / macro-F1 bars with each mean as a line, beside the summed confusion matrix."""
-    from .report import _pyplot, save_figure
+    from .report import _pyplot, confusion_heatmap, save_figure
 
-    plt, sns = _pyplot()
+    plt, _ = _pyplot()
     fig, (bars, heat) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.2]})
     n = len(summary["folds"])
     width = 0.8 / len(METRICS)
@@ -56,23 +56,7 @@ def plot_cv(summary: dict, path: str | os.PathLike, *, title: str = "") -> None:
     bars.set_ylim(0, 1)
     bars.set_ylabel("score on the fold's unseen speakers")
     bars.legend(loc="upper left", fontsize=8)
-    counts = np.asarray(summary["confusion_matrix"])
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    sns.heatmap(
-        rates,
-        annot=True,
-        fmt=".2f",
-        cmap="Blues",
-        vmin=0,
-        vmax=1,
-        square=True,
-        xticklabels=summary["labels"],
-        yticklabels=summary["labels"],
-        ax=heat,
-        cbar=False,
-    )
-    heat.set_xlabel("predicted")
-    heat.set_ylabel("true")
+    confusion_heatmap(heat, summary["confusion_matrix"], summary["labels"], colorbar=False)
     heat.set_title(f"summed over {n} folds (row-normalised)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

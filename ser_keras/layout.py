@@ -62,6 +62,12 @@ def fold_name(k: int, gender: str | None = None) -> str:
     return f"fold-{k + 1}" if gender is None else f"fold-{k + 1}-{gender}"
 
 
+def is_fold_run(name: str) -> bool:
+    """Whether ``name`` is a cv fold's own run folder (`fold_name` without a gender variant)."""
+    prefix, _, number = name.partition("-")
+    return prefix == "fold" and number.isdigit()
+
+
 def routed_name(k: int) -> str:
     """The report of cv fold ``k``'s gender-routed male and female models (``--gender all``)."""
     return f"fold-{k + 1}-routed.json"

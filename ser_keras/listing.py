@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .corpora import corpus_names
 from .errors import ParameterError
-from .layout import CV_FILE, GROUP_FILE, REPORT_FILE, RUN_FILE
+from .layout import CV_FILE, GROUP_FILE, REPORT_FILE, RUN_FILE, is_fold_run
 from .runs import _is_int, _is_number, _short, is_partial, read_json, read_sidecar
 
 #: Columns of `list_runs`, in order.
@@ -53,7 +53,7 @@ def list_runs(models_dir: str | os.PathLike) -> list[dict]:
         row = dict.fromkeys(LISTING_COLUMNS)
         row.update(run=path.name, date=time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)))
         if is_partial(path):
-            done = sorted(p.parent.name for p in path.glob("fold-*/report.json") if p.parent.name.count("-") == 1)
+            done = sorted(p.parent.name for p in path.glob("fold-*/report.json") if is_fold_run(p.parent.name))
             problem = (
                 f"an unfinished cv ({', '.join(done)} done): rerun the same command to resume"
                 if done

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from .corpora import corpus_list
 from .files import atomic_write_text
 from .layout import CV_FILE, MODEL_CARD_FILE, REPORT_FILE, RUN_FILE
 
@@ -46,10 +47,6 @@ LIMITATIONS = (
 )
 
 
-def _corpus_names(specs) -> list[str]:
-    return [str(spec).split("=", 1)[0] for spec in specs or ["demo"]]
-
-
 def _data_section(corpora: list[str]) -> list[str]:
     lines = ["| corpus | language | licence |", "|---|---|---|"]
     for name in corpora:
@@ -77,7 +74,7 @@ def _limitations(corpora: list[str], normalize: str) -> list[str]:
 
 def run_card(sidecar: dict, report: dict) -> str:
     """The card of one run folder, from its sidecar and its test report (Markdown)."""
-    corpora = _corpus_names(sidecar.get("corpora"))
+    corpora = corpus_list(sidecar.get("corpora"))
     features = sidecar["features"]
     speakers = sidecar.get("speakers", {})
     n = sidecar.get("n", {})
@@ -128,7 +125,7 @@ def run_card(sidecar: dict, report: dict) -> str:
 def cv_card(summary: dict) -> str:
     """The card of a cv folder, from its ``cv.json`` (Markdown)."""
     recipe = summary["recipe"]
-    corpora = _corpus_names(recipe.get("corpora"))
+    corpora = corpus_list(recipe.get("corpora"))
     mean, std = summary["mean"], summary["std"]
     labels = summary["labels"]
     normalize = recipe.get("options", {}).get("normalize", "global")

@@ -84,26 +84,10 @@ def write_report(
 
 def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") -> None:
     """Seaborn heatmap of the row-normalised confusion matrix, annotated with counts."""
-    plt, sns = _pyplot()
-    counts = np.asarray(report["confusion_matrix"])
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    annot = np.array([[f"{r:.2f}\n({c})" for r, c in zip(rr, cr)] for rr, cr in zip(rates, counts)])
+    plt, _ = _pyplot()
     size = 1.0 + 0.8 * len(report["labels"])
     fig, ax = plt.subplots(figsize=(max(size + 1.5, 6.5), size + 0.4))
-    sns.heatmap(
-        rates,
-        annot=annot,
-        fmt="",
-        cmap="Blues",
-        vmin=0,
-        vmax=1,
-        square=True,
-        xticklabels=report["labels"],
-        yticklabels=report["labels"],
-        ax=ax,
-    )
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    confusion_heatmap(ax, report["confusion_matrix"], report["labels"], counts_shown=True)
     scores = f"UA {report['unweighted_accuracy']:.3f}  WA {report['weighted_accuracy']:.3f}  n={report['n_test']}"
     if title:  # a run's name is long: wrap the title to the figure's width instead of clipping it
         import textwrap
@@ -112,6 +96,43 @@ def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") ->
     ax.set_title(f"{title}\n{scores}" if title else scores, fontsize=9)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
+
+
+def confusion_heatmap(ax, confusion_matrix, labels: list[str], *, counts_shown: bool = False, colorbar: bool = True):
+    """Draw a row-normalised confusion matrix on ``ax`` (seaborn), each cell annotated with its rate.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    confusion_matrix : array-like [shape=(n_labels, n_labels)]
+        Counts, true labels in rows.
+    labels : list of str
+    counts_shown : bool
+        Also write each cell's count under its rate.
+    colorbar : bool
+    """
+    _, sns = _pyplot()
+    counts = np.asarray(confusion_matrix)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    if counts_shown:
+        annot, fmt = np.array([[f"{r:.2f}\n({c})" for r, c in zip(rr, cr)] for rr, cr in zip(rates, counts)]), ""
+    else:
+        annot, fmt = True, ".2f"
+    sns.heatmap(
+        rates,
+        annot=annot,
+        fmt=fmt,
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        square=True,
+        xticklabels=labels,
+        yticklabels=labels,
+        ax=ax,
+        cbar=colorbar,
+    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
 
 
 def plot_curves(

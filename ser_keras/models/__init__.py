@@ -42,11 +42,24 @@ CLASSIC_DEFAULTS = {
     "select": "val_loss",
     "label_smoothing": 0.0,
 }
-_CLASSIC = CLASSIC_DEFAULTS
 #: Training defaults of the seed projects' networks (and of the scikit-learn MLP's learning rate).
-SEED_DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "patience": 10, "spec_augment": False, **_CLASSIC}
+SEED_DEFAULTS = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "batch_size": 32,
+    "patience": 10,
+    "spec_augment": False,
+    **CLASSIC_DEFAULTS,
+}
 #: Training defaults of the transfer-learning backbones, as the project they come from used.
-TRANSFER_DEFAULTS = {"optimizer": "sgd", "lr": 0.01, "batch_size": 16, "patience": 4, "spec_augment": True, **_CLASSIC}
+TRANSFER_DEFAULTS = {
+    "optimizer": "sgd",
+    "lr": 0.01,
+    "batch_size": 16,
+    "patience": 4,
+    "spec_augment": True,
+    **CLASSIC_DEFAULTS,
+}
 #: What changes for a transfer backbone trained from random weights (``--weights none``): Adam, as
 #: SGD 0.01 barely moves 25 million random weights in the few hundred steps a small corpus gives.
 TRANSFER_SCRATCH_DEFAULTS = {"optimizer": "adam", "lr": 1e-3}
