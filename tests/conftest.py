@@ -6,6 +6,13 @@ import contextlib
 import os
 from pathlib import Path
 
+# pytest-xdist runs one worker per core. A BLAS or TensorFlow pool of every core in each worker
+# oversubscribes the cores, and spinning BLAS threads then slow a logistic regression tenfold, so each
+# worker (and the subprocesses it starts) computes on one thread. Set before numpy loads its BLAS.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(_variable, "1")
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -112,10 +119,13 @@ def demo_root(tmp_path_factory) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
+    """Skip the real-corpus tests when ``../shared/data`` is absent, and run the slow tests first: under
+    pytest-xdist the long ones then overlap each other instead of one of them ending the run alone."""
     skip = pytest.mark.skip(reason=f"real corpus not found at {SHARED_DATA} (../shared/data beside the repo)")
     for item in items:
         if "shared_data" in item.keywords and not RAVDESS_DIR.is_dir():
             item.add_marker(skip)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def _demo_features(tmp_path_factory, demo_root, kind: str):
