@@ -41,6 +41,20 @@ def recipe_path(name: str) -> str:
     raise ParameterError(f"--recipe: {name!r} is neither a shipped recipe ({', '.join(shipped_recipes())}) nor a file")
 
 
+def shifts_type(text: str) -> tuple[str, ...]:
+    """``--shift``: `ser_keras.shifts.parse_shifts`, its refusal as argparse's one-line error."""
+    from .errors import ParameterError
+    from .shifts import parse_shifts
+
+    try:
+        return parse_shifts(text)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+shifts_type.__name__ = "shifts"
+
+
 DEMO_NOTE = "With no --corpus, the embedded SYNTHETIC demo corpus is used (generated on first use; not real speech)."
 
 

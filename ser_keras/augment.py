@@ -2,7 +2,11 @@
 
 Waveform steps (``--augment``): ``noise`` (white noise at an SNR), ``stretch``
 (time-stretch, pitch kept), ``pitch`` (pitch shift, tempo kept), ``speed`` (rate
-change that moves pitch and tempo together) and ``shift`` (circular time shift).
+change that moves pitch and tempo together) and ``shift`` (circular time shift); the channel
+steps (`ser_keras.channel`) ``pink`` (pink noise at an SNR), ``reverb`` (a synthetic room),
+``telephone`` (8 kHz, 300-3400 Hz, mu-law), ``codec`` (an MP3 or Opus round trip), ``tilt``
+(a microphone's spectral tilt) and ``gain`` (a level change, clipped), and ``channel``: one of
+those six drawn at random for each file, so one extra view covers them all.
 A *recipe* is one augmented view: a step, or steps joined by ``+`` applied in
 order (``stretch+pitch``, as the 162-feature seed project composed them; adjacent
 ``stretch`` and ``pitch`` run as one phase vocoder and one resample, `stretch_and_shift`).
@@ -30,7 +34,8 @@ from .options import float_pair, number, option
 #: Bumped when a step's algorithm changes what it outputs (2: adjacent stretch+pitch fused), so that
 #: cached augmented views are never reused across it (`ser_keras.extract.fingerprint`).
 ALGORITHM_VERSION = 2
-WAVEFORM_STEPS = ("noise", "stretch", "pitch", "speed", "shift")
+CHANNEL_STEPS = ("pink", "reverb", "telephone", "codec", "tilt", "gain")
+WAVEFORM_STEPS = ("noise", "stretch", "pitch", "speed", "shift", *CHANNEL_STEPS, "channel")
 
 
 #: The help section of the augmentation options.
@@ -69,7 +74,8 @@ class AugmentConfig:
         metavar="RECIPES",
         text=recipes_text,
         group=AUGMENT_GROUP,
-        help="comma-separated recipes of noise, stretch, pitch, speed, shift; join steps with + "
+        help="comma-separated recipes of noise, stretch, pitch, speed, shift, and the channel steps pink, "
+        "reverb, telephone, codec, tilt, gain, or channel (one of those six at random per file); join steps with + "
         "(e.g. noise,stretch+pitch gives each training file 3 rows); none for no augmentation "
         "(default: speed, chosen by speaker cross-validation)",
     )
@@ -106,6 +112,34 @@ class AugmentConfig:
         type=number(float, low=0, high=1),
         group=AUGMENT_GROUP,
         help="max circular shift as a fraction of length",
+    )
+    rt60: tuple[float, float] = option(
+        (0.2, 0.8),
+        type=float_pair(low=0.05, high=3),
+        metavar="LOW,HIGH",
+        group=AUGMENT_GROUP,
+        help="reverberation times of the reverb step (s)",
+    )
+    codec_compression: tuple[float, float] = option(
+        (0.8, 0.95),
+        type=float_pair(low=0, high=0.95),
+        metavar="LOW,HIGH",
+        group=AUGMENT_GROUP,
+        help="libsndfile compression levels of the codec step (0.95: about 16-20 kbps)",
+    )
+    tilt_db_per_octave: tuple[float, float] = option(
+        (-4.0, 4.0),
+        type=float_pair(low=-12, high=12),
+        metavar="LOW,HIGH",
+        group=AUGMENT_GROUP,
+        help="spectral tilts of the tilt step (dB per octave around 1 kHz)",
+    )
+    gain_db: tuple[float, float] = option(
+        (-20.0, 10.0),
+        type=float_pair(low=-60, high=40),
+        metavar="LOW,HIGH",
+        group=AUGMENT_GROUP,
+        help="level changes of the gain step (dB; clipped at full scale)",
     )
 
     @property
@@ -269,9 +303,47 @@ def apply_recipe(
         elif step == "shift":
             limit = int(config.shift_fraction * y.shape[0])
             y = time_shift(y, shift=int(rng.integers(-limit, limit + 1)))
+        elif step in CHANNEL_STEPS or step == "channel":
+            y = channel_step(y, step, sr=sr, rng=rng, config=config)
         else:
             raise ParameterError(f"unknown augmentation step {step!r}")
     return y
+
+
+def channel_step(y: np.ndarray, step: str, *, sr: int, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
+    """One channel step of a recipe, its setting drawn from ``rng`` within ``config``'s ranges.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), dtype=float32]
+    step : str
+        One of `CHANNEL_STEPS`, or ``channel`` for one of them drawn uniformly.
+    sr : int
+    rng : np.random.Generator
+    config : AugmentConfig
+
+    Returns
+    -------
+    y_aug : np.ndarray [shape=(n,), dtype=float32]
+    """
+    from . import channel
+
+    if step == "channel":
+        step = CHANNEL_STEPS[int(rng.integers(len(CHANNEL_STEPS)))]
+    if step == "pink":
+        return channel.add_noise_at_snr(y, rng=rng, snr_db=rng.uniform(*config.snr_db), color="pink")
+    if step == "reverb":
+        return channel.reverberate(y, sr=sr, rt60=rng.uniform(*config.rt60), rng=rng)
+    if step == "telephone":
+        return channel.telephone(y, sr=sr)
+    if step == "codec":
+        codec = ("mp3", "opus")[int(rng.integers(2))]
+        return channel.codec_round_trip(y, sr=sr, codec=codec, compression=rng.uniform(*config.codec_compression))
+    if step == "tilt":
+        return channel.spectral_tilt(y, sr=sr, db_per_octave=rng.uniform(*config.tilt_db_per_octave))
+    if step == "gain":
+        return channel.change_gain(y, db=rng.uniform(*config.gain_db))
+    raise ParameterError(f"unknown channel step {step!r}; choose from {', '.join(CHANNEL_STEPS)} or channel")
 
 
 def spec_augment(

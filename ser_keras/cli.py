@@ -22,6 +22,7 @@ from .arguments import (
     add_recipe_options,
     add_split_options,
     output_file_type,
+    shifts_type,
     subparser_class,
 )
 from .commands import (
@@ -38,6 +39,7 @@ from .commands import (
 )
 from .errors import SerError, SerWarning
 from .options import POSITIVE_FLOAT, number
+from .shifts import SHIFTS
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
@@ -197,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_corpus_options(p)
+    p.add_argument(
+        "--shift",
+        type=shifts_type,
+        metavar="SHIFTS",
+        help="the robustness benchmark: score the clips clean and through each of these comma-separated "
+        f"recording shifts ({', '.join(SHIFTS)}) or all, into RUN_DIR/robustness/; RUN_DIR may be a cv "
+        "folder, each fold scored on its held-out speakers (default: no shift)",
+    )
+    p.add_argument("--shift-seed", type=int, default=0, help="seed of the shifts' noise and rooms (default: 0)")
     p.add_argument(
         "--jobs", "-j", type=int, default=-1, help="worker processes for feature extraction (default: -1, one per core)"
     )

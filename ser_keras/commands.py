@@ -159,6 +159,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     on_extracted = None if args.quiet else print_extraction_summary
     manifest = corpus_manifest(args) if args.corpus else None
+    if args.shift:
+        return _evaluate_shifts(args, manifest)
     out_dir = evaluate_into(
         args.run_dir,
         manifest=manifest,
@@ -170,6 +172,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         _print_scores(out_dir / REPORT_FILE)
+    print(out_dir)
+    return 0
+
+
+def _evaluate_shifts(args: argparse.Namespace, manifest) -> int:
+    import json
+
+    from .layout import ROBUSTNESS_FILE
+    from .robustness import evaluate_shifts
+
+    out_dir = evaluate_shifts(
+        args.run_dir,
+        args.shift,
+        manifest=manifest,
+        corpora=args.corpus,
+        cache_dir=args.cache_dir,
+        seed=args.shift_seed,
+        jobs=args.jobs,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        record = json.loads((out_dir / ROBUSTNESS_FILE).read_text())
+        for row in record["rows"]:
+            spread = f" ± {row['unweighted_accuracy_std']:.3f}" if "unweighted_accuracy_std" in row else ""
+            print(
+                f"{row['shift']:<12} UA {row['unweighted_accuracy']:.3f}{spread}  WA {row['weighted_accuracy']:.3f}  "
+                f"macro-F1 {row['macro_f1']:.3f}  n={row['n_test']}  {row['description']}"
+            )
+        print(f"mean UA over the shifts {record['mean_ua_over_shifts']:.3f}")
     print(out_dir)
     return 0
 

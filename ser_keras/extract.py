@@ -55,9 +55,12 @@ from .files import (
 )
 from .manifest import file_fingerprints
 from .provenance import library_versions
+from .shifts import SHIFT_VERSION, apply_shift
 from .splits import SPLITS
 from .workers import dask_client, exit_with_parent
 
+#: The last entry of a shifted item's seed, so its draws never coincide with its augmentation's.
+SHIFT_STREAM = 1
 #: Items (file x view) per checkpoint; fixed so that resumed runs cut work identically.
 CHUNK_SIZE = 48
 FORMAT_VERSION = 1
@@ -97,11 +100,17 @@ def plan_items(manifest: pd.DataFrame, augment: AugmentConfig) -> pd.DataFrame:
 
 
 def fingerprint(
-    manifest: pd.DataFrame, *, features: FeatureConfig, augment: AugmentConfig, split: dict, seed: int
+    manifest: pd.DataFrame,
+    *,
+    features: FeatureConfig,
+    augment: AugmentConfig,
+    split: dict,
+    seed: int,
+    shift: str | None = None,
 ) -> str:
     """A hex digest that changes with any input file, label, split or parameter, with the seed of the
-    augmentation draws (when there is augmentation), and with the kind's columns (their names and the
-    output shape), so a kind that gains a block never hits an old cache."""
+    augmentation draws (when there is augmentation or a shift), with the shift, and with the kind's
+    columns (their names and the output shape), so a kind that gains a block never hits an old cache."""
     stats = file_fingerprints(manifest["path"])
     names = features.kind_spec.names(features) if features.kind_spec.names else []
     key = {
@@ -112,7 +121,8 @@ def fingerprint(
         "augment": augment.to_dict(),
         "augment_algorithm": AUGMENT_ALGORITHM_VERSION if augment.recipes else None,
         # the views are drawn from the seed: another seed is another feature set (without views, the same)
-        "augment_seed": int(seed) if augment.recipes else None,
+        "augment_seed": int(seed) if augment.recipes or shift else None,
+        **({"shift": [shift, SHIFT_VERSION]} if shift else {}),  # absent without one: the keys of before
         "split": split,
         "files": [
             [str(p), int(size), int(mtime), e, s, g, part]
@@ -125,14 +135,17 @@ def fingerprint(
 
 
 def extract_chunk(
-    items: list[dict], *, features: FeatureConfig, augment: AugmentConfig, seed: int
+    items: list[dict], *, features: FeatureConfig, augment: AugmentConfig, seed: int, shift: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Load, augment and featurise one chunk of items (runs in a worker process).
+    """Load, augment, shift and featurise one chunk of items (runs in a worker process).
 
     Parameters
     ----------
     items : list of dict
         Rows of `plan_items` (``path``, ``source``, ``view_index``).
+    shift : str, optional
+        A `ser_keras.shifts` name every item goes through (after its augmentation), seeded by
+        ``seed`` and the item.
 
     Returns
     -------
@@ -169,6 +182,9 @@ def extract_chunk(
             if item["view_index"] > 0:
                 rng = np.random.default_rng([seed, int(item["source"]), int(item["view_index"])])
                 y = apply_recipe(y, recipes[item["view_index"] - 1], sr=features.sr, rng=rng, config=augment)
+            if shift:
+                rng = np.random.default_rng([seed, int(item["source"]), int(item["view_index"]), SHIFT_STREAM])
+                y = apply_shift(y, shift, sr=features.sr, rng=rng)
             if features.fixed_length:
                 y = fix_length(y, size=features.n_samples, mode="centre")
             elif y.shape[0] < features.n_fft // 2:
@@ -201,6 +217,7 @@ def extract_features(
     scheduler: str | None = None,
     strict: bool = False,
     progress: bool = True,
+    shift: str | None = None,
 ) -> ExtractResult:
     """Extract (or find in the cache) the feature set of a split manifest.
 
@@ -227,6 +244,9 @@ def extract_features(
         Fail (keeping the finished chunks for a rerun) if any file fails.
     progress : bool
         Show a tqdm bar (only on a terminal).
+    shift : str, optional
+        Put every file through this `ser_keras.shifts` condition, drawn from ``seed`` (the
+        robustness benchmark's feature sets); part of the fingerprint.
 
     Returns
     -------
@@ -235,7 +255,7 @@ def extract_features(
     augment = augment or AugmentConfig(recipes=())
     split_settings = split_settings or {}
     started = time.perf_counter()
-    digest = fingerprint(manifest, features=features, augment=augment, split=split_settings, seed=seed)
+    digest = fingerprint(manifest, features=features, augment=augment, split=split_settings, seed=seed, shift=shift)
     cache_dir = Path(cache_dir)
     final = cache_dir / f"{features.kind}-{digest}"
     if verified(final):
@@ -270,6 +290,7 @@ def extract_features(
             features=features,
             augment=augment,
             seed=seed,
+            shift=shift,
             jobs=jobs,
             scheduler=scheduler,
             progress=progress,
@@ -296,6 +317,7 @@ def extract_features(
             "augment": augment.to_dict(),
             "split": split_settings,
             "seed": seed,
+            "shift": shift,
             "corpora": corpora or [],
             "labels": ordered_labels(manifest["emotion"]),
             "counts": {s: int(((items["split"] == s) & ok).sum()) for s in SPLITS},
@@ -327,7 +349,7 @@ def extract_features(
     )
 
 
-def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jobs, scheduler, progress) -> None:
+def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, shift, jobs, scheduler, progress) -> None:
     from joblib import Parallel, delayed, parallel_config
     from tqdm import tqdm
 
@@ -336,7 +358,7 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, jo
     total = sum(min(CHUNK_SIZE, len(records) - starts[i]) for i in todo)
     bar = tqdm(total=total, unit="file", desc="extract", disable=not (progress and sys.stderr.isatty()), smoothing=0.1)
 
-    settings = dict(features=features, augment=augment, seed=seed)
+    settings = dict(features=features, augment=augment, seed=seed, shift=shift)
 
     def chunk_of(index):
         return records[starts[index] : starts[index] + CHUNK_SIZE]

@@ -47,6 +47,11 @@ MODEL_CARD_FILE = "MODEL_CARD.md"
 EVAL_PREFIX = "eval-"
 CV_FILE = "cv.json"
 CV_PLOT = "cv.png"
+#: ``ser-keras evaluate --shift``: the folder written inside a run or cv folder, and its files.
+ROBUSTNESS_DIR = "robustness"
+ROBUSTNESS_FILE = "robustness.json"
+ROBUSTNESS_TABLE = "robustness.csv"
+ROBUSTNESS_PLOT = "robustness.png"
 #: In an unfinished cv folder: what it is the cv of, so that a rerun can carry on in it; and its lock.
 RESUME_FILE = "cv-resume.json"
 LOCK_FILE = ".lock"
