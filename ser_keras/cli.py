@@ -149,6 +149,25 @@ def build_parser() -> argparse.ArgumentParser:
         "speaks in each file (default: a file's parent folder is its speaker); a speaker with fewer "
         "than 5 clips gets a warning",
     )
+    p.add_argument(
+        "--segments",
+        nargs="?",
+        const="energy",
+        choices=("energy", "fixed"),
+        help="a timeline of each long recording: one row per speech segment found by energy (40 dB below "
+        "the loudest frame, gaps under 0.3 s joined, parts of at most 4 s), or per fixed window with "
+        "--segments fixed (default: one row per file)",
+    )
+    p.add_argument(
+        "--window", type=POSITIVE_FLOAT, metavar="S", help="--segments fixed: window length (default: the model's)"
+    )
+    p.add_argument("--hop", type=POSITIVE_FLOAT, metavar="S", help="--segments fixed: hop (default: half the window)")
+    p.add_argument(
+        "--timeline",
+        metavar="PNG",
+        type=output_file_type(".png"),
+        help="with --segments and one file: draw its probabilities over time into PNG",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="with -o: print only the output file (and errors)")
     p.set_defaults(func=cmd_predict)
 

@@ -18,7 +18,7 @@ from .arguments import (
     split_manifest,
     training_options,
 )
-from .errors import SerError
+from .errors import ParameterError, SerError
 from .layout import CV_FILE, REPORT_FILE
 
 
@@ -236,8 +236,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Predictor
 
     predictor = Predictor.from_run(args.run_dir, gender=args.gender)
-    speakers = read_speaker_table(args.speakers) if args.speakers else None
-    table = predictor.predict_files(args.inputs, speakers=speakers)
+    if args.segments:
+        table = _predict_segments(predictor, args)
+    else:
+        if args.timeline or args.window or args.hop:
+            raise ParameterError("--timeline, --window and --hop go with --segments")
+        speakers = read_speaker_table(args.speakers) if args.speakers else None
+        table = predictor.predict_files(args.inputs, speakers=speakers)
     if table.empty:
         raise SerError("no audio files found in " + ", ".join(args.inputs))
     if args.output:
@@ -258,10 +263,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
             for label in predictor.labels:
                 shown[label] = shown[label].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
             print(shown.fillna("").to_string(index=False))
-    failed = int(table["error"].notna().sum())
+    failed = int(table.loc[table["error"].notna(), "path"].nunique())
+    total = int(table["path"].nunique())
     if failed:
-        print(f"{failed} of {len(table)} file(s) could not be scored (see the error column)", file=sys.stderr)
-    return PREDICT_EXIT_ALL if failed == 0 else PREDICT_EXIT_SOME if failed < len(table) else PREDICT_EXIT_NONE
+        print(f"{failed} of {total} file(s) could not be scored (see the error column)", file=sys.stderr)
+    return PREDICT_EXIT_ALL if failed == 0 else PREDICT_EXIT_SOME if failed < total else PREDICT_EXIT_NONE
+
+
+def _predict_segments(predictor, args: argparse.Namespace):
+    """``predict --segments``: the timeline rows of every file (a ``path`` column first), and ``--timeline``."""
+    import pandas as pd
+
+    from .predict import expand_paths
+    from .timeline import plot_timeline
+
+    files = expand_paths(args.inputs)
+    if args.timeline and len(files) != 1:
+        raise ParameterError(f"--timeline draws one recording; {len(files)} files were given")
+    options = {"window": args.window, "hop": args.hop} if args.segments == "fixed" else {}
+    tables = []
+    for path in files:  # a file that cannot be scored is one row with its error; the others go on
+        try:
+            tables.append(predictor.predict_segments(path, mode=args.segments, **options).assign(path=str(path)))
+        except ParameterError as exc:
+            tables.append(pd.DataFrame([{"path": str(path), "error": str(exc)}]))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["path", "error"])
+    if "error" not in table:
+        table["error"] = None
+    if args.timeline and table["error"].isna().all():
+        import soundfile as sf
+
+        duration = float(sf.info(str(files[0])).duration)
+        plot_timeline(table, predictor.labels, args.timeline, duration=duration, title=f"{files[0]}: emotion over time")
+    return table[["path", *[c for c in table.columns if c != "path"]]] if len(table) else table
 
 
 def read_speaker_table(path: str) -> dict[str, str]:
@@ -271,7 +305,6 @@ def read_speaker_table(path: str) -> dict[str, str]:
 
     import pandas as pd
 
-    from .errors import ParameterError
     from .files import csv_unescape, require_regular_file
 
     require_regular_file(path, what="speaker table")

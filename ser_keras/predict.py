@@ -253,6 +253,23 @@ class Predictor:
         part = self.models[which]
         return self._score_speaker(part, which, [part.windows(at(part.features.sr)) for at in prepared])
 
+    def predict_segments(self, clip, *, sr: int | None = None, mode: str = "energy", **options):
+        """One row per speech segment (or fixed window) of a long recording: `ser_keras.timeline`.
+
+        ``clip`` is a path or a waveform (with ``sr``); ``mode`` and ``options`` (``window``, ``hop``,
+        ``top_db``) as `ser_keras.timeline.predict_timeline`, which gives the table it returns.
+        """
+        from .timeline import predict_timeline
+
+        if isinstance(clip, (str, os.PathLike)):
+            clip, sr = (
+                load(clip, sr=self.sr, min_duration=self.models["mixed"].features.min_duration, on_silence="error"),
+                self.sr,
+            )
+        elif sr is None:
+            raise ParameterError("predict_segments needs sr= for a waveform")
+        return predict_timeline(self, clip, sr, mode=mode, **options)
+
     def _score_speaker(self, part: _Model, which: str, per_clip: list[np.ndarray]) -> list[dict]:
         """Standardise one speaker's window features jointly, score them, and average per clip."""
         from .normalize import MIN_SPEAKER_CLIPS, standardize_by_speaker
