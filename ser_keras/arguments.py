@@ -68,7 +68,10 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
         help="corpus to read, repeatable: ravdess=DIR, cremad=DIR, tess=DIR, savee=DIR, emodb=DIR, "
         "csv=FILE (path,emotion[,speaker,gender]) or demo[=DIR] (default: demo). " + DEMO_NOTE,
     )
-    group.add_argument("--emotions", help="emotions to keep, e.g. angry,happy,neutral,sad (default: all)")
+    group.add_argument(
+        "--emotions",
+        help="emotions to keep, e.g. angry,happy,neutral,sad, or shared: those every --corpus has (default: all)",
+    )
     group.add_argument("--merge", action="append", metavar="SRC=DST", help="merge emotions, e.g. calm=neutral")
     group.add_argument("--ravdess-channel", choices=("speech", "song"), default="speech", help="RAVDESS vocal channel")
     group.add_argument(

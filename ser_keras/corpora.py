@@ -448,7 +448,8 @@ def build_manifest(
     specs : list of str
         ``NAME[=PATH]`` for each corpus; none means the demo corpus.
     emotions : str or list of str
-        Emotions to keep (after merging), e.g. ``"angry,happy,neutral,sad"``; none keeps all.
+        Emotions to keep (after merging), e.g. ``"angry,happy,neutral,sad"``; ``"shared"`` keeps
+        those every corpus has (multi-corpus training); none keeps all.
     merge : list of str
         Merges applied first, e.g. ``["calm=neutral"]``.
 
@@ -458,7 +459,8 @@ def build_manifest(
         `MANIFEST_COLUMNS` plus extras, with a fresh ``RangeIndex``.
     """
     merges = parse_merges(merge)
-    keep = parse_emotion_list(emotions)
+    shared = isinstance(emotions, str) and emotions.strip().lower() == "shared"
+    keep = None if shared else parse_emotion_list(emotions)
     frames = []
     for spec in specs or ["demo"]:
         name, path = parse_corpus_spec(spec)
@@ -475,6 +477,11 @@ def build_manifest(
         raise ParameterError("no usable audio files in " + ", ".join(specs or ["demo"]))
     if merges:
         manifest["emotion"] = manifest["emotion"].replace(merges)
+    if shared:
+        per_corpus = [set(part["emotion"]) for _, part in manifest.groupby("corpus")]
+        keep = tuple(sorted(set.intersection(*per_corpus)))
+        if not keep:
+            raise ParameterError("--emotions shared: the corpora have no emotion in common")
     if keep is not None:
         absent = sorted(set(keep) - set(manifest["emotion"]))
         if absent:
