@@ -1,6 +1,7 @@
 """The Streamlit page: upload or record speech, see the predicted emotion.
 
 Run it with ``ser-keras app [RUN_DIR]`` (or ``streamlit run ser_keras/app.py``).
+An upload longer than `TIMELINE_SECONDS` also gets its timeline (`ser_keras.timeline`).
 Settings come from the environment so the page runs the same under ``streamlit run``
 and ``streamlit.testing``: ``SER_KERAS_MODELS`` (folder of run directories, default
 ``models``), ``SER_KERAS_RUN`` (run to open first) and ``SER_KERAS_MAX_MB`` (upload
@@ -25,6 +26,8 @@ from ser_keras.layout import GROUP_FILE, REPORT_FILE, RUN_FILE
 from ser_keras.runs import find_runs, read_json
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3"]
+#: An upload longer than this (seconds) also gets its timeline: one prediction per speech segment.
+TIMELINE_SECONDS = 10.0
 
 
 def decode_upload(data: bytes, name: str, *, sr: int, max_bytes: int) -> np.ndarray:
@@ -82,6 +85,12 @@ def ranked_text(probabilities: dict[str, float]) -> str:
     """The emotions from the most to the least probable, e.g. ``angry 0.61, sad 0.20, ...``."""
     ranked = sorted(probabilities.items(), key=lambda item: (-item[1], item[0]))
     return ", ".join(f"{name} {value:.2f}" for name, value in ranked)
+
+
+def timeline_text(table) -> str:
+    """The segments of a timeline in words: ``Timeline: 3 speech segments: 0.5-3.0 s neutral, ...``."""
+    spans = ", ".join(f"{row.start:.1f}-{row.end:.1f} s {row.emotion}" for row in table.itertuples())
+    return f"Timeline: {len(table)} speech segment{'s' if len(table) != 1 else ''}: {spans}"
 
 
 def main() -> None:
@@ -149,6 +158,16 @@ def main() -> None:
         detail += f"; routed to the {result['gender_model']} model"
     st.caption(detail)
     st.pyplot(_waveform_and_mel(y, predictor.sr))
+    if len(y) / predictor.sr > TIMELINE_SECONDS:
+        try:
+            table = predictor.predict_segments(y, sr=predictor.sr)
+        except SerError as error:
+            st.warning(f"No timeline: {error}")
+            return
+        st.subheader("Over time")
+        st.caption(timeline_text(table))
+        centres = ((table["start"] + table["end"]) / 2).rename("time (s)")
+        st.line_chart(table[predictor.labels].set_index(centres))
 
 
 def _waveform_and_mel(y: np.ndarray, sr: int):

@@ -1,5 +1,6 @@
 """Predict and serve: the Predictor, ``ser-keras predict``, the raw-waveform SavedModel signature, the app."""
 
+import io
 import json
 from pathlib import Path
 
@@ -232,6 +233,24 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     ranked = next(c.value for c in app.caption if c.value.startswith("By probability: "))
     values = [float(item.rsplit(" ", 1)[1]) for item in ranked.removeprefix("By probability: ").split(", ")]
     assert values == sorted(values, reverse=True) and ranked.split(" ")[2] == expected
+    assert not any(h.value == "Over time" for h in app.subheader)  # a short clip has no timeline
+    # a long recording also gets its timeline: the segments and emotions predict --segments gives
+    import soundfile as sf
+
+    clips = [sf.read(p, dtype="float32")[0] for p in _demo_files(demo_stats)["path"][:4]]
+    gap = np.zeros(16000, np.float32)
+    long = np.concatenate([part for clip in clips for part in (gap, clip)])
+    buffer = io.BytesIO()
+    sf.write(buffer, long, 16000, format="WAV", subtype="PCM_16")
+    app.file_uploader[0].set_value(("long.wav", buffer.getvalue(), "audio/wav"))
+    app.run()
+    assert not app.exception and not app.error and [h.value for h in app.subheader][-1] == "Over time"
+    routed = Predictor.from_run(knn_group, gender="auto")
+    decoded = ser_keras.app.decode_upload(buffer.getvalue(), "long.wav", sr=routed.sr, max_bytes=10**6)
+    expected = routed.predict_segments(decoded, sr=routed.sr)
+    timeline = next(c.value for c in app.caption if c.value.startswith("Timeline: "))
+    assert timeline.startswith(f"Timeline: {len(expected)} speech segments: ") and len(expected) == 4
+    assert [item.rsplit(" ", 1)[1] for item in timeline.split(": ", 2)[2].split(", ")] == expected["emotion"].tolist()
     for content, message in (
         (b"", "clip.wav: the file is empty"),
         (b"not audio at all", "clip.wav: "),
