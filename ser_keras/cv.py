@@ -40,6 +40,7 @@ from .extract import FeatureSet, extract_features
 from .files import atomic_write_json
 from .layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE, fold_name, routed_name
 from .model_card import write_model_card
+from .normalize import transductive
 from .parts import Part, gender_rows
 from .runs import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
 from .splits import speaker_folds, split_speakers
@@ -268,10 +269,10 @@ def _run_folds(
                 feature_set=str(fs.path.resolve()),
                 seconds=round(time.perf_counter() - started, 1),
             )
-            if options.normalize == "speaker":
+            if transductive(options.normalize):
                 summary["note"] = (
-                    "transductive speaker normalisation: each test speaker standardised by the "
-                    "statistics of its own test clips"
+                    f"transductive {options.normalize} normalisation: each test {options.normalize} standardised "
+                    "by the statistics of its own test clips"
                 )
             atomic_write_json(cv.staging / CV_FILE, summary)
             from .recipe import cv_recipe_of, write_recipe

@@ -13,6 +13,7 @@ import numpy as np
 from .errors import ParameterError
 from .extract import FeatureSet
 from .inference import predict_probabilities
+from .normalize import standardize_groups, transductive
 from .parts import load_split, speaker_rows
 from .report import score
 from .runs import feature_set_of, load_run
@@ -36,10 +37,9 @@ def evaluate_run(run_dir: str | os.PathLike, fs: FeatureSet | None = None, *, sp
     else:
         part = load_split(fs, split, sidecar["gender"])
     X, y, rows = part.X, part.y, part.rows
-    if sidecar.get("normalize", "global") == "speaker":  # transductive: each speaker by its own clips here
-        from .normalize import standardize_by_speaker
-
-        X = standardize_by_speaker(X, rows["speaker"].to_numpy(), time_axis=fs.features.kind_spec.time_axis)
+    normalize = sidecar.get("normalize", "global")
+    if transductive(normalize):  # each speaker (or corpus) by its own clips here
+        X = standardize_groups(X, rows, normalize, time_axis=fs.features.kind_spec.time_axis)
     model_labels = sidecar["labels"]
     shared = [name for name in model_labels if name in fs.labels]
     if not shared:

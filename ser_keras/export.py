@@ -16,6 +16,7 @@ import numpy as np
 from .errors import ParameterError
 from .layout import LITERT_FILE, SAVED_MODEL_DIR, WAVEFORM_FILE
 from .litert import SIGNATURE, WAVEFORM_SIGNATURES, LiteRTModel
+from .normalize import transductive
 
 #: Rows the export check compares at most.
 CHECK_ROWS = 64
@@ -45,7 +46,7 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     if not (saved / "saved_model.pb").is_file():
         raise ParameterError(f"{run_dir}: no saved_model/ to convert (only Keras and logreg runs export one)")
     if FeatureConfig.from_dict(sidecar["features"]).kind_spec.graph is not None:  # the run has a waveform signature
-        waveform = WAVEFORM_SIGNATURES[sidecar.get("normalize") == "speaker"]
+        waveform = WAVEFORM_SIGNATURES[transductive(sidecar.get("normalize"))]
         atomic_write_bytes(run_dir / WAVEFORM_FILE, _convert(saved, waveform))
     target = run_dir / LITERT_FILE
     atomic_write_bytes(target, _convert(saved, SIGNATURE))

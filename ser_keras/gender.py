@@ -16,6 +16,7 @@ from .extract import FeatureSet
 from .files import atomic_write_json
 from .inference import gender_inputs, predict_probabilities
 from .layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE
+from .normalize import standardize_groups, transductive
 from .parts import Part, gender_rows
 from .report import score
 from .runs import Staged, load_run, read_sidecar, run_name, save_estimator
@@ -123,10 +124,9 @@ def routed_report(fs: FeatureSet, parts: dict[str, Part], runs: dict[str, Path],
     classifier = fit_gender_classifier(*_known(train_part.rows, train_part.X), config=fs.features, seed=seed)
     to = classifier.predict(gender_inputs(test.X, fs.features))
     X = test.X
-    if read_sidecar(runs["male"]).get("normalize", "global") == "speaker":  # as the runs' own test scoring
-        from .normalize import standardize_by_speaker
-
-        X = standardize_by_speaker(X, test.rows["speaker"].to_numpy(), time_axis=fs.features.kind_spec.time_axis)
+    normalize = read_sidecar(runs["male"]).get("normalize", "global")
+    if transductive(normalize):  # as the runs' own test scoring
+        X = standardize_groups(X, test.rows, normalize, time_axis=fs.features.kind_spec.time_axis)
     probabilities = np.zeros((len(X), len(fs.labels)), dtype=np.float32)
     for gender in ROUTED:
         chosen = to == gender

@@ -64,6 +64,12 @@ def _limitations(corpora: list[str], normalize: str) -> list[str]:
     lines.append(f"- Languages of the training speech: {', '.join(languages)}.")
     if "demo" in corpora:
         lines.append("- The demo corpus is synthetic: its scores say that the pipeline works, nothing about speech.")
+    if normalize == "corpus":
+        lines.append(
+            "- Corpus-normalised (transductive): clips are standardised by the statistics of the batch scored "
+            "with them (a corpus, or many recordings from one place), so it needs such a batch; one clip alone "
+            "is not scored as tested."
+        )
     if normalize == "speaker":
         lines.append(
             "- Speaker-normalised (transductive): each speaker's clips are standardised by that speaker's own "

@@ -1,4 +1,4 @@
-"""Speaker normalisation: each speaker's feature rows standardised by that speaker's own statistics.
+"""Speaker and corpus normalisation: each group's feature rows standardised by that group's own statistics.
 
 ``--normalize global`` leaves the features as they are (the model's first layer z-scores
 them with train-split statistics).  ``--normalize speaker`` first maps every speaker's
@@ -9,6 +9,12 @@ is **transductive**: it needs a batch of the unseen speaker's clips (as in the
 literature), not one clip.  `MIN_SPEAKER_CLIPS` is the fewest clips that give usable
 statistics; fewer get a warning.
 
+``--normalize corpus`` does the same per corpus: at training each corpus's rows by that
+corpus's statistics, at test time the clips being scored together (a target corpus, or a
+batch of one user's recordings from one place) by theirs.  It is for recordings whose
+speakers are unknown but that share a room, a microphone or a channel; it is transductive
+in the same way.
+
 Pure NumPy: arrays in, arrays out.
 """
 
@@ -18,7 +24,9 @@ import numpy as np
 
 from .errors import ParameterError
 
-NORMALIZATIONS = ("global", "speaker")
+NORMALIZATIONS = ("global", "speaker", "corpus")
+#: The manifest column whose groups a transductive normalisation standardises together.
+GROUP_COLUMNS = {"speaker": "speaker", "corpus": "corpus"}
 #: Fewer clips than this per speaker give unreliable speaker statistics (a warning, not an error).
 MIN_SPEAKER_CLIPS = 5
 _EPS = 1e-6
@@ -78,6 +86,16 @@ def standardize_by_speaker(
         mean, std = speaker_statistics(X[basis if basis.any() else rows], time_axis=time_axis)
         Z[rows] = (X[rows] - mean) / std
     return Z
+
+
+def transductive(name: str | None) -> bool:
+    """Whether a ``--normalize`` value standardises the scored clips by their own statistics."""
+    return name in GROUP_COLUMNS
+
+
+def standardize_groups(X: np.ndarray, rows, normalize: str, **options) -> np.ndarray:
+    """`standardize_by_speaker` over the groups of ``rows[GROUP_COLUMNS[normalize]]`` (a manifest frame)."""
+    return standardize_by_speaker(X, rows[GROUP_COLUMNS[normalize]].to_numpy(), **options)
 
 
 def check_normalization(name: str) -> str:

@@ -48,18 +48,17 @@ def load_split(fs: FeatureSet, split: str, gender: str) -> Part:
 
 
 def normalize_parts(parts: dict[str, Part], normalize: str, config) -> dict[str, Part]:
-    """Apply ``--normalize`` to every part: ``speaker`` standardises each speaker by its own rows
-    (original views only; `ser_keras.normalize`), ``global`` leaves them for the model's z-score layer."""
-    from .normalize import check_normalization, standardize_by_speaker
+    """Apply ``--normalize`` to every part: ``speaker`` (``corpus``) standardises each speaker (corpus) by
+    its own rows (original views only; `ser_keras.normalize`), ``global`` leaves them for the model's
+    z-score layer."""
+    from .normalize import check_normalization, standardize_groups
 
     if check_normalization(normalize) == "global":
         return parts
     out = {}
     for split, part in parts.items():
         original = (part.rows["view"] == "orig").to_numpy() if "view" in part.rows else None
-        X = standardize_by_speaker(
-            part.X, part.rows["speaker"].to_numpy(), reference=original, time_axis=config.kind_spec.time_axis
-        )
+        X = standardize_groups(part.X, part.rows, normalize, reference=original, time_axis=config.kind_spec.time_axis)
         out[split] = Part(X, part.y, part.rows)
     return out
 

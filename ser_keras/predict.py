@@ -28,6 +28,7 @@ from .errors import ParameterError, SerError, SerWarning
 from .features import FeatureConfig, compute
 from .inference import gender_inputs
 from .layout import GROUP_FILE
+from .normalize import transductive
 from .runs import load_estimator, load_run, read_json, refuse_pickle
 from .windows import segments, stream_windows
 
@@ -203,6 +204,11 @@ class Predictor:
                 f"{self.models['mixed'].run_dir}: this run normalises by speaker and scores several clips of one "
                 "speaker together (Predictor.predict_speaker, or ser-keras predict on a speaker's folder)"
             )
+        if self.normalize == "corpus":
+            raise ParameterError(
+                f"{self.models['mixed'].run_dir}: this run normalises by corpus and scores a batch of clips from one "
+                "place together (Predictor.predict_speaker, or ser-keras predict on the files together)"
+            )
         return self._score_clip(self._prepare(waveform, sr, name))
 
     def _score_clip(self, at) -> dict:
@@ -247,7 +253,7 @@ class Predictor:
                 if sr is None:
                     raise ParameterError("predict_speaker needs sr= for waveform clips")
                 prepared.append(self._prepare(clip, sr, f"<clip {i}>"))
-        if self.normalize != "speaker":
+        if not transductive(self.normalize):
             return [{**self._score_clip(at), "warning": None} for at in prepared]
         which = self._route(prepared) if self.gender_model is not None else "mixed"
         part = self.models[which]
@@ -313,7 +319,7 @@ class Predictor:
         flat however long it is; the result equals reading it whole, up to float rounding.
         """
         check_readable(path)  # before anything opens it: a FIFO would block
-        if self.normalize == "speaker" or _seconds(path) <= STREAM_SECONDS:
+        if transductive(self.normalize) or _seconds(path) <= STREAM_SECONDS:
             y = load(path, sr=self.sr, min_duration=self.models["mixed"].features.min_duration, on_silence="error")
             return self.predict(y, self.sr, name=str(path))
         return self._predict_stream(path)
@@ -369,7 +375,7 @@ class Predictor:
                     if issubclass(warning.category, SerWarning):
                         warnings.warn(warning.message, SerWarning, stacklevel=3)
 
-        if self.normalize != "speaker":
+        if not transductive(self.normalize):
             for path in files:
                 result = attempt(rows[str(path)], lambda path=path: self.predict_file(path))
                 if result is not None:
@@ -380,7 +386,8 @@ class Predictor:
             return pd.DataFrame(list(rows.values())).reindex(columns=columns)
         groups: dict[str, list[Path]] = {}
         for path in files:
-            speaker = (speakers or {}).get(str(path)) or str(path.parent)
+            # a speaker run's default batch is a file's folder; a corpus run's, every file given
+            speaker = (speakers or {}).get(str(path)) or (str(path.parent) if self.normalize == "speaker" else "all")
             rows[str(path)]["speaker"] = speaker
             groups.setdefault(speaker, []).append(path)
         for group in groups.values():

@@ -247,7 +247,7 @@ SIDECAR_FIELDS = {
     "library_versions": lambda v: isinstance(v, dict),
     "model": _is_text,
     "gender": lambda v: v in ("mixed", "male", "female"),
-    "normalize": lambda v: v in ("global", "speaker"),
+    "normalize": lambda v: v in ("global", "speaker", "corpus"),
     "labels": _text_list,
     "features": lambda v: isinstance(v, dict),
     "feature_set": _is_text,

@@ -32,6 +32,7 @@ import os
 
 from .audio import SILENCE_PEAK
 from .features import FeatureConfig
+from .normalize import transductive
 
 #: The error of a waveform signature given a silent clip (as `Predictor.predict` refuses one).
 SILENT_CLIP = "silent clip: peak below -80 dBFS (ser_keras.audio.SILENCE_PEAK); refused, as the Predictor does"
@@ -111,7 +112,7 @@ def export_saved_model(
 
     label_names = tf.constant(labels)
     graph = config.kind_spec.graph
-    speaker = normalize == "speaker"
+    speaker = transductive(normalize)  # a speaker's (or a corpus's) clips are standardised together
 
     def named(probabilities):
         index = tf.argmax(probabilities, axis=-1)

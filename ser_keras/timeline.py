@@ -141,7 +141,7 @@ def predict_timeline(
     if len(spans) == 0:
         raise ParameterError(f"no segment of at least {shortest:g} s to score (mode {mode})")
     pieces = [y[start:end] for start, end in spans]
-    if predictor.normalize == "speaker":  # the recording's segments are its speaker's clips
+    if predictor.normalize in ("speaker", "corpus"):  # the recording's segments are scored as one batch
         results = predictor.predict_speaker(pieces, sr=sr)
     else:
         results = [

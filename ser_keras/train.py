@@ -33,6 +33,7 @@ from .fit_sklearn import fit_sklearn
 from .layout import RUN_FILE
 from .model_card import write_model_card
 from .models import get_spec
+from .normalize import transductive
 from .parts import Part, load_split, normalize_parts
 from .provenance import library_versions
 from .report import score, write_report
@@ -160,10 +161,10 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
     report["test_speakers"] = sorted(test_part.rows["speaker"].unique())
     report["evaluated_on"] = "own test split"
     report["normalize"] = options.normalize
-    if options.normalize == "speaker":
+    if transductive(options.normalize):
         report["note"] = (
-            "speaker normalisation is transductive: each test speaker's features were standardised "
-            "by the statistics of that speaker's own test clips"
+            f"{options.normalize} normalisation is transductive: each test {options.normalize}'s features were "
+            f"standardised by the statistics of that {options.normalize}'s own test clips"
         )
     title = (
         f"{published_name(run_dir)}: {model_name} on {corpus_names(fs.config.get('corpora'))} "

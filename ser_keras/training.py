@@ -55,10 +55,12 @@ class TrainOptions:
     model: str | None = option(None, metavar="NAME", help=_MODEL_HELP, group=TRAINING)
     normalize: str = option(
         "global",
-        choices=("global", "speaker"),
+        choices=("global", "speaker", "corpus"),
         group=TRAINING,
         help="global: z-score with train-split statistics (serves one clip from anyone); speaker: first "
-        "standardise each speaker by its own clips (transductive: needs several clips of a test speaker)",
+        "standardise each speaker by its own clips (transductive: needs several clips of a test speaker); "
+        "corpus: each corpus, and at test time the clips scored together, by their own statistics "
+        "(transductive: for recordings of unknown speakers from one place) (default: global)",
     )
     epochs: int | None = option(
         None,
