@@ -183,8 +183,35 @@ def cv_card(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_model_card(folder: str | os.PathLike) -> Path:
-    """Write ``MODEL_CARD.md`` into a run folder (``run.json`` + ``report.json``) or a cv folder (``cv.json``).
+def robustness_section(record: dict) -> list[str]:
+    """The card's robustness table from a ``robustness.json`` record (`ser_keras.robustness`)."""
+    spread = "unweighted_accuracy_std" in record["rows"][0]
+    lines = [
+        "## Robustness",
+        "",
+        f"UA on the same test clips through each recording shift (`ser-keras evaluate --shift`, seed {record['seed']}"
+        + ("; mean ± std over the cv folds" if spread else "")
+        + f"). Mean UA over the shifts: {record['mean_ua_over_shifts']:.3f}.",
+        "",
+        "| shift | what the clips go through | UA | drop |",
+        "|---|---|---|---|",
+    ]
+    for row in record["rows"]:
+        ua = f"{row['unweighted_accuracy']:.3f}" + (f" ± {row['unweighted_accuracy_std']:.3f}" if spread else "")
+        lines.append(f"| {row['shift']} | {row['description']} | {ua} | {row['ua_drop']:.3f} |")
+    return [*lines, ""]
+
+
+def write_model_card(folder: str | os.PathLike, *, into: str | os.PathLike | None = None, robustness=None) -> Path:
+    """Write ``MODEL_CARD.md`` of a run folder (``run.json`` + ``report.json``) or a cv folder (``cv.json``).
+
+    Parameters
+    ----------
+    folder : path
+    into : path, optional
+        The folder the card goes to (default: ``folder``).
+    robustness : dict, optional
+        A ``robustness.json`` record: the card ends with its table (`robustness_section`).
 
     Returns
     -------
@@ -196,6 +223,8 @@ def write_model_card(folder: str | os.PathLike) -> Path:
         text = cv_card(json.loads((folder / CV_FILE).read_text()))
     else:
         text = run_card(json.loads((folder / RUN_FILE).read_text()), json.loads((folder / REPORT_FILE).read_text()))
-    path = folder / MODEL_CARD_FILE
+    if robustness is not None:
+        text += "\n" + "\n".join(robustness_section(robustness))
+    path = Path(into or folder) / MODEL_CARD_FILE
     atomic_write_text(path, text)
     return path

@@ -3,7 +3,8 @@
 ``ser-keras evaluate RUN --shift all`` extracts the run's test clips through every shift with the
 run's own feature config (each shifted set cached and fingerprinted like any other), scores them as
 ``evaluate`` does, and writes ``RUN/robustness/``: ``robustness.json`` (every row and the settings),
-``robustness.csv`` and ``robustness.png`` (UA per shift). Given a cv folder it scores every fold's
+``robustness.csv``, ``robustness.png`` (UA per shift) and ``MODEL_CARD.md`` (the run's card with the
+robustness table at its end). Given a cv folder it scores every fold's
 run on its held-out speakers and writes the mean and std over the folds into ``CV/robustness/``.
 The run's own files are never rewritten.
 """
@@ -150,6 +151,7 @@ def evaluate_shifts(
         and renamed into place (``robustness-2`` ... when taken).
     """
     from .files import atomic_write_json, write_csv
+    from .model_card import write_model_card
     from .runs import Staged
 
     path = Path(path)
@@ -185,6 +187,7 @@ def evaluate_shifts(
         atomic_write_json(staged.staging / ROBUSTNESS_FILE, record)
         write_csv(table, staged.staging / ROBUSTNESS_TABLE)
         plot_robustness({path.name: table}, staged.staging / ROBUSTNESS_PLOT)
+        write_model_card(path, into=staged.staging, robustness=record)  # the card, with this table at its end
     return staged.path
 
 

@@ -181,6 +181,9 @@ def test_evaluate_shift_scores_the_test_clips_and_leaves_the_run_alone(conv1d_co
     )
     table = pd.read_csv(out / "robustness.csv")
     assert table["shift"].tolist() == list(rows) and (out / "robustness.png").stat().st_size > 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert card.startswith((conv1d_copy / "MODEL_CARD.md").read_text()) and "## Robustness" in card
+    assert f"| white-0db | white noise, 0 dB SNR | {rows['white-0db']['unweighted_accuracy']:.3f} |" in card
     # the shifted sets are the test clips changed as asked, and the same seed draws the same noise again
     sets = {json.loads((p / "config.json").read_text())["shift"]: p for p in cache.glob("stats-*")}
     assert set(sets) == {None, "white-0db", "quiet"}
@@ -208,6 +211,7 @@ def test_evaluate_shift_on_a_cv_folder_gives_mean_and_std_over_folds(demo_root, 
     assert clean == [fold["unweighted_accuracy"] for fold in cv["folds"]]  # each fold on its held-out speakers
     assert record["rows"][0]["unweighted_accuracy"] == pytest.approx(np.mean(clean))
     assert record["rows"][0]["unweighted_accuracy_std"] == pytest.approx(np.std(clean))
+    assert "mean ± std over the cv folds" in (cv_dir / "robustness" / "MODEL_CARD.md").read_text()
 
 
 def test_a_bad_shift_is_one_line(conv1d_copy, capsys):
