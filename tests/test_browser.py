@@ -1,4 +1,5 @@
-"""The Streamlit page in a real headless Chromium: upload a demo clip, read the predicted emotion."""
+"""The Streamlit page in a real headless Chromium: upload a demo clip, read the predicted emotion; upload a
+long recording, read its timeline."""
 
 import json
 import os
@@ -10,8 +11,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
+from ser_keras.app import decode_upload, timeline_text
 from ser_keras.cli import main
 from ser_keras.predict import Predictor
 
@@ -55,7 +59,14 @@ def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp
     run_dir = next(out.iterdir())
     manifest = demo_stats.manifest
     clip = manifest.loc[manifest["split"] == "test", "path"].iloc[0]
-    expected = Predictor.from_run(run_dir).predict_file(clip)["emotion"]
+    predictor = Predictor.from_run(run_dir)
+    expected = predictor.predict_file(clip)["emotion"]
+    long_path = tmp_path / "long.wav"  # four test clips with a second of silence before each: over 10 s
+    clips = [sf.read(path, dtype="float32")[0] for path in manifest.loc[manifest["split"] == "test", "path"][:4]]
+    silence = np.zeros(16000, np.float32)
+    sf.write(long_path, np.concatenate([part for y in clips for part in (silence, y)]), 16000, subtype="PCM_16")
+    decoded = decode_upload(long_path.read_bytes(), long_path.name, sr=predictor.sr, max_bytes=10**7)
+    segments = predictor.predict_segments(decoded, sr=predictor.sr)  # what the page computes
 
     uploads_before = set(Path(tempfile.gettempdir()).glob("ser-keras-upload-*"))
     port = _free_port()
@@ -93,6 +104,12 @@ def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp
         report = json.loads((run_dir / "report.json").read_text())
         assert f"UA {report['unweighted_accuracy']:.3f}" in page and "By probability: " + expected in page
         assert "Deploy" not in page  # the page is served to users: no developer toolbar
+        assert "Over time" not in page  # a short clip has no timeline
+        driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(long_path))
+        page = wait.until(
+            lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "Timeline: " in text and text
+        )
+        assert "Over time" in page and timeline_text(segments) in page and len(segments) == 4
     finally:
         if driver is not None:
             driver.quit()
