@@ -197,13 +197,15 @@ def float_pair(*, low: float, high: float):
     return convert
 
 
-def image_size_text(size: tuple[int, int]) -> str:
-    """``(64, 64)`` -> ``"64x64"``, as ``--image-size`` is typed."""
-    return f"{size[0]}x{size[1]}"
+def image_size_text(size: tuple[int, int] | None) -> str:
+    """``(64, 64)`` -> ``"64x64"``, as ``--image-size`` is typed (``None`` -> ``"none"``)."""
+    return "none" if size is None else f"{size[0]}x{size[1]}"
 
 
-def image_size(text: str) -> tuple[int, int]:
-    """An argparse ``type`` for ``HxW`` (at least 32x32, what the backbones take)."""
+def image_size(text: str) -> tuple[int, int] | None:
+    """An argparse ``type`` for ``HxW`` (at least 32x32, what the backbones take), or ``none``."""
+    if text.strip().lower() == "none":  # the images as extracted, e.g. to override a recipe's size
+        return None
     try:  # HxW, or H,W as a recipe file's [H, W] list arrives
         height, width = (int(v) for v in text.lower().replace(",", "x").split("x"))
     except ValueError:

@@ -161,7 +161,7 @@ class TrainOptions:
         text=image_size_text,
         metavar="HxW",
         group=TRANSFER,
-        help="resize mel images first, e.g. 224x224",
+        help="resize mel images first, e.g. 224x224, or none (the images as extracted)",
     )
     freeze_epochs: int | None = option(
         None,

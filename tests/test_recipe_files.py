@@ -37,6 +37,7 @@ def test_a_recipe_round_trips_through_dict_yaml_and_toml():
     sized = Recipe.from_dict({"model": "resnet50", "image-size": "64x64"})
     assert sized.to_dict()["image-size"] == "64x64" and Recipe.from_dict(sized.to_dict()).train.image_size == (64, 64)
     assert Recipe.from_dict({"image-size": [64, 48]}).train.image_size == (64, 48)  # a list, as older recipes wrote
+    assert Recipe.from_dict({"model": "resnet50", "image-size": "none"}).train.image_size is None  # as extracted
 
 
 def test_a_run_recipe_file_of_the_previous_release_loads_as_a_recipe():
