@@ -3,7 +3,8 @@
 The check of ``tests/test_fit.py`` for every model, the transfer backbones (from random
 weights, as ``--weights none``) included, which take minutes each on two CPU cores:
 
-    python bench/fit_small.py --models resnet50,densenet121 --image-size 64x64
+    python bench/fit_small.py --models resnet50,densenet121            # the demo's 32 x 32 images
+    python bench/fit_small.py --models resnet50 --image-size 64x64     # resized first
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(n for n, s in MODELS.items() if s.is_keras and s.build))
-    parser.add_argument("--image-size", type=image_size, default=(64, 64), help="transfer backbones' input size")
+    parser.add_argument("--image-size", type=image_size, default=None, help="transfer backbones' input size")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fit-small-"))
     demo = ensure_demo_corpus(work / "demo_corpus")
