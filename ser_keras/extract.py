@@ -53,6 +53,7 @@ from .files import (
     disk_full,
     write_csv,
 )
+from .jit_cache import first_use
 from .manifest import file_fingerprints
 from .provenance import library_versions
 from .shifts import SHIFT_VERSION, apply_shift
@@ -155,9 +156,10 @@ def extract_chunk(
     errors : list of str
         ``"position\\tmessage"`` for each failed item.
     """
-    recipes = augment.recipes
     signals, ok, errors = [], [], []
     loaded: dict[str, np.ndarray | str] = {}
+    with first_use(("extract", features.kind, augment.recipes, shift)):
+        _warm_up(features=features, augment=augment, seed=seed, shift=shift)
     for position, item in enumerate(items):
         path = item["path"]
         if path not in loaded:
@@ -179,16 +181,7 @@ def extract_chunk(
             errors.append(f"{position}\t{y}")
             continue
         try:
-            if item["view_index"] > 0:
-                rng = np.random.default_rng([seed, int(item["source"]), int(item["view_index"])])
-                y = apply_recipe(y, recipes[item["view_index"] - 1], sr=features.sr, rng=rng, config=augment)
-            if shift:
-                rng = np.random.default_rng([seed, int(item["source"]), int(item["view_index"]), SHIFT_STREAM])
-                y = apply_shift(y, shift, sr=features.sr, rng=rng)
-            if features.fixed_length:
-                y = fix_length(y, size=features.n_samples, mode="centre")
-            elif y.shape[0] < features.n_fft // 2:
-                raise ParameterError(f"{path}: too short for one analysis frame")
+            y = _prepare(y, item, features=features, augment=augment, seed=seed, shift=shift)
         except (ParameterError, ValueError) as exc:
             errors.append(f"{position}\t{exc}")
             continue
@@ -202,6 +195,63 @@ def extract_chunk(
         X = X[finite]
         ok = [p for p, keep in zip(ok, finite) if keep]
     return np.asarray(ok, dtype=np.int64), X, errors
+
+
+def _prepare(
+    y: np.ndarray, item: dict, *, features: FeatureConfig, augment: AugmentConfig, seed: int, shift: str | None
+) -> np.ndarray:
+    """One item's waveform as `compute` takes it: its view's augmentation, the shift, the length.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), dtype=float32]
+        The loaded file.
+    item : dict
+        A row of `plan_items` (``source``, ``view_index``; ``path`` for messages).
+
+    Returns
+    -------
+    y_ready : np.ndarray [shape=(m,), dtype=float32]
+        ``m = features.n_samples`` for fixed-length kinds.
+
+    Raises
+    ------
+    ParameterError, ValueError
+        The item cannot be used (too short for one analysis frame, a failed step).
+    """
+    if item["view_index"] > 0:
+        rng = np.random.default_rng([seed, int(item["source"]), int(item["view_index"])])
+        y = apply_recipe(y, augment.recipes[item["view_index"] - 1], sr=features.sr, rng=rng, config=augment)
+    if shift:
+        rng = np.random.default_rng([seed, int(item["source"]), int(item["view_index"]), SHIFT_STREAM])
+        y = apply_shift(y, shift, sr=features.sr, rng=rng)
+    if features.fixed_length:
+        y = fix_length(y, size=features.n_samples, mode="centre")
+    elif y.shape[0] < features.n_fft // 2:
+        raise ParameterError(f"{item['path']}: too short for one analysis frame")
+    return y
+
+
+def _warm_up(*, features: FeatureConfig, augment: AugmentConfig, seed: int, shift: str | None) -> None:
+    """Run every view and the shift of this extraction once on a synthetic second of a voiced tone.
+
+    Called under `first_use`, so numba compiles (or loads) librosa's kernels for these code paths
+    while no other process does; the real items then only run compiled code.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(features.sr, dtype=np.float32) / features.sr
+    tone = 0.3 * np.sin(2 * np.pi * 160 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    y = (tone + 0.01 * rng.standard_normal(t.shape[0])).astype(np.float32)
+    signals = []
+    for view_index in range(len(augment.recipes) + 1):
+        try:
+            item = {"path": "warm-up", "source": 0, "view_index": view_index}
+            signals.append(_prepare(y, item, features=features, augment=augment, seed=seed, shift=shift))
+        except (ParameterError, ValueError):
+            continue
+    for signal in signals:
+        with contextlib.suppress(ParameterError, ValueError):
+            compute([signal], config=features)
 
 
 def extract_features(
@@ -379,25 +429,19 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, sh
     n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo)))
     # a cluster is reached before any work, so a wrong address fails at once
     with bar, dask_client(scheduler, workers=n_jobs) if scheduler is not None else contextlib.nullcontext():
-        # The first chunk always runs here: numba compiles librosa's kernels (yin, phase vocoder, ...) on first
-        # use and caches them on disk, and workers compiling the same gufunc at once can write mismatched cache
-        # files and crash (SIGSEGV; numba issue 10128). Warmed here, the workers only read the cache.
-        save(*run(todo[0]))
-        rest = todo[1:]
-        if scheduler is not None and rest:
+        # each process warms numba's cache under one lock before its first chunk (`extract_chunk`)
+        if scheduler is not None:
             with parallel_config(backend="dask"):
-                for index, result in Parallel(return_as="generator_unordered", batch_size=1)(tasks(rest)):
+                for index, result in Parallel(return_as="generator_unordered", batch_size=1)(tasks(todo)):
                     save(index, result)
             return
-        if n_jobs == 1 or not rest:
-            for index in rest:
+        if n_jobs == 1:
+            for index in todo:
                 save(*run(index))
             return
         # workers watch this process and exit with it (a killed extract leaves none behind)
         with parallel_config(backend="loky", initializer=exit_with_parent, initargs=(os.getpid(),)):
-            for index, result in Parallel(n_jobs=min(n_jobs, len(rest)), return_as="generator_unordered", batch_size=1)(
-                tasks(rest)
-            ):
+            for index, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(tasks(todo)):
                 save(index, result)
 
 

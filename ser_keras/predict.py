@@ -27,6 +27,7 @@ from .audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, s
 from .errors import ParameterError, SerError, SerWarning
 from .features import FeatureConfig, compute
 from .inference import gender_inputs
+from .jit_cache import first_use
 from .layout import GROUP_FILE
 from .normalize import transductive
 from .runs import load_estimator, load_run, read_json, refuse_pickle
@@ -49,6 +50,12 @@ def _seconds(path: str | os.PathLike) -> float:
 
 
 @dataclass
+def _features(signals: list[np.ndarray], *, config: FeatureConfig) -> np.ndarray:
+    """`compute`, the first time per feature kind under `first_use` (numba's cache, one process at a time)."""
+    with first_use(("features", config.kind)):
+        return compute(signals, config=config)
+
+
 class _Model:
     """One trained run: its sidecar, feature config and model."""
 
@@ -68,7 +75,7 @@ class _Model:
 
     def windows(self, y: np.ndarray) -> np.ndarray:
         """Features of the windows of one waveform at ``features.sr``: ``(n_windows, *feature shape)``."""
-        return compute(segments(y, config=self.features), config=self.features)
+        return _features(segments(y, config=self.features), config=self.features)
 
     def score_windows(self, windows: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
         """Summed class probabilities ``(n_labels,)`` of windows (global runs), and how many there were.
@@ -81,7 +88,7 @@ class _Model:
             if window is not None:
                 batch.append(window)
             if batch and (window is None or len(batch) == WINDOW_BATCH):
-                total += self.probabilities(compute(batch, config=self.features)).sum(axis=0)
+                total += self.probabilities(_features(batch, config=self.features)).sum(axis=0)
                 count += len(batch)
                 batch = []
         return total, count
@@ -306,7 +313,7 @@ class Predictor:
     def _route(self, clips) -> str:
         """``male`` / ``female`` by the gender classifier over one or more clips, ``mixed`` when it is unsure."""
         config = self.gender_features
-        X = np.concatenate([compute(segments(at(config.sr), config=config), config=config) for at in clips])
+        X = np.concatenate([_features(segments(at(config.sr), config=config), config=config) for at in clips])
         proba = self.gender_model.predict_proba(gender_inputs(X, config)).mean(axis=0)
         best = int(np.argmax(proba))
         return str(self.gender_model.classes_[best]) if proba[best] >= 0.6 else "mixed"
