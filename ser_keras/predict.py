@@ -49,13 +49,13 @@ def _seconds(path: str | os.PathLike) -> float:
         return 0.0
 
 
-@dataclass
 def _features(signals: list[np.ndarray], *, config: FeatureConfig) -> np.ndarray:
     """`compute`, the first time per feature kind under `first_use` (numba's cache, one process at a time)."""
     with first_use(("features", config.kind)):
         return compute(signals, config=config)
 
 
+@dataclass
 class _Model:
     """One trained run: its sidecar, feature config and model."""
 
