@@ -57,7 +57,8 @@ def print_extraction_summary(result, *, file=None) -> None:
         done = f"feature set found in the cache ({result.seconds:.2f} s); {failed} file(s) had failed"
     else:
         failed = len({e.split(" (", 1)[0] for e in result.errors})
-        done = f"extracted {result.n_items} rows in {result.seconds:.1f} s; {failed} file(s) failed"
+        reused = f" ({result.n_reused} found in earlier feature sets)" if result.n_reused else ""
+        done = f"extracted {result.n_items} rows{reused} in {result.seconds:.1f} s; {failed} file(s) failed"
     print(
         done + (f", listed in {listing}" if failed else ""), file=file or sys.stderr
     )  # stderr at call time (redirectable)

@@ -56,6 +56,7 @@ from .files import (
 from .jit_cache import first_use
 from .manifest import file_fingerprints
 from .provenance import library_versions
+from .reuse import KEY_COLUMN, RowReader, find_rows, item_keys
 from .shifts import SHIFT_VERSION, apply_shift
 from .splits import SPLITS
 from .workers import dask_client, exit_with_parent
@@ -74,6 +75,7 @@ class ExtractResult:
     path: Path
     cache_hit: bool
     n_items: int = 0
+    n_reused: int = 0
     n_errors: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -143,7 +145,8 @@ def extract_chunk(
     Parameters
     ----------
     items : list of dict
-        Rows of `plan_items` (``path``, ``source``, ``view_index``).
+        Rows of `plan_items` (``path``, ``source``, ``view_index``); an item with a ``row``
+        (its features, found in an earlier set by `ser_keras.reuse`) is taken as it is.
     shift : str, optional
         A `ser_keras.shifts` name every item goes through (after its augmentation), seeded by
         ``seed`` and the item.
@@ -157,10 +160,14 @@ def extract_chunk(
         ``"position\\tmessage"`` for each failed item.
     """
     signals, ok, errors = [], [], []
+    given = {position: item["row"] for position, item in enumerate(items) if "row" in item}
     loaded: dict[str, np.ndarray | str] = {}
-    with first_use(("extract", features.kind, augment.recipes, shift)):
-        _warm_up(features=features, augment=augment, seed=seed, shift=shift)
+    if not given or len(given) < len(items):  # a chunk of reused rows only computes nothing
+        with first_use(("extract", features.kind, augment.recipes, shift)):
+            _warm_up(features=features, augment=augment, seed=seed, shift=shift)
     for position, item in enumerate(items):
+        if position in given:
+            continue
         path = item["path"]
         if path not in loaded:
             try:
@@ -194,6 +201,11 @@ def extract_chunk(
             errors.append(f"{ok[i]}\t{items[ok[i]]['path']}: non-finite feature values")
         X = X[finite]
         ok = [p for p, keep in zip(ok, finite) if keep]
+    if given:
+        rows = dict(zip(ok, X))
+        rows.update(given)
+        ok = sorted(rows)
+        X = np.stack([rows[p] for p in ok]).astype(np.float32, copy=False)
     return np.asarray(ok, dtype=np.int64), X, errors
 
 
@@ -327,11 +339,20 @@ def extract_features(
         chunk_dir = partial / "chunks"
         chunk_dir.mkdir(parents=True, exist_ok=True)
         items = plan_items(manifest, augment)
+        items[KEY_COLUMN] = item_keys(
+            items, features=features, augment=augment, seed=seed, shift=shift, shift_version=SHIFT_VERSION
+        )
         records = items[["path", "source", "view_index"]].to_dict("records")
         for record in records:  # workers may be reused from another working directory: give them absolute paths
             record["path"] = os.path.abspath(record["path"])
         starts = list(range(0, len(records), CHUNK_SIZE))
         todo = [i for i, _ in enumerate(starts) if not chunk_ok(chunk_dir / chunk_name(i))]
+        todo_positions = [p for i in todo for p in range(starts[i], min(starts[i] + CHUNK_SIZE, len(records)))]
+        found = find_rows(
+            cache_dir, features=features, keys=[items.at[p, KEY_COLUMN] for p in todo_positions], exclude=final
+        )
+        for position, location in found.items():  # read by `_run_chunks`, a chunk at a time
+            records[todo_positions[position]]["reuse"] = location
         _run_chunks(
             todo,
             starts,
@@ -393,6 +414,7 @@ def extract_features(
         final,
         cache_hit=False,
         n_items=int(ok.sum()),
+        n_reused=len(found),
         n_errors=len(errors),
         seconds=time.perf_counter() - started,
         errors=errors,
@@ -410,8 +432,11 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, sh
 
     settings = dict(features=features, augment=augment, seed=seed, shift=shift)
 
-    def chunk_of(index):
-        return records[starts[index] : starts[index] + CHUNK_SIZE]
+    read_row = RowReader()
+
+    def chunk_of(index):  # rows found in earlier sets travel with their items
+        chunk = records[starts[index] : starts[index] + CHUNK_SIZE]
+        return [_with_row(item, read_row) if "reuse" in item else item for item in chunk]
 
     def run(index):
         return _extract_indexed(index, chunk_of(index), **settings)
@@ -426,23 +451,39 @@ def _run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, sh
         atomic_write_bytes(chunk_dir / chunk_name(index), buffer.getvalue())
         bar.update(min(CHUNK_SIZE, len(records) - starts[index]))
 
-    n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo)))
-    # a cluster is reached before any work, so a wrong address fails at once
-    with bar, dask_client(scheduler, workers=n_jobs) if scheduler is not None else contextlib.nullcontext():
-        # each process warms numba's cache under one lock before its first chunk (`extract_chunk`)
-        if scheduler is not None:
-            with parallel_config(backend="dask"):
-                for index, result in Parallel(return_as="generator_unordered", batch_size=1)(tasks(todo)):
+    # chunks whose every row was found in an earlier set need no worker; the rest go to the workers
+    reused = {i for i in todo if all("reuse" in item for item in records[starts[i] : starts[i] + CHUNK_SIZE])}
+    todo = [i for i in todo if i not in reused]
+    n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo) or 1))
+    with bar:
+        for index in sorted(reused):
+            save(*run(index))
+        if not todo:
+            return
+        # a cluster is reached before any work, so a wrong address fails at once
+        with dask_client(scheduler, workers=n_jobs) if scheduler is not None else contextlib.nullcontext():
+            # each process warms numba's cache under one lock before its first chunk (`extract_chunk`)
+            if scheduler is not None:
+                with parallel_config(backend="dask"):
+                    for index, result in Parallel(return_as="generator_unordered", batch_size=1)(tasks(todo)):
+                        save(index, result)
+                return
+            if n_jobs == 1:
+                for index in todo:
+                    save(*run(index))
+                return
+            # workers watch this process and exit with it (a killed extract leaves none behind)
+            with parallel_config(backend="loky", initializer=exit_with_parent, initargs=(os.getpid(),)):
+                tasks_done = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(tasks(todo))
+                for index, result in tasks_done:
                     save(index, result)
-            return
-        if n_jobs == 1:
-            for index in todo:
-                save(*run(index))
-            return
-        # workers watch this process and exit with it (a killed extract leaves none behind)
-        with parallel_config(backend="loky", initializer=exit_with_parent, initargs=(os.getpid(),)):
-            for index, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(tasks(todo)):
-                save(index, result)
+
+
+def _with_row(item: dict, read_row: RowReader) -> dict:
+    """The item as a worker takes it: its reused row in place of where that row lies."""
+    ready = {name: value for name, value in item.items() if name != "reuse"}
+    ready["row"] = read_row(*item["reuse"])
+    return ready
 
 
 def _extract_indexed(index: int, chunk: list[dict], **kwargs) -> tuple[int, tuple]:
