@@ -36,11 +36,36 @@ def dask_client(scheduler: str, *, workers: int = 2):
             yield client
         return
     try:
+        _refuse_early(scheduler)
         client = Client(scheduler, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise ParameterError(f"--scheduler {scheduler}: no Dask scheduler answers there ({exc})") from None
     with client:
         yield client
+
+
+def _refuse_early(scheduler: str) -> None:
+    """Raise `ConnectionRefusedError` at once when nothing listens at a ``tcp://`` scheduler address.
+
+    `distributed.Client` retries a refused connection until its timeout; a port with no
+    process behind it answers a plain connect with a refusal straight away.  Other
+    schemes, and hosts that do not answer at all, are left to the client.
+    """
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(scheduler)
+    if scheme != "tcp":
+        return
+    host, port = parse_host_port(location)
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            pass
+    except ConnectionRefusedError:
+        raise ConnectionRefusedError(f"connection refused at {host}:{port}") from None
+    except OSError:  # unreachable or slow: the client's own timeout and message decide
+        return
 
 
 _WATCHED_PARENT: int | None = None

@@ -18,7 +18,7 @@ import pytest
 
 from ser_keras.cli import main
 
-from conftest import one_error_line, small_csv, tone, tree, write_wav
+from conftest import built_once, one_error_line, small_csv, tone, tree, write_wav
 
 
 @contextlib.contextmanager
@@ -47,13 +47,14 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def logreg_run(demo_stats, tmp_path_factory):
-    """A logreg run on the demo stats: a scikit-learn run (model.skops) with a SavedModel."""
-    out = tmp_path_factory.mktemp("logreg-run")
-    assert (
-        main(["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "logreg", "--out", str(out)]) == 0
-    )
+    """A logreg run on the demo stats: a scikit-learn run (model.skops) with a SavedModel; trained once per
+    session (pytest-xdist workers share it), so tests copy it before changing it (`run_copy`)."""
+    with built_once(tmp_path_factory, "logreg-run") as (out, done):
+        if not done:
+            args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "logreg", "--out", str(out)]
+            assert main(args) == 0
     return next(p for p in out.iterdir() if (p / "run.json").is_file())
 
 
