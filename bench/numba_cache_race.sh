@@ -15,7 +15,7 @@ python=${PYTHON:-.venv/bin/python}
 code='
 import sys, numpy as np
 from ser_keras.augment import AugmentConfig
-from ser_keras.extract import extract_chunk
+from ser_keras.chunks import extract_chunk
 from ser_keras.features import FeatureConfig, compute
 config = FeatureConfig(kind="functionals")
 t = np.arange(2 * config.sr) / config.sr

@@ -291,12 +291,12 @@ def test_a_zero_byte_chunk_in_a_half_done_cache_is_redone(tmp_path, capsys):
 
 
 def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
-    import ser_keras.extract as extract
+    import ser_keras.chunks as chunks
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(extract, "atomic_write_bytes", disk_full)
+    monkeypatch.setattr(chunks, "atomic_write_bytes", disk_full)
     args = [
         "extract",
         "--quiet",
@@ -319,21 +319,21 @@ def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkey
 def test_a_non_finite_feature_row_is_reported_not_written(tmp_path, monkeypatch):
     import numpy as np
 
-    import ser_keras.extract as extract
+    import ser_keras.chunks as chunks
     from ser_keras.augment import AugmentConfig
     from ser_keras.features import FeatureConfig
 
-    real_compute = extract.compute
+    real_compute = chunks.compute
 
     def poisoned(signals, *, config):
         X = real_compute(signals, config=config)
         X[0, 3] = np.nan
         return X
 
-    monkeypatch.setattr(extract, "compute", poisoned)
+    monkeypatch.setattr(chunks, "compute", poisoned)
     paths = [write_wav(tmp_path / f"{i}.wav", tone(seconds=3.0, freq=150.0 + 30 * i)) for i in range(2)]
     items = [{"path": str(p), "source": i, "view_index": 0} for i, p in enumerate(paths)]
-    ok, X, errors = extract.extract_chunk(
+    ok, X, errors = chunks.extract_chunk(
         items, features=FeatureConfig.for_kind("stats"), augment=AugmentConfig(recipes=()), seed=0
     )
     assert ok.tolist() == [1] and np.isfinite(X).all()
