@@ -59,7 +59,22 @@ def extract_chunk(
     X : np.ndarray [shape=(k, *features.output_shape())]
     errors : list of str
         ``"position\\tmessage"`` for each failed item.
+
+    Notes
+    -----
+    BLAS runs on one thread here, so a row is the same whichever process computes it and
+    however many threads that process's BLAS would use (another thread count sums in another
+    order): ``--jobs 1``, local workers and a Dask cluster give the same arrays.
     """
+    import scipy.linalg  # noqa: F401 - loads SciPy's own BLAS now: the limit reaches the libraries loaded
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _featurise(items, features=features, augment=augment, seed=seed, shift=shift)
+
+
+def _featurise(items, *, features, augment, seed, shift):
+    """`extract_chunk`'s work, with BLAS already on one thread."""
     signals, ok, errors = [], [], []
     given = {position: item["row"] for position, item in enumerate(items) if "row" in item}
     loaded: dict[str, np.ndarray | str] = {}

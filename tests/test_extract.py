@@ -318,3 +318,42 @@ def test_a_scheduler_that_does_not_answer_is_one_line(tmp_path, small_corpus, ca
     assert code == 2 and len(err) == 1 and f"--scheduler tcp://127.0.0.1:{port}: no Dask scheduler answers" in err[0], (
         err
     )
+
+
+def test_a_chunk_computes_on_one_blas_thread_whatever_its_process_allows(tmp_path, monkeypatch):
+    """Another BLAS thread count sums in another order; pinned to one, a row does not depend on --jobs."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import ser_keras.chunks as chunks
+    from ser_keras.augment import AugmentConfig
+    from ser_keras.features import FeatureConfig
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    seen, real_compute = [], chunks.compute
+
+    def spy(signals, *, config):
+        seen.append(blas_threads())
+        return real_compute(signals, config=config)
+
+    monkeypatch.setattr(chunks, "compute", spy)
+    item = {"path": str(write_wav(tmp_path / "a.wav", tone(seconds=3.0))), "source": 0, "view_index": 0}
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == {2}  # what this process would use
+        ok, X, _ = chunks.extract_chunk(
+            [item], features=FeatureConfig.for_kind("functionals"), augment=AugmentConfig(recipes=()), seed=0
+        )
+        assert blas_threads() == {2}  # given back after the chunk
+    assert ok.tolist() == [0] and seen and all(threads == {1} for threads in seen)
+
+
+def test_jobs_one_and_two_give_the_same_arrays(tmp_path, small_corpus, capsys):
+    from threadpoolctl import threadpool_limits
+
+    args = ["--corpus", f"csv={small_corpus}", "--features", "functionals", "--augment", "none"]
+    with threadpool_limits(limits=2, user_api="blas"):  # the parent computes --jobs 1 itself
+        alone = _extract(capsys, *args, "--jobs", "1", "--cache-dir", str(tmp_path / "one"))
+    workers = _extract(capsys, *args, "--jobs", "2", "--cache-dir", str(tmp_path / "two"))
+    for split in ("train", "val", "test"):
+        assert (alone / f"X_{split}.npy").read_bytes() == (workers / f"X_{split}.npy").read_bytes()
