@@ -221,12 +221,12 @@ def run_chunks(todo, starts, records, chunk_dir, *, features, augment, seed, shi
     # chunks whose every row was found in an earlier set need no worker; the rest go to the workers
     reused = {i for i in todo if all("reuse" in item for item in records[starts[i] : starts[i] + CHUNK_SIZE])}
     todo = [i for i in todo if i not in reused]
-    n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo) or 1))
     with bar:
         for index in sorted(reused):
             save(*run(index))
         if not todo:
             return
+        n_jobs = min(os.cpu_count() or 1, len(todo)) if jobs in (None, -1, 0) else max(1, min(jobs, len(todo)))
         # a cluster is reached before any work, so a wrong address fails at once
         with dask_client(scheduler, workers=n_jobs) if scheduler is not None else contextlib.nullcontext():
             # each process warms numba's cache under one lock before its first chunk (`extract_chunk`)

@@ -101,12 +101,11 @@ def fingerprint(
     augmentation draws (when there is augmentation or a shift), with the shift, and with the kind's
     columns (their names and the output shape), so a kind that gains a block never hits an old cache."""
     stats = file_fingerprints(manifest["path"])
-    names = features.kind_spec.names(features) if features.kind_spec.names else []
     key = {
         "format": FORMAT_VERSION,
         "version": __version__,
         "features": features.to_dict(),
-        "columns": [list(features.output_shape()), hashlib.sha256("\n".join(names).encode()).hexdigest()],
+        "columns": features.column_signature(),
         "augment": augment.to_dict(),
         "augment_algorithm": AUGMENT_ALGORITHM_VERSION if augment.recipes else None,
         # the views are drawn from the seed: another seed is another feature set (without views, the same)
@@ -196,9 +195,7 @@ def extract_features(
         chunk_dir = partial / "chunks"
         chunk_dir.mkdir(parents=True, exist_ok=True)
         items = plan_items(manifest, augment)
-        items[KEY_COLUMN] = item_keys(
-            items, features=features, augment=augment, seed=seed, shift=shift, shift_version=SHIFT_VERSION
-        )
+        items[KEY_COLUMN] = item_keys(items, features=features, augment=augment, seed=seed, shift=shift)
         records = items[["path", "source", "view_index"]].to_dict("records")
         for record in records:  # workers may be reused from another working directory: give them absolute paths
             record["path"] = os.path.abspath(record["path"])

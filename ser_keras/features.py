@@ -28,6 +28,7 @@ The seed kinds' values equal librosa's calls on the same signal, computed the fa
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
@@ -160,6 +161,12 @@ class FeatureConfig:
 
         None for images."""
         return self.kind_spec.names(self) if self.kind_spec.names else None
+
+    def column_signature(self) -> list:
+        """The output shape and a SHA-256 of the column names: part of every cache key (a feature set's
+        fingerprint, a row's item key), so a kind that gains a block never matches an old set or row."""
+        names = self.kind_spec.names(self) if self.kind_spec.names else []
+        return [list(self.output_shape()), hashlib.sha256("\n".join(names).encode()).hexdigest()]
 
     def to_dict(self) -> dict:
         return asdict(self)

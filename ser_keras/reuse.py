@@ -28,13 +28,14 @@ from . import __version__
 from .augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
 from .feature_cache import verified
 from .manifest import file_fingerprints
+from .shifts import SHIFT_VERSION
 from .splits import SPLITS
 
 #: The manifest column holding each row's item key.
 KEY_COLUMN = "item_key"
 
 
-def item_keys(items: pd.DataFrame, *, features, augment, seed: int, shift: str | None, shift_version: int) -> list[str]:
+def item_keys(items: pd.DataFrame, *, features, augment, seed: int, shift: str | None) -> list[str]:
     """The item key of each planned item (a row of `ser_keras.extract.plan_items`).
 
     Parameters
@@ -45,20 +46,13 @@ def item_keys(items: pd.DataFrame, *, features, augment, seed: int, shift: str |
     seed : int
         The extraction's seed (it draws the views and the shift).
     shift : str or None
-    shift_version : int
-        `ser_keras.shifts.ALGORITHM_VERSION`, so a changed shift never matches an old row.
 
     Returns
     -------
     keys : list of str [length=len(items)]
         20 hex digits each.
     """
-    names = features.kind_spec.names(features) if features.kind_spec.names else []
-    common = {
-        "version": __version__,
-        "features": features.to_dict(),
-        "columns": [list(features.output_shape()), hashlib.sha256("\n".join(names).encode()).hexdigest()],
-    }
+    common = {"version": __version__, "features": features.to_dict(), "columns": features.column_signature()}
     paths = [os.path.abspath(p) for p in items["path"]]
     unique = sorted(set(paths))
     stats = dict(zip(unique, (tuple(int(v) for v in row) for row in file_fingerprints(unique))))
@@ -69,7 +63,7 @@ def item_keys(items: pd.DataFrame, *, features, augment, seed: int, shift: str |
             **common,
             "file": [path, *stats[path]],
             "view": [augment.to_dict(), AUGMENT_ALGORITHM_VERSION, draw] if view_index > 0 else None,
-            "shift": [shift, shift_version, draw] if shift else None,
+            "shift": [shift, SHIFT_VERSION, draw] if shift else None,
         }
         keys.append(hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20])
     return keys
