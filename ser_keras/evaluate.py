@@ -19,15 +19,37 @@ from .report import score
 from .runs import feature_set_of, load_run
 
 
-def evaluate_run(run_dir: str | os.PathLike, fs: FeatureSet | None = None, *, split: str = "test") -> dict:
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    fs: FeatureSet | None = None,
+    *,
+    split: str = "test",
+    loaded: tuple[dict, object] | None = None,
+) -> dict:
     """Re-score a run on its own test split, or on another feature set (cross-corpus).
 
     Cross-corpus, only the emotions both label sets share are scored: rows of other
     emotions are dropped and the model's choice is restricted to the shared ones;
     the report says which.
+
+    Parameters
+    ----------
+    run_dir : path
+    fs : FeatureSet, optional
+        The rows to score; the run's own feature set when omitted.
+    split : str
+        The split of ``fs`` to score when it is not a cv fold's.
+    loaded : (dict, model), optional
+        ``load_run(run_dir)`` already done, for a caller scoring one run on many feature sets
+        (one model, so Keras traces its predict function once).
+
+    Returns
+    -------
+    report : dict
+        `ser_keras.report.score`'s metrics, plus the test speakers and what was scored.
     """
     run_dir = Path(run_dir)
-    sidecar, model = load_run(run_dir)
+    sidecar, model = loaded or load_run(run_dir)
     own = fs is None
     fs = fs or FeatureSet(feature_set_of(run_dir, sidecar))
     if fs.config["features"] != sidecar["features"]:

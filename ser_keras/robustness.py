@@ -88,9 +88,10 @@ def shift_table(
     from .evaluate import evaluate_run
     from .extract import FeatureSet, extract_features
     from .features import FeatureConfig
-    from .runs import read_sidecar
+    from .runs import load_run
 
-    sidecar = read_sidecar(run_dir)
+    loaded = load_run(run_dir)
+    sidecar = loaded[0]
     features = FeatureConfig.from_dict(sidecar["features"])
     clips = tested_clips(run_dir) if manifest is None else manifest.assign(split="test").reset_index(drop=True)
     rows = []
@@ -105,7 +106,7 @@ def shift_table(
             progress=progress,
             shift=None if name == "clean" else name,
         )
-        report = evaluate_run(run_dir, FeatureSet(result.path))
+        report = evaluate_run(run_dir, FeatureSet(result.path), loaded=loaded)
         shift = SHIFTS.get(name)
         rows.append(
             {

@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import ser_keras.evaluate
+import ser_keras.runs
 from ser_keras import ParameterError
 from ser_keras.augment import CHANNEL_STEPS, AugmentConfig, apply_recipe, parse_recipes
 from ser_keras.channel import codec_round_trip, colored_noise, room_impulse_response
 from ser_keras.cli import main
+from ser_keras.runs import load_run
 from ser_keras.shifts import SHIFTS, apply_shift, parse_shifts
 
 from conftest import one_error_line, tone, tree
@@ -158,8 +161,16 @@ def conv1d_copy(demo_conv1d_run, tmp_path) -> Path:
     return Path(shutil.copytree(demo_conv1d_run, tmp_path / "runs" / demo_conv1d_run.name))
 
 
-def test_evaluate_shift_scores_the_test_clips_and_leaves_the_run_alone(conv1d_copy, tmp_path, capsys):
+def test_evaluate_shift_scores_the_test_clips_and_leaves_the_run_alone(conv1d_copy, tmp_path, capsys, monkeypatch):
     before = tree(conv1d_copy)
+    loads = []
+
+    def counted_load_run(run_dir, **options):
+        loads.append(Path(run_dir))
+        return load_run(run_dir, **options)
+
+    for module in (ser_keras.runs, ser_keras.evaluate):  # one model for every condition: one trace of predict
+        monkeypatch.setattr(module, "load_run", counted_load_run)
     cache = tmp_path / "features"
     args = ["evaluate", str(conv1d_copy), "--shift", "white-0db,quiet", "--cache-dir", str(cache), "--jobs", "1"]
     assert main(args) == 0
@@ -169,6 +180,7 @@ def test_evaluate_shift_scores_the_test_clips_and_leaves_the_run_alone(conv1d_co
     record = json.loads((out / "robustness.json").read_text())
     rows = {row["shift"]: row for row in record["rows"]}
     assert list(rows) == ["clean", "white-0db", "quiet"] and record["seed"] == 0
+    assert loads == [conv1d_copy]
     # clean, re-extracted from the audio, scores exactly what the run reported at training
     report = json.loads((conv1d_copy / "report.json").read_text())
     assert rows["clean"]["unweighted_accuracy"] == report["unweighted_accuracy"]
