@@ -64,11 +64,12 @@ class AugmentConfig:
     """Recipes and the ranges their parameters are drawn from (uniformly); part of the cache key.
 
     Each field is a command-line option (`ser_keras.options`); the defaults are the
-    command line's: one speed-perturbed view of every training file.
+    command line's: a speed-perturbed view and a channel view (one of the six channel steps,
+    drawn per file) of every training file.
     """
 
     recipes: tuple[tuple[str, ...], ...] = option(
-        (("speed",),),
+        (("speed",), ("channel",)),
         flag="--augment",
         type=_recipes_type,
         metavar="RECIPES",
@@ -77,7 +78,8 @@ class AugmentConfig:
         help="comma-separated recipes of noise, stretch, pitch, speed, shift, and the channel steps pink, "
         "reverb, telephone, codec, tilt, gain, or channel (one of those six at random per file); join steps with + "
         "(e.g. noise,stretch+pitch gives each training file 3 rows); none for no augmentation "
-        "(default: speed, chosen by speaker cross-validation)",
+        "(default: speed,channel, a speed view and a channel view of each training file, chosen by speaker "
+        "cross-validation and the robustness table)",
     )
     snr_db: tuple[float, float] = option(
         (10.0, 30.0),

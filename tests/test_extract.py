@@ -49,11 +49,10 @@ def test_extract_writes_aligned_arrays_and_hits_the_cache(tmp_path, small_corpus
         assert X.shape == (len(rows), 162) and X.dtype == np.float32
         np.testing.assert_array_equal(y, rows["label"].to_numpy())
         assert [fs.labels[i] for i in y] == rows["emotion"].tolist()
-    assert fs.config["counts"] == {
-        "train": 24,
-        "val": 4,
-        "test": 8,
-    }  # 3 train (each file + its speed view), 1 val, 2 test speakers
+    # 3 train speakers (each file, its speed view and its channel view), 1 val, 2 test speakers
+    assert fs.config["counts"] == {"train": 36, "val": 4, "test": 8}
+    views = manifest.loc[manifest["split"] == "train", "view"].value_counts().to_dict()
+    assert views == {"orig": 12, "speed": 12, "channel": 12}
     stamp = {p.name: p.stat().st_mtime_ns for p in path.iterdir()}
     again = _extract(capsys, "--corpus", f"csv={small_corpus}", "--cache-dir", str(cache), "--jobs", "2")
     assert again == path  # --jobs is not part of the key

@@ -26,7 +26,7 @@ def _extract(manifest, cache, *, kind="functionals", seed=0, augment=None):
     return extract_features(
         manifest,
         features=FeatureConfig.for_kind(kind),
-        augment=augment or AugmentConfig(),  # one speed view per training file
+        augment=augment or AugmentConfig(recipes=(("speed",),)),  # one speed view per training file
         cache_dir=cache,
         seed=seed,
         jobs=1,
