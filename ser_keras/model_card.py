@@ -54,6 +54,22 @@ def _data_section(corpora: list[str]) -> list[str]:
     return lines
 
 
+def _augmentation_line(augment: dict | None, n_train: int | None = None) -> list[str]:
+    """What the training rows are besides the recordings: one augmented copy per recipe, never val or test."""
+    recipes = (augment or {}).get("recipes") or []
+    if not recipes:
+        return ["No augmentation: every training row is a recording as it is."]
+    copies = len(recipes)
+    rows = ""
+    if n_train and n_train % (copies + 1) == 0:
+        rows = f", so the {n_train} train rows are {n_train // (copies + 1)} recordings"
+    return [
+        f"Each training recording also trains as {copies} augmented "
+        f"cop{'y' if copies == 1 else 'ies'} ({', '.join(f'`{r}`' for r in recipes)}){rows}; "
+        "validation and test clips are as recorded."
+    ]
+
+
 def _recall_table(labels: list[str], recall: dict) -> list[str]:
     return ["| emotion | recall |", "|---|---|", *(f"| {name} | {recall[name]} |" for name in labels if name in recall)]
 
@@ -111,6 +127,8 @@ def run_card(sidecar: dict, report: dict) -> str:
         + "; ".join(f"{part} {len(speakers.get(part, []))} speakers, {n.get(part, '?')} clips" for part in speakers)
         + ". No test speaker is in training or validation.",
         "",
+        *_augmentation_line(sidecar.get("augment"), n.get("train")),
+        "",
         "## Evaluation",
         "",
         f"On the {report['n_test']} clips of the unseen test speakers ({', '.join(report['test_speakers'])}):",
@@ -157,6 +175,8 @@ def cv_card(summary: dict) -> str:
         "",
         f"Speakers dealt into {recipe['folds']} folds (each gender spread evenly); each fold tests on its own "
         "speakers and trains on the others.",
+        "",
+        *_augmentation_line(recipe.get("augment")),
         "",
         "## Evaluation",
         "",

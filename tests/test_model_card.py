@@ -29,6 +29,11 @@ def test_a_run_card_states_its_data_licence_split_scores_and_limits(demo_stats, 
     text = run_card(other, report)
     assert CORPUS_LICENCES["ravdess"] in text and "English (North American)" in text
     assert "transductive" in text and "synthetic" not in text
+    # the training rows: recordings as they are, or each with its augmented copies
+    assert "No augmentation: every training row is a recording as it is." in card
+    augmented = dict(sidecar, augment={"recipes": ["speed", "channel"]}, n=dict(sidecar["n"], train=528))
+    text = run_card(augmented, report)
+    assert "2 augmented copies (`speed`, `channel`), so the 528 train rows are 176 recordings" in text
 
 
 def test_a_cv_card_gives_the_mean_and_std_over_folds(demo_root, demo_cache, tmp_path, capsys):
@@ -40,4 +45,5 @@ def test_a_cv_card_gives_the_mean_and_std_over_folds(demo_root, demo_cache, tmp_
     card = (cv_dir / "MODEL_CARD.md").read_text()
     mean, std = summary["mean"]["unweighted_accuracy"], summary["std"]["unweighted_accuracy"]
     assert f"| {mean:.3f} ± {std:.3f} |" in card and "3-fold speaker cross-validation" in card
+    assert "No augmentation" in card  # --augment none
     assert all((cv_dir / f"fold-{k}" / "MODEL_CARD.md").is_file() for k in (1, 2, 3))  # each fold is a run
