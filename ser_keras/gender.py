@@ -16,10 +16,11 @@ from .extract import FeatureSet
 from .files import atomic_write_json
 from .inference import gender_inputs, predict_probabilities
 from .layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE
+from .model_files import save_estimator
 from .normalize import standardize_groups, transductive
 from .parts import Part, gender_rows
 from .report import score
-from .runs import Staged, load_run, read_sidecar, run_name, save_estimator
+from .runs import Staged, load_run, read_sidecar, run_name
 
 #: The variants ``--gender all`` trains, and the two the classifier routes between.
 VARIANTS = ("mixed", "male", "female")

@@ -29,8 +29,9 @@ from .features import FeatureConfig, compute
 from .inference import gender_inputs
 from .jit_cache import first_use
 from .layout import GROUP_FILE
+from .model_files import GENDER_CLASSIFIER, load_estimator
 from .normalize import transductive
-from .runs import load_estimator, load_run, read_json, refuse_pickle
+from .runs import load_run, n_features_of, read_json, refuse_pickle
 from .windows import segments, stream_windows
 
 #: Files longer than this are read, resampled and scored block by block (`Predictor.predict_file`).
@@ -155,7 +156,13 @@ class Predictor:
                 gender_features = FeatureConfig.from_dict(group["features"])
             except ParameterError as exc:
                 raise ParameterError(f"{path / GROUP_FILE}: {exc}") from None
-            return cls(models, gender_model=load_estimator(classifier), gender_features=gender_features)
+            gender_model = load_estimator(
+                classifier,
+                model=GENDER_CLASSIFIER,
+                n_features=n_features_of(gender_features, time_averaged=True),
+                n_labels=2,
+            )
+            return cls(models, gender_model=gender_model, gender_features=gender_features)
         if gender != "mixed":
             raise ParameterError(f"{path}: --gender {gender} needs a --gender all run group; this is a single run")
         return cls({"mixed": _Model.load(path)})

@@ -24,8 +24,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ParameterError, SerError
-from .files import disk_full, is_disk_full, read_text, require_regular_file
+from .files import disk_full, is_disk_full, read_text
 from .layout import (
     ESTIMATOR_FILE,
     GROUP_FILE,
@@ -34,6 +36,7 @@ from .layout import (
     PICKLE_FILES,
     RUN_FILE,
 )
+from .model_files import PICKLE_REFUSAL, load_estimator, load_keras_model
 
 #: Keys every ``run.json`` has; a file without them is a damaged run.
 RUN_KEYS = ("model", "gender", "labels", "features")
@@ -337,66 +340,6 @@ def check_model_outputs(sidecar: dict, model, *, source: Path) -> None:
         raise ParameterError(f"{where}: labels has {n_labels} names, but {source.name} gives {outputs} probabilities")
 
 
-#: Types outside skops's default trust that the project's own pipelines hold (`ser_keras.train`):
-#: the column weighting function, the MLP's optimisers, kNN's search trees and distance.
-TRUSTED_TYPES = (
-    "ser_keras.fit_sklearn.scale_columns",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
-)
-
-
-PICKLE_REFUSAL = (
-    "a pickle, which can run any code when loaded; ser-keras does not load pickles "
-    "(retrain the run: scikit-learn models are saved as model.skops)"
-)
-
-
-def save_estimator(estimator: object, path: str | os.PathLike) -> Path:
-    """Save a fitted scikit-learn estimator as a skops file (no pickle), atomically."""
-    import skops.io as sio
-
-    from .files import atomic_path
-
-    with atomic_path(path) as tmp:
-        sio.dump(estimator, tmp)
-    return Path(path)
-
-
-def load_estimator(path: str | os.PathLike) -> object:
-    """A scikit-learn estimator from a skops file, loading only types the project's pipelines use.
-
-    skops reads a schema, not a pickle: no code in the file runs.  A file that names a
-    type outside scikit-learn's, NumPy's and `TRUSTED_TYPES` is refused.
-
-    Raises
-    ------
-    ParameterError
-        Missing, damaged, or holding an untrusted type, naming the file.
-    """
-    import skops.io as sio
-
-    path = Path(path)
-    require_regular_file(path, what="model file")
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-    if head[:1] == b"\x80" or path.suffix.lower() in (".joblib", ".pkl", ".pickle"):
-        raise ParameterError(f"{path}: {PICKLE_REFUSAL}")
-    try:
-        untrusted = [name for name in sio.get_untrusted_types(file=path) if name not in TRUSTED_TYPES]
-    except Exception as exc:  # noqa: BLE001 - a truncated zip, a bad schema: all mean a damaged file
-        raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
-    if untrusted:
-        raise ParameterError(f"{path}: refused: it holds types ser-keras does not trust ({', '.join(untrusted[:3])})")
-    try:
-        return sio.load(path, trusted=list(TRUSTED_TYPES))
-    except Exception as exc:  # noqa: BLE001
-        raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
-
-
 def refuse_pickle(run_dir: Path) -> None:
     """Refuse a run folder whose model is a pickle (which runs code when loaded), naming it."""
     for name in PICKLE_FILES:
@@ -404,22 +347,13 @@ def refuse_pickle(run_dir: Path) -> None:
             raise ParameterError(f"{run_dir / name}: {PICKLE_REFUSAL}")
 
 
-def load_keras_model(path: Path):
-    """A ``model.keras`` loaded in Keras's safe mode: a ``Lambda`` layer (code in the file) is refused."""
-    import keras
-
-    from .models import layers  # noqa: F401  (registers the custom layers saved models use)
-
-    require_regular_file(path, what="model file")
-    try:
-        return keras.models.load_model(path, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - a truncated zip, a missing layer: all mean a damaged file
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "safe_mode" in str(exc) or "Lambda" in str(exc):
-            raise ParameterError(
-                f"{path}: refused: it holds a Lambda layer, i.e. code that would run on load (Keras safe mode)"
-            ) from None
-        raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {first})") from None
+def n_features_of(config, *, time_averaged: bool = False) -> int:
+    """Columns of a flattened feature row of ``config`` (or of its time average, as the gender classifier takes)."""
+    shape = list(config.output_shape())
+    axis = config.kind_spec.time_axis
+    if time_averaged and axis is not None:
+        del shape[axis]
+    return int(np.prod(shape))
 
 
 def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict, object]:
@@ -439,6 +373,7 @@ def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict,
     """
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
+    from .features import FeatureConfig
     from .litert import LiteRTModel
 
     estimator_path, keras_path, litert_path = (
@@ -449,7 +384,14 @@ def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict,
     if litert and litert_path.is_file():
         model, source = LiteRTModel(litert_path), litert_path
     elif estimator_path.exists():
-        model, source = load_estimator(estimator_path), estimator_path
+        model = load_estimator(
+            estimator_path,
+            model=sidecar["model"],
+            n_features=n_features_of(FeatureConfig.from_dict(sidecar["features"])),
+            n_labels=len(sidecar["labels"]),
+            n_rows=sum(sidecar.get("n", {}).values()),
+        )
+        source = estimator_path
     elif keras_path.exists():
         model, source = load_keras_model(keras_path), keras_path
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 # pytest-xdist runs one worker per core. A BLAS or TensorFlow pool of every core in each worker
@@ -170,3 +171,28 @@ def demo_conv1d_run(demo_stats, tmp_path_factory) -> Path:
             args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--out", str(out), "--epochs", "8"]
             assert main(args) == 0
     return next(p for p in out.iterdir() if (p / "run.json").is_file())
+
+
+@pytest.fixture(scope="session")
+def logreg_run(demo_stats, tmp_path_factory):
+    """A logreg run on the demo stats: a scikit-learn run (model.skops) with a SavedModel; trained once per
+    session (pytest-xdist workers share it), so tests copy it before changing it (`run_copy`)."""
+    from ser_keras.cli import main
+
+    with built_once(tmp_path_factory, "logreg-run") as (out, done):
+        if not done:
+            args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "logreg", "--out", str(out)]
+            assert main(args) == 0
+    return next(p for p in out.iterdir() if (p / "run.json").is_file())
+
+
+@pytest.fixture
+def run_copy(logreg_run, tmp_path):
+    run = tmp_path / "models" / logreg_run.name
+    shutil.copytree(logreg_run, run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_wav(tmp_path_factory.mktemp("clip") / "clip.wav", tone(seconds=3.0))

@@ -18,7 +18,7 @@ import pytest
 
 from ser_keras.cli import main
 
-from conftest import built_once, one_error_line, small_csv, tone, tree, write_wav
+from conftest import one_error_line, small_csv, tone, tree, write_wav
 
 
 @contextlib.contextmanager
@@ -45,29 +45,6 @@ class _Payload:
 
     def __reduce__(self):
         return (Path.touch, (self.marker,))
-
-
-@pytest.fixture(scope="session")
-def logreg_run(demo_stats, tmp_path_factory):
-    """A logreg run on the demo stats: a scikit-learn run (model.skops) with a SavedModel; trained once per
-    session (pytest-xdist workers share it), so tests copy it before changing it (`run_copy`)."""
-    with built_once(tmp_path_factory, "logreg-run") as (out, done):
-        if not done:
-            args = ["train", "--quiet", "--features-dir", str(demo_stats.path), "--model", "logreg", "--out", str(out)]
-            assert main(args) == 0
-    return next(p for p in out.iterdir() if (p / "run.json").is_file())
-
-
-@pytest.fixture
-def run_copy(logreg_run, tmp_path):
-    run = tmp_path / "models" / logreg_run.name
-    shutil.copytree(logreg_run, run)
-    return run
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return write_wav(tmp_path_factory.mktemp("clip") / "clip.wav", tone(seconds=3.0))
 
 
 # --- a run folder from someone else runs no code ----------------------------------------------------
