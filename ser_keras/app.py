@@ -89,7 +89,7 @@ def ranked_text(probabilities: dict[str, float]) -> str:
 
 def timeline_text(table) -> str:
     """The segments of a timeline in words: ``Timeline: 3 speech segments: 0.5-3.0 s neutral, ...``."""
-    spans = ", ".join(f"{row.start:.1f}-{row.end:.1f} s {row.emotion}" for row in table.itertuples())
+    spans = ", ".join(f"{row.start:.1f}-{row.end:.1f} s {row.emotion or 'not scored'}" for row in table.itertuples())
     return f"Timeline: {len(table)} speech segment{'s' if len(table) != 1 else ''}: {spans}"
 
 
@@ -164,10 +164,11 @@ def main() -> None:
         except SerError as error:
             st.warning(f"No timeline: {error}")
             return
+        from ser_keras.timeline import timeline_figure
+
         st.subheader("Over time")
         st.caption(timeline_text(table))
-        centres = ((table["start"] + table["end"]) / 2).rename("time (s)")
-        st.line_chart(table[predictor.labels].set_index(centres))
+        st.pyplot(timeline_figure(table, predictor.labels, duration=len(y) / predictor.sr))
 
 
 def _waveform_and_mel(y: np.ndarray, sr: int):

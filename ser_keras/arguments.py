@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import number
+from .options import JOBS, SEED, number
 
 #: The folder of the recipes shipped with the package (``--recipe NAME``): README's results, one file each.
 SHIPPED_RECIPES = Path(__file__).parent / "recipes"
@@ -166,7 +166,7 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
     add_options(parser, FeatureConfig, groups=groups)
     add_options(parser, AugmentConfig, groups=groups)
     run = parser.add_argument_group("run")
-    run.add_argument("--jobs", "-j", type=int, default=-1, help="worker processes (default: all cores)")
+    run.add_argument("--jobs", "-j", type=JOBS, default=-1, help="worker processes (default: all cores)")
     cluster = run.add_mutually_exclusive_group()
     cluster.add_argument(
         "--scheduler",
@@ -295,9 +295,9 @@ def add_recipe_options(parser: argparse.ArgumentParser, command: str) -> None:
             parser, all_genders="the three variants one after another, and a gender classifier that routes between them"
         )
     else:
-        parser.add_argument("--folds", type=number(int, low=2), default=4, help="speaker folds (default 4)")
+        parser.add_argument("--folds", type=number(int, low=2, high=100), default=4, help="speaker folds (default 4)")
         parser.add_argument(
-            "--seed", type=int, default=0, help="seed of the folds, augmentation and training (default 0)"
+            "--seed", type=SEED, default=0, help="seed of the folds, augmentation and training (default 0)"
         )
         add_training_options(
             parser,

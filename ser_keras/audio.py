@@ -80,6 +80,7 @@ def load(
             native_sr = handle.samplerate
             if handle.frames == 0:
                 raise ParameterError(f"{path}: empty audio (no samples)")
+            warn_if_truncated(path, frames=handle.frames, sr=native_sr)
             start = int(round(offset * native_sr))
             if start > 0:
                 if start >= handle.frames:
@@ -94,6 +95,30 @@ def load(
     y = to_mono(data.T)
     y = resample(y, orig_sr=native_sr, target_sr=sr)
     return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
+
+
+def warn_if_truncated(path: str | os.PathLike, *, frames: int, sr: int) -> None:
+    """Warn (`SerWarning`) when a WAV file's header promises more audio than the file holds.
+
+    libsndfile reads what is there and says nothing; the data chunk's own length is read
+    with the standard library's `wave` (PCM WAV; other files are not checked).
+    """
+    import wave
+
+    if not os.fspath(path).lower().endswith(".wav"):
+        return
+    try:
+        with wave.open(os.fspath(path), "rb") as header:
+            declared = header.getnframes()
+    except (wave.Error, EOFError, OSError, ValueError):
+        return
+    if declared > frames * 1.01 + sr // 10:
+        warnings.warn(
+            f"{path}: its header promises {declared / sr:.1f} s of audio but the file holds {frames / sr:.1f} s "
+            "(truncated?); only that is scored",
+            SerWarning,
+            stacklevel=3,
+        )
 
 
 def check_readable(path: str | os.PathLike) -> None:
@@ -147,6 +172,7 @@ def stream(path: str | os.PathLike, *, sr: int, block_seconds: float = 30.0) -> 
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
         raise ParameterError(f"{path}: cannot read audio ({_one_line(exc)})") from None
     with handle:
+        warn_if_truncated(path, frames=handle.frames, sr=handle.samplerate)
         if handle.frames == 0:
             raise ParameterError(f"{path}: empty audio (no samples)")
         resampler = None

@@ -38,7 +38,7 @@ from .commands import (
     cmd_train,
 )
 from .errors import SerError, SerWarning
-from .options import POSITIVE_FLOAT, number
+from .options import JOBS, SEED, number
 from .shifts import SHIFTS
 
 
@@ -159,9 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--segments fixed (default: one row per file)",
     )
     p.add_argument(
-        "--window", type=POSITIVE_FLOAT, metavar="S", help="--segments fixed: window length (default: the model's)"
+        "--window",
+        type=number(float, low=0.1, high=600),
+        metavar="S",
+        help="--segments fixed: window length (default: the model's)",
     )
-    p.add_argument("--hop", type=POSITIVE_FLOAT, metavar="S", help="--segments fixed: hop (default: half the window)")
+    p.add_argument(
+        "--hop",
+        type=number(float, low=0.01, high=600),
+        metavar="S",
+        help="--segments fixed: hop (default: half the window)",
+    )
     p.add_argument(
         "--timeline",
         metavar="PNG",
@@ -205,7 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="interface to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface)",
     )
-    p.add_argument("--max-mb", type=POSITIVE_FLOAT, default=20, help="upload size limit in MB (default 20)")
+    p.add_argument(
+        "--max-mb",
+        type=number(float, low=0, high=2048, low_open=True),
+        default=20,
+        help="upload size limit in MB (default 20)",
+    )
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser(
@@ -226,9 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"recording shifts ({', '.join(SHIFTS)}) or all, into RUN_DIR/robustness/; RUN_DIR may be a cv "
         "folder, each fold scored on its held-out speakers (default: no shift)",
     )
-    p.add_argument("--shift-seed", type=int, default=0, help="seed of the shifts' noise and rooms (default: 0)")
+    p.add_argument("--shift-seed", type=SEED, default=0, help="seed of the shifts' noise and rooms (default: 0)")
     p.add_argument(
-        "--jobs", "-j", type=int, default=-1, help="worker processes for feature extraction (default: -1, one per core)"
+        "--jobs",
+        "-j",
+        type=JOBS,
+        default=-1,
+        help="worker processes for feature extraction (default: -1, one per core)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print only the result folder (and errors)")
     p.set_defaults(func=cmd_evaluate)

@@ -257,18 +257,43 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"wrote {len(table)} row(s) to {args.output}", file=sys.stderr)
         print(args.output)
     else:
-        import pandas as pd
-
-        with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
-            shown = table.copy()
-            for label in predictor.labels:
-                shown[label] = shown[label].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-            print(shown.fillna("").to_string(index=False))
+        print_predictions(table, predictor.labels)
     failed = int(table.loc[table["error"].notna(), "path"].nunique())
     total = int(table["path"].nunique())
     if failed:
-        print(f"{failed} of {total} file(s) could not be scored (see the error column)", file=sys.stderr)
+        where = "see the error column" if args.output else "listed below the table"
+        print(f"{failed} of {total} file(s) could not be scored ({where})", file=sys.stderr)
     return PREDICT_EXIT_ALL if failed == 0 else PREDICT_EXIT_SOME if failed < total else PREDICT_EXIT_NONE
+
+
+def print_predictions(table, labels: list[str], *, file=None) -> None:
+    """``predict``'s rows as a terminal table: what matters, then the files that could not be scored.
+
+    The table shows ``path``, a segment's ``start`` and ``end``, ``emotion``, ``confidence`` (its
+    probability), and ``speaker`` and ``warning`` where any row has one; every probability is in
+    ``--output``.  The errors follow, one line each, so one long message does not widen every row.
+    """
+    import pandas as pd
+
+    scored = table[table["error"].isna()]
+    if len(scored):
+        shown = pd.DataFrame({"path": scored["path"]})
+        for column in ("start", "end"):
+            if column in scored:
+                shown[column] = scored[column].map(lambda v: f"{v:.2f}")
+        shown["emotion"] = scored["emotion"].fillna("-")
+        confidence = scored[labels].max(axis=1)
+        shown["confidence"] = confidence.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+        for column in ("speaker", "warning"):
+            if column in scored and scored[column].notna().any():
+                shown[column] = scored[column].fillna("")
+        with pd.option_context("display.max_rows", None, "display.width", 250, "display.max_colwidth", 120):
+            print(shown.to_string(index=False), file=file)
+    failed = table[table["error"].notna()]
+    if len(failed):
+        print(f"could not be scored ({failed['path'].nunique()}):", file=file)
+        for error in failed["error"]:
+            print(f"  {error}", file=file)
 
 
 def _predict_segments(predictor, args: argparse.Namespace):
@@ -288,15 +313,14 @@ def _predict_segments(predictor, args: argparse.Namespace):
             tables.append(predictor.predict_segments(path, mode=args.segments, **options).assign(path=str(path)))
         except ParameterError as exc:
             tables.append(pd.DataFrame([{"path": str(path), "error": str(exc)}]))
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["path", "error"])
-    if "error" not in table:
-        table["error"] = None
+    columns = ["path", "start", "end", "emotion", *predictor.labels, "warning", "error"]
+    table = pd.concat(tables, ignore_index=True).reindex(columns=columns) if tables else pd.DataFrame(columns=columns)
     if args.timeline and table["error"].isna().all():
         import soundfile as sf
 
         duration = float(sf.info(str(files[0])).duration)
         plot_timeline(table, predictor.labels, args.timeline, duration=duration, title=f"{files[0]}: emotion over time")
-    return table[["path", *[c for c in table.columns if c != "path"]]] if len(table) else table
+    return table
 
 
 def read_speaker_table(path: str) -> dict[str, str]:

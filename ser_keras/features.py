@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import ParameterError
 from .fusion_kind import fusion_names, fusion_one, fusion_shape
-from .options import POSITIVE_FLOAT, POSITIVE_INT, number, option
+from .options import number, option
 from .seed_features import _frame_names, _mel_power_columns, frame_features, log_mel_spectrogram
 
 #: The help section of the feature options.
@@ -77,21 +77,26 @@ class FeatureConfig:
     kind: str = "stats"
     sr: int = _feature_option(22050, "sr", type=number(int, low=1000, high=384000), help="sample rate")
     n_fft: int = _feature_option(2048, "n_fft", type=number(int, low=16, high=65536), help="FFT size")
-    hop_length: int = _feature_option(512, "hop_length", type=POSITIVE_INT, help="hop in samples")
-    n_mfcc: int = _feature_option(20, "n_mfcc", type=POSITIVE_INT, help="MFCCs")
+    hop_length: int = _feature_option(512, "hop_length", type=number(int, low=1, high=65536), help="hop in samples")
+    n_mfcc: int = _feature_option(20, "n_mfcc", type=number(int, low=1, high=256), help="MFCCs")
     n_mels: int = _feature_option(128, "n_mels", type=number(int, low=1, high=1024), help="mel bands")
     n_chroma: int = 12
     chroma_tuning: float = 0.0
     top_db: float = 80.0
-    offset: float = _feature_option(0.6, "offset", type=number(float, low=0), help="window start in s")
-    duration: float | None = _feature_option(2.5, "duration", type=POSITIVE_FLOAT, help="window length in s")
+    offset: float = _feature_option(0.6, "offset", type=number(float, low=0, high=3600), help="window start in s")
+    duration: float | None = _feature_option(
+        2.5, "duration", type=number(float, low=0, high=600, low_open=True), help="window length in s"
+    )
     fixed_length: bool = False
     min_duration: float = 0.25
     trim_db: float | None = None
     f0_min: float = 60.0
     f0_max: float = 500.0
     sequence_frames: int | None = _feature_option(
-        None, "sequence_frames", type=POSITIVE_INT, help="frames of each lld example (a shorter utterance repeats)"
+        None,
+        "sequence_frames",
+        type=number(int, low=1, high=100_000),
+        help="frames of each lld example (a shorter utterance repeats)",
     )
 
     @classmethod

@@ -267,8 +267,15 @@ def check_estimator(estimator, *, model: str, n_features: int, n_labels: int) ->
         CHECKS[type(step).__name__](step, n_features=n_features, n_labels=n_labels)
 
 
+def _is_names(value: np.ndarray) -> bool:
+    """Class names: text, as a text array or an object array of ``str`` (how skops loads them)."""
+    return value.dtype.kind == "U" or (value.dtype.kind == "O" and all(isinstance(v, str) for v in value.flat))
+
+
 def _check_arrays(step) -> None:
     for name, value in vars(step).items():
+        if name == "classes_" and isinstance(value, np.ndarray) and _is_names(value):
+            continue
         if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
             raise ParameterError(f"{type(step).__name__}.{name} holds {value.dtype} values")
         if isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
@@ -295,7 +302,7 @@ def _classes(step, *, n_labels: int) -> np.ndarray:
         raise LabelMismatch(f"labels has {n_labels} names, but the model predicts class {int(classes.max())}")
     if len(classes) > n_labels:
         raise LabelMismatch(f"labels has {n_labels} names, but the model predicts {len(classes)} classes")
-    if classes.dtype.kind not in "iuU" or len(np.unique(classes)) != len(classes):
+    if not (classes.dtype.kind in "iu" or _is_names(classes)) or len(set(classes.tolist())) != len(classes):
         raise ParameterError(f"{type(step).__name__}.classes_ is not distinct class names or indices")
     return classes
 

@@ -10,7 +10,7 @@ Examples
 >>> from dataclasses import dataclass
 >>> @dataclass
 ... class Fit:
-...     epochs: int = option(50, type=POSITIVE_INT, help="most epochs")
+...     epochs: int = option(50, type=EPOCHS, help="most epochs")
 >>> import argparse
 >>> parser = argparse.ArgumentParser()
 >>> add_options(parser, Fit)
@@ -152,8 +152,12 @@ def from_args(cls, args: argparse.Namespace, **values):
 # --- argparse types of the command line ----------------------------------------------------
 
 
-def number(kind, *, low=None, high=None, low_open=False):
-    """An argparse ``type`` for an int or float in a range (``low_open``: ``low`` itself excluded)."""
+def number(kind, *, low, high, low_open=False):
+    """An argparse ``type`` for an int or float in ``[low, high]`` (``low_open``: ``low`` itself excluded).
+
+    Every numeric option has both bounds, so a value no run could use (``--epochs 1e20``, a
+    negative seed) is refused when it is parsed, before any work.
+    """
 
     def convert(text: str):
         try:
@@ -164,9 +168,9 @@ def number(kind, *, low=None, high=None, low_open=False):
             ) from None
         if value != value or value in (float("inf"), float("-inf")):
             raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if low is not None and (value < low or (low_open and value == low)):
+        if value < low or (low_open and value == low):
             raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
-        if high is not None and value > high:
+        if value > high:
             raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
         return value
 
@@ -174,9 +178,12 @@ def number(kind, *, low=None, high=None, low_open=False):
     return convert
 
 
-POSITIVE_INT = number(int, low=1)
-NON_NEGATIVE_INT = number(int, low=0)
-POSITIVE_FLOAT = number(float, low=0, low_open=True)
+#: A seed: what NumPy, TensorFlow and Keras all take (``keras.utils.set_random_seed`` needs < 2**32).
+SEED = number(int, low=0, high=2**32 - 1)
+#: Worker processes: -1 (or 0) for one per core.
+JOBS = number(int, low=-1, high=256)
+#: Epochs, and epoch counts such as patience.
+EPOCHS = number(int, low=1, high=10_000)
 
 
 def float_pair(*, low: float, high: float):
@@ -212,4 +219,6 @@ def image_size(text: str) -> tuple[int, int] | None:
         raise argparse.ArgumentTypeError(f"expected HxW, e.g. 224x224, got {text!r}") from None
     if height < 32 or width < 32:
         raise argparse.ArgumentTypeError(f"the backbones need at least 32x32, got {text!r}")
+    if height > 1024 or width > 1024:
+        raise argparse.ArgumentTypeError(f"at most 1024x1024, got {text!r}")
     return height, width

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .options import NON_NEGATIVE_INT, number, option
+from .options import number, option
 
 #: The help section of these options.
 SPEC_AUGMENT = "SpecAugment of mel training batches and frame masks of the frame-level networks (--spec-augment)"
@@ -32,10 +32,16 @@ class SpecAugmentOptions:
     time_shift: float = option(
         0.1, type=number(float, low=0, high=1), group=SPEC_AUGMENT, help="max roll along time, fraction of frames"
     )
-    freq_masks: int = option(2, type=NON_NEGATIVE_INT, group=SPEC_AUGMENT, help="SpecAugment frequency masks")
-    freq_width: int = option(15, type=NON_NEGATIVE_INT, group=SPEC_AUGMENT, help="max frequency-mask width in mel bins")
-    time_masks: int = option(2, type=NON_NEGATIVE_INT, group=SPEC_AUGMENT, help="SpecAugment time masks")
-    time_width: int = option(20, type=NON_NEGATIVE_INT, group=SPEC_AUGMENT, help="max time-mask width in frames")
+    freq_masks: int = option(
+        2, type=number(int, low=0, high=100), group=SPEC_AUGMENT, help="SpecAugment frequency masks"
+    )
+    freq_width: int = option(
+        15, type=number(int, low=0, high=10_000), group=SPEC_AUGMENT, help="max frequency-mask width in mel bins"
+    )
+    time_masks: int = option(2, type=number(int, low=0, high=100), group=SPEC_AUGMENT, help="SpecAugment time masks")
+    time_width: int = option(
+        20, type=number(int, low=0, high=10_000), group=SPEC_AUGMENT, help="max time-mask width in frames"
+    )
 
 
 def augment_mel(image, seed, options: SpecAugmentOptions):

@@ -279,16 +279,23 @@ class Predictor:
         ``clip`` is a path or a waveform (with ``sr``); ``mode`` and ``options`` (``window``, ``hop``,
         ``top_db``) as `ser_keras.timeline.predict_timeline`, which gives the table it returns.
         """
-        from .timeline import predict_timeline
+        from .timeline import count_fixed_segments, fixed_window, predict_timeline
 
-        if isinstance(clip, (str, os.PathLike)):
-            clip, sr = (
-                load(clip, sr=self.sr, min_duration=self.models["mixed"].features.min_duration, on_silence="error"),
-                self.sr,
-            )
-        elif sr is None:
-            raise ParameterError("predict_segments needs sr= for a waveform")
-        return predict_timeline(self, clip, sr, mode=mode, **options)
+        if not isinstance(clip, (str, os.PathLike)):
+            if sr is None:
+                raise ParameterError("predict_segments needs sr= for a waveform")
+            return predict_timeline(self, clip, sr, mode=mode, **options)
+        check_readable(clip)
+        features = self.models["mixed"].features
+        try:
+            if mode == "fixed":  # bounded from the header, before the recording is read
+                window, hop = fixed_window(features, window=options.get("window"), hop=options.get("hop"))
+                count_fixed_segments(int(_seconds(clip) * self.sr), sr=self.sr, window=window, hop=hop)
+            y = load(clip, sr=self.sr, min_duration=features.min_duration, on_silence="error")
+            return predict_timeline(self, y, self.sr, mode=mode, **options)
+        except ParameterError as exc:
+            message = str(exc)
+            raise ParameterError(message if message.startswith(str(clip)) else f"{clip}: {message}") from None
 
     def _score_speaker(self, part: _Model, which: str, per_clip: list[np.ndarray]) -> list[dict]:
         """Standardise one speaker's window features jointly, score them, and average per clip."""

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ParameterError, SerWarning
-from .options import number, option
+from .options import SEED, number, option
 
 SPLITS = ("train", "val", "test")
 
@@ -239,7 +239,7 @@ class SplitConfig:
         None, group=SPLIT_GROUP, help="comma-separated validation speakers (e.g. ravdess:05 or 05)"
     )
     test_speakers: str | None = option(None, group=SPLIT_GROUP, help="comma-separated test speakers")
-    seed: int = option(0, type=int, group=SPLIT_GROUP, help="seed of the split, augmentation and training")
+    seed: int = option(0, type=SEED, group=SPLIT_GROUP, help="seed of the split, augmentation and training")
 
     def settings(self) -> dict:
         """The split as recorded (and fingerprinted) in a feature set's ``config.json``."""

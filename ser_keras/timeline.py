@@ -8,7 +8,9 @@ segment: ``start``, ``end`` (seconds), ``emotion`` and the probability of each e
 recording's segments together, as one speaker's clips.
 
 Energy segmentation, with its defaults: frames of 2048 samples every 512 (at the model's rate) are
-speech when their RMS is within ``top_db = 40`` dB of the loudest frame's; speech runs closer than
+speech when their RMS is within ``top_db = 40`` dB of the loudest frame's or `NOISE_MARGIN_DB`
+above the recording's noise floor (its 10th percentile frame), so a quiet speaker beside a loud one
+is still found, and louder than `QUIETEST_SPEECH_DBFS` (`speech_reference`); speech runs closer than
 ``min_gap = 0.3`` s are joined, runs shorter than the model's shortest clip (its
 ``min_duration``, at least 0.5 s) are dropped, and runs longer than ``max_seconds = 4`` s are cut
 into equal parts no longer than that, so that the timeline follows changes within a long turn.
@@ -23,6 +25,36 @@ import numpy as np
 from .errors import ParameterError
 
 SEGMENT_MODES = ("energy", "fixed")
+#: Frames this far above the noise floor are speech, however loud the loudest frame is.
+NOISE_MARGIN_DB = 15.0
+#: ... unless they are quieter than this (dB re full scale): near-silence is never speech.
+QUIETEST_SPEECH_DBFS = -60.0
+#: The most windows ``--segments fixed`` scores in one recording.
+MAX_SEGMENTS = 10_000
+
+
+def speech_reference(rms: np.ndarray, *, top_db: float) -> float:
+    """The reference amplitude of `librosa.effects.split` that makes its ``top_db`` a noise-floor criterion.
+
+    librosa keeps frames within ``top_db`` of the reference; with this reference those are the
+    frames within ``top_db`` of the loudest or `NOISE_MARGIN_DB` above the noise floor (the 10th
+    percentile frame), whichever threshold is lower, and never frames below `QUIETEST_SPEECH_DBFS`.
+
+    Parameters
+    ----------
+    rms : np.ndarray [shape=(..., n_frames)]
+        Frame RMS amplitudes.
+    top_db : float > 0
+
+    Returns
+    -------
+    ref : float
+        An amplitude.
+    """
+    db = 20 * np.log10(np.maximum(np.asarray(rms, dtype=np.float64), 1e-5))
+    loudest, floor = float(db.max()), float(np.percentile(db, 10))
+    threshold = max(min(loudest - top_db, floor + NOISE_MARGIN_DB), QUIETEST_SPEECH_DBFS)
+    return float(10 ** ((threshold + top_db) / 20))
 
 
 def speech_segments(
@@ -41,7 +73,8 @@ def speech_segments(
     y : np.ndarray [shape=(n,)]
     sr : int
     top_db : float > 0
-        Frames quieter than the loudest by more than this are silence.
+        Frames quieter than the loudest by more than this are silence, unless they stand out
+        from the noise floor (`speech_reference`).
     min_gap, min_duration, max_seconds : float
         Join gaps shorter than ``min_gap`` s, drop spans shorter than ``min_duration`` s, cut spans
         longer than ``max_seconds`` s into equal parts.
@@ -55,7 +88,13 @@ def speech_segments(
 
     if max_seconds < min_duration:
         raise ParameterError(f"max_seconds ({max_seconds}) must be >= min_duration ({min_duration})")
-    intervals = librosa.effects.split(np.asarray(y, dtype=np.float32), top_db=top_db, frame_length=2048, hop_length=512)
+    intervals = librosa.effects.split(
+        np.asarray(y, dtype=np.float32),
+        top_db=top_db,
+        ref=lambda rms: speech_reference(rms, top_db=top_db),
+        frame_length=2048,
+        hop_length=512,
+    )
     joined: list[list[int]] = []
     for start, end in intervals:
         if joined and start - joined[-1][1] < min_gap * sr:
@@ -72,19 +111,52 @@ def speech_segments(
     return np.asarray(spans, dtype=np.int64).reshape(-1, 2)
 
 
+def count_fixed_segments(n: int, *, sr: int, window: float, hop: float) -> int:
+    """How many windows `fixed_segments` cuts from ``n`` samples (without cutting them).
+
+    Raises
+    ------
+    ParameterError
+        A window or hop that is not positive or shorter than one sample, or more than `MAX_SEGMENTS`
+        windows (the message says the shortest hop that fits).
+    """
+    if not (window > 0 and hop > 0 and round(window * sr) >= 1 and round(hop * sr) >= 1):
+        raise ParameterError(f"segment window and hop must be > 0 s and at least one sample, got {window} and {hop}")
+    size, step = int(round(window * sr)), int(round(hop * sr))
+    count = 1 if n <= size else -(-(n - size) // step) + 1
+    if count > MAX_SEGMENTS:
+        shortest = (n - size) / sr / (MAX_SEGMENTS - 1)
+        raise ParameterError(
+            f"--hop {hop:g} over {n / sr:.0f} s makes {count:,} windows; at most {MAX_SEGMENTS:,} "
+            f"(use a --hop of at least {np.ceil(shortest * 100) / 100:g} s)"
+        )
+    return count
+
+
 def fixed_segments(n: int, *, sr: int, window: float, hop: float) -> np.ndarray:
     """Windows of ``window`` s every ``hop`` s over ``n`` samples, until one reaches the end (it may be shorter).
 
     Returns
     -------
     spans : np.ndarray [shape=(k, 2), dtype=int64]
-        ``[start, end)`` sample indices (the last ``end`` is at most ``n``).
+        ``[start, end)`` sample indices (the last ``end`` is at most ``n``); at most `MAX_SEGMENTS`.
+
+    Raises
+    ------
+    ParameterError
+        As `count_fixed_segments`.
     """
-    if window <= 0 or hop <= 0:
-        raise ParameterError(f"segment window and hop must be > 0 s, got {window} and {hop}")
+    count = count_fixed_segments(n, sr=sr, window=window, hop=hop)
     size, step = int(round(window * sr)), int(round(hop * sr))
-    starts = range(0, max(n - size, 0) + step, step) if n > size else [0]
-    return np.asarray([(s, min(s + size, n)) for s in starts], dtype=np.int64).reshape(-1, 2)
+    starts = np.arange(count, dtype=np.int64) * step
+    return np.stack([starts, np.minimum(starts + size, n)], axis=1)
+
+
+def fixed_window(config, *, window: float | None, hop: float | None) -> tuple[float, float]:
+    """``--segments fixed``'s window and hop in seconds: as given, else the model's training window
+    (3 s for kinds without one) and half of it."""
+    window = window or (config.duration if config.duration else 3.0)
+    return window, hop or window / 2
 
 
 def predict_timeline(
@@ -118,12 +190,13 @@ def predict_timeline(
     -------
     table : pd.DataFrame
         One row per segment: ``start``, ``end`` (s), ``emotion``, one probability column per label,
-        ``warning`` (a speaker-normalised run with few segments says so).
+        ``warning``: a segment that cannot be scored (a silent window) has no emotion and says why;
+        a speaker-normalised run with few segments says so.
 
     Raises
     ------
     ParameterError
-        An unknown mode, or no segment long enough to score.
+        An unknown mode, too many windows (`count_fixed_segments`), or no segment long enough to score.
     """
     import pandas as pd
 
@@ -133,69 +206,135 @@ def predict_timeline(
     if mode == "energy":
         spans = speech_segments(y, sr=sr, top_db=top_db, min_duration=shortest, max_seconds=max(4.0, shortest))
     elif mode == "fixed":
-        window = window or (config.duration if config.duration else 3.0)
-        spans = fixed_segments(y.shape[0], sr=sr, window=window, hop=hop or window / 2)
+        window, hop = fixed_window(config, window=window, hop=hop)
+        spans = fixed_segments(y.shape[0], sr=sr, window=window, hop=hop)
         spans = spans[(spans[:, 1] - spans[:, 0]) >= shortest * sr]
     else:
         raise ParameterError(f"--segments is {' or '.join(SEGMENT_MODES)}, got {mode!r}")
     if len(spans) == 0:
         raise ParameterError(f"no segment of at least {shortest:g} s to score (mode {mode})")
+    from .audio import SILENCE_PEAK
+
     pieces = [y[start:end] for start, end in spans]
-    if predictor.normalize in ("speaker", "corpus"):  # the recording's segments are scored as one batch
-        results = predictor.predict_speaker(pieces, sr=sr)
+    silent = [float(np.abs(piece).max(initial=0.0)) < SILENCE_PEAK for piece in pieces]
+    results: list[dict] = [{"warning": "silent (peak below -80 dBFS): not scored"} if s else {} for s in silent]
+    heard = [i for i, s in enumerate(silent) if not s]
+    if predictor.normalize in ("speaker", "corpus") and heard:  # the recording's segments are scored as one batch
+        for i, result in zip(heard, predictor.predict_speaker([pieces[i] for i in heard], sr=sr)):
+            results[i] = result
     else:
-        results = [
-            {**predictor.predict(piece, sr, name=f"<segment {i}>"), "warning": None} for i, piece in enumerate(pieces)
-        ]
+        for i in heard:
+            try:
+                results[i] = {**predictor.predict(pieces[i], sr, name=f"<segment {i}>"), "warning": None}
+            except ParameterError as exc:  # a window too short or too quiet to score: a row saying so
+                results[i] = {"warning": f"not scored: {str(exc).removeprefix(f'<segment {i}>: ')}"}
     rows = []
     for (start, end), result in zip(spans, results):
+        probabilities = result.get("probabilities", {})
         rows.append(
             {
                 "start": round(start / sr, 3),
                 "end": round(end / sr, 3),
-                "emotion": result["emotion"],
-                **{label: result["probabilities"][label] for label in predictor.labels},
+                "emotion": result.get("emotion"),
+                **{label: probabilities.get(label, np.nan) for label in predictor.labels},
                 "warning": result.get("warning"),
             }
         )
     return pd.DataFrame(rows)
 
 
-def plot_timeline(
-    table, labels: list[str], path: str | os.PathLike, *, duration: float | None = None, title: str = ""
-) -> None:
-    """Probabilities over time (one line per emotion, a point per segment) above the emotion bands.
+def emotion_colours(labels: list[str]) -> dict[str, str]:
+    """One colour per emotion (matplotlib's ``tab10`` cycle, in label order), the same on the page and in PNGs."""
+    from matplotlib.colors import to_hex
+
+    return {label: to_hex(f"C{i % 10}") for i, label in enumerate(labels)}
+
+
+def owned_spans(table) -> np.ndarray:
+    """The span of time each row stands for: its own segment, cut halfway into any overlap with its neighbours.
+
+    Fixed windows overlap (the hop is half the window by default); drawn whole they would cover each
+    other and their labels collide.
+
+    Returns
+    -------
+    spans : np.ndarray [shape=(len(table), 2), dtype=float64]
+        Seconds, in order, not overlapping.
+    """
+    spans = table[["start", "end"]].to_numpy(dtype=np.float64).copy()
+    for i in range(1, len(spans)):
+        if spans[i, 0] < spans[i - 1, 1]:
+            middle = (spans[i - 1, 1] + spans[i, 0]) / 2
+            spans[i - 1, 1], spans[i, 0] = middle, middle
+    return spans
+
+
+def timeline_figure(table, labels: list[str], *, duration: float | None = None, title: str = ""):
+    """Probabilities over time (a line per emotion, broken where no speech was scored) above the emotion bands.
 
     Parameters
     ----------
     table : pd.DataFrame
-        `predict_timeline`'s rows.
+        `predict_timeline`'s rows; rows without an emotion (silent windows) are gaps.
     labels : list of str
-    path : path
-        The PNG, written atomically.
     duration : float, optional
-        The recording's length in seconds (the x axis' end).
+        The recording's length in seconds (the time axis' end).
+    title : str
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
     """
-    from .report import _pyplot, save_figure
+    from .report import _pyplot
 
     plt, _ = _pyplot()
+    end = duration or float(table["end"].max())
     fig, (top, bands) = plt.subplots(
-        2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [4, 1]}, constrained_layout=True
+        2, 1, figsize=(10, 4.4), sharex=True, gridspec_kw={"height_ratios": [4, 1]}, constrained_layout=True
     )
-    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}
-    centres = (table["start"] + table["end"]) / 2
+    colours = emotion_colours(labels)
+    spans = owned_spans(table)
+    scored = table["emotion"].notna().to_numpy()
+    # a point per scored segment; consecutive segments are joined, a gap (silence, unscored) breaks the line
+    joined = np.r_[False, (np.abs(spans[1:, 0] - spans[:-1, 1]) < 1e-6) & scored[1:] & scored[:-1]]
+    centres = (table["start"].to_numpy() + table["end"].to_numpy()) / 2
     for label in labels:
-        top.plot(centres, table[label], marker="o", markersize=3, color=colours[label], label=label)
-    top.set_ylim(0, 1)
+        values = table[label].to_numpy(dtype=np.float64)
+        x, y = [], []
+        for i in range(len(table)):
+            if not scored[i]:
+                continue
+            if x and not joined[i]:
+                x.append(np.nan)
+                y.append(np.nan)
+            x.append(centres[i])
+            y.append(values[i])
+        top.plot(x, y, marker="o", markersize=3, color=colours[label], label=label)
+    top.set_ylim(0, 1.02)
     top.set_ylabel("probability")
-    top.legend(fontsize=7, ncol=min(len(labels), 4), loc="upper right")
+    top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, title="emotion")
     top.grid(alpha=0.3)
-    for start, end, emotion in zip(table["start"], table["end"], table["emotion"]):
-        bands.broken_barh([(start, end - start)], (0, 1), color=colours[emotion])
-        if end - start > 0.04 * (duration or float(table["end"].max())):
-            bands.text((start + end) / 2, 0.5, emotion, ha="center", va="center", fontsize=7, color="white")
+    previous = None
+    for (start, stop), emotion in zip(spans, table["emotion"]):
+        if not isinstance(emotion, str):
+            previous = None
+            continue
+        bands.broken_barh([(start, stop - start)], (0, 1), color=colours[emotion])
+        if emotion != previous and stop - start > 0.04 * end:  # a label where the emotion changes, if it fits
+            bands.text((start + stop) / 2, 0.5, emotion, ha="center", va="center", fontsize=7, color="white")
+        previous = emotion
     bands.set_yticks([])
+    bands.set_ylabel("emotion", rotation=0, ha="right", va="center")
     bands.set_xlabel("time (s)")
-    bands.set_xlim(0, duration or float(table["end"].max()))
+    bands.set_xlim(0, end)
     top.set_title(title or "emotion over time", fontsize=9)
-    save_figure(fig, path)
+    return fig
+
+
+def plot_timeline(
+    table, labels: list[str], path: str | os.PathLike, *, duration: float | None = None, title: str = ""
+) -> None:
+    """Write `timeline_figure` to ``path`` (a PNG, atomically)."""
+    from .report import save_figure
+
+    save_figure(timeline_figure(table, labels, duration=duration, title=title), path)

@@ -20,7 +20,7 @@ from .models import (
     is_pretrained,
     models_help,
 )
-from .options import NON_NEGATIVE_INT, POSITIVE_FLOAT, POSITIVE_INT, image_size, image_size_text, number, option
+from .options import EPOCHS, image_size, image_size_text, number, option
 from .pipeline import SpecAugmentOptions
 
 TRAINING = "training"
@@ -64,20 +64,20 @@ class TrainOptions:
     )
     epochs: int | None = option(
         None,
-        type=POSITIVE_INT,
+        type=EPOCHS,
         group=TRAINING,
         help="most epochs of a Keras model (early stopping may end sooner; default 50, 30 for the frame-level "
         "networks and fusion)",
     )
     batch_size: int | None = option(
         None,
-        type=POSITIVE_INT,
+        type=number(int, low=1, high=8192),
         group=TRAINING,
         help="per replica; the global batch is this x replicas (default 32; 16 for transfer learning)",
     )
     lr: float | None = option(
         None,
-        type=POSITIVE_FLOAT,
+        type=number(float, low=0, high=10, low_open=True),
         group=TRAINING,
         help="learning rate (default 1e-3 Adam; 0.01 SGD for transfer learning from pretrained weights, 1e-3 Adam "
         "from scratch; 2e-3 AdamW for the frame-level networks)",
@@ -92,7 +92,7 @@ class TrainOptions:
     C: float | None = None
     patience: int | None = option(
         None,
-        type=NON_NEGATIVE_INT,
+        type=number(int, low=0, high=10_000),
         group=TRAINING,
         help="early stopping after this many epochs without a better --select value, best weights restored; "
         "0 runs every epoch (default 10; 4 for transfer learning; 0 for the frame-level networks)",
@@ -106,7 +106,10 @@ class TrainOptions:
         help="mirrored: one machine; multi-worker: MultiWorkerMirroredStrategy from TF_CONFIG",
     )
     devices: int | None = option(
-        None, type=POSITIVE_INT, group=TRAINING, help="on a CPU-only machine, split the CPU into N logical devices"
+        None,
+        type=number(int, low=1, high=64),
+        group=TRAINING,
+        help="on a CPU-only machine, split the CPU into N logical devices",
     )
     optimizer: str | None = option(
         None,
@@ -116,7 +119,7 @@ class TrainOptions:
     )
     weight_decay: float | None = option(
         None,
-        type=number(float, low=0),
+        type=number(float, low=0, high=1),
         group=TRAINING,
         help="AdamW's decoupled weight decay (default 0.01 for the frame-level networks; unused by adam and sgd)",
     )
@@ -144,7 +147,7 @@ class TrainOptions:
     )
     mixup: float = option(
         0.0,
-        type=number(float, low=0),
+        type=number(float, low=0, high=100),
         group=TRAINING,
         help="mixup of training pairs, the Beta(a, a) parameter a; 0 turns it off",
     )
@@ -165,12 +168,14 @@ class TrainOptions:
     )
     freeze_epochs: int | None = option(
         None,
-        type=NON_NEGATIVE_INT,
+        type=number(int, low=0, high=10_000),
         group=TRANSFER,
         help="epochs with the backbone frozen before fine-tuning (default 5 with pretrained weights, 0 from scratch)",
     )
     unfreeze: str = option("all", group=TRANSFER, help="fine-tune all backbone layers or the last N")
-    fine_tune_lr_factor: float = option(0.1, type=POSITIVE_FLOAT, group=TRANSFER, help="fine-tuning lr = lr x this")
+    fine_tune_lr_factor: float = option(
+        0.1, type=number(float, low=0, high=10, low_open=True), group=TRANSFER, help="fine-tuning lr = lr x this"
+    )
     spec_augment: bool | None = option(
         None,
         switch=True,
@@ -180,7 +185,7 @@ class TrainOptions:
     )
     ensemble: int = option(
         1,
-        type=POSITIVE_INT,
+        type=number(int, low=1, high=32),
         metavar="N",
         group=TRAINING,
         help="train N members (seeds seed..seed+N-1) and average their probabilities in one model, "

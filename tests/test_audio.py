@@ -124,3 +124,26 @@ def test_fix_length_modes():
         fix_length(y, size=4, mode="random")
     with pytest.raises(ParameterError, match="unknown length mode"):
         fix_length(y, size=4, mode="middle")
+
+
+def test_a_wav_whose_header_promises_more_than_it_holds_is_read_with_a_warning(tmp_path):
+    from ser_keras.audio import stream
+
+    path = tmp_path / "liar.wav"
+    sf.write(path, tone(sr=16000, seconds=1.0), 16000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    at = data.find(b"data")
+    declared = 16000 * 2 * 3600 * 10  # ten hours
+    data[at + 4 : at + 8] = struct.pack("<I", declared)
+    data[4:8] = struct.pack("<I", declared + 36)
+    path.write_bytes(data)
+    with pytest.warns(SerWarning, match=r"liar.wav: its header promises 36000.0 s of audio but the file holds 1.0 s"):
+        y = load(path, sr=16000)
+    assert y.shape == (16000,)
+    with pytest.warns(SerWarning, match="header promises 36000.0 s"):
+        assert sum(len(block) for block in stream(path, sr=16000)) == 16000
+    honest = tmp_path / "honest.wav"
+    sf.write(honest, tone(sr=16000, seconds=1.0), 16000, subtype="PCM_16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SerWarning)
+        load(honest, sr=16000)

@@ -117,3 +117,92 @@ def test_a_speaker_normalised_run_scores_the_segments_together():
     run = SpeakerRun()
     table = predict_timeline(run, _recording([(0.5, 1.5), (3.0, 4.0)], 5.0), SR)
     assert len(run.asked) == 2 and len(table) == 2 and (table["emotion"] == "sad").all()
+
+
+def test_a_quiet_speaker_beside_a_loud_one_is_found_above_the_noise_floor():
+    """Frames are speech within 40 dB of the loudest, or well above the recording's own noise floor."""
+    rng = np.random.default_rng(0)
+    y = _recording([(0.5, 2.0)], 6.0) + rng.normal(0, 1e-4, 6 * SR).astype(np.float32)  # noise at -80 dBFS
+    quiet = tone(sr=SR, seconds=1.5) * 10 ** (-45 / 20)  # 45 dB below the loud one: under the 40 dB rule
+    y[int(3.5 * SR) : int(3.5 * SR) + quiet.size] += quiet
+    spans = speech_segments(y, sr=SR) / SR
+    np.testing.assert_allclose(spans, [(0.5, 2.0), (3.5, 5.0)], atol=0.15)
+    assert len(speech_segments(rng.normal(0, 1e-4, 3 * SR).astype(np.float32), sr=SR)) == 0  # noise alone
+
+
+def test_fixed_windows_are_bounded_and_a_hop_of_no_samples_is_refused():
+    with pytest.raises(
+        ParameterError, match=r"makes 359,951 windows; at most 10,000 \(use a --hop of at least 0.36 s\)"
+    ):
+        fixed_segments(3600 * SR, sr=SR, window=0.5, hop=0.01)
+    with pytest.raises(ParameterError, match="at least one sample"):
+        fixed_segments(SR, sr=SR, window=0.5, hop=1e-9)
+    assert len(fixed_segments(3600 * SR, sr=SR, window=3.0, hop=0.5)) == 7195
+
+
+def test_a_silent_window_is_a_row_saying_so_and_the_others_are_scored(logreg_run):
+    predictor = Predictor.from_run(logreg_run)
+    y = np.concatenate([tone(sr=SR, seconds=3.0), np.zeros(3 * SR, np.float32), tone(sr=SR, seconds=3.0)])
+    table = predictor.predict_segments(y, sr=SR, mode="fixed", window=3.0, hop=3.0)
+    assert table["emotion"].isna().tolist() == [False, True, False]
+    assert "silent" in table["warning"][1] and table.loc[1, predictor.labels].isna().all()
+    np.testing.assert_allclose(table.loc[[0, 2], predictor.labels].sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "audio, options, words",
+    [
+        (None, [], "not found"),
+        (np.zeros(60 * SR, np.float32), [], "silent"),
+        (tone(sr=SR, seconds=0.01), [], "too short"),
+        (tone(sr=SR, seconds=0.3), ["--segments", "fixed", "--window", "0.5"], "no segment of at least 0.5 s"),
+    ],
+    ids=["missing", "a minute of silence", "0.01 s", "shorter than the window"],
+)
+def test_a_file_with_no_segment_to_score_is_a_row_with_its_error(logreg_run, tmp_path, capsys, audio, options, words):
+    path = tmp_path / "clip.wav"
+    if audio is not None:
+        sf.write(path, audio, SR)
+    segments = options or ["--segments"]
+    assert main(["predict", str(logreg_run), str(path), *segments, "-o", str(tmp_path / "t.csv")]) == 2
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert len(table) == 1 and words in table["error"][0] and str(path) in table["error"][0]
+    assert main(["predict", str(logreg_run), str(path), *segments]) == 2  # the terminal table too
+    captured = capsys.readouterr()
+    assert "could not be scored (1):" in captured.out and words in captured.out and "Traceback" not in captured.err
+
+
+def test_an_hour_at_a_hop_of_ten_milliseconds_is_refused_from_the_header(logreg_run, tmp_path, capsys):
+    path = tmp_path / "hour.wav"
+    rng = np.random.default_rng(0)
+    sf.write(path, (rng.normal(0, 300, 3600 * 8000)).astype(np.int16), 8000, subtype="PCM_16")
+    args = ["predict", str(logreg_run), str(path), "--segments", "fixed", "--window", "0.5", "--hop", "0.01"]
+    assert main(args) == 2
+    out = capsys.readouterr().out
+    assert str(path) in out and "windows; at most 10,000 (use a --hop of at least 0.36 s)" in out
+    with pytest.raises(SystemExit) as exited:
+        main([*args[:-1], "1e-9"])
+    assert exited.value.code == 2
+    one_error_line(capsys, "--hop", "must be >= 0.01")
+
+
+def test_the_timeline_figure_breaks_lines_at_gaps_names_its_axes_and_keeps_the_legend_off_the_data():
+    from ser_keras.timeline import owned_spans, timeline_figure
+
+    labels = ["angry", "sad"]
+    rows = [(0.0, 3.0, "angry", 0.9), (1.5, 4.5, "angry", 0.8), (4.5, 7.5, None, np.nan), (7.5, 10.5, "sad", 0.3)]
+    table = pd.DataFrame([{"start": a, "end": b, "emotion": e, "angry": p, "sad": 1 - p} for a, b, e, p in rows])
+    spans = owned_spans(table)
+    assert (spans[1:, 0] >= spans[:-1, 1] - 1e-9).all() and spans[0].tolist() == [0.0, 2.25]  # overlaps halved
+    fig = timeline_figure(table, labels, duration=12.0)
+    top, bands = fig.axes
+    assert top.get_ylabel() == "probability" and bands.get_xlabel() == "time (s)" and bands.get_ylabel() == "emotion"
+    x = top.lines[0].get_xdata()
+    assert np.isnan(x).sum() == 1 and np.count_nonzero(~np.isnan(x)) == 3  # broken across the unscored window
+    fig.canvas.draw()
+    legend = top.get_legend().get_window_extent()
+    assert legend.x0 >= top.get_window_extent().x1  # beside the plot, not over it
+    assert [t.get_text() for t in bands.texts] == ["angry", "sad"]  # one label per change: no collisions
+    from ser_keras.timeline import emotion_colours
+
+    assert top.lines[0].get_color() == emotion_colours(labels)["angry"]
