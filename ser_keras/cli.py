@@ -227,9 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Re-score RUN_DIR on its own test split, or with --corpus on another corpus "
         "(cross-corpus: only the emotions both share). Writes report.json and confusion_matrix.png into "
         "a new folder RUN_DIR/eval-test/ (or eval-<corpus>/; -2, -3 ... when taken): the run's own files "
-        "are never rewritten. The last line printed is that folder.",
+        "are never rewritten. The last line printed is that folder. RUN_DIR may be a cv folder: each fold "
+        "is re-scored (on its held-out speakers), the mean UA printed, and each fold's folder listed last.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR|CV_DIR")
     add_corpus_options(p)
     p.add_argument(
         "--shift",

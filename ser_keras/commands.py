@@ -162,19 +162,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     manifest = corpus_manifest(args) if args.corpus else None
     if args.shift:
         return _evaluate_shifts(args, manifest)
-    out_dir = evaluate_into(
-        args.run_dir,
-        manifest=manifest,
-        corpora=args.corpus,
-        cache_dir=args.cache_dir,
-        jobs=args.jobs,
-        progress=not args.quiet,
-        on_extracted=on_extracted,
-    )
-    if not args.quiet:
-        _print_scores(out_dir / REPORT_FILE)
-    print(out_dir)
+    from pathlib import Path
+
+    from .layout import fold_runs
+
+    cv = (Path(args.run_dir) / CV_FILE).is_file()
+    runs = fold_runs(args.run_dir) if cv else [Path(args.run_dir)]  # a cv folder: each fold on its own speakers
+    if cv and not runs:
+        raise ParameterError(f"{args.run_dir}: a cv folder without finished folds; rerun its cv to finish it")
+    scores, folders = [], []
+    for run in runs:
+        out_dir = evaluate_into(
+            run,
+            manifest=manifest,
+            corpora=args.corpus,
+            cache_dir=args.cache_dir,
+            jobs=args.jobs,
+            progress=not args.quiet,
+            on_extracted=on_extracted,
+        )
+        if not args.quiet:
+            _print_scores(out_dir / REPORT_FILE, f"{run.name}: " if cv else "")
+        scores.append(_read_json(out_dir / REPORT_FILE)["unweighted_accuracy"])
+        folders.append(out_dir)
+    if cv and not args.quiet:
+        import numpy as np
+
+        print(f"mean UA over {len(scores)} folds {np.mean(scores):.3f} ± {np.std(scores):.3f}")
+    print("\n".join(str(folder) for folder in folders))  # the result folders last, one per line
     return 0
+
+
+def _read_json(path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
 
 
 def _evaluate_shifts(args: argparse.Namespace, manifest) -> int:

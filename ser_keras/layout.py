@@ -73,6 +73,12 @@ def is_fold_run(name: str) -> bool:
     return prefix == "fold" and number.isdigit()
 
 
+def fold_runs(cv_dir: str | os.PathLike) -> list[Path]:
+    """A cv folder's fold runs (``fold-1``, ``fold-2`` ...; not their gender variants), in fold order."""
+    folds = [p for p in Path(cv_dir).iterdir() if p.is_dir() and is_fold_run(p.name)]
+    return sorted(folds, key=lambda p: int(p.name.partition("-")[2]))
+
+
 def routed_name(k: int) -> str:
     """The report of cv fold ``k``'s gender-routed male and female models (``--gender all``)."""
     return f"fold-{k + 1}-routed.json"

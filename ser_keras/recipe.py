@@ -159,6 +159,13 @@ def _words(option: str, action: argparse.Action, value, source: Path) -> list[st
     return [f"{flag}={value}"]
 
 
+def recipe_options() -> set[str]:
+    """The long options (without dashes) a recipe file may hold: those of ``train`` and ``cv``."""
+    from .arguments import RECIPE_COMMANDS, recipe_parser
+
+    return {option for command in RECIPE_COMMANDS for option in _option_actions(recipe_parser(command))}
+
+
 def expand_config(parser: argparse.ArgumentParser, command: str, words: Sequence[str]) -> list[str]:
     """The words of one command with its ``--config FILE`` replaced by the file's options.
 
@@ -180,7 +187,8 @@ def expand_config(parser: argparse.ArgumentParser, command: str, words: Sequence
     Raises
     ------
     ParameterError
-        A key that is not an option of ``command``, or a value of the wrong shape.
+        A key that is an option of no recipe command (a recipe's keys that this command does
+        not use, such as ``model`` for ``extract``, are passed over), or a value of the wrong shape.
     """
     from .arguments import recipe_path
 
@@ -207,6 +215,8 @@ def expand_config(parser: argparse.ArgumentParser, command: str, words: Sequence
         for key, value in read_config(file).items():
             option = str(key).replace("_", "-")
             action = actions.get(option)
+            if option not in NOT_RECIPE and action is None and option in recipe_options():
+                continue  # a recipe option another command uses (extract --recipe linear: its model)
             if action is None or option in NOT_RECIPE:
                 raise ParameterError(f"{file}: {key!r} is not an option of ser-keras {command}")
             if option in OUTPUT_OPTIONS and value is not None and not _inside_here(value):

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .corpora import MANIFEST_COLUMNS
 from .errors import ParameterError
-from .layout import CV_FILE, ROBUSTNESS_DIR, ROBUSTNESS_FILE, ROBUSTNESS_PLOT, ROBUSTNESS_TABLE, is_fold_run
+from .layout import CV_FILE, ROBUSTNESS_DIR, ROBUSTNESS_FILE, ROBUSTNESS_PLOT, ROBUSTNESS_TABLE, fold_runs
 from .shifts import SHIFT_VERSION, SHIFTS, parse_shifts
 
 METRICS = ("unweighted_accuracy", "weighted_accuracy", "macro_f1")
@@ -159,7 +159,7 @@ def evaluate_shifts(
     names = parse_shifts(list(shifts))
     settings = dict(manifest=manifest, cache_dir=cache_dir, seed=seed, jobs=jobs, progress=progress)
     if (path / CV_FILE).is_file():
-        folds = sorted((p for p in path.iterdir() if p.is_dir() and is_fold_run(p.name)), key=_fold_number)
+        folds = fold_runs(path)
         if not folds:
             raise ParameterError(f"{path}: a cv folder without fold runs")
         per_fold = []
@@ -240,10 +240,6 @@ def read_robustness(path: str | os.PathLike) -> dict | None:
     """The newest ``robustness*/robustness.json`` of a run or cv folder, or None."""
     found = sorted(Path(path).glob(f"{ROBUSTNESS_DIR}*/{ROBUSTNESS_FILE}"), key=lambda p: p.stat().st_mtime)
     return json.loads(found[-1].read_text()) if found else None
-
-
-def _fold_number(path: Path) -> int:
-    return int(path.name.partition("-")[2])
 
 
 def _records(table: pd.DataFrame) -> list[dict]:

@@ -96,3 +96,18 @@ def test_recipe_name_is_taken_like_config_and_the_command_line_wins(tmp_path, ca
     assert (args.features, args.model, args.recipes, args.log_power, args.epochs) == ("stats", "conv1d", (), False, 2)
     assert main(["train", "--recipe", "no-such-recipe"]) == 2
     assert "'no-such-recipe' is neither a shipped recipe (deep, default, fusion, " in capsys.readouterr().err
+
+
+def test_a_command_passes_over_the_recipe_keys_it_does_not_use_but_not_typos(tmp_path, monkeypatch):
+    from ser_keras.cli import build_parser
+    from ser_keras.recipe import expand_config
+
+    monkeypatch.chdir(tmp_path)
+    extract = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices)
+    parser = extract.choices["extract"]
+    words = expand_config(parser, "extract", ["--recipe", "linear"])  # model, C ...: train's, not extract's
+    args = parser.parse_args(words)
+    assert args.features == "functionals" and "--model" not in " ".join(words)
+    (tmp_path / "typo.yaml").write_text("features: functionals\nmodle: logreg\n")
+    with pytest.raises(ParameterError, match="'modle' is not an option of ser-keras extract"):
+        expand_config(parser, "extract", ["--config", "typo.yaml"])

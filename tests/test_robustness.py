@@ -224,6 +224,13 @@ def test_evaluate_shift_on_a_cv_folder_gives_mean_and_std_over_folds(demo_root, 
     assert record["rows"][0]["unweighted_accuracy"] == pytest.approx(np.mean(clean))
     assert record["rows"][0]["unweighted_accuracy_std"] == pytest.approx(np.std(clean))
     assert "mean ± std over the cv folds" in (cv_dir / "robustness" / "MODEL_CARD.md").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(cv_dir), "--cache-dir", str(tmp_path / "f")]) == 0  # no shift: fold by fold
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2:] == [str(cv_dir / "fold-1" / "eval-test"), str(cv_dir / "fold-2" / "eval-test")]
+    again = [json.loads((cv_dir / f"fold-{k}" / "eval-test" / "report.json").read_text()) for k in (1, 2)]
+    assert [r["unweighted_accuracy"] for r in again] == pytest.approx(clean)
+    assert f"mean UA over 2 folds {np.mean(clean):.3f} ± {np.std(clean):.3f}" in lines
 
 
 def test_a_bad_shift_is_one_line(conv1d_copy, capsys):
