@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import contextvars
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -128,8 +130,44 @@ def audio_files(root: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
+#: The files a corpus parser passes over, collected while it runs (`folds_skips`).
+_SKIPPED: contextvars.ContextVar[list | None] = contextvars.ContextVar("skipped", default=None)
+#: A parser that skips more files than this says so in one folded warning, not one line per file.
+SKIPS_SHOWN = 3
+
+
 def _skip(path: Path, why: str) -> None:
-    warnings.warn(f"{path}: {why}; skipped", SerWarning, stacklevel=3)
+    skipped = _SKIPPED.get()
+    if skipped is None:
+        warnings.warn(f"{path}: {why}; skipped", SerWarning, stacklevel=3)
+    else:
+        skipped.append((path, why))
+
+
+def folds_skips(parse: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """A corpus parser whose skipped files are told in one warning once there are more than `SKIPS_SHOWN`.
+
+    The folded warning counts them and names the first few, with their reasons; a folder of
+    100,000 badly named files is one line, as a CSV manifest's missing files are.
+    """
+
+    @functools.wraps(parse)
+    def parse_folding(root, *args, **kwargs):
+        token = _SKIPPED.set([])
+        try:
+            frame = parse(root, *args, **kwargs)
+        finally:
+            skipped = _SKIPPED.get()
+            _SKIPPED.reset(token)
+        if len(skipped) <= SKIPS_SHOWN:
+            for path, why in skipped:
+                warnings.warn(f"{path}: {why}; skipped", SerWarning, stacklevel=2)
+        else:
+            first = "; ".join(f"{path} ({why})" for path, why in skipped[:SKIPS_SHOWN])
+            warnings.warn(f"{root}: {len(skipped):,} file(s) skipped, first {first}", SerWarning, stacklevel=2)
+        return frame
+
+    return parse_folding
 
 
 def _frame(rows: list[dict], corpus: str) -> pd.DataFrame:
@@ -155,6 +193,7 @@ def _row(path: Path, corpus: str, speaker: str, gender: str, emotion: str, **ext
 # --- parsers ----------------------------------------------------------------------------
 
 
+@folds_skips
 def parse_ravdess(root: str | os.PathLike, *, vocal_channel: str = "speech", corpus: str = "ravdess") -> pd.DataFrame:
     """RAVDESS: ``MM-VV-EE-II-SS-RR-AA.wav`` (modality, vocal channel, emotion, intensity,
     statement, repetition, actor).
@@ -192,6 +231,7 @@ def parse_ravdess(root: str | os.PathLike, *, vocal_channel: str = "speech", cor
     return _frame(rows, corpus)
 
 
+@folds_skips
 def parse_cremad(root: str | os.PathLike, *, demographics: str | os.PathLike | None = None) -> pd.DataFrame:
     """CREMA-D: ``1001_DFA_ANG_XX.wav`` (actor, sentence, emotion, level).
 
@@ -243,6 +283,7 @@ def _cremad_genders(root: Path, demographics: str | os.PathLike | None) -> dict[
     return {actor: sex if sex in ("male", "female") else "unknown" for actor, sex in sexes.items()}
 
 
+@folds_skips
 def parse_tess(root: str | os.PathLike) -> pd.DataFrame:
     """TESS: ``OAF_back_angry.wav`` / ``YAF_…`` (speaker, word, emotion); both speakers female."""
     rows = []
@@ -260,6 +301,7 @@ def parse_tess(root: str | os.PathLike) -> pd.DataFrame:
     return _frame(rows, "tess")
 
 
+@folds_skips
 def parse_savee(root: str | os.PathLike) -> pd.DataFrame:
     """SAVEE: ``DC_a01.wav`` or ``DC/a01.wav``; speakers DC, JE, JK, KL, all male."""
     rows = []
@@ -282,6 +324,7 @@ def parse_savee(root: str | os.PathLike) -> pd.DataFrame:
     return _frame(rows, "savee")
 
 
+@folds_skips
 def parse_emodb(root: str | os.PathLike) -> pd.DataFrame:
     """EMO-DB: ``03a01Fa.wav`` (speaker, text, emotion letter, version); sex from the corpus's speaker table."""
     rows = []
@@ -301,6 +344,29 @@ def parse_emodb(root: str | os.PathLike) -> pd.DataFrame:
     return _frame(rows, "emodb")
 
 
+#: Virtual file systems: what lies under them is never a recording.
+SYSTEM_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def _not_audio(path: Path) -> str | None:
+    """Why a manifest's (resolved) path cannot be an audio file to read, or None."""
+    from .files import require_regular_file
+
+    if any(path == folder or folder in path.parents for folder in SYSTEM_FOLDERS):
+        return "a system file, not a recording"
+    suffix = path.suffix.lower()
+    if suffix in UNREADABLE_AUDIO_EXTENSIONS:
+        return f"{suffix} is not a format soundfile reads"
+    if suffix not in AUDIO_EXTENSIONS:
+        return f"not an audio file (expected {', '.join(AUDIO_EXTENSIONS)})"
+    try:
+        require_regular_file(path, what="audio file")
+    except ParameterError as exc:
+        return str(exc).rsplit(": ", 1)[-1]
+    return "empty" if path.stat().st_size == 0 else None
+
+
+@folds_skips
 def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
     """A user manifest with columns ``path,emotion[,speaker,gender]``; paths are relative to the CSV.
 
@@ -308,7 +374,8 @@ def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
     its own speaker (a warning: speaker independence cannot be guaranteed).  Gender is
     ``male``/``female`` (or ``m``/``f``); any other value is ``unknown``, with one warning
     that counts the rows.  Every listed file is checked up front: rows whose file is
-    missing or not a regular file are skipped with one warning giving their count and
+    missing, not a regular non-empty file, not an audio file by its extension, or under
+    ``/proc``, ``/sys`` or ``/dev`` are skipped with one warning giving their count and
     the first few; if none is left, the manifest is refused.  Cells escaped against
     spreadsheet formulas (``'=...``, `ser_keras.files.csv_safe`) are read unescaped.
 
@@ -342,10 +409,9 @@ def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
         if emotion not in CANONICAL_EMOTIONS:
             _skip(path, f"unknown emotion {emotion!r} on line {i + 2} of {manifest}")
             continue
-        try:
-            require_regular_file(path, what="audio file")
-        except ParameterError as exc:
-            absent.append((i + 2, record["path"], str(exc).rsplit(": ", 1)[-1]))
+        problem = _not_audio(path)
+        if problem is not None:
+            absent.append((i + 2, record["path"], problem))
             continue
         given = record.get("gender", "").strip().lower()
         gender = {"m": "male", "f": "female", "": "unknown"}.get(given, given)

@@ -17,7 +17,7 @@ from ser_keras.corpora import (
 from ser_keras.emotions import CANONICAL_EMOTIONS
 from ser_keras.manifest import summarize
 
-from conftest import CREMAD_TABLE, RAVDESS_DIR
+from conftest import CREMAD_TABLE, RAVDESS_DIR, tone, write_wav
 
 
 def _touch(make_wav, names):
@@ -199,3 +199,42 @@ def test_ravdess_real_files():
     }
     counts = frame["emotion"].value_counts()
     assert len(counts) == 8 and counts["neutral"] == 4 * actors and set(counts.drop("neutral")) == {8 * actors}
+
+
+def test_a_csv_manifest_lists_only_recordings_not_system_files_or_escapes(tmp_path):
+    from ser_keras.corpora import parse_csv
+
+    write_wav(tmp_path / "audio" / "a.wav", tone(seconds=1.0))
+    (tmp_path / "audio" / "empty.wav").write_bytes(b"")
+    rows = [
+        ("audio/a.wav", "angry"),
+        ("/proc/self/mem", "angry"),
+        ("../../../../../../etc/passwd", "sad"),
+        ("audio/empty.wav", "sad"),
+        ("/dev/zero", "sad"),
+    ]
+    manifest = tmp_path / "list.csv"
+    pd.DataFrame(rows, columns=["path", "emotion"]).assign(speaker="s1").to_csv(manifest, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = parse_csv(manifest)
+    assert frame["path"].tolist() == [str((tmp_path / "audio" / "a.wav").resolve())]
+    [message] = [str(w.message) for w in caught if "cannot be read" in str(w.message)]
+    assert "4 of 5 listed file(s) cannot be read" in message
+    assert "/proc/self/mem (a system file, not a recording)" in message and "passwd (not an audio file" in message
+
+
+def test_a_folder_of_many_badly_named_files_is_one_warning(tmp_path):
+    from ser_keras.corpora import parse_ravdess
+
+    folder = tmp_path / "Actor_01"
+    folder.mkdir()
+    good = write_wav(folder / "03-01-05-01-01-01-01.wav", tone(seconds=0.5))
+    for i in range(500):
+        (folder / f"take{i:04d}.wav").write_bytes(good.read_bytes())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = parse_ravdess(tmp_path)
+    assert len(frame) == 1
+    lines = [str(w.message) for w in caught]
+    assert len(lines) == 1 and "500 file(s) skipped, first" in lines[0] and "take0000.wav" in lines[0], lines
