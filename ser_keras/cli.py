@@ -280,11 +280,28 @@ def _with_config(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
 #: Exit codes: done; ``predict`` scored only some files; bad input or a fault the user can fix
 #: (one line on stderr); an internal error (a bug: one line, and the traceback in a file).
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+#: Exit codes of an interrupted command: Ctrl-C (SIGINT) and SIGTERM, as a shell reports them.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it cleans up as on Ctrl-C (`terminate_as_interrupt`)."""
+
+
+def terminate_as_interrupt(signum, frame) -> None:
+    """A SIGTERM handler: stop as Ctrl-C does (staging folders and temporaries removed, resumable)."""
+    raise Terminated()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (`EXIT_OK`, `EXIT_PARTIAL`, `EXIT_USAGE`, `EXIT_INTERNAL`)."""
+    import signal
+    import threading
+
     tflog.install()  # TensorFlow's C++ start-up lines stay off stderr
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        previous_term = signal.signal(signal.SIGTERM, terminate_as_interrupt)
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     previous = warnings.formatwarning
@@ -306,9 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SerError as exc:
         print(f"{command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{command}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{command}: {how}; rerun the same command to resume", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the edge: a fault the user can fix is one line, a bug too
         from .files import disk_full, is_disk_full
 
@@ -327,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         warnings.formatwarning = previous
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 def _save_traceback(exc: BaseException) -> str:

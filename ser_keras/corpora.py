@@ -10,10 +10,10 @@ with a `SerWarning` naming it; nothing is relabelled silently.
 
 from __future__ import annotations
 
-import os
-import re
 import contextvars
 import functools
+import os
+import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path

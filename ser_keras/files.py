@@ -23,6 +23,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import stat
 import uuid
@@ -89,6 +90,22 @@ def check_free_space(folder: str | os.PathLike, needed: int, *, writing: str | o
 def _temporary(path: Path) -> Path:
     # the real suffix last, so writers that infer a format from it (savefig) still can
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
+#: The names `atomic_path` gives its temporaries.
+TEMPORARY_NAME = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp(\.[^.]*)?$")
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries a killed writer left below ``folder`` (`TEMPORARY_NAME`); returns them.
+
+    A temporary is never a result: a folder is published (or resumed) without them.
+    """
+    found = [p for p in Path(folder).rglob(".*") if p.is_file() and TEMPORARY_NAME.match(p.name)]
+    for path in found:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return found
 
 
 @contextlib.contextmanager

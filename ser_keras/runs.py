@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParameterError, SerError
-from .files import disk_full, is_disk_full, read_text
+from .files import disk_full, is_disk_full, read_text, remove_temporaries
 from .layout import (
     ESTIMATOR_FILE,
     GROUP_FILE,
@@ -147,7 +147,11 @@ class Staged:
 
 
 def publish(staging: Path, out_dir: Path, name: str) -> Path:
-    """Rename ``staging`` to ``out_dir/name`` (or ``name-2``, ``name-3`` ... when taken); never overwrites."""
+    """Rename ``staging`` to ``out_dir/name`` (or ``name-2``, ``name-3`` ... when taken); never overwrites.
+
+    Temporaries that a killed writer left in it (a resumed run's) are removed first.
+    """
+    remove_temporaries(staging)
     for attempt in range(1, 1000):
         final = out_dir / (name if attempt == 1 else f"{name}-{attempt}")
         if final.exists() or final.is_symlink():

@@ -519,3 +519,37 @@ def test_a_payload_reaching_the_streamlit_page_first_load_is_refused(run_copy, t
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_sigterm_stops_like_ctrl_c_one_line_nothing_half_written(monkeypatch, tmp_path, capsys):
+    """SIGTERM mid-write: the temporary is removed, the command says so in one line, exit 143."""
+    from ser_keras import cli
+    from ser_keras.files import atomic_path
+
+    target = tmp_path / "cv.png"
+
+    def terminated_while_writing(args):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_runs", terminated_while_writing)
+    assert main(["runs", "--out", str(tmp_path)]) == 143
+    assert capsys.readouterr().err.splitlines() == [
+        "ser-keras runs: terminated (SIGTERM); rerun the same command to resume"
+    ]
+    assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_resumed_folder_is_published_without_a_killed_writers_temporaries(tmp_path):
+    from ser_keras.files import _temporary
+    from ser_keras.runs import publish
+
+    staging = tmp_path / ".cv.partial-1234abcd"
+    (staging / "fold-1").mkdir(parents=True)
+    (staging / "fold-1" / "report.json").write_text("{}")
+    left = _temporary(staging / "cv.png")
+    left.write_bytes(b"")  # what kill -9 leaves mid-savefig
+    final = publish(staging, tmp_path, "cv")
+    assert sorted(p.name for p in final.rglob("*")) == ["fold-1", "report.json"]
