@@ -328,8 +328,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{command}: {how}; rerun the same command to resume", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the edge: a fault the user can fix is one line, a bug too
-        from .files import disk_full, is_disk_full
+        from .files import disk_full, is_disk_full, no_memory, out_of_memory
 
+        if out_of_memory(exc):
+            print(f"{command}: error: {no_memory(f'running {command}')}", file=sys.stderr)
+            return EXIT_USAGE
         if is_disk_full(exc):
             print(f"{command}: error: {disk_full(getattr(exc, 'filename', None) or os.getcwd())}", file=sys.stderr)
             return EXIT_USAGE

@@ -42,6 +42,46 @@ class DiskFullError(SerError):
     """The file system holding a path the program writes is full (one line, exit code 2)."""
 
 
+class OutOfMemoryError(SerError):
+    """The process ran out of memory (or of its address-space limit): one line, exit code 2."""
+
+
+#: What libraries say when memory (or ``ulimit -v``) ran out while they mapped or allocated.
+_NO_MEMORY_WORDS = ("cannot allocate memory", "failed to map segment", "could not find/load shared object")
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) means memory ran out, not bad input.
+
+    A ``MemoryError``, ``ENOMEM``, or a shared library that could not be mapped (llvmlite under
+    ``ulimit -v`` says it cannot be found) while the address space is limited.
+    """
+    import resource
+
+    limited = resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
+    while exc is not None:
+        if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM):
+            return True
+        text = str(exc).lower()
+        if any(words in text for words in _NO_MEMORY_WORDS[:2]) or (limited and _NO_MEMORY_WORDS[2] in text):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def no_memory(doing: str) -> OutOfMemoryError:
+    """The `OutOfMemoryError` for ``doing`` (``scoring clip.wav``), naming the address-space limit if one is set."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    where = (
+        ""
+        if limit == resource.RLIM_INFINITY
+        else f"; this process may use at most {limit / 2**20:,.0f} MiB (ulimit -v)"
+    )
+    return OutOfMemoryError(f"out of memory while {doing}{where}")
+
+
 def device_of(path: str | os.PathLike) -> str:
     """The mount point holding ``path`` (or its nearest existing parent), as named in `DiskFullError`."""
     current = Path(os.path.abspath(path))

@@ -26,6 +26,7 @@ import pandas as pd
 from .audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
 from .errors import ParameterError, SerError, SerWarning
 from .features import FeatureConfig, compute
+from .files import no_memory, out_of_memory
 from .inference import gender_inputs
 from .jit_cache import first_use
 from .layout import GROUP_FILE
@@ -388,7 +389,9 @@ class Predictor:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     return call()
-            except (SerError, OSError, ValueError, RuntimeError) as exc:
+            except (SerError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+                if out_of_memory(exc):  # not this file's fault: every other file would fail the same way
+                    raise no_memory(f"scoring {row['path']}") from None
                 row["error"] = " ".join(str(exc).split())
                 return None
             finally:  # ours (an overloaded clip) reach the caller; library chatter does not

@@ -553,3 +553,27 @@ def test_a_resumed_folder_is_published_without_a_killed_writers_temporaries(tmp_
     left.write_bytes(b"")  # what kill -9 leaves mid-savefig
     final = publish(staging, tmp_path, "cv")
     assert sorted(p.name for p in final.rglob("*")) == ["fold-1", "report.json"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        MemoryError(),
+        OSError("Could not find/load shared object file 'libllvmlite.so' from resource location"),
+    ],
+    ids=["MemoryError", "llvmlite under ulimit -v"],
+)
+def test_memory_running_out_is_said_not_blamed_on_the_input(run_copy, clip, monkeypatch, capsys, failure):
+    import resource
+
+    from ser_keras.predict import Predictor
+
+    def no_room(self, path):
+        raise failure
+
+    monkeypatch.setattr(Predictor, "predict_file", no_room)
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (2_000_000 * 1024, resource.RLIM_INFINITY))
+    assert main(["predict", str(run_copy), str(clip), str(clip)]) == 2
+    line = one_error_line(capsys, f"out of memory while scoring {clip}", "at most 1,953 MiB (ulimit -v)")
+    assert "could not be scored" not in capsys.readouterr().out  # not a per-file verdict
+    assert line.startswith("ser-keras predict: error:")
