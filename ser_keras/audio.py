@@ -18,8 +18,12 @@ from .errors import ParameterError, SerWarning
 
 #: What folder walks pick up: formats libsndfile (>= 1.1) reads.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
-#: Audio formats a folder walk reports as skipped: soundfile cannot read them.
-UNREADABLE_AUDIO_EXTENSIONS = (".m4a", ".aac", ".wma", ".mp4", ".webm", ".amr", ".3gp")
+#: Formats libsndfile does not read (what phones record, AAC in MP4): decoded by ffmpeg where it is installed.
+FFMPEG_EXTENSIONS = (".m4a", ".aac", ".wma", ".mp4", ".webm", ".amr", ".3gp")
+#: The most audio ffmpeg decodes from one file (seconds): what it writes is held in memory.
+MAX_DECODE_SECONDS = 3 * 3600.0
+#: Where ffmpeg is missing, what to install.
+FFMPEG_HINT = "install ffmpeg to read it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
 
 #: Peak amplitude below which a clip counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4
@@ -75,6 +79,9 @@ def load(
     if offset < 0 or (duration is not None and duration <= 0):
         raise ParameterError(f"{path}: offset must be >= 0 and duration > 0 (got {offset}, {duration})")
     check_readable(path)
+    if needs_ffmpeg(path):
+        y = decode_with_ffmpeg(path, sr=sr, offset=offset, duration=duration)
+        return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
     try:
         with sf.SoundFile(os.fspath(path)) as handle:
             native_sr = handle.samplerate
@@ -95,6 +102,55 @@ def load(
     y = to_mono(data.T)
     y = resample(y, orig_sr=native_sr, target_sr=sr)
     return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
+
+
+def needs_ffmpeg(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is in a format only ffmpeg decodes here (`FFMPEG_EXTENSIONS`)."""
+    return os.fspath(path).lower().endswith(FFMPEG_EXTENSIONS)
+
+
+def ffmpeg_available() -> bool:
+    """Whether an ``ffmpeg`` executable is on the PATH."""
+    import shutil
+
+    return shutil.which("ffmpeg") is not None
+
+
+def decode_with_ffmpeg(
+    path: str | os.PathLike, *, sr: int, offset: float = 0.0, duration: float | None = None
+) -> np.ndarray:
+    """Decode a file libsndfile cannot read (M4A/AAC, WebM ...) with ffmpeg, as mono float32 at ``sr``.
+
+    ffmpeg downmixes and resamples; at most `MAX_DECODE_SECONDS` are decoded.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+
+    Raises
+    ------
+    ParameterError
+        ffmpeg is not installed (the message says how to install it), or cannot decode the file.
+    """
+    import subprocess
+
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if not ffmpeg_available():
+        raise ParameterError(f"{path}: {suffix} is not a format soundfile reads; {FFMPEG_HINT}")
+    seconds = MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{offset:.6f}", "-t", f"{seconds:.6f}"]
+    command += ["-i", os.fspath(path), "-map", "0:a:0", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+    try:
+        done = subprocess.run(command, capture_output=True, check=False, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ParameterError(f"{path}: cannot decode audio with ffmpeg ({_one_line(exc)})") from None
+    if done.returncode != 0:
+        why = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ParameterError(f"{path}: cannot read audio (ffmpeg: {why[-1] if why else done.returncode})")
+    y = np.frombuffer(done.stdout[: len(done.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
+    if y.size == 0:
+        raise ParameterError(f"{path}: empty audio (no samples)")
+    return y
 
 
 def warn_if_truncated(path: str | os.PathLike, *, frames: int, sr: int) -> None:
@@ -167,6 +223,12 @@ def stream(path: str | os.PathLike, *, sr: int, block_seconds: float = 30.0) -> 
     import soundfile as sf
 
     check_readable(path)
+    if needs_ffmpeg(path):
+        y = decode_with_ffmpeg(path, sr=sr)
+        size = max(1, int(block_seconds * sr))
+        for start in range(0, y.shape[0], size):
+            yield y[start : start + size]
+        return
     try:
         handle = sf.SoundFile(os.fspath(path))
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .audio import AUDIO_EXTENSIONS, UNREADABLE_AUDIO_EXTENSIONS
+from .audio import AUDIO_EXTENSIONS, FFMPEG_EXTENSIONS, FFMPEG_HINT, ffmpeg_available
 from .emotions import CANONICAL_EMOTIONS, parse_emotion_list, parse_merges
 from .errors import ParameterError, SerWarning
 from .manifest import drop_duplicate_files
@@ -92,7 +92,7 @@ def audio_files(root: str | os.PathLike) -> list[Path]:
     Symlinked folders are followed, each real folder once (a link cycle or a second
     link to the same folder is not walked twice).  What the walk cannot use is named
     in one `SerWarning` each: an unreadable folder, a broken link, and a file in an
-    audio format that soundfile does not read (`UNREADABLE_AUDIO_EXTENSIONS`).
+    audio format that soundfile does not read (`FFMPEG_EXTENSIONS`) when ffmpeg is not installed.
     Other files (text, images, ...) are ignored.
 
     Raises
@@ -125,8 +125,11 @@ def audio_files(root: str | os.PathLike) -> list[Path]:
                     found.append(path)
                 else:
                     _skip(path, "a broken link" if path.is_symlink() else "not a regular file")
-            elif suffix in UNREADABLE_AUDIO_EXTENSIONS:
-                _skip(path, f"{suffix} is not a format soundfile reads (convert it to WAV or FLAC)")
+            elif suffix in FFMPEG_EXTENSIONS:
+                if ffmpeg_available() and path.is_file():
+                    found.append(path)
+                else:
+                    _skip(path, f"{suffix} is not a format soundfile reads; {FFMPEG_HINT}")
     return sorted(found)
 
 
@@ -355,9 +358,9 @@ def _not_audio(path: Path) -> str | None:
     if any(path == folder or folder in path.parents for folder in SYSTEM_FOLDERS):
         return "a system file, not a recording"
     suffix = path.suffix.lower()
-    if suffix in UNREADABLE_AUDIO_EXTENSIONS:
-        return f"{suffix} is not a format soundfile reads"
-    if suffix not in AUDIO_EXTENSIONS:
+    if suffix in FFMPEG_EXTENSIONS and not ffmpeg_available():
+        return f"{suffix} is not a format soundfile reads; {FFMPEG_HINT}"
+    if suffix not in AUDIO_EXTENSIONS + FFMPEG_EXTENSIONS:
         return f"not an audio file (expected {', '.join(AUDIO_EXTENSIONS)})"
     try:
         require_regular_file(path, what="audio file")

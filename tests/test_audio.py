@@ -1,3 +1,4 @@
+import shutil
 import struct
 import warnings
 
@@ -147,3 +148,34 @@ def test_a_wav_whose_header_promises_more_than_it_holds_is_read_with_a_warning(t
     with warnings.catch_warnings():
         warnings.simplefilter("error", SerWarning)
         load(honest, sr=16000)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (.ci/run installs it)")
+def test_m4a_is_read_through_ffmpeg_like_the_wav_it_was_made_from(tmp_path):
+    import subprocess
+
+    y = tone(sr=16000, seconds=2.0)
+    wav = write_wav(tmp_path / "clip.wav", y)
+    m4a = tmp_path / "clip.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "aac", "-b:a", "128k", str(m4a)], check=True)
+    decoded = load(m4a, sr=16000)
+    assert abs(decoded.shape[0] - y.shape[0]) < 0.1 * 16000  # AAC pads a frame or two
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x))))  # noqa: E731
+    assert rms(decoded) == pytest.approx(rms(y), rel=0.1)
+    spectrum = np.abs(np.fft.rfft(decoded))
+    assert np.fft.rfftfreq(decoded.shape[0], 1 / 16000)[spectrum.argmax()] == pytest.approx(220, abs=2)
+    from ser_keras.corpora import audio_files
+
+    assert m4a in audio_files(tmp_path)
+
+
+def test_without_ffmpeg_an_m4a_says_what_to_install(tmp_path, monkeypatch):
+    from ser_keras.corpora import audio_files
+
+    path = tmp_path / "voice.m4a"
+    path.write_bytes(b"\x00\x00\x00\x20ftypM4A ")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ParameterError, match=r"voice.m4a: .m4a is not a format soundfile reads; install ffmpeg"):
+        load(path, sr=16000)
+    with pytest.warns(SerWarning, match="apt-get install ffmpeg"):
+        assert audio_files(tmp_path) == []
