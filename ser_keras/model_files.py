@@ -322,9 +322,9 @@ def _scaler(step, *, n_features: int, n_labels: int) -> None:
 
 
 def _weights(step, *, n_features: int, n_labels: int) -> None:
-    from .fit_sklearn import scale_columns
-
-    if step.func is not scale_columns or set(step.kw_args or {}) != {"weights"} or step.inverse_func is not None:
+    func = step.func  # skops loads only the trusted name (`EXTRA_TRUSTED`); this checks that it is that one
+    named = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}"
+    if named not in EXTRA_TRUSTED["logreg"] or set(step.kw_args or {}) != {"weights"} or step.inverse_func is not None:
         raise ParameterError("FunctionTransformer is not the column weighting")
     weights = step.kw_args["weights"]
     if not isinstance(weights, np.ndarray) or weights.shape != (n_features,) or not np.isfinite(weights).all():
