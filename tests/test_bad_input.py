@@ -389,12 +389,15 @@ def test_a_folder_walk_names_what_it_skips_and_reads_mp3(tmp_path, monkeypatch):
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-ffmpeg"))  # where ffmpeg is installed, an .m4a is read
     with pytest.warns(SerWarning) as caught:
         found = audio_files(root)
     messages = sorted(str(w.message) for w in caught)
     assert [p.name for p in found] == ["03-01-03-01-01-01-01.wav", "03-01-04-01-01-01-01.mp3"]
     assert any("Actor_02: folder not readable (permission denied)" in m for m in messages), messages
-    assert any("03-01-05-01-01-01-01.m4a: .m4a is not a format soundfile reads" in m for m in messages), messages
+    assert any(
+        "03-01-05-01-01-01-01.m4a: .m4a is not a format soundfile reads; install ffmpeg" in m for m in messages
+    ), messages
     assert any("gone.wav: a broken link" in m for m in messages), messages
     assert not any("notes.txt" in m for m in messages)
     assert load(found[1], sr=16000).shape[0] > 15000  # the walked .mp3 is readable
