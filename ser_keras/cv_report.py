@@ -33,9 +33,10 @@ def summarize_folds(reports: list[dict], *, labels: list[str]) -> dict:
 
 def plot_cv(summary: dict, path: str | os.PathLike, *, title: str = "") -> None:
     """Per-fold UA / WA / macro-F1 bars with each mean as a line, beside the summed confusion matrix."""
-    from .report import _pyplot, confusion_heatmap, save_figure
+    from .figures import pyplot, save_figure
+    from .report import confusion_heatmap
 
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     fig, (bars, heat) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.2]})
     n = len(summary["folds"])
     width = 0.8 / len(METRICS)

@@ -123,7 +123,7 @@ def plot_counts(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
         title="gender", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
     )  # beside the bars, never on them
     fig.tight_layout()
-    from .report import save_figure
+    from .figures import save_figure
 
     save_figure(fig, path, dpi=120)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .files import atomic_path, atomic_write_json
+from .figures import pyplot, save_figure
+from .files import atomic_write_json
 from .layout import CONFUSION_FILE, CURVES_FILE, REPORT_FILE
 
 
@@ -84,7 +85,7 @@ def write_report(
 
 def plot_confusion(report: dict, path: str | os.PathLike, *, title: str = "") -> None:
     """Seaborn heatmap of the row-normalised confusion matrix, annotated with counts."""
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     size = 1.0 + 0.8 * len(report["labels"])
     fig, ax = plt.subplots(figsize=(max(size + 1.5, 6.5), size + 0.4))
     confusion_heatmap(ax, report["confusion_matrix"], report["labels"], counts_shown=True)
@@ -111,7 +112,7 @@ def confusion_heatmap(ax, confusion_matrix, labels: list[str], *, counts_shown: 
         Also write each cell's count under its rate.
     colorbar : bool
     """
-    _, sns = _pyplot()
+    _, sns = pyplot()
     counts = np.asarray(confusion_matrix)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     if counts_shown:
@@ -144,7 +145,7 @@ def plot_curves(
     ensemble the first member is drawn.  Epochs are numbered from 1, as in ``history.csv``
     and ``run.json``'s ``best_epoch``.
     """
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     if "member" in history:
         history = history[history["member"] == history["member"].iloc[0]]
     epochs = history["epoch"].to_numpy() if "epoch" in history else np.arange(1, len(history) + 1)
@@ -175,24 +176,3 @@ def plot_curves(
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
-
-
-def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> None:
-    """Save a matplotlib figure atomically (`ser_keras.files.atomic_path`) and close it."""
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".").lower() or "png")
-    finally:
-        plt.close(fig)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    return plt, sns

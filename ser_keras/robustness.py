@@ -216,9 +216,9 @@ def plot_robustness(tables: dict[str, pd.DataFrame], path: str | os.PathLike, *,
     path : path
         The PNG, written atomically.
     """
-    from .report import _pyplot, save_figure
+    from .figures import pyplot, save_figure
 
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     order = list(next(iter(tables.values()))["shift"])
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(order) + 2.5), 4.0))
     x = np.arange(len(order))

@@ -285,9 +285,9 @@ def timeline_figure(table, labels: list[str], *, duration: float | None = None, 
     -------
     fig : matplotlib.figure.Figure
     """
-    from .report import _pyplot
+    from .figures import pyplot
 
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     end = duration or float(table["end"].max())
     fig, (top, bands) = plt.subplots(
         2, 1, figsize=(10, 4.4), sharex=True, gridspec_kw={"height_ratios": [4, 1]}, constrained_layout=True
@@ -335,6 +335,6 @@ def plot_timeline(
     table, labels: list[str], path: str | os.PathLike, *, duration: float | None = None, title: str = ""
 ) -> None:
     """Write `timeline_figure` to ``path`` (a PNG, atomically)."""
-    from .report import save_figure
+    from .figures import save_figure
 
     save_figure(timeline_figure(table, labels, duration=duration, title=title), path)
