@@ -14,7 +14,7 @@ mode=${1:?raw or locked}; rounds=${2:-4}
 python=${PYTHON:-.venv/bin/python}
 code='
 import sys, numpy as np
-from ser_keras.augment import AugmentConfig
+from ser_keras.signal.augment import AugmentConfig
 from ser_keras.chunks import extract_chunk
 from ser_keras.features import FeatureConfig, compute
 config = FeatureConfig(kind="functionals")

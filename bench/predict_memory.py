@@ -66,7 +66,7 @@ def main() -> None:
         run_dir = next(p for p in (work / "models").iterdir() if (p / "run.json").is_file())
     import soundfile as sf
 
-    from ser_keras.audio import load
+    from ser_keras.signal.audio import load
 
     speech = np.concatenate(
         [load(p, sr=48000) for p in sorted(ensure_demo_corpus(work / "features" / "demo_corpus").rglob("*.wav"))[:40]]

@@ -16,7 +16,7 @@ and TensorFlow to one thread.  Three figures:
   ``Predictor.predict_file`` and cold ``ser-keras predict`` are timed on ``model.tflite``
   (the ai-edge-litert interpreter, one thread, no TensorFlow in that process), with the
   issue's targets: p50 <= 5 ms, cold <= 1.5 s.  The cold figures come after a first
-  call has built the filter-bank cache (`ser_keras.spectral.filter_cache_dir`), as on any
+  call has built the filter-bank cache (`ser_keras.signal.spectral.filter_cache_dir`), as on any
   machine after its first prediction.
 
 p50/p95 are over ``--calls`` calls after 20 warm-up calls.
@@ -88,8 +88,8 @@ def main() -> None:
     # a 3 s clip: a demo utterance, padded to 3 s
     import soundfile as sf
 
-    from ser_keras.audio import fix_length, load
     from ser_keras.predict import Predictor
+    from ser_keras.signal.audio import fix_length, load
 
     source = sorted(ensure_demo_corpus(work / "features" / "demo_corpus").rglob("*.wav"))[0]
     y, sr = sf.read(source, dtype="float32")

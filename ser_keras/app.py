@@ -39,7 +39,7 @@ def decode_upload(data: bytes, name: str, *, sr: int, max_bytes: int) -> np.ndar
         Empty, over ``max_bytes``, not audio or silent: the message names the file and
         the problem (`Predictor.predict` checks the length against the model's window).
     """
-    from ser_keras.audio import load
+    from ser_keras.signal.audio import load
 
     if not data:
         raise SerError(f"{name}: the file is empty")

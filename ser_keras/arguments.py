@@ -42,9 +42,9 @@ def recipe_path(name: str) -> str:
 
 
 def shifts_type(text: str) -> tuple[str, ...]:
-    """``--shift``: `ser_keras.shifts.parse_shifts`, its refusal as argparse's one-line error."""
+    """``--shift``: `ser_keras.signal.shifts.parse_shifts`, its refusal as argparse's one-line error."""
     from .errors import ParameterError
-    from .shifts import parse_shifts
+    from .signal.shifts import parse_shifts
 
     try:
         return parse_shifts(text)
@@ -151,9 +151,9 @@ def output_file_type(*suffixes: str):
 
 def add_feature_options(parser: argparse.ArgumentParser) -> None:
     """Options of the feature set: representation, its parameters, augmentation, run-time."""
-    from .augment import AugmentConfig
     from .features import DEFAULT_KIND, FEATURE_GROUP, KINDS, FeatureConfig
     from .options import add_options
+    from .signal.augment import AugmentConfig
 
     group = parser.add_argument_group(FEATURE_GROUP)
     group.add_argument(
@@ -187,9 +187,9 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
 
 def feature_configs(args: argparse.Namespace):
     """The `FeatureConfig` and `AugmentConfig` chosen on the command line."""
-    from .augment import AugmentConfig
     from .features import FeatureConfig
     from .options import from_args, option_fields
+    from .signal.augment import AugmentConfig
 
     features = FeatureConfig.for_kind(
         args.features, **{field.name: getattr(args, field.name) for field in option_fields(FeatureConfig)}

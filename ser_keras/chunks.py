@@ -18,8 +18,6 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .audio import fix_length, load
-from .augment import AugmentConfig, apply_recipe
 from .corpora import MANIFEST_COLUMNS
 from .emotions import ordered_labels
 from .errors import ParameterError
@@ -28,7 +26,9 @@ from .features import FeatureConfig, compute
 from .files import atomic_write_bytes, check_free_space, write_csv
 from .jit_cache import first_use
 from .reuse import RowReader
-from .shifts import apply_shift
+from .signal.audio import fix_length, load
+from .signal.augment import AugmentConfig, apply_recipe
+from .signal.shifts import apply_shift
 from .splits import SPLITS
 from .workers import dask_client, exit_with_parent
 
@@ -49,7 +49,7 @@ def extract_chunk(
         Rows of `plan_items` (``path``, ``source``, ``view_index``); an item with a ``row``
         (its features, found in an earlier set by `ser_keras.reuse`) is taken as it is.
     shift : str, optional
-        A `ser_keras.shifts` name every item goes through (after its augmentation), seeded by
+        A `ser_keras.signal.shifts` name every item goes through (after its augmentation), seeded by
         ``seed`` and the item.
 
     Returns

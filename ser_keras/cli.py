@@ -39,7 +39,7 @@ from .commands import (
 )
 from .errors import SerError, SerWarning
 from .options import JOBS, SEED, number
-from .shifts import SHIFTS
+from .signal.shifts import SHIFTS
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:

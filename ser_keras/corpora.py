@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .audio import AUDIO_EXTENSIONS, FFMPEG_EXTENSIONS, FFMPEG_HINT, ffmpeg_available
 from .emotions import CANONICAL_EMOTIONS, parse_emotion_list, parse_merges
 from .errors import ParameterError, SerWarning
 from .manifest import drop_duplicate_files
+from .signal.audio import AUDIO_EXTENSIONS, FFMPEG_EXTENSIONS, FFMPEG_HINT, ffmpeg_available
 
 MANIFEST_COLUMNS = ["path", "corpus", "speaker", "gender", "emotion"]
 GENDERS = ("male", "female", "unknown")

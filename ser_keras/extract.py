@@ -32,8 +32,6 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
-from .augment import AugmentConfig
 from .chunks import CHUNK_SIZE, assemble, run_chunks
 from .emotions import ordered_labels
 from .errors import ParameterError, SerError
@@ -48,7 +46,9 @@ from .files import (
 from .manifest import file_fingerprints
 from .provenance import library_versions
 from .reuse import KEY_COLUMN, find_rows, item_keys
-from .shifts import SHIFT_VERSION
+from .signal.augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
+from .signal.augment import AugmentConfig
+from .signal.shifts import SHIFT_VERSION
 from .splits import SPLITS
 
 FORMAT_VERSION = 1
@@ -163,7 +163,7 @@ def extract_features(
     progress : bool
         Show a tqdm bar (only on a terminal).
     shift : str, optional
-        Put every file through this `ser_keras.shifts` condition, drawn from ``seed`` (the
+        Put every file through this `ser_keras.signal.shifts` condition, drawn from ``seed`` (the
         robustness benchmark's feature sets); part of the fingerprint.
 
     Returns

@@ -235,7 +235,7 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
     """
     import librosa
 
-    from .spectral import dct_basis, mel_basis, power_spectrum, power_to_db, zero_crossing_rate
+    from .signal.spectral import dct_basis, mel_basis, power_spectrum, power_to_db, zero_crossing_rate
 
     sr, n_fft, hop = config.sr, config.n_fft, config.hop_length
     y = np.ascontiguousarray(y, dtype=np.float32)

@@ -2,7 +2,7 @@
 
 `waveform_features` equals `ser_keras.features.compute` (tested to 1e-4): ``tf.signal``
 framing and real FFT, and the very filter banks the NumPy path uses
-(`ser_keras.spectral`) embedded as constants.  The feature registry names it as those
+(`ser_keras.signal.spectral`) embedded as constants.  The feature registry names it as those
 kinds' graph function; `ser_keras.serving` builds the SavedModel's waveform signatures
 on it.  TensorFlow is imported only when it runs.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .spectral import chroma_basis, dct_basis, hann_window, mel_basis
+from .signal.spectral import chroma_basis, dct_basis, hann_window, mel_basis
 
 if TYPE_CHECKING:
     from .features import FeatureConfig

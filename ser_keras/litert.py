@@ -12,7 +12,7 @@ For kinds with a graph form (``stats``, ``frames``, ``mel``) the raw-waveform si
 is converted too, into ``RUN/waveform.tflite`` (features computed in the graph; equal to
 the SavedModel's ``serving_default`` within 1e-4, tested), for apps that hold audio and
 no Python feature code.  It does not refuse a silent clip: LiteRT drops the SavedModel's
-assertion, so check the peak first (`ser_keras.audio.SILENCE_PEAK`).  ``functionals``
+assertion, so check the peak first (`ser_keras.signal.audio.SILENCE_PEAK`).  ``functionals``
 has no graph form, so its runs get ``model.tflite`` only.
 """
 

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
 from .errors import ParameterError, SerError, SerWarning
 from .features import FeatureConfig, compute
 from .files import no_memory, out_of_memory
@@ -33,7 +32,8 @@ from .layout import GROUP_FILE
 from .model_files import GENDER_CLASSIFIER, load_estimator
 from .normalize import transductive
 from .runs import load_run, n_features_of, read_json, refuse_pickle
-from .windows import segments, stream_windows
+from .signal.audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
+from .signal.windows import segments, stream_windows
 
 #: Files longer than this are read, resampled and scored block by block (`Predictor.predict_file`).
 STREAM_SECONDS = 60.0
@@ -194,7 +194,7 @@ class Predictor:
         ----------
         waveform : np.ndarray [shape=(n,) or (n, channels)]
             Float samples in ``[-1, 1]``, or integer PCM (``int16``, ``int32``, ``uint8``),
-            scaled by its full scale (`ser_keras.audio.pcm_to_float`).
+            scaled by its full scale (`ser_keras.signal.audio.pcm_to_float`).
         sr : int
             Its sample rate; it is resampled to the model's.
         name : str
@@ -211,7 +211,7 @@ class Predictor:
         ------
         ParameterError
             The run uses speaker normalisation (use `predict_speaker`), or the clip is unusable:
-            empty, non-finite, too short, or silent (peak below `ser_keras.audio.SILENCE_PEAK`,
+            empty, non-finite, too short, or silent (peak below `ser_keras.signal.audio.SILENCE_PEAK`,
             -80 dBFS; the SavedModel's waveform signatures refuse it too).
         """
         if self.normalize == "speaker":
@@ -337,7 +337,7 @@ class Predictor:
         """`predict` on an audio file, read at the model's sample rate.
 
         A file longer than `STREAM_SECONDS` (with a global run) is read, resampled and
-        scored block by block (`ser_keras.audio.stream`, `stream_windows`), so memory stays
+        scored block by block (`ser_keras.signal.audio.stream`, `stream_windows`), so memory stays
         flat however long it is; the result equals reading it whole, up to float rounding.
         """
         check_readable(path)  # before anything opens it: a FIFO would block

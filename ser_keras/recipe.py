@@ -273,11 +273,11 @@ def resolved_values(*, features=None, options=None) -> dict:
 
 
 def _augment_values(augment: dict | None) -> dict:
-    """A feature set's augmentation record (`ser_keras.augment.AugmentConfig.to_dict`) as recipe options."""
+    """A feature set's augmentation record (`ser_keras.signal.augment.AugmentConfig.to_dict`) as recipe options."""
     augment = augment or {}
     out = {"augment": ",".join(augment.get("recipes", [])) or "none"}
-    from .augment import AugmentConfig
     from .options import flag_of, option_fields
+    from .signal.augment import AugmentConfig
 
     for field in option_fields(AugmentConfig):
         if field.name != "recipes" and field.name in augment:
@@ -311,7 +311,7 @@ def recipe_of(fs, options, *, gender: str) -> dict:
 def cv_recipe_of(*, features, augment: dict, options, folds: int, seed: int, gender: str, corpora) -> dict:
     """The recipe of a cross-validation run from Python: what ``cv --config`` replays.
 
-    ``augment`` is the feature set's record (`ser_keras.augment.AugmentConfig.to_dict`).
+    ``augment`` is the feature set's record (`ser_keras.signal.augment.AugmentConfig.to_dict`).
     Corpus filters (``--emotions``, ``--merge``) are not known here and so not recorded.
     """
     recipe = {"corpus": list(corpora or ["demo"]), **resolved_values(features=features), **_augment_values(augment)}
@@ -459,7 +459,7 @@ class Recipe:
 
     @property
     def augment(self):
-        """The `ser_keras.augment.AugmentConfig`."""
+        """The `ser_keras.signal.augment.AugmentConfig`."""
         from .arguments import feature_configs
 
         return feature_configs(self.namespace())[1]

@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
 from .feature_cache import verified
 from .manifest import file_fingerprints
-from .shifts import SHIFT_VERSION
+from .signal.augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
+from .signal.shifts import SHIFT_VERSION
 from .splits import SPLITS
 
 #: The manifest column holding each row's item key.

@@ -1,4 +1,4 @@
-"""The robustness benchmark: a run's test clips scored through each recording shift (`ser_keras.shifts`).
+"""The robustness benchmark: a run's test clips scored through each recording shift (`ser_keras.signal.shifts`).
 
 ``ser-keras evaluate RUN --shift all`` extracts the run's test clips through every shift with the
 run's own feature config (each shifted set cached and fingerprinted like any other), scores them as
@@ -23,7 +23,7 @@ import pandas as pd
 from .corpora import MANIFEST_COLUMNS
 from .errors import ParameterError
 from .layout import CV_FILE, ROBUSTNESS_DIR, ROBUSTNESS_FILE, ROBUSTNESS_PLOT, ROBUSTNESS_TABLE, fold_runs
-from .shifts import SHIFT_VERSION, SHIFTS, parse_shifts
+from .signal.shifts import SHIFT_VERSION, SHIFTS, parse_shifts
 
 METRICS = ("unweighted_accuracy", "weighted_accuracy", "macro_f1")
 
@@ -67,7 +67,7 @@ def shift_table(
     ----------
     run_dir : path
     shifts : sequence of str
-        `ser_keras.shifts.SHIFTS` names.
+        `ser_keras.signal.shifts.SHIFTS` names.
     manifest : pd.DataFrame, optional
         Clips of another corpus to score instead of the run's test clips (every emotion the run
         does not know is left out, as in cross-corpus ``evaluate``).

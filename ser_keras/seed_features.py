@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .spectral import (
+from .signal.spectral import (
     chroma_basis,
     dct_basis,
     mel_basis,

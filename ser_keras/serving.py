@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import os
 
-from .audio import SILENCE_PEAK
 from .features import FeatureConfig
 from .normalize import transductive
+from .signal.audio import SILENCE_PEAK
 
 #: The error of a waveform signature given a silent clip (as `Predictor.predict` refuses one).
-SILENT_CLIP = "silent clip: peak below -80 dBFS (ser_keras.audio.SILENCE_PEAK); refused, as the Predictor does"
+SILENT_CLIP = "silent clip: peak below -80 dBFS (ser_keras.signal.audio.SILENCE_PEAK); refused, as the Predictor does"
 
 
 def window_waveform(waveform, config: FeatureConfig):

@@ -213,7 +213,7 @@ def predict_timeline(
         raise ParameterError(f"--segments is {' or '.join(SEGMENT_MODES)}, got {mode!r}")
     if len(spans) == 0:
         raise ParameterError(f"no segment of at least {shortest:g} s to score (mode {mode})")
-    from .audio import SILENCE_PEAK
+    from .signal.audio import SILENCE_PEAK
 
     pieces = [y[start:end] for start, end in spans]
     silent = [float(np.abs(piece).max(initial=0.0)) < SILENCE_PEAK for piece in pieces]

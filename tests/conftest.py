@@ -25,7 +25,8 @@ CREMAD_TABLE = SHARED_DATA / "crema-d" / "VideoDemographics.csv"
 # Keep TensorFlow quiet and on the CPU in every test process (and subprocesses).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
-# Filter banks are cached on disk (ser_keras.spectral.filter_cache_dir): in a folder of this test session, not ~/.cache.
+# Filter banks are cached on disk (ser_keras.signal.spectral.filter_cache_dir): in a folder of this test session,
+# not ~/.cache.
 if "SER_KERAS_CACHE_DIR" not in os.environ:
     import tempfile
 

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from ser_keras import ParameterError, SerWarning
-from ser_keras.audio import fix_length, load, to_mono, validate
+from ser_keras.signal.audio import fix_length, load, to_mono, validate
 
 from conftest import tone, write_wav
 
@@ -128,7 +128,7 @@ def test_fix_length_modes():
 
 
 def test_a_wav_whose_header_promises_more_than_it_holds_is_read_with_a_warning(tmp_path):
-    from ser_keras.audio import stream
+    from ser_keras.signal.audio import stream
 
     path = tmp_path / "liar.wav"
     sf.write(path, tone(sr=16000, seconds=1.0), 16000, subtype="PCM_16")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ser_keras import ParameterError
-from ser_keras.augment import (
+from ser_keras.signal.augment import (
     AugmentConfig,
     add_noise,
     apply_recipe,

@@ -320,8 +320,8 @@ def test_a_non_finite_feature_row_is_reported_not_written(tmp_path, monkeypatch)
     import numpy as np
 
     import ser_keras.chunks as chunks
-    from ser_keras.augment import AugmentConfig
     from ser_keras.features import FeatureConfig
+    from ser_keras.signal.augment import AugmentConfig
 
     real_compute = chunks.compute
 
@@ -370,8 +370,8 @@ def test_a_folder_walk_names_what_it_skips_and_reads_mp3(tmp_path, monkeypatch):
 
     import soundfile as sf
 
-    from ser_keras.audio import load
     from ser_keras.corpora import audio_files
+    from ser_keras.signal.audio import load
 
     root = tmp_path / "clips"
     _ravdess_wav(root / "Actor_01", "03")

@@ -5,7 +5,7 @@ import pytest
 from ser_keras import ParameterError
 from ser_keras.features import FeatureConfig, compute
 from ser_keras.seed_features import frame_features, reference_frame_features
-from ser_keras.spectral import zero_crossing_rate
+from ser_keras.signal.spectral import zero_crossing_rate
 
 
 def _signals(sr, seconds, n=3, seed=0):
@@ -101,7 +101,7 @@ def test_config_validation_and_shapes():
 
 def test_filter_banks_are_built_once_and_kept_on_disk(tmp_path, monkeypatch):
     """The on-disk cache equals librosa, is written atomically, rebuilt when damaged, and optional."""
-    from ser_keras import spectral as features
+    from ser_keras.signal import spectral as features
 
     monkeypatch.setenv(features.CACHE_DIR_VARIABLE, str(tmp_path))
     features.mel_basis.cache_clear()

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser_keras.audio import load
 from ser_keras.cli import main
 from ser_keras.errors import ParameterError
 from ser_keras.features import FeatureConfig, compute
 from ser_keras.predict import Predictor
-from ser_keras.windows import segments
+from ser_keras.signal.audio import load
+from ser_keras.signal.windows import segments
 
 
 @pytest.fixture
@@ -313,7 +313,7 @@ def test_app_listens_on_localhost_and_gives_streamlit_the_upload_limit(monkeypat
 
 @pytest.mark.parametrize("kind", ["stats", "mel", "functionals"])
 def test_stream_windows_equal_segments_whatever_the_blocks(kind):
-    from ser_keras.windows import MAX_WINDOW_SECONDS, stream_windows
+    from ser_keras.signal.windows import MAX_WINDOW_SECONDS, stream_windows
 
     config = FeatureConfig.for_kind(
         kind, sr=1000, **({"f0_min": 60.0, "f0_max": 400.0} if kind == "functionals" else {})
@@ -340,7 +340,7 @@ def test_stream_windows_equal_segments_whatever_the_blocks(kind):
 
 
 def test_audio_stream_equals_loading_the_whole_file(tmp_path):
-    from ser_keras.audio import stream
+    from ser_keras.signal.audio import stream
 
     rng = np.random.default_rng(1)
     y = (0.1 * rng.standard_normal((48000 * 5, 2))).astype(np.float32)

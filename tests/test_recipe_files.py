@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ser_keras.augment import AugmentConfig
 from ser_keras.cli import main
 from ser_keras.errors import ParameterError
 from ser_keras.features import FeatureConfig
 from ser_keras.recipe import Recipe
+from ser_keras.signal.augment import AugmentConfig
 from ser_keras.training import TrainOptions
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -332,7 +332,7 @@ def test_speaker_signature_equals_the_predictor_on_one_speakers_clips(
             predictor.predict_file(clips[0])
         loaded = tf.saved_model.load(str(run / "saved_model"))
         part = predictor.models["mixed"]
-        from ser_keras.audio import load
+        from ser_keras.signal.audio import load
 
         waveforms = [load(c, sr=predictor.sr) for c in clips]
         if fs is demo_stats:  # the waveform signature: clips cut to one length, one window each

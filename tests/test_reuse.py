@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser_keras.augment import AugmentConfig
 from ser_keras.corpora import build_manifest
 from ser_keras.extract import FeatureSet, extract_features
 from ser_keras.features import FeatureConfig
+from ser_keras.signal.augment import AugmentConfig
 from ser_keras.splits import SPLITS, assign_split
 
 from conftest import small_csv, tone, write_wav

@@ -14,11 +14,11 @@ import pytest
 import ser_keras.evaluate
 import ser_keras.runs
 from ser_keras import ParameterError
-from ser_keras.augment import CHANNEL_STEPS, AugmentConfig, apply_recipe, parse_recipes
-from ser_keras.channel import codec_round_trip, colored_noise, room_impulse_response
 from ser_keras.cli import main
 from ser_keras.runs import load_run
-from ser_keras.shifts import SHIFTS, apply_shift, parse_shifts
+from ser_keras.signal.augment import CHANNEL_STEPS, AugmentConfig, apply_recipe, parse_recipes
+from ser_keras.signal.channel import codec_round_trip, colored_noise, room_impulse_response
+from ser_keras.signal.shifts import SHIFTS, apply_shift, parse_shifts
 
 from conftest import one_error_line, tone, tree
 

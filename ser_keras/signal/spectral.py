@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SerError
+from ..errors import SerError
 
 #: Frames per FFT sub-batch: bounds the temporary ``(rows, n_fft)`` buffers.
 _BATCH_ROWS = 512
@@ -53,7 +53,7 @@ def _disk_cached(name: str, build: Callable[..., np.ndarray], shape: tuple[int, 
         if basis.shape != shape or basis.dtype != np.float32:
             raise ValueError(f"{path}: a cached filter bank of shape {basis.shape}, expected {shape}")
     except (OSError, ValueError):
-        from .files import atomic_write_bytes  # only when a bank is built: once per machine
+        from ..files import atomic_write_bytes  # only when a bank is built: once per machine
 
         basis = np.ascontiguousarray(build(**params), dtype=np.float32)
         buffer = io.BytesIO()

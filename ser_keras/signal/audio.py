@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .errors import ParameterError, SerWarning
+from ..errors import ParameterError, SerWarning
 
 #: What folder walks pick up: formats libsndfile (>= 1.1) reads.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")

@@ -2,8 +2,8 @@
 a level change, a microphone's tilt.
 
 Each function takes a mono float waveform and returns one of the same length and dtype float32; the
-random ones take an explicit ``rng``. `ser_keras.shifts` names fixed settings of them for the
-robustness benchmark (``ser-keras evaluate --shift``), and `ser_keras.augment` draws their settings for
+random ones take an explicit ``rng``. `ser_keras.signal.shifts` names fixed settings of them for the
+robustness benchmark (``ser-keras evaluate --shift``), and `ser_keras.signal.augment` draws their settings for
 the channel augmentations (``--augment reverb,telephone,codec,tilt,pink``).
 """
 
@@ -13,7 +13,7 @@ import io
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 #: The codecs of `codec_round_trip`: libsndfile's (format, subtype) and the rates it encodes at.
 CODECS = {

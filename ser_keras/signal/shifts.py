@@ -1,4 +1,4 @@
-"""The robustness benchmark's distribution shifts: fixed, documented settings of `ser_keras.channel`.
+"""The robustness benchmark's distribution shifts: fixed, documented settings of `ser_keras.signal.channel`.
 
 ``ser-keras evaluate RUN --shift white-10db,telephone`` (or ``--shift all``) scores a run's test clips
 through each shift (`ser_keras.robustness`). A shift is seeded per clip, so the same run, clips and
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 if TYPE_CHECKING:  # numpy and scipy load when a shift is applied, not when the command line lists them
     import numpy as np

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import ParameterError
 from .audio import fix_length
-from .errors import ParameterError
 
 if TYPE_CHECKING:
-    from .features import FeatureConfig
+    from ..features import FeatureConfig
 
 #: Kinds without a fixed window (``functionals``) score a clip whole up to this length,
 #: and longer audio in consecutive windows of this length.

@@ -3,7 +3,7 @@
 Waveform steps (``--augment``): ``noise`` (white noise at an SNR), ``stretch``
 (time-stretch, pitch kept), ``pitch`` (pitch shift, tempo kept), ``speed`` (rate
 change that moves pitch and tempo together) and ``shift`` (circular time shift); the channel
-steps (`ser_keras.channel`) ``pink`` (pink noise at an SNR), ``reverb`` (a synthetic room),
+steps (`ser_keras.signal.channel`) ``pink`` (pink noise at an SNR), ``reverb`` (a synthetic room),
 ``telephone`` (8 kHz, 300-3400 Hz, mu-law), ``codec`` (an MP3 or Opus round trip), ``tilt``
 (a microphone's spectral tilt) and ``gain`` (a level change, clipped), and ``channel``: one of
 those six drawn at random for each file, so one extra view covers them all.
@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..errors import ParameterError
+from ..options import float_pair, number, option
 from .audio import fix_length
-from .errors import ParameterError
-from .options import float_pair, number, option
 
 #: Bumped when a step's algorithm changes what it outputs (2: adjacent stretch+pitch fused), so that
 #: cached augmented views are never reused across it (`ser_keras.extract.fingerprint`).
