@@ -95,8 +95,8 @@ def verdict(value: float, target: float, unit: str = "x") -> str:
 
 def ravdess_manifest(ravdess: str):
     """The RAVDESS manifest both sides time, split by speaker (seed 0)."""
-    from ser_keras.corpora import parse_ravdess
-    from ser_keras.splits import assign_split
+    from ser_keras.data.corpora import parse_ravdess
+    from ser_keras.data.splits import assign_split
 
     return assign_split(parse_ravdess(ravdess), seed=0)
 

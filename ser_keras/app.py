@@ -71,7 +71,7 @@ def tested_text(run: Path) -> str:
         sidecar = read_json(report_path.parent / RUN_FILE, what="run")
     except (OSError, ValueError, KeyError, SerError):
         return "Not tested: this run has no test report."
-    from ser_keras.corpora import corpus_names
+    from ser_keras.data.corpora import corpus_names
 
     corpora = corpus_names(sidecar.get("corpora"))
     return (

@@ -89,15 +89,15 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
 
 def add_split_options(parser: argparse.ArgumentParser) -> None:
     """Options of the speaker-independent split: the fields of `SplitConfig`."""
+    from .data.splits import SplitConfig
     from .options import add_options
-    from .splits import SplitConfig
 
     add_options(parser, SplitConfig)
 
 
 def corpus_manifest(args: argparse.Namespace):
     """The manifest chosen by `add_corpus_options`."""
-    from .corpora import build_manifest
+    from .data.corpora import build_manifest
 
     return build_manifest(
         args.corpus,
@@ -111,8 +111,8 @@ def corpus_manifest(args: argparse.Namespace):
 
 def split_config(args: argparse.Namespace):
     """The `SplitConfig` chosen by `add_split_options`."""
+    from .data.splits import SplitConfig
     from .options import from_args
-    from .splits import SplitConfig
 
     return from_args(SplitConfig, args)
 

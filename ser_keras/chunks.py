@@ -18,8 +18,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .corpora import MANIFEST_COLUMNS
-from .emotions import ordered_labels
+from .data.corpora import MANIFEST_COLUMNS
+from .data.emotions import ordered_labels
+from .data.splits import SPLITS
 from .errors import ParameterError
 from .feature_cache import chunk_name
 from .features import FeatureConfig, compute
@@ -29,7 +30,6 @@ from .reuse import RowReader
 from .signal.audio import fix_length, load
 from .signal.augment import AugmentConfig, apply_recipe
 from .signal.shifts import apply_shift
-from .splits import SPLITS
 from .workers import dask_client, exit_with_parent
 
 #: The last entry of a shifted item's seed, so its draws never coincide with its augmentation's.

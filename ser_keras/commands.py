@@ -429,7 +429,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    from .manifest import plot_counts, summarize
+    from .data.manifest import plot_counts, summarize
 
     manifest = split_manifest(args) if args.with_split else corpus_manifest(args)
     if args.output:

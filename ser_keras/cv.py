@@ -1,6 +1,6 @@
 """Speaker k-fold cross-validation: the honest way to compare recipes.
 
-Speakers, never files, are dealt into ``k`` folds (`ser_keras.splits.speaker_folds`:
+Speakers, never files, are dealt into ``k`` folds (`ser_keras.data.splits.speaker_folds`:
 seeded, each gender spread evenly).  Fold ``i`` tests on its speakers; the remaining
 speakers are split again by speaker into train and val (val drives early stopping and
 is never scored).  Features are extracted **once** for every file, with the training
@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .corpora import corpus_names
 from .cv_report import plot_cv, summarize_folds
+from .data.corpora import corpus_names
+from .data.splits import speaker_folds, split_speakers
 from .errors import ParameterError
 from .extract import FeatureSet, extract_features
 from .files import atomic_write_json
@@ -43,7 +44,6 @@ from .model_card import write_model_card
 from .normalize import transductive
 from .parts import Part, gender_rows
 from .runs import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
-from .splits import speaker_folds, split_speakers
 from .train import TrainOptions, train
 
 

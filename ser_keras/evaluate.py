@@ -123,7 +123,7 @@ def evaluate_into(
     out_dir : Path
         The folder holding ``report.json`` and ``confusion_matrix.png``.
     """
-    from .corpora import corpus_names
+    from .data.corpora import corpus_names
     from .extract import extract_features
     from .features import FeatureConfig
     from .report import write_report

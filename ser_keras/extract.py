@@ -33,7 +33,9 @@ import pandas as pd
 
 from . import __version__
 from .chunks import CHUNK_SIZE, assemble, run_chunks
-from .emotions import ordered_labels
+from .data.emotions import ordered_labels
+from .data.manifest import file_fingerprints
+from .data.splits import SPLITS
 from .errors import ParameterError, SerError
 from .feature_cache import array_digest, chunk_name, chunk_ok, locked, verified
 from .features import FeatureConfig
@@ -43,13 +45,11 @@ from .files import (
     atomic_write_json,
     disk_full,
 )
-from .manifest import file_fingerprints
 from .provenance import library_versions
 from .reuse import KEY_COLUMN, find_rows, item_keys
 from .signal.augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
 from .signal.augment import AugmentConfig
 from .signal.shifts import SHIFT_VERSION
-from .splits import SPLITS
 
 FORMAT_VERSION = 1
 

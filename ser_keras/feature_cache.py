@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .manifest import file_sha256
+from .data.manifest import file_sha256
 
 
 def array_digest(path: Path) -> dict:

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from .corpora import corpus_names
+from .data.corpora import corpus_names
 from .errors import ParameterError
 from .layout import CV_FILE, GROUP_FILE, REPORT_FILE, RUN_FILE, is_fold_run
 from .runs import _is_int, _is_number, _short, is_partial, read_json, read_sidecar

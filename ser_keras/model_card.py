@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from .corpora import corpus_list
+from .data.corpora import corpus_list
 from .files import atomic_write_text
 from .layout import CV_FILE, MODEL_CARD_FILE, REPORT_FILE, RUN_FILE
 

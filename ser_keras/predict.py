@@ -484,7 +484,7 @@ def expand_paths(paths: Sequence[str | os.PathLike] | Iterable[str | os.PathLike
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            from .corpora import audio_files
+            from .data.corpora import audio_files
 
             out.extend(audio_files(path))
         else:

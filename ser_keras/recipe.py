@@ -466,7 +466,7 @@ class Recipe:
 
     @property
     def split(self):
-        """The `ser_keras.splits.SplitConfig` (``train``; ``cv`` deals folds instead)."""
+        """The `ser_keras.data.splits.SplitConfig` (``train``; ``cv`` deals folds instead)."""
         from .arguments import split_config
 
         return split_config(self.namespace()) if self.command == "train" else None

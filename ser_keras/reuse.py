@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .data.manifest import file_fingerprints
+from .data.splits import SPLITS
 from .feature_cache import verified
-from .manifest import file_fingerprints
 from .signal.augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
 from .signal.shifts import SHIFT_VERSION
-from .splits import SPLITS
 
 #: The manifest column holding each row's item key.
 KEY_COLUMN = "item_key"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .corpora import MANIFEST_COLUMNS
+from .data.corpora import MANIFEST_COLUMNS
 from .errors import ParameterError
 from .layout import CV_FILE, ROBUSTNESS_DIR, ROBUSTNESS_FILE, ROBUSTNESS_PLOT, ROBUSTNESS_TABLE, fold_runs
 from .signal.shifts import SHIFT_VERSION, SHIFTS, parse_shifts
@@ -34,7 +34,7 @@ def tested_clips(run_dir: str | os.PathLike) -> pd.DataFrame:
     Returns
     -------
     manifest : pd.DataFrame
-        `ser_keras.corpora.MANIFEST_COLUMNS` and ``split = 'test'``, one row per clip (original views).
+        `ser_keras.data.corpora.MANIFEST_COLUMNS` and ``split = 'test'``, one row per clip (original views).
     """
     from .extract import FeatureSet
     from .parts import gender_rows

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import __version__
-from .corpora import corpus_names
+from .data.corpora import corpus_names
 from .errors import ParameterError
 from .extract import FeatureSet
 from .features import KINDS

@@ -114,7 +114,7 @@ def built_once(tmp_path_factory, name: str):
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
     """The real demo corpus, generated once per test session."""
-    from ser_keras.demo import ensure_demo_corpus
+    from ser_keras.data.demo import ensure_demo_corpus
 
     with built_once(tmp_path_factory, "demo") as (folder, _):
         return ensure_demo_corpus(folder / "demo_corpus")

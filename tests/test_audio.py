@@ -164,13 +164,13 @@ def test_m4a_is_read_through_ffmpeg_like_the_wav_it_was_made_from(tmp_path):
     assert rms(decoded) == pytest.approx(rms(y), rel=0.1)
     spectrum = np.abs(np.fft.rfft(decoded))
     assert np.fft.rfftfreq(decoded.shape[0], 1 / 16000)[spectrum.argmax()] == pytest.approx(220, abs=2)
-    from ser_keras.corpora import audio_files
+    from ser_keras.data.corpora import audio_files
 
     assert m4a in audio_files(tmp_path)
 
 
 def test_without_ffmpeg_an_m4a_says_what_to_install(tmp_path, monkeypatch):
-    from ser_keras.corpora import audio_files
+    from ser_keras.data.corpora import audio_files
 
     path = tmp_path / "voice.m4a"
     path.write_bytes(b"\x00\x00\x00\x20ftypM4A ")

@@ -29,7 +29,7 @@ def test_demo_corpus_never_deletes_a_folder_it_did_not_make(tmp_path, capsys, co
 
 
 def test_demo_corpus_fills_an_empty_folder_replaces_only_its_own_and_refuses_a_file(tmp_path, monkeypatch):
-    from ser_keras import demo
+    from ser_keras.data import demo
 
     def fake_generate(root, seed=demo.DEMO_SEED):  # the folder logic, without synthesising 352 files
         Path(root).mkdir(parents=True)
@@ -213,7 +213,7 @@ def _csv_corpus(tmp_path: Path, rows: list[tuple[str, str, str]]) -> Path:
 
 
 def test_csv_identical_duplicates_are_kept_once_with_a_warning(tmp_path):
-    from ser_keras.corpora import parse_csv
+    from ser_keras.data.corpora import parse_csv
 
     manifest = _csv_corpus(tmp_path, [("a.wav", "sad", "s1"), ("b.wav", "angry", "s1"), ("./a.wav", "sad", "s1")])
     with pytest.warns(SerWarning, match=r"line 2, line 4 name the same file"):
@@ -351,7 +351,7 @@ def _ravdess_wav(folder: Path, emotion: str = "05", actor: int = 1) -> Path:
 
 
 def test_symlinked_speaker_folders_are_followed_once(tmp_path):
-    from ser_keras.corpora import parse_ravdess
+    from ser_keras.data.corpora import parse_ravdess
 
     shared = tmp_path / "shared" / "Actor_01"
     _ravdess_wav(shared, "05")
@@ -370,7 +370,7 @@ def test_a_folder_walk_names_what_it_skips_and_reads_mp3(tmp_path, monkeypatch):
 
     import soundfile as sf
 
-    from ser_keras.corpora import audio_files
+    from ser_keras.data.corpora import audio_files
     from ser_keras.signal.audio import load
 
     root = tmp_path / "clips"

@@ -137,11 +137,11 @@ def test_every_option_states_its_default_in_its_help():
 def test_every_training_option_field_has_exactly_one_flag_with_its_default(command):
     import argparse
 
+    from ser_keras.data.splits import SplitConfig
     from ser_keras.features import DEFAULT_KIND, FeatureConfig
     from ser_keras.options import default_of, flag_of, option_fields
     from ser_keras.pipeline import SpecAugmentOptions
     from ser_keras.signal.augment import AugmentConfig
-    from ser_keras.splits import SplitConfig
     from ser_keras.training import TrainOptions
 
     parser = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]

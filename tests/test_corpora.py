@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from ser_keras import ParameterError, SerWarning
-from ser_keras.corpora import (
+from ser_keras.data.corpora import (
     MANIFEST_COLUMNS,
     build_manifest,
     parse_cremad,
@@ -14,8 +14,8 @@ from ser_keras.corpora import (
     parse_savee,
     parse_tess,
 )
-from ser_keras.emotions import CANONICAL_EMOTIONS
-from ser_keras.manifest import summarize
+from ser_keras.data.emotions import CANONICAL_EMOTIONS
+from ser_keras.data.manifest import summarize
 
 from conftest import CREMAD_TABLE, RAVDESS_DIR, tone, write_wav
 
@@ -202,7 +202,7 @@ def test_ravdess_real_files():
 
 
 def test_a_csv_manifest_lists_only_recordings_not_system_files_or_escapes(tmp_path):
-    from ser_keras.corpora import parse_csv
+    from ser_keras.data.corpora import parse_csv
 
     write_wav(tmp_path / "audio" / "a.wav", tone(seconds=1.0))
     (tmp_path / "audio" / "empty.wav").write_bytes(b"")
@@ -225,7 +225,7 @@ def test_a_csv_manifest_lists_only_recordings_not_system_files_or_escapes(tmp_pa
 
 
 def test_a_folder_of_many_badly_named_files_is_one_warning(tmp_path):
-    from ser_keras.corpora import parse_ravdess
+    from ser_keras.data.corpora import parse_ravdess
 
     folder = tmp_path / "Actor_01"
     folder.mkdir()

@@ -4,8 +4,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from ser_keras.corpora import parse_demo
-from ser_keras.demo import DEMO_SR, generate_demo_corpus
+from ser_keras.data.corpora import parse_demo
+from ser_keras.data.demo import DEMO_SR, generate_demo_corpus
 
 
 def _digest(root):

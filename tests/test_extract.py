@@ -79,7 +79,7 @@ def test_changes_give_a_new_fingerprint(tmp_path, small_corpus, capsys):
 def test_a_kind_whose_columns_change_never_hits_an_old_cache(small_corpus, monkeypatch):
     """A feature kind that gains a block (same options, same package version) gets a new fingerprint."""
     from ser_keras import functionals
-    from ser_keras.corpora import build_manifest
+    from ser_keras.data.corpora import build_manifest
     from ser_keras.extract import fingerprint
     from ser_keras.features import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
@@ -98,7 +98,7 @@ def test_a_kind_whose_columns_change_never_hits_an_old_cache(small_corpus, monke
 def test_the_augmentation_seed_is_part_of_the_cache_key(small_corpus):
     """Same files, split and options, another seed: other augmented views, so another feature set; without
     augmentation the seed draws nothing and the set is shared."""
-    from ser_keras.corpora import build_manifest
+    from ser_keras.data.corpora import build_manifest
     from ser_keras.extract import fingerprint
     from ser_keras.features import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig

@@ -244,7 +244,7 @@ def test_csv_outputs_escape_formula_cells_and_read_back(run_copy, tmp_path, caps
     out = tmp_path / "results.csv"
     assert main(["predict", "--quiet", str(run_copy), formula.name, "-o", str(out)]) == 0
     assert pd.read_csv(out)["path"].iloc[0] == "'=cmd|calc.wav"  # shown by a spreadsheet, not evaluated
-    from ser_keras.corpora import parse_csv
+    from ser_keras.data.corpora import parse_csv
     from ser_keras.files import write_csv
 
     manifest = tmp_path / "m.csv"  # a manifest escaped as ser-keras writes CSV reads back to the same values

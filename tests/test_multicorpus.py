@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ser_keras.cli import main
-from ser_keras.corpora import build_manifest
+from ser_keras.data.corpora import build_manifest
 
 from conftest import small_csv
 

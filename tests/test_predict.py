@@ -152,7 +152,7 @@ def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     """The SavedModel alone (TensorFlow only) gives the librosa-feature path's features and probabilities."""
     import tensorflow as tf
 
-    from ser_keras.demo import ensure_demo_corpus  # noqa: F401  (the corpus comes from the demo_root fixture)
+    from ser_keras.data.demo import ensure_demo_corpus  # noqa: F401  (the corpus comes from the demo_root fixture)
     from ser_keras.graph import waveform_features
     from ser_keras.models import get_builder
     from ser_keras.parts import fit_normalization

@@ -174,7 +174,7 @@ def test_standardize_by_speaker_uses_each_speakers_own_reference_rows():
 
 
 def test_speaker_folds_are_seeded_and_gender_balanced():
-    from ser_keras.splits import speaker_folds
+    from ser_keras.data.splits import speaker_folds
 
     speakers = [f"c:{i:02d}" for i in range(16)]
     manifest = pd.DataFrame({"speaker": np.repeat(speakers, 3), "gender": np.repeat(["male", "female"] * 8, 3)})
@@ -249,8 +249,8 @@ def test_cv_on_the_demo_corpus_keeps_every_fold_speaker_independent(tmp_path, de
 
 @pytest.mark.slow
 def test_cv_with_a_keras_model_and_speaker_normalisation(tmp_path, demo_functionals, demo_root, capsys):
-    from ser_keras.corpora import build_manifest
     from ser_keras.cv import cross_validate
+    from ser_keras.data.corpora import build_manifest
     from ser_keras.train import TrainOptions
 
     manifest = build_manifest([f"demo={demo_root}"])

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from ser_keras import ParameterError, SerWarning
-from ser_keras.splits import assign_split, speaker_folds, split_speakers
+from ser_keras.data.splits import assign_split, speaker_folds, split_speakers
 
 
 def _manifest(n_male=4, n_female=4, per_speaker=5):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError, SerWarning
-from .options import SEED, number, option
+from ..errors import ParameterError, SerWarning
+from ..options import SEED, number, option
 
 SPLITS = ("train", "val", "test")
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from ..errors import ParameterError, SerWarning
 from .emotions import ordered_labels
-from .errors import ParameterError, SerWarning
 
 
 def drop_duplicate_files(manifest: pd.DataFrame, *, source: str | os.PathLike) -> pd.DataFrame:
@@ -123,7 +123,7 @@ def plot_counts(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
         title="gender", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
     )  # beside the bars, never on them
     fig.tight_layout()
-    from .figures import save_figure
+    from ..figures import save_figure
 
     save_figure(fig, path, dpi=120)
 

@@ -3,7 +3,7 @@
 Every parser returns the columns of `MANIFEST_COLUMNS` (plus corpus extras such as
 ``intensity`` or ``statement``).  ``speaker`` is qualified by the corpus
 (``ravdess:07``) so that corpora never collide, and every emotion code is mapped
-onto `ser_keras.emotions.CANONICAL_EMOTIONS` through an explicit table.  A file
+onto `ser_keras.data.emotions.CANONICAL_EMOTIONS` through an explicit table.  A file
 whose name does not parse, or whose emotion code is not in the table, is skipped
 with a `SerWarning` naming it; nothing is relabelled silently.
 """
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import ParameterError, SerWarning
+from ..signal.audio import AUDIO_EXTENSIONS, FFMPEG_EXTENSIONS, FFMPEG_HINT, ffmpeg_available
 from .emotions import CANONICAL_EMOTIONS, parse_emotion_list, parse_merges
-from .errors import ParameterError, SerWarning
 from .manifest import drop_duplicate_files
-from .signal.audio import AUDIO_EXTENSIONS, FFMPEG_EXTENSIONS, FFMPEG_HINT, ffmpeg_available
 
 MANIFEST_COLUMNS = ["path", "corpus", "speaker", "gender", "emotion"]
 GENDERS = ("male", "female", "unknown")
@@ -353,7 +353,7 @@ SYSTEM_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 def _not_audio(path: Path) -> str | None:
     """Why a manifest's (resolved) path cannot be an audio file to read, or None."""
-    from .files import require_regular_file
+    from ..files import require_regular_file
 
     if any(path == folder or folder in path.parents for folder in SYSTEM_FOLDERS):
         return "a system file, not a recording"
@@ -387,7 +387,7 @@ def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
     ParameterError
         Unreadable, a required column missing, or no listed file exists.
     """
-    from .files import csv_unescape, require_regular_file
+    from ..files import csv_unescape, require_regular_file
 
     manifest = require_regular_file(manifest, what="CSV manifest")
     try:
@@ -442,7 +442,7 @@ def parse_csv(manifest: str | os.PathLike) -> pd.DataFrame:
 
 
 def parse_demo(root: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike = "features") -> pd.DataFrame:
-    """The embedded synthetic corpus (`ser_keras.demo`), generated into ``root`` on first use.
+    """The embedded synthetic corpus (`ser_keras.data.demo`), generated into ``root`` on first use.
 
     Names follow RAVDESS; the corpus is ``demo`` and speakers are ``demo:01`` … ``demo:08``.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 #: Every corpus label is mapped onto this vocabulary, in this order.
 CANONICAL_EMOTIONS: tuple[str, ...] = (

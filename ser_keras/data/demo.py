@@ -317,7 +317,7 @@ def ensure_demo_corpus(root: str | os.PathLike) -> Path:
     ParameterError
         ``root`` is a file, or a non-empty folder that is not a demo corpus.
     """
-    from .errors import ParameterError
+    from ..errors import ParameterError
 
     root = Path(root)
     marker = root / ".complete"
@@ -330,7 +330,7 @@ def ensure_demo_corpus(root: str | os.PathLike) -> Path:
             f"{root}: folder is not empty and is not a ser-keras demo corpus; refusing to write into it "
             "(give demo=DIR an empty or new folder)"
         )
-    from .files import check_free_space, disk_full, is_disk_full
+    from ..files import check_free_space, disk_full, is_disk_full
 
     root.parent.mkdir(parents=True, exist_ok=True)
     check_free_space(root.parent, DEMO_BYTES, writing=root)
