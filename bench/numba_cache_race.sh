@@ -16,7 +16,7 @@ code='
 import sys, numpy as np
 from ser_keras.signal.augment import AugmentConfig
 from ser_keras.chunks import extract_chunk
-from ser_keras.features import FeatureConfig, compute
+from ser_keras.features.registry import FeatureConfig, compute
 config = FeatureConfig(kind="functionals")
 t = np.arange(2 * config.sr) / config.sr
 y = (0.3 * np.sin(2 * np.pi * 150 * t) + 0.01 * np.random.default_rng(0).standard_normal(t.size)).astype(np.float32)

@@ -178,8 +178,8 @@ def _waveform_and_mel(y: np.ndarray, sr: int):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ser_keras.features import FeatureConfig
-    from ser_keras.seed_features import log_mel_spectrogram
+    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.seed_features import log_mel_spectrogram
 
     config = FeatureConfig.for_kind("mel", sr=sr, duration=max(len(y) / sr, 0.1))
     image = log_mel_spectrogram(y[None, :], config=config)[0]

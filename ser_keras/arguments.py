@@ -151,7 +151,7 @@ def output_file_type(*suffixes: str):
 
 def add_feature_options(parser: argparse.ArgumentParser) -> None:
     """Options of the feature set: representation, its parameters, augmentation, run-time."""
-    from .features import DEFAULT_KIND, FEATURE_GROUP, KINDS, FeatureConfig
+    from .features.registry import DEFAULT_KIND, FEATURE_GROUP, KINDS, FeatureConfig
     from .options import add_options
     from .signal.augment import AugmentConfig
 
@@ -187,7 +187,7 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
 
 def feature_configs(args: argparse.Namespace):
     """The `FeatureConfig` and `AugmentConfig` chosen on the command line."""
-    from .features import FeatureConfig
+    from .features.registry import FeatureConfig
     from .options import from_args, option_fields
     from .signal.augment import AugmentConfig
 

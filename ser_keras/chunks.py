@@ -23,7 +23,7 @@ from .data.emotions import ordered_labels
 from .data.splits import SPLITS
 from .errors import ParameterError
 from .feature_cache import chunk_name
-from .features import FeatureConfig, compute
+from .features.registry import FeatureConfig, compute
 from .files import atomic_write_bytes, check_free_space, write_csv
 from .jit_cache import first_use
 from .reuse import RowReader

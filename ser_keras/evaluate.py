@@ -125,7 +125,7 @@ def evaluate_into(
     """
     from .data.corpora import corpus_names
     from .extract import extract_features
-    from .features import FeatureConfig
+    from .features.registry import FeatureConfig
     from .report import write_report
     from .runs import Staged, read_sidecar
 

@@ -36,7 +36,7 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
         The run has no ``saved_model/`` (scikit-learn runs other than ``logreg``), or the
         converter refuses it; the message names the folder.
     """
-    from .features import FeatureConfig
+    from .features.registry import FeatureConfig
     from .files import atomic_write_bytes
     from .runs import read_sidecar
 
@@ -81,7 +81,7 @@ def check_litert(run_dir: str | os.PathLike, target: str | os.PathLike) -> tuple
         ``"test clips"`` or ``"zero rows"``.
     """
     from .extract import FeatureSet
-    from .features import FeatureConfig
+    from .features.registry import FeatureConfig
     from .inference import predict_probabilities
     from .runs import feature_set_of, load_run
 

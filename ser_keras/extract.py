@@ -38,7 +38,7 @@ from .data.manifest import file_fingerprints
 from .data.splits import SPLITS
 from .errors import ParameterError, SerError
 from .feature_cache import array_digest, chunk_name, chunk_ok, locked, verified
-from .features import FeatureConfig
+from .features.registry import FeatureConfig
 from .files import (
     NO_SPACE,
     DiskFullError,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .features.fusion_kind import fusion_blocks
 from .fit_keras import train_keras
 from .fit_sklearn import fit_pipeline, logistic_to_keras
-from .fusion_kind import fusion_blocks
 from .layout import KERAS_MODEL_FILE, SAVED_MODEL_DIR
 
 #: The models a fusion run is made of.

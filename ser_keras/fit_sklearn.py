@@ -61,7 +61,7 @@ def group_weights(config) -> np.ndarray | None:
     Returns
     -------
     weights : np.ndarray [shape=(n_features,), dtype=float64] or None
-        None for kinds without column groups (`ser_keras.features.FeatureKind.column_groups`).
+        None for kinds without column groups (`ser_keras.features.registry.FeatureKind.column_groups`).
     """
     if config.kind_spec.column_groups is None:
         return None

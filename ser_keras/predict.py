@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ParameterError, SerError, SerWarning
-from .features import FeatureConfig, compute
+from .features.registry import FeatureConfig, compute
 from .files import no_memory, out_of_memory
 from .inference import gender_inputs
 from .jit_cache import first_use

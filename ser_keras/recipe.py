@@ -262,7 +262,7 @@ def resolved_values(*, features=None, options=None) -> dict:
 
     out = {}
     if features is not None:
-        from .features import FeatureConfig
+        from .features.registry import FeatureConfig
 
         out["features"] = features.kind
         out.update({flag_of(f)[2:]: getattr(features, f.name) for f in option_fields(FeatureConfig)})
@@ -452,7 +452,7 @@ class Recipe:
 
     @property
     def features(self):
-        """The `ser_keras.features.FeatureConfig`."""
+        """The `ser_keras.features.registry.FeatureConfig`."""
         from .arguments import feature_configs
 
         return feature_configs(self.namespace())[0]

@@ -9,7 +9,7 @@ looks for its keys among the verified sets of its kind and copies those rows, so
 ``cv`` after ``extract``, another fold seed or another augmentation recompute only the
 rows that differ.
 
-Only kinds featurised one utterance at a time (`ser_keras.features.FeatureKind.compute_one`)
+Only kinds featurised one utterance at a time (`ser_keras.features.registry.FeatureKind.compute_one`)
 reuse rows: their rows do not depend on which other clips share a batch, so a set built
 from reused rows is byte-identical to one extracted from scratch.
 """

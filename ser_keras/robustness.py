@@ -87,7 +87,7 @@ def shift_table(
     """
     from .evaluate import evaluate_run
     from .extract import FeatureSet, extract_features
-    from .features import FeatureConfig
+    from .features.registry import FeatureConfig
     from .runs import load_run
 
     loaded = load_run(run_dir)

@@ -294,7 +294,7 @@ def validate_sidecar(sidecar: dict) -> None:
     ParameterError
         The first problem, naming the field (``labels``, ``features.sr``, ``normalize`` ...).
     """
-    from .features import FeatureConfig
+    from .features.registry import FeatureConfig
     from .models import model_names
 
     for key, value in sidecar.items():
@@ -377,7 +377,7 @@ def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict,
     """
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
-    from .features import FeatureConfig
+    from .features.registry import FeatureConfig
     from .litert import LiteRTModel
 
     estimator_path, keras_path, litert_path = (

@@ -1,6 +1,6 @@
 """SavedModel export with a raw-waveform signature: features computed inside the graph.
 
-`ser_keras.graph.waveform_features` is `features.compute` written in TensorFlow ops: ``tf.signal``
+`ser_keras.features.graph.waveform_features` is `features.compute` written in TensorFlow ops: ``tf.signal``
 framing and real FFT, and the very filter banks the NumPy path uses (librosa's mel and
 chroma filters, the orthonormal DCT-II, the periodic Hann window) embedded as constants.
 `export_saved_model` writes these signatures (the first is ``serving_default``):
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 
-from .features import FeatureConfig
+from .features.registry import FeatureConfig
 from .normalize import transductive
 from .signal.audio import SILENCE_PEAK
 

@@ -26,7 +26,7 @@ from . import __version__
 from .data.corpora import corpus_names
 from .errors import ParameterError
 from .extract import FeatureSet
-from .features import KINDS
+from .features.registry import KINDS
 from .files import atomic_write_json
 from .fit_keras import fit_keras
 from .fit_sklearn import fit_sklearn

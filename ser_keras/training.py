@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .errors import ParameterError
-from .features import KINDS
+from .features.registry import KINDS
 from .models import (
     CLASSIC_DEFAULTS,
     TRANSFER_MODELS,

@@ -138,7 +138,7 @@ def test_every_training_option_field_has_exactly_one_flag_with_its_default(comma
     import argparse
 
     from ser_keras.data.splits import SplitConfig
-    from ser_keras.features import DEFAULT_KIND, FeatureConfig
+    from ser_keras.features.registry import DEFAULT_KIND, FeatureConfig
     from ser_keras.options import default_of, flag_of, option_fields
     from ser_keras.pipeline import SpecAugmentOptions
     from ser_keras.signal.augment import AugmentConfig

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ser_keras.cli import main
-from ser_keras.features import FeatureConfig, compute
+from ser_keras.features.registry import FeatureConfig, compute
 from ser_keras.training import TrainOptions
 
 
@@ -27,7 +27,7 @@ def _voice(sr: int = 16000, seconds: float = 1.0, f0: float = 150.0, seed: int =
 
 
 def test_fit_frames_wraps_short_and_keeps_the_middle_of_long_sequences():
-    from ser_keras.lld import fit_frames
+    from ser_keras.features.lld import fit_frames
 
     rows = np.arange(10)[:, None] * np.ones((1, 3))
     np.testing.assert_array_equal(fit_frames(rows, 25)[:, 0], np.arange(25) % 10)
@@ -36,7 +36,7 @@ def test_fit_frames_wraps_short_and_keeps_the_middle_of_long_sequences():
 
 
 def test_lld_rows_are_the_functionals_descriptors_plus_pitch_and_voicing():
-    from ser_keras.functionals import low_level_descriptors, trim
+    from ser_keras.features.functionals import low_level_descriptors, trim
 
     config = FeatureConfig.for_kind("lld", sequence_frames=500)
     y = _voice()
@@ -51,7 +51,7 @@ def test_lld_rows_are_the_functionals_descriptors_plus_pitch_and_voicing():
 
 
 def test_a_fusion_example_is_the_functionals_then_the_lld_frames():
-    from ser_keras.fusion_kind import fusion_blocks
+    from ser_keras.features.fusion_kind import fusion_blocks
 
     config = FeatureConfig.for_kind("fusion", sequence_frames=40)
     utterance, frames, n_utterance = fusion_blocks(config)

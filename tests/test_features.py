@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from ser_keras import ParameterError
-from ser_keras.features import FeatureConfig, compute
-from ser_keras.seed_features import frame_features, reference_frame_features
+from ser_keras.features.registry import FeatureConfig, compute
+from ser_keras.features.seed_features import frame_features, reference_frame_features
 from ser_keras.signal.spectral import zero_crossing_rate
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from ser_keras.cli import main
 from ser_keras.errors import ParameterError
-from ser_keras.features import FeatureConfig, compute
+from ser_keras.features.registry import FeatureConfig, compute
 from ser_keras.predict import Predictor
 from ser_keras.signal.audio import load
 from ser_keras.signal.windows import segments
@@ -153,7 +153,7 @@ def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     import tensorflow as tf
 
     from ser_keras.data.demo import ensure_demo_corpus  # noqa: F401  (the corpus comes from the demo_root fixture)
-    from ser_keras.graph import waveform_features
+    from ser_keras.features.graph import waveform_features
     from ser_keras.models import get_builder
     from ser_keras.parts import fit_normalization
     from ser_keras.serving import export_saved_model, window_waveform

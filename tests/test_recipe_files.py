@@ -10,7 +10,7 @@ import yaml
 
 from ser_keras.cli import main
 from ser_keras.errors import ParameterError
-from ser_keras.features import FeatureConfig
+from ser_keras.features.registry import FeatureConfig
 from ser_keras.recipe import Recipe
 from ser_keras.signal.augment import AugmentConfig
 from ser_keras.training import TrainOptions

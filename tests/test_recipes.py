@@ -11,7 +11,7 @@ import pytest
 
 from ser_keras.cli import main
 from ser_keras.errors import ParameterError
-from ser_keras.features import KINDS, FeatureConfig, compute
+from ser_keras.features.registry import KINDS, FeatureConfig, compute
 
 
 def _voice(sr: int, seconds: float, *, f0: float = 140.0, seed: int = 0, lead: float = 0.3) -> np.ndarray:
@@ -29,7 +29,7 @@ def _voice(sr: int, seconds: float, *, f0: float = 140.0, seed: int = 0, lead: f
 
 
 def test_functionals_descriptors_equal_librosa():
-    from ser_keras.functionals import descriptor_names, low_level_descriptors, reference_lld, trim
+    from ser_keras.features.functionals import descriptor_names, low_level_descriptors, reference_lld, trim
 
     config = FeatureConfig.for_kind("functionals")
     y = trim(_voice(config.sr, 1.2), config=config)
@@ -45,7 +45,7 @@ def test_functionals_descriptors_equal_librosa():
 
 
 def test_functionals_vector_names_trimming_and_statistics():
-    from ser_keras.functionals import STATISTICS, summarize
+    from ser_keras.features.functionals import STATISTICS, summarize
 
     config = FeatureConfig.for_kind("functionals")
     assert config.duration is None and config.trim_db == 40.0 and not config.fixed_length
@@ -94,7 +94,7 @@ def _vowel(
 def test_voice_descriptors_measure_formants_harmonicity_and_spectral_balance():
     """The ``voice`` block recovers a synthetic vowel's formants, ranks harmonic above noisy voice, and gives
     the alpha ratio and Hammarberg index of two tones the dB ratio of their amplitudes."""
-    from ser_keras.voice import VOICE_ROWS, voice_descriptors
+    from ser_keras.features.voice import VOICE_ROWS, voice_descriptors
 
     config = FeatureConfig.for_kind("functionals")
     sr, hop = config.sr, config.hop_length
@@ -473,9 +473,9 @@ def test_predict_speaker_on_a_global_run_scores_each_clip_alone(tmp_path, demo_f
 def test_group_balance_gives_each_descriptor_family_the_same_weight(tmp_path, demo_functionals):
     """Each family's squared weights sum to the same total; logreg uses them unless --no-group-balance;
     the exported Keras model folds them in and still equals the pipeline."""
-    from ser_keras.features import FeatureConfig
+    from ser_keras.features.functionals import feature_names
+    from ser_keras.features.registry import FeatureConfig
     from ser_keras.fit_sklearn import group_weights, logistic_to_keras
-    from ser_keras.functionals import feature_names
     from ser_keras.runs import load_run
     from ser_keras.train import TrainOptions, train
 

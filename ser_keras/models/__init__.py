@@ -77,7 +77,7 @@ FRAME_DEFAULTS = {
     "select": "last",
     "label_smoothing": 0.1,
 }
-#: Every feature layout (`ser_keras.features.FeatureKind.layout`).
+#: Every feature layout (`ser_keras.features.registry.FeatureKind.layout`).
 ALL_LAYOUTS = ("vector", "sequence", "image")
 
 

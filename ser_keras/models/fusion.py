@@ -1,7 +1,7 @@
 """Fusion of an utterance-level and a frame-level model into one Keras model.
 
 The ``fusion`` kind puts both inputs in one row: the functionals vector, then the
-``lld`` frame matrix flattened (`ser_keras.fusion_kind.fusion_blocks`).  `combine` slices
+``lld`` frame matrix flattened (`ser_keras.features.fusion_kind.fusion_blocks`).  `combine` slices
 the row, feeds each part to its own fitted model (the logistic regression's equal Keras
 model, a frame-level network) and averages their probabilities, so a fused run is one
 ``model.keras``, one SavedModel and one LiteRT file like any other.

@@ -17,7 +17,7 @@ block                 descriptor                                              ro
 plus the MFCCs of voiced frames only (``n_mfcc`` rows), the pitch track
 (``librosa.yin`` in semitones re 100 Hz over voiced frames) and its frame-to-frame
 change, and two scalars: the trimmed duration (s) and the voiced fraction.  The
-``voice`` block (`ser_keras.voice`, after eGeMAPS, Eyben et al. 2016) adds, over
+``voice`` block (`ser_keras.features.voice`, after eGeMAPS, Eyben et al. 2016) adds, over
 voiced frames: the harmonics-to-noise ratio, the first three formants (LPC) and the
 alpha ratio and Hammarberg index of the spectrum (`VOICE_ROWS`).  Then
 three blocks that keep more than one number per descriptor:
@@ -37,7 +37,7 @@ voiced when its RMS is within `VOICED_DB` of the loudest frame and its ZCR is be
 Every descriptor of the first table equals librosa's call on the same trimmed signal
 (`reference_lld`); the ``voice`` block has no librosa counterpart, and its tests check it
 on a synthetic vowel of known formants and on tones of known level ratio;
-the STFT, mel, DCT and RMS are the project's batched float32 ones (`ser_keras.features`).
+the STFT, mel, DCT and RMS are the project's batched float32 ones (`ser_keras.features.registry`).
 Percentiles, trimming and YIN have no faithful TensorFlow form here, so this kind has
 no in-graph features: its SavedModel takes feature arrays only (see README).
 """
@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 from .voice import VOICE_ROWS, voice_descriptors
 
 #: Summaries of each descriptor over time, in column order.
@@ -235,7 +235,7 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
     """
     import librosa
 
-    from .signal.spectral import dct_basis, mel_basis, power_spectrum, power_to_db, zero_crossing_rate
+    from ..signal.spectral import dct_basis, mel_basis, power_spectrum, power_to_db, zero_crossing_rate
 
     sr, n_fft, hop = config.sr, config.n_fft, config.hop_length
     y = np.ascontiguousarray(y, dtype=np.float32)

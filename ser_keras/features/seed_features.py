@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .signal.spectral import (
+from ..signal.spectral import (
     chroma_basis,
     dct_basis,
     mel_basis,
@@ -29,7 +29,7 @@ from .signal.spectral import (
 )
 
 if TYPE_CHECKING:
-    from .features import FeatureConfig
+    from .registry import FeatureConfig
 
 #: Feature blocks of ``stats`` / ``frames`` in column order.
 FRAME_BLOCKS = ("zcr", "chroma", "mfcc", "rms", "mel")

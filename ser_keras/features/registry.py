@@ -11,7 +11,7 @@ The representations (`FeatureConfig.kind`):
     A log-mel image ``(n_mels, n_frames)`` for Conv2D and transfer learning.
 ``functionals``
     Statistics of ~200 descriptors over the whole silence-trimmed utterance,
-    ``(n_features,)`` = 2606 at the defaults (`ser_keras.functionals`).
+    ``(n_features,)`` = 2606 at the defaults (`ser_keras.features.functionals`).
 ``lld``
     The functionals' descriptors per frame over the whole utterance, ``(192, 170)``.
 ``fusion``
@@ -22,8 +22,8 @@ column names, NumPy compute, graph compute (or none) and the model families it s
 A new kind is one new entry (and usually one new module).
 
 The seed kinds' values equal librosa's calls on the same signal, computed the fast way
-(`ser_keras.seed_features`); the utterance kinds are `ser_keras.functionals`,
-`ser_keras.lld` and `ser_keras.fusion_kind`.
+(`ser_keras.features.seed_features`); the utterance kinds are `ser_keras.features.functionals`,
+`ser_keras.features.lld` and `ser_keras.features.fusion_kind`.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
+from ..options import number, option
 from .fusion_kind import fusion_names, fusion_one, fusion_shape
-from .options import number, option
 from .seed_features import _frame_names, _mel_power_columns, frame_features, log_mel_spectrogram
 
 #: The help section of the feature options.

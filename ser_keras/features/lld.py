@@ -1,7 +1,7 @@
 """Frame-level descriptors over the whole utterance: the ``lld`` feature kind, for frame-level networks.
 
 Each utterance is silence-trimmed and analysed exactly as for ``functionals``
-(`ser_keras.functionals.low_level_descriptors`: one STFT, 16 kHz, n_fft 1024, hop 256):
+(`ser_keras.features.functionals.low_level_descriptors`: one STFT, 16 kHz, n_fft 1024, hop 256):
 per frame the log-mel energies, MFCCs with deltas and delta-deltas, spectral contrast,
 log centroid / bandwidth / rolloff / flatness, ZCR, log-RMS and its delta and spectral
 flux, plus the YIN pitch in semitones re 100 Hz and a voiced flag (`PITCH_ROWS`): 170
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
-#: The per-frame rows added to `ser_keras.functionals.descriptor_names`.
+#: The per-frame rows added to `ser_keras.features.functionals.descriptor_names`.
 PITCH_ROWS = ("pitch_semitones", "voiced")
 
 
@@ -87,7 +87,7 @@ def lld_sequence(y: np.ndarray, *, config) -> np.ndarray:
 
 
 def frames_of(lld: np.ndarray, f0: np.ndarray, voiced: np.ndarray, *, config) -> np.ndarray:
-    """The ``lld`` example from `ser_keras.functionals.low_level_descriptors` of the trimmed signal."""
+    """The ``lld`` example from `ser_keras.features.functionals.low_level_descriptors` of the trimmed signal."""
     rows = np.concatenate([lld, 12.0 * np.log2(f0 / 100.0)[None], voiced[None].astype(np.float32)]).T
     if not np.isfinite(rows).all():
         raise ParameterError("non-finite frame descriptors (a degenerate signal)")

@@ -1,6 +1,6 @@
 """The ``stats`` / ``frames`` / ``mel`` kinds in TensorFlow ops: their graph form.
 
-`waveform_features` equals `ser_keras.features.compute` (tested to 1e-4): ``tf.signal``
+`waveform_features` equals `ser_keras.features.registry.compute` (tested to 1e-4): ``tf.signal``
 framing and real FFT, and the very filter banks the NumPy path uses
 (`ser_keras.signal.spectral`) embedded as constants.  The feature registry names it as those
 kinds' graph function; `ser_keras.serving` builds the SavedModel's waveform signatures
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .signal.spectral import chroma_basis, dct_basis, hann_window, mel_basis
+from ..signal.spectral import chroma_basis, dct_basis, hann_window, mel_basis
 
 if TYPE_CHECKING:
-    from .features import FeatureConfig
+    from .registry import FeatureConfig
 
 
 def waveform_features(waveform, config: FeatureConfig):

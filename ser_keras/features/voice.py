@@ -60,7 +60,7 @@ def voice_descriptors(y: np.ndarray, f0: np.ndarray, frames: np.ndarray, *, conf
     """
     import scipy.fft
 
-    from .signal.spectral import frame_signal, hann_window
+    from ..signal.spectral import frame_signal, hann_window
 
     sr, n_fft = config.sr, config.n_fft
     signal_frames = frame_signal(
