@@ -8,7 +8,7 @@ Both sides process the same files with the same parameters (22.05 kHz, 2.5 s fro
 0.6 s, n_fft 2048, hop 512, 20 MFCC, 128 mel, chroma tuning 0) and are warmed up
 first.  The plain loop is what the seed projects do: ``librosa.load`` one file, then
 each ``librosa.feature.*`` call, then the time means.  Ours is
-`ser_keras.extract.extract_features` into a fresh cache folder (so nothing is a
+`ser_keras.extraction.extract.extract_features` into a fresh cache folder (so nothing is a
 cache hit), with and without ``--augment noise,stretch+pitch``.  The augmented
 plain loop applies the same recipes the seed way (``librosa.effects`` per file).
 Prints files/s, the ratios and the peak RSS of this process and its workers.
@@ -66,7 +66,7 @@ def plain_loop(paths, *, augment: bool, seed: int = 0) -> np.ndarray:
 
 
 def ours(manifest, *, augment: str, jobs: int) -> tuple[float, int]:
-    from ser_keras.extract import extract_features
+    from ser_keras.extraction.extract import extract_features
     from ser_keras.features.registry import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig, parse_recipes
 

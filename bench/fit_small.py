@@ -23,7 +23,7 @@ def main() -> None:
 
     from ser_keras.cli import main as cli
     from ser_keras.data.demo import ensure_demo_corpus
-    from ser_keras.extract import FeatureSet
+    from ser_keras.extraction.extract import FeatureSet
     from ser_keras.models import MODELS
     from ser_keras.options import image_size
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# numba's cache race (numba issue 10128) and what `ser_keras.jit_cache.first_use` does about it.
+# numba's cache race (numba issue 10128) and what `ser_keras.extraction.jit_cache.first_use` does about it.
 #
 #   bash bench/numba_cache_race.sh raw|locked [ROUNDS]
 #
@@ -15,7 +15,7 @@ python=${PYTHON:-.venv/bin/python}
 code='
 import sys, numpy as np
 from ser_keras.signal.augment import AugmentConfig
-from ser_keras.chunks import extract_chunk
+from ser_keras.extraction.chunks import extract_chunk
 from ser_keras.features.registry import FeatureConfig, compute
 config = FeatureConfig(kind="functionals")
 t = np.arange(2 * config.sr) / config.sr

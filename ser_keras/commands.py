@@ -24,7 +24,7 @@ from .layout import CV_FILE, REPORT_FILE
 
 def extract_from_args(args: argparse.Namespace):
     """Run (or hit the cache of) the extract stage for parsed arguments; returns an `ExtractResult`."""
-    from .extract import extract_features
+    from .extraction.extract import extract_features
 
     features, augment = feature_configs(args)
     manifest = split_manifest(args)
@@ -114,7 +114,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .extract import FeatureSet
+    from .extraction.extract import FeatureSet
     from .gender import VARIANTS, train_gender_group
     from .recipe import resolved_recipe, resolved_values
     from .strategies import configure_devices

@@ -37,12 +37,12 @@ from .cv_report import plot_cv, summarize_folds
 from .data.corpora import corpus_names
 from .data.splits import speaker_folds, split_speakers
 from .errors import ParameterError
-from .extract import FeatureSet, extract_features
+from .extraction.extract import FeatureSet, extract_features
+from .extraction.normalize import transductive
+from .extraction.parts import Part, gender_rows
 from .files import atomic_write_json
 from .layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE, fold_name, routed_name
 from .model_card import write_model_card
-from .normalize import transductive
-from .parts import Part, gender_rows
 from .runs import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
 from .train import TrainOptions, train
 
@@ -127,7 +127,7 @@ def cross_validate(
     jobs : int
         Extraction workers.
     scheduler : str, optional
-        Extract on a Dask cluster (`ser_keras.extract.extract_features`).
+        Extract on a Dask cluster (`ser_keras.extraction.extract.extract_features`).
     progress : bool
         A line per fold on stderr.
     recipe : dict, optional

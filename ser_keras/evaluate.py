@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParameterError
-from .extract import FeatureSet
+from .extraction.extract import FeatureSet
+from .extraction.normalize import standardize_groups, transductive
+from .extraction.parts import load_split, speaker_rows
 from .inference import predict_probabilities
-from .normalize import standardize_groups, transductive
-from .parts import load_split, speaker_rows
 from .report import score
 from .runs import feature_set_of, load_run
 
@@ -116,7 +116,7 @@ def evaluate_into(
         Extraction workers.
     progress : bool
     on_extracted : callable, optional
-        Called with the `ser_keras.extract.ExtractResult` of the other corpus.
+        Called with the `ser_keras.extraction.extract.ExtractResult` of the other corpus.
 
     Returns
     -------
@@ -124,7 +124,7 @@ def evaluate_into(
         The folder holding ``report.json`` and ``confusion_matrix.png``.
     """
     from .data.corpora import corpus_names
-    from .extract import extract_features
+    from .extraction.extract import extract_features
     from .features.registry import FeatureConfig
     from .report import write_report
     from .runs import Staged, read_sidecar

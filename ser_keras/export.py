@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParameterError
+from .extraction.normalize import transductive
 from .layout import LITERT_FILE, SAVED_MODEL_DIR, WAVEFORM_FILE
 from .litert import SIGNATURE, WAVEFORM_SIGNATURES, LiteRTModel
-from .normalize import transductive
 
 #: Rows the export check compares at most.
 CHECK_ROWS = 64
@@ -80,7 +80,7 @@ def check_litert(run_dir: str | os.PathLike, target: str | os.PathLike) -> tuple
     what : str
         ``"test clips"`` or ``"zero rows"``.
     """
-    from .extract import FeatureSet
+    from .extraction.extract import FeatureSet
     from .features.registry import FeatureConfig
     from .inference import predict_probabilities
     from .runs import feature_set_of, load_run

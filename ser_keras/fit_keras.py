@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .extraction.parts import fit_normalization
 from .files import write_csv
 from .layout import HISTORY_FILE, KERAS_MODEL_FILE, LOGS_DIR, SAVED_MODEL_DIR
 from .models import get_spec
-from .parts import fit_normalization
 from .strategies import make_strategy, prepare_multi_worker
 
 

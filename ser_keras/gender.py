@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .extract import FeatureSet
+from .extraction.extract import FeatureSet
+from .extraction.normalize import standardize_groups, transductive
+from .extraction.parts import Part, gender_rows
 from .files import atomic_write_json
 from .inference import gender_inputs, predict_probabilities
 from .layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE
 from .model_files import save_estimator
-from .normalize import standardize_groups, transductive
-from .parts import Part, gender_rows
 from .report import score
 from .runs import Staged, load_run, read_sidecar, run_name
 

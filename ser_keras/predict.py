@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import ParameterError, SerError, SerWarning
+from .extraction.jit_cache import first_use
+from .extraction.normalize import transductive
 from .features.registry import FeatureConfig, compute
 from .files import no_memory, out_of_memory
 from .inference import gender_inputs
-from .jit_cache import first_use
 from .layout import GROUP_FILE
 from .model_files import GENDER_CLASSIFIER, load_estimator
-from .normalize import transductive
 from .runs import load_run, n_features_of, read_json, refuse_pickle
 from .signal.audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
 from .signal.windows import segments, stream_windows
@@ -300,7 +300,7 @@ class Predictor:
 
     def _score_speaker(self, part: _Model, which: str, per_clip: list[np.ndarray]) -> list[dict]:
         """Standardise one speaker's window features jointly, score them, and average per clip."""
-        from .normalize import MIN_SPEAKER_CLIPS, standardize_by_speaker
+        from .extraction.normalize import MIN_SPEAKER_CLIPS, standardize_by_speaker
 
         X = np.concatenate(per_clip)
         owner = np.repeat(np.arange(len(per_clip)), [len(w) for w in per_clip])

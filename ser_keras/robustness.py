@@ -36,8 +36,8 @@ def tested_clips(run_dir: str | os.PathLike) -> pd.DataFrame:
     manifest : pd.DataFrame
         `ser_keras.data.corpora.MANIFEST_COLUMNS` and ``split = 'test'``, one row per clip (original views).
     """
-    from .extract import FeatureSet
-    from .parts import gender_rows
+    from .extraction.extract import FeatureSet
+    from .extraction.parts import gender_rows
     from .runs import feature_set_of, read_sidecar
 
     sidecar = read_sidecar(run_dir)
@@ -86,7 +86,7 @@ def shift_table(
         three metrics, ``n_test`` and ``ua_drop`` (clean UA minus this UA).
     """
     from .evaluate import evaluate_run
-    from .extract import FeatureSet, extract_features
+    from .extraction.extract import FeatureSet, extract_features
     from .features.registry import FeatureConfig
     from .runs import load_run
 

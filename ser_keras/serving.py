@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import os
 
+from .extraction.normalize import transductive
 from .features.registry import FeatureConfig
-from .normalize import transductive
 from .signal.audio import SILENCE_PEAK
 
 #: The error of a waveform signature given a silent clip (as `Predictor.predict` refuses one).
@@ -69,7 +69,7 @@ def window_waveform(waveform, config: FeatureConfig):
 
 
 def standardize_batch(X, config: FeatureConfig):
-    """`ser_keras.normalize.standardize_by_speaker` of one speaker's batch, in TensorFlow ops.
+    """`ser_keras.extraction.normalize.standardize_by_speaker` of one speaker's batch, in TensorFlow ops.
 
     Parameters
     ----------

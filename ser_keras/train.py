@@ -3,7 +3,7 @@
 `TrainOptions` holds the recipe's training options; `train` checks them against the
 model's spec (`ser_keras.models.ModelSpec`), fits a Keras model
 (`ser_keras.fit_keras`, inside a ``tf.distribute`` strategy, `ser_keras.strategies`) or
-a scikit-learn baseline (`ser_keras.fit_sklearn`) on the data of `ser_keras.parts`,
+a scikit-learn baseline (`ser_keras.fit_sklearn`) on the data of `ser_keras.extraction.parts`,
 scores it on the test split and publishes the run folder atomically.
 
 Validation is the speaker-independent ``val`` split, never ``test``; the z-score
@@ -25,7 +25,9 @@ from pathlib import Path
 from . import __version__
 from .data.corpora import corpus_names
 from .errors import ParameterError
-from .extract import FeatureSet
+from .extraction.extract import FeatureSet
+from .extraction.normalize import transductive
+from .extraction.parts import Part, load_split, normalize_parts
 from .features.registry import KINDS
 from .files import atomic_write_json
 from .fit_keras import fit_keras
@@ -33,8 +35,6 @@ from .fit_sklearn import fit_sklearn
 from .layout import RUN_FILE
 from .model_card import write_model_card
 from .models import get_spec
-from .normalize import transductive
-from .parts import Part, load_split, normalize_parts
 from .provenance import library_versions
 from .report import score, write_report
 from .runs import (

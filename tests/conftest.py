@@ -133,7 +133,7 @@ def pytest_collection_modifyitems(config, items):
 def _demo_features(tmp_path_factory, demo_root, kind: str):
     """The demo corpus's ``kind`` feature set (no augmentation), extracted once per session."""
     from ser_keras.cli import main
-    from ser_keras.extract import FeatureSet
+    from ser_keras.extraction.extract import FeatureSet
 
     with built_once(tmp_path_factory, f"cache-{kind}") as (cache, done):
         if not done:

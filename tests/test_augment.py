@@ -72,7 +72,7 @@ def test_stretch_and_pitch_fused_equal_the_two_steps_in_length_and_pitch():
 def test_a_changed_augmentation_algorithm_never_hits_an_old_cache(monkeypatch):
     import pandas as pd
 
-    from ser_keras import extract
+    from ser_keras.extraction import extract
     from ser_keras.features.registry import FeatureConfig
 
     manifest = pd.DataFrame(

@@ -269,7 +269,7 @@ def test_a_truncated_cached_array_is_not_a_hit(tmp_path, capsys):
     path = Path(capsys.readouterr().out.strip().splitlines()[-1])
     good = (path / "X_train.npy").read_bytes()
     (path / "X_train.npy").write_bytes(good[:-100])
-    from ser_keras.extract import FeatureSet
+    from ser_keras.extraction.extract import FeatureSet
 
     with pytest.raises(ParameterError, match="X_train.npy: damaged cached array"):
         FeatureSet(path)
@@ -279,7 +279,7 @@ def test_a_truncated_cached_array_is_not_a_hit(tmp_path, capsys):
 
 
 def test_a_zero_byte_chunk_in_a_half_done_cache_is_redone(tmp_path, capsys):
-    from ser_keras.feature_cache import chunk_ok
+    from ser_keras.extraction.feature_cache import chunk_ok
 
     chunk = tmp_path / "chunk_000000.npz"
     chunk.write_bytes(b"")
@@ -291,7 +291,7 @@ def test_a_zero_byte_chunk_in_a_half_done_cache_is_redone(tmp_path, capsys):
 
 
 def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
-    import ser_keras.chunks as chunks
+    import ser_keras.extraction.chunks as chunks
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -319,7 +319,7 @@ def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys, monkey
 def test_a_non_finite_feature_row_is_reported_not_written(tmp_path, monkeypatch):
     import numpy as np
 
-    import ser_keras.chunks as chunks
+    import ser_keras.extraction.chunks as chunks
     from ser_keras.features.registry import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
 

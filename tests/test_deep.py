@@ -138,7 +138,7 @@ def test_backbones_from_scratch_get_batchnorm_momentum_point_nine():
 
 @pytest.fixture(scope="module")
 def demo_fusion(tmp_path_factory, demo_root):
-    from ser_keras.extract import FeatureSet
+    from ser_keras.extraction.extract import FeatureSet
 
     cache = tmp_path_factory.mktemp("fusion")
     args = ["extract", "--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache), "--features", "fusion"]

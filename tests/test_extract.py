@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ser_keras.cli import main
-from ser_keras.extract import FeatureSet
+from ser_keras.extraction.extract import FeatureSet
 
 from conftest import tone, write_wav
 
@@ -79,7 +79,7 @@ def test_changes_give_a_new_fingerprint(tmp_path, small_corpus, capsys):
 def test_a_kind_whose_columns_change_never_hits_an_old_cache(small_corpus, monkeypatch):
     """A feature kind that gains a block (same options, same package version) gets a new fingerprint."""
     from ser_keras.data.corpora import build_manifest
-    from ser_keras.extract import fingerprint
+    from ser_keras.extraction.extract import fingerprint
     from ser_keras.features import functionals
     from ser_keras.features.registry import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
@@ -99,7 +99,7 @@ def test_the_augmentation_seed_is_part_of_the_cache_key(small_corpus):
     """Same files, split and options, another seed: other augmented views, so another feature set; without
     augmentation the seed draws nothing and the set is shared."""
     from ser_keras.data.corpora import build_manifest
-    from ser_keras.extract import fingerprint
+    from ser_keras.extraction.extract import fingerprint
     from ser_keras.features.registry import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
 
@@ -323,7 +323,7 @@ def test_a_chunk_computes_on_one_blas_thread_whatever_its_process_allows(tmp_pat
     """Another BLAS thread count sums in another order; pinned to one, a row does not depend on --jobs."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    import ser_keras.chunks as chunks
+    import ser_keras.extraction.chunks as chunks
     from ser_keras.features.registry import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ser_keras.cli import main
-from ser_keras.extract import FeatureSet
+from ser_keras.extraction.extract import FeatureSet
 from ser_keras.models import MODELS
 
 #: Training clips, most epochs, and the accuracy each model must reach on them.
@@ -54,10 +54,10 @@ def fit_small(name: str, X: np.ndarray, y: np.ndarray, fs: FeatureSet, *, image_
     """Fit ``name`` as `ser_keras.fit_keras` builds it (z-score, log power, masks) with Adam; best accuracy."""
     import keras
 
+    from ser_keras.extraction.parts import fit_normalization
     from ser_keras.fit_keras import frame_masks
     from ser_keras.models.layers import log_compress
     from ser_keras.models.transfer import image_normalization
-    from ser_keras.parts import fit_normalization
     from ser_keras.pipeline import SpecAugmentOptions
 
     spec = MODELS[name]

@@ -72,7 +72,8 @@ class _Reached(SystemExit):
 
 @pytest.fixture
 def no_work(monkeypatch):
-    from ser_keras import cv, extract
+    from ser_keras import cv
+    from ser_keras.extraction import extract
 
     def reached(*args, **kwargs):
         raise _Reached(0)

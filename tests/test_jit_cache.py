@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ser_keras import jit_cache
+from ser_keras.extraction import jit_cache
 
 HOLD_SECONDS = 1.5
 
@@ -22,7 +22,7 @@ def _hold_lock(tmp_path, *, seconds: float) -> tuple[subprocess.Popen, object]:
         f"""
         import time
         from pathlib import Path
-        from ser_keras.feature_cache import locked
+        from ser_keras.extraction.feature_cache import locked
         with locked(Path({str(tmp_path / "jit.lock")!r})):
             Path({str(held)!r}).touch()
             time.sleep({seconds})
@@ -73,7 +73,7 @@ def test_a_failed_first_use_is_not_marked_done(fresh_process_state):
 
 
 def test_an_extract_worker_warms_up_under_the_lock_before_its_first_chunk(tmp_path, fresh_process_state):
-    from ser_keras.chunks import extract_chunk
+    from ser_keras.extraction.chunks import extract_chunk
     from ser_keras.features.registry import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
 

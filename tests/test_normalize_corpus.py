@@ -12,7 +12,7 @@ import pytest
 
 from ser_keras import ParameterError
 from ser_keras.cli import main
-from ser_keras.normalize import standardize_groups, transductive
+from ser_keras.extraction.normalize import standardize_groups, transductive
 from ser_keras.predict import Predictor
 
 

@@ -153,9 +153,9 @@ def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     import tensorflow as tf
 
     from ser_keras.data.demo import ensure_demo_corpus  # noqa: F401  (the corpus comes from the demo_root fixture)
+    from ser_keras.extraction.parts import fit_normalization
     from ser_keras.features.graph import waveform_features
     from ser_keras.models import get_builder
-    from ser_keras.parts import fit_normalization
     from ser_keras.serving import export_saved_model, window_waveform
 
     config = FeatureConfig.for_kind(kind)

@@ -151,7 +151,7 @@ def test_a_model_that_cannot_take_the_features_is_refused(tmp_path, capsys, feat
 
 
 def test_standardize_by_speaker_uses_each_speakers_own_reference_rows():
-    from ser_keras.normalize import standardize_by_speaker
+    from ser_keras.extraction.normalize import standardize_by_speaker
 
     rng = np.random.default_rng(0)
     speakers = np.repeat(["a", "b"], 50)

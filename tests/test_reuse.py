@@ -1,4 +1,4 @@
-"""An extraction takes the rows an earlier feature set in its cache already holds (`ser_keras.reuse`)."""
+"""An extraction takes the rows an earlier feature set in its cache already holds (`ser_keras.extraction.reuse`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from ser_keras.data.corpora import build_manifest
 from ser_keras.data.splits import SPLITS, assign_split
-from ser_keras.extract import FeatureSet, extract_features
+from ser_keras.extraction.extract import FeatureSet, extract_features
 from ser_keras.features.registry import FeatureConfig
 from ser_keras.signal.augment import AugmentConfig
 

@@ -9,7 +9,7 @@ import pytest
 
 from ser_keras import ParameterError
 from ser_keras.cli import main
-from ser_keras.extract import FeatureSet
+from ser_keras.extraction.extract import FeatureSet
 
 pytestmark = pytest.mark.slow  # trains Keras models end to end
 

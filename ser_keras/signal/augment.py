@@ -16,7 +16,7 @@ the original, a noisy view, and a stretched-and-shifted view.
 `spec_augment` masks frequency and time bands of a spectrogram (SpecAugment,
 Park et al. 2019) for the ``mel`` representation.
 
-Augmentation is for the training split only; `ser_keras.extract` never applies it
+Augmentation is for the training split only; `ser_keras.extraction.extract` never applies it
 to validation or test files.
 """
 
@@ -32,7 +32,7 @@ from ..options import float_pair, number, option
 from .audio import fix_length
 
 #: Bumped when a step's algorithm changes what it outputs (2: adjacent stretch+pitch fused), so that
-#: cached augmented views are never reused across it (`ser_keras.extract.fingerprint`).
+#: cached augmented views are never reused across it (`ser_keras.extraction.extract.fingerprint`).
 ALGORITHM_VERSION = 2
 CHANNEL_STEPS = ("pink", "reverb", "telephone", "codec", "tilt", "gain")
 WAVEFORM_STEPS = ("noise", "stretch", "pitch", "speed", "shift", *CHANNEL_STEPS, "channel")

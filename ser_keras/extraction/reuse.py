@@ -24,19 +24,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .data.manifest import file_fingerprints
-from .data.splits import SPLITS
+from .. import __version__
+from ..data.manifest import file_fingerprints
+from ..data.splits import SPLITS
+from ..signal.augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
+from ..signal.shifts import SHIFT_VERSION
 from .feature_cache import verified
-from .signal.augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
-from .signal.shifts import SHIFT_VERSION
 
 #: The manifest column holding each row's item key.
 KEY_COLUMN = "item_key"
 
 
 def item_keys(items: pd.DataFrame, *, features, augment, seed: int, shift: str | None) -> list[str]:
-    """The item key of each planned item (a row of `ser_keras.extract.plan_items`).
+    """The item key of each planned item (a row of `ser_keras.extraction.extract.plan_items`).
 
     Parameters
     ----------

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError
+from ..errors import ParameterError
 from .extract import FeatureSet
 
 GENDERS = ("mixed", "male", "female")
@@ -49,7 +49,7 @@ def load_split(fs: FeatureSet, split: str, gender: str) -> Part:
 
 def normalize_parts(parts: dict[str, Part], normalize: str, config) -> dict[str, Part]:
     """Apply ``--normalize`` to every part: ``speaker`` (``corpus``) standardises each speaker (corpus) by
-    its own rows (original views only; `ser_keras.normalize`), ``global`` leaves them for the model's
+    its own rows (original views only; `ser_keras.extraction.normalize`), ``global`` leaves them for the model's
     z-score layer."""
     from .normalize import check_normalization, standardize_groups
 

@@ -31,25 +31,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .chunks import CHUNK_SIZE, assemble, run_chunks
-from .data.emotions import ordered_labels
-from .data.manifest import file_fingerprints
-from .data.splits import SPLITS
-from .errors import ParameterError, SerError
-from .feature_cache import array_digest, chunk_name, chunk_ok, locked, verified
-from .features.registry import FeatureConfig
-from .files import (
+from .. import __version__
+from ..data.emotions import ordered_labels
+from ..data.manifest import file_fingerprints
+from ..data.splits import SPLITS
+from ..errors import ParameterError, SerError
+from ..features.registry import FeatureConfig
+from ..files import (
     NO_SPACE,
     DiskFullError,
     atomic_write_json,
     disk_full,
 )
-from .provenance import library_versions
+from ..provenance import library_versions
+from ..signal.augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
+from ..signal.augment import AugmentConfig
+from ..signal.shifts import SHIFT_VERSION
+from .chunks import CHUNK_SIZE, assemble, run_chunks
+from .feature_cache import array_digest, chunk_name, chunk_ok, locked, verified
 from .reuse import KEY_COLUMN, find_rows, item_keys
-from .signal.augment import ALGORITHM_VERSION as AUGMENT_ALGORITHM_VERSION
-from .signal.augment import AugmentConfig
-from .signal.shifts import SHIFT_VERSION
 
 FORMAT_VERSION = 1
 

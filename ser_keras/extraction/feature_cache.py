@@ -2,7 +2,7 @@
 
 A finished feature set records each array's size and SHA-256 in ``config.json`` and is
 trusted only while they match (`verified`); an unfinished one keeps a ``chunk_*.npz``
-per `ser_keras.chunks.CHUNK_SIZE` items, each redone when it does not load whole
+per `ser_keras.extraction.chunks.CHUNK_SIZE` items, each redone when it does not load whole
 (`chunk_ok`).  Only one process builds a feature set at a time (`locked`).
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.manifest import file_sha256
+from ..data.manifest import file_sha256
 
 
 def array_digest(path: Path) -> dict:

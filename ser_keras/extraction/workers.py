@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """The work of one extraction: chunks of items computed by workers, then assembled into a set's arrays.
 
-An item is a file in one view (`ser_keras.extract.plan_items`).  `extract_chunk` loads,
+An item is a file in one view (`ser_keras.extraction.extract.plan_items`).  `extract_chunk` loads,
 augments, shifts and featurises `CHUNK_SIZE` of them in a worker process; `run_chunks` sends
 the chunks to local workers or a Dask cluster and saves each as it finishes, so a killed
 extraction resumes; `assemble` writes the per-split arrays, the manifest and the error list
@@ -18,18 +18,18 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .data.corpora import MANIFEST_COLUMNS
-from .data.emotions import ordered_labels
-from .data.splits import SPLITS
-from .errors import ParameterError
+from ..data.corpora import MANIFEST_COLUMNS
+from ..data.emotions import ordered_labels
+from ..data.splits import SPLITS
+from ..errors import ParameterError
+from ..features.registry import FeatureConfig, compute
+from ..files import atomic_write_bytes, check_free_space, write_csv
+from ..signal.audio import fix_length, load
+from ..signal.augment import AugmentConfig, apply_recipe
+from ..signal.shifts import apply_shift
 from .feature_cache import chunk_name
-from .features.registry import FeatureConfig, compute
-from .files import atomic_write_bytes, check_free_space, write_csv
 from .jit_cache import first_use
 from .reuse import RowReader
-from .signal.audio import fix_length, load
-from .signal.augment import AugmentConfig, apply_recipe
-from .signal.shifts import apply_shift
 from .workers import dask_client, exit_with_parent
 
 #: The last entry of a shifted item's seed, so its draws never coincide with its augmentation's.
@@ -47,7 +47,7 @@ def extract_chunk(
     ----------
     items : list of dict
         Rows of `plan_items` (``path``, ``source``, ``view_index``); an item with a ``row``
-        (its features, found in an earlier set by `ser_keras.reuse`) is taken as it is.
+        (its features, found in an earlier set by `ser_keras.extraction.reuse`) is taken as it is.
     shift : str, optional
         A `ser_keras.signal.shifts` name every item goes through (after its augmentation), seeded by
         ``seed`` and the item.

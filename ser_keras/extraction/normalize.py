@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 NORMALIZATIONS = ("global", "speaker", "corpus")
 #: The manifest column whose groups a transductive normalisation standardises together.
