@@ -23,7 +23,7 @@ import numpy as np
 
 from ser_keras.errors import SerError
 from ser_keras.layout import GROUP_FILE, REPORT_FILE, RUN_FILE
-from ser_keras.runs import find_runs, read_json
+from ser_keras.runs.folders import find_runs, read_json
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3", "m4a"]
 #: An upload longer than this (seconds) also gets its timeline: one prediction per speech segment.

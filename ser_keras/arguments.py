@@ -123,7 +123,7 @@ def split_manifest(args: argparse.Namespace):
 
 
 def checked_type(check, **options):
-    """An argparse ``type`` from a check of `ser_keras.runs` (its message becomes argparse's)."""
+    """An argparse ``type`` from a check of `ser_keras.runs.folders` (its message becomes argparse's)."""
 
     def convert(text: str):
         from .errors import ParameterError
@@ -138,13 +138,13 @@ def checked_type(check, **options):
 
 
 def out_dir_type():
-    from .runs import check_out_dir
+    from .runs.folders import check_out_dir
 
     return checked_type(check_out_dir, create=False)
 
 
 def output_file_type(*suffixes: str):
-    from .runs import check_output_file
+    from .runs.folders import check_output_file
 
     return checked_type(check_output_file, suffixes=suffixes)
 

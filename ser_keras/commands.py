@@ -387,7 +387,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .listing import list_runs, runs_table
+    from .runs.listing import list_runs, runs_table
 
     rows = list_runs(args.out)
     if not rows:

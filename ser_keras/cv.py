@@ -42,8 +42,8 @@ from .extraction.normalize import transductive
 from .extraction.parts import Part, gender_rows
 from .files import atomic_write_json
 from .layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE, fold_name, routed_name
-from .model_card import write_model_card
-from .runs import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
+from .runs.folders import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
+from .runs.model_card import write_model_card
 from .train import TrainOptions, train
 
 

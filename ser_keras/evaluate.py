@@ -14,9 +14,9 @@ from .errors import ParameterError
 from .extraction.extract import FeatureSet
 from .extraction.normalize import standardize_groups, transductive
 from .extraction.parts import load_split, speaker_rows
-from .inference import predict_probabilities
 from .report import score
-from .runs import feature_set_of, load_run
+from .runs.folders import feature_set_of, load_run
+from .runs.inference import predict_probabilities
 
 
 def evaluate_run(
@@ -127,7 +127,7 @@ def evaluate_into(
     from .extraction.extract import extract_features
     from .features.registry import FeatureConfig
     from .report import write_report
-    from .runs import Staged, read_sidecar
+    from .runs.folders import Staged, read_sidecar
 
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)

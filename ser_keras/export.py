@@ -3,7 +3,7 @@
 The run's SavedModel ``serve`` signature (feature arrays -> probabilities) becomes
 ``RUN/model.tflite``; kinds with a graph form also get ``RUN/waveform.tflite`` (raw
 waveform in).  Both are written atomically beside the run's model; nothing the run
-already holds is changed.  See `ser_keras.litert` for running them without TensorFlow.
+already holds is changed.  See `ser_keras.runs.litert` for running them without TensorFlow.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from .errors import ParameterError
 from .extraction.normalize import transductive
 from .layout import LITERT_FILE, SAVED_MODEL_DIR, WAVEFORM_FILE
-from .litert import SIGNATURE, WAVEFORM_SIGNATURES, LiteRTModel
+from .runs.litert import SIGNATURE, WAVEFORM_SIGNATURES, LiteRTModel
 
 #: Rows the export check compares at most.
 CHECK_ROWS = 64
@@ -38,7 +38,7 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     """
     from .features.registry import FeatureConfig
     from .files import atomic_write_bytes
-    from .runs import read_sidecar
+    from .runs.folders import read_sidecar
 
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
@@ -82,8 +82,8 @@ def check_litert(run_dir: str | os.PathLike, target: str | os.PathLike) -> tuple
     """
     from .extraction.extract import FeatureSet
     from .features.registry import FeatureConfig
-    from .inference import predict_probabilities
-    from .runs import feature_set_of, load_run
+    from .runs.folders import feature_set_of, load_run
+    from .runs.inference import predict_probabilities
 
     sidecar, model = load_run(run_dir)
     try:

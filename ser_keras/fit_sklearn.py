@@ -2,7 +2,7 @@
 
 A baseline is ``StandardScaler [-> column weights] -> estimator`` (`ser_keras.models.baselines`),
 fitted on train + val (it has no early stopping to spend the validation speakers on) and
-saved as a skops file (`ser_keras.model_files.save_estimator`), never a pickle.
+saved as a skops file (`ser_keras.runs.model_files.save_estimator`), never a pickle.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from .files import write_csv
-from .inference import sklearn_probabilities
 from .layout import ESTIMATOR_FILE, HISTORY_FILE, SAVED_MODEL_DIR
-from .model_files import save_estimator
 from .models import get_spec
+from .runs.inference import sklearn_probabilities
+from .runs.model_files import save_estimator
 
 
 def logistic_to_keras(pipeline, *, n_labels: int):

@@ -16,11 +16,11 @@ from .extraction.extract import FeatureSet
 from .extraction.normalize import standardize_groups, transductive
 from .extraction.parts import Part, gender_rows
 from .files import atomic_write_json
-from .inference import gender_inputs, predict_probabilities
 from .layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE
-from .model_files import save_estimator
 from .report import score
-from .runs import Staged, load_run, read_sidecar, run_name
+from .runs.folders import Staged, load_run, read_sidecar, run_name
+from .runs.inference import gender_inputs, predict_probabilities
+from .runs.model_files import save_estimator
 
 #: The variants ``--gender all`` trains, and the two the classifier routes between.
 VARIANTS = ("mixed", "male", "female")
@@ -33,7 +33,7 @@ def fit_gender_classifier(X: np.ndarray, genders: np.ndarray, *, config, seed: i
     Parameters
     ----------
     X : np.ndarray [shape=(n, ...)]
-        Feature rows of any kind; time-averaged first (`ser_keras.inference.gender_inputs`).
+        Feature rows of any kind; time-averaged first (`ser_keras.runs.inference.gender_inputs`).
     genders : np.ndarray [shape=(n,)]
         ``male`` or ``female`` per row.
     config : FeatureConfig

@@ -41,7 +41,7 @@ SAVED_MODEL_DIR = "saved_model"
 LITERT_FILE = "model.tflite"
 WAVEFORM_FILE = "waveform.tflite"
 RECIPE_FILE = "recipe.yaml"
-#: What the run is, its data and licences, its scores and what not to use it for (`ser_keras.model_card`).
+#: What the run is, its data and licences, its scores and what not to use it for (`ser_keras.runs.model_card`).
 MODEL_CARD_FILE = "MODEL_CARD.md"
 #: Prefix of the folders ``ser-keras evaluate`` writes inside a run.
 EVAL_PREFIX = "eval-"

@@ -28,10 +28,10 @@ from .extraction.jit_cache import first_use
 from .extraction.normalize import transductive
 from .features.registry import FeatureConfig, compute
 from .files import no_memory, out_of_memory
-from .inference import gender_inputs
 from .layout import GROUP_FILE
-from .model_files import GENDER_CLASSIFIER, load_estimator
-from .runs import load_run, n_features_of, read_json, refuse_pickle
+from .runs.folders import load_run, n_features_of, read_json, refuse_pickle
+from .runs.inference import gender_inputs
+from .runs.model_files import GENDER_CLASSIFIER, load_estimator
 from .signal.audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
 from .signal.windows import segments, stream_windows
 
@@ -97,7 +97,7 @@ class _Model:
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, n_labels)`` of feature rows (already speaker-normalised where the run is)."""
-        from .inference import predict_probabilities
+        from .runs.inference import predict_probabilities
 
         return predict_probabilities(self.model, X)
 

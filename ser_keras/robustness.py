@@ -38,7 +38,7 @@ def tested_clips(run_dir: str | os.PathLike) -> pd.DataFrame:
     """
     from .extraction.extract import FeatureSet
     from .extraction.parts import gender_rows
-    from .runs import feature_set_of, read_sidecar
+    from .runs.folders import feature_set_of, read_sidecar
 
     sidecar = read_sidecar(run_dir)
     fs = FeatureSet(feature_set_of(run_dir, sidecar))
@@ -88,7 +88,7 @@ def shift_table(
     from .evaluate import evaluate_run
     from .extraction.extract import FeatureSet, extract_features
     from .features.registry import FeatureConfig
-    from .runs import load_run
+    from .runs.folders import load_run
 
     loaded = load_run(run_dir)
     sidecar = loaded[0]
@@ -152,8 +152,8 @@ def evaluate_shifts(
         and renamed into place (``robustness-2`` ... when taken).
     """
     from .files import atomic_write_json, write_csv
-    from .model_card import write_model_card
-    from .runs import Staged
+    from .runs.folders import Staged
+    from .runs.model_card import write_model_card
 
     path = Path(path)
     names = parse_shifts(list(shifts))

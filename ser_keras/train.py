@@ -33,15 +33,15 @@ from .files import atomic_write_json
 from .fit_keras import fit_keras
 from .fit_sklearn import fit_sklearn
 from .layout import RUN_FILE
-from .model_card import write_model_card
 from .models import get_spec
 from .provenance import library_versions
 from .report import score, write_report
-from .runs import (
+from .runs.folders import (
     Staged,
     published_name,
     run_name,
 )
+from .runs.model_card import write_model_card
 from .strategies import is_chief
 from .training import TrainOptions
 
@@ -65,13 +65,13 @@ def train(
     fs : FeatureSet
     gender : {'mixed', 'male', 'female'}
     out_dir : path
-        Parent of the run folder, which is built hidden and published atomically (`ser_keras.runs`).
+        Parent of the run folder, which is built hidden and published atomically (`ser_keras.runs.folders`).
     options : TrainOptions
     parts : dict of Part, optional
         ``train`` / ``val`` / ``test`` data to use instead of the feature set's own splits
         (cross-validation folds); features as stored, before ``options.normalize``.
     name : str, optional
-        The run folder's name (default: recipe and start time, `ser_keras.runs.run_name`).
+        The run folder's name (default: recipe and start time, `ser_keras.runs.folders.run_name`).
     recipe : dict, optional
         The command-line recipe, written to ``recipe.yaml`` (`ser_keras.recipe`) so that
         ``ser-keras train --config RUN/recipe.yaml`` replays the run.  Without one, a run

@@ -84,7 +84,7 @@ def test_bad_training_options_fail_before_any_work_and_keep_runs(tmp_path, demo_
 
 @pytest.mark.parametrize("failure", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_a_failed_run_leaves_nothing_behind(tmp_path, failure):
-    from ser_keras.runs import Staged
+    from ser_keras.runs.folders import Staged
 
     out = tmp_path / "models"
     with pytest.raises(type(failure)):
@@ -96,7 +96,7 @@ def test_a_failed_run_leaves_nothing_behind(tmp_path, failure):
 
 
 def test_a_killed_run_is_never_listed_as_a_run(tmp_path):
-    from ser_keras.runs import Staged, find_runs, is_partial
+    from ser_keras.runs.folders import Staged, find_runs, is_partial
 
     out = tmp_path / "models"
     run = Staged(out, "stats-knn-mixed-seed0-20260101-000000")
@@ -107,7 +107,7 @@ def test_a_killed_run_is_never_listed_as_a_run(tmp_path):
 
 
 def test_publish_takes_a_new_name_when_the_old_one_is_taken(tmp_path):
-    from ser_keras.runs import Staged
+    from ser_keras.runs.folders import Staged
 
     out = tmp_path / "models"
     names = []

@@ -151,7 +151,7 @@ def demo_fusion(tmp_path_factory, demo_root):
 def test_a_fusion_run_is_one_model_averaging_its_two_parts_and_exports(demo_fusion, tmp_path, capsys):
     import keras
 
-    from ser_keras.runs import load_run
+    from ser_keras.runs.folders import load_run
 
     args = ["train", "--quiet", "--features-dir", str(demo_fusion.path), "--out", str(tmp_path), "--epochs", "3"]
     assert main([*args, "--model", "fusion"]) == 0

@@ -544,7 +544,7 @@ def test_sigterm_stops_like_ctrl_c_one_line_nothing_half_written(monkeypatch, tm
 
 def test_a_resumed_folder_is_published_without_a_killed_writers_temporaries(tmp_path):
     from ser_keras.files import _temporary
-    from ser_keras.runs import publish
+    from ser_keras.runs.folders import publish
 
     staging = tmp_path / ".cv.partial-1234abcd"
     (staging / "fold-1").mkdir(parents=True)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ser_keras.cli import main
-from ser_keras.model_card import CORPUS_LICENCES, run_card
+from ser_keras.runs.model_card import CORPUS_LICENCES, run_card
 
 
 def test_a_run_card_states_its_data_licence_split_scores_and_limits(demo_stats, tmp_path, capsys):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from ser_keras.errors import ParameterError
-from ser_keras.model_files import load_estimator
+from ser_keras.runs.model_files import load_estimator
 
 N_FEATURES, N_LABELS = 12, 4
 OPTIONS = SimpleNamespace(C=None, class_weight=None, lr=1e-3, epochs=5, seed=0, group_balance=False)
@@ -214,7 +214,7 @@ def test_a_keras_decompression_bomb_is_refused_before_it_inflates(member, run_co
 def test_keras_weights_whose_datasets_promise_more_than_they_hold_are_refused(tmp_path):
     import h5py
 
-    from ser_keras.model_files import check_weights
+    from ser_keras.runs.model_files import check_weights
 
     weights = tmp_path / "model.weights.h5"
     with h5py.File(weights, "w") as store:

@@ -393,9 +393,9 @@ def test_litert_export_equals_the_keras_model_and_predicts_without_tensorflow(st
     import subprocess
     import sys
 
-    from ser_keras.inference import predict_probabilities
-    from ser_keras.litert import LITERT_FILE, LiteRTModel
-    from ser_keras.runs import load_run
+    from ser_keras.runs.folders import load_run
+    from ser_keras.runs.inference import predict_probabilities
+    from ser_keras.runs.litert import LITERT_FILE, LiteRTModel
 
     run = tmp_path / stats_run.name
     shutil.copytree(stats_run, run)
@@ -440,7 +440,7 @@ def test_litert_waveform_model_equals_the_savedmodel_signature(stats_run, demo_s
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from ser_keras.litert import WAVEFORM_FILE
+    from ser_keras.runs.litert import WAVEFORM_FILE
 
     run = tmp_path / stats_run.name
     shutil.copytree(stats_run, run)

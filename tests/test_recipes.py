@@ -295,7 +295,7 @@ def test_new_models_train_on_functionals_and_beat_chance(tmp_path, demo_function
     if model == "logreg":  # exported as the equal Keras model: a SavedModel like the Keras runs'
         import tensorflow as tf
 
-        from ser_keras.runs import load_run
+        from ser_keras.runs.folders import load_run
 
         _, pipeline = load_run(run)
         X, _ = demo_functionals.arrays("test")
@@ -391,7 +391,7 @@ def test_predict_groups_a_speaker_runs_files_by_folder_and_warns_on_few_clips(
 def test_ensemble_is_one_model_one_savedmodel_one_report(tmp_path, demo_functionals):
     import tensorflow as tf
 
-    from ser_keras.runs import load_run
+    from ser_keras.runs.folders import load_run
     from ser_keras.train import TrainOptions, train
 
     run = train(
@@ -436,7 +436,7 @@ def test_stats_models_log_compress_the_mel_power_block_inside(tmp_path, demo_sta
     import keras
 
     from ser_keras.models.layers import LogCompress, log_compress
-    from ser_keras.runs import load_run
+    from ser_keras.runs.folders import load_run
     from ser_keras.train import TrainOptions, train
 
     run = train(demo_stats, out_dir=tmp_path, options=TrainOptions(model="conv1d", epochs=1), progress=False)
@@ -476,7 +476,7 @@ def test_group_balance_gives_each_descriptor_family_the_same_weight(tmp_path, de
     from ser_keras.features.functionals import feature_names
     from ser_keras.features.registry import FeatureConfig
     from ser_keras.fit_sklearn import group_weights, logistic_to_keras
-    from ser_keras.runs import load_run
+    from ser_keras.runs.folders import load_run
     from ser_keras.train import TrainOptions, train
 
     config = FeatureConfig.for_kind("functionals")

@@ -22,7 +22,7 @@ def _last_line(capsys) -> Path:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, demo_root):
     """A models folder with a run, a --gender all group, a cv folder, a partial and a broken folder."""
-    from ser_keras.runs import Staged
+    from ser_keras.runs.folders import Staged
 
     root = tmp_path_factory.mktemp("listing")
     out, cache = root / "models", root / "features"

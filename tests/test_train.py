@@ -65,7 +65,7 @@ def _train(demo_stats, tmp_path, *extra):
 def test_end_to_end_demo_beats_chance_and_exports(demo_stats, demo_conv1d_run, tmp_path, capsys):
     import tensorflow as tf
 
-    from ser_keras.runs import load_run
+    from ser_keras.runs.folders import load_run
 
     run_dir = demo_conv1d_run  # the session's conv1d run (8 epochs, seed 0): read here, never changed
     report = json.loads((run_dir / "report.json").read_text())

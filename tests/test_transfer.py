@@ -140,7 +140,7 @@ def test_two_phase_fine_tuning_on_the_demo_corpus_exports_a_savedmodel(demo_mel,
     import tensorflow as tf
 
     from ser_keras.models.transfer import build_transfer
-    from ser_keras.runs import load_run
+    from ser_keras.runs.folders import load_run
 
     # "pretrained" weights: a backbone file the test writes
     weights = tmp_path / "backbone.weights.h5"

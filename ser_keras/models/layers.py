@@ -1,7 +1,7 @@
 """Serializable preprocessing layers that travel inside exported models.
 
 Registered under the ``ser_keras`` package name so ``keras.saving.load_model`` finds
-them once this module is imported (`ser_keras.runs.load_run` does that).
+them once this module is imported (`ser_keras.runs.folders.load_run` does that).
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError
-from .layout import LITERT_FILE, WAVEFORM_FILE  # noqa: F401  (named here for apps that import this module)
+from ..errors import ParameterError
+from ..layout import LITERT_FILE, WAVEFORM_FILE  # noqa: F401  (named here for apps that import this module)
 
 #: The SavedModel signature that is converted (feature arrays -> probabilities).
 SIGNATURE = "serve"
@@ -50,7 +50,7 @@ class LiteRTModel:
             raise ParameterError(
                 "running model.tflite needs the 'ai-edge-litert' package (pip install ai-edge-litert)"
             ) from None
-        from .tflog import NOISE, filtered_native_stderr
+        from ..tflog import NOISE, filtered_native_stderr
 
         self.path = Path(path)
         try:  # the runtime announces its CPU delegate on file descriptor 2: drop that line, keep any other

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError, SerError
-from .files import disk_full, is_disk_full, read_text, remove_temporaries
-from .layout import (
+from ..errors import ParameterError, SerError
+from ..files import disk_full, is_disk_full, read_text, remove_temporaries
+from ..layout import (
     ESTIMATOR_FILE,
     GROUP_FILE,
     KERAS_MODEL_FILE,
@@ -294,8 +294,8 @@ def validate_sidecar(sidecar: dict) -> None:
     ParameterError
         The first problem, naming the field (``labels``, ``features.sr``, ``normalize`` ...).
     """
-    from .features.registry import FeatureConfig
-    from .models import model_names
+    from ..features.registry import FeatureConfig
+    from ..models import model_names
 
     for key, value in sidecar.items():
         check = SIDECAR_FIELDS.get(key)
@@ -364,7 +364,7 @@ def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict,
     """``(sidecar, model)`` of a run folder (a Keras model or a scikit-learn pipeline).
 
     With ``litert``, a run that has a ``model.tflite`` (``ser-keras export``) is loaded as a
-    `ser_keras.litert.LiteRTModel` instead, without importing TensorFlow.  Nothing in a
+    `ser_keras.runs.litert.LiteRTModel` instead, without importing TensorFlow.  Nothing in a
     run folder is unpickled: scikit-learn models are skops files (`load_estimator`), Keras
     models load in safe mode (`load_keras_model`), and the number of the model's outputs
     must match ``run.json``'s labels.
@@ -377,7 +377,7 @@ def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict,
     """
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
-    from .features.registry import FeatureConfig
+    from ..features.registry import FeatureConfig
     from .litert import LiteRTModel
 
     estimator_path, keras_path, litert_path = (

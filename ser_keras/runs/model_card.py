@@ -12,9 +12,9 @@ import json
 import os
 from pathlib import Path
 
-from .data.corpora import corpus_list
-from .files import atomic_write_text
-from .layout import CV_FILE, MODEL_CARD_FILE, REPORT_FILE, RUN_FILE
+from ..data.corpora import corpus_list
+from ..files import atomic_write_text
+from ..layout import CV_FILE, MODEL_CARD_FILE, REPORT_FILE, RUN_FILE
 
 #: The terms each corpus is distributed under, as its publishers state them.
 CORPUS_LICENCES = {

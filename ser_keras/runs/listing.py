@@ -10,10 +10,10 @@ import os
 import time
 from pathlib import Path
 
-from .data.corpora import corpus_names
-from .errors import ParameterError
-from .layout import CV_FILE, GROUP_FILE, REPORT_FILE, RUN_FILE, is_fold_run
-from .runs import _is_int, _is_number, _short, is_partial, read_json, read_sidecar
+from ..data.corpora import corpus_names
+from ..errors import ParameterError
+from ..layout import CV_FILE, GROUP_FILE, REPORT_FILE, RUN_FILE, is_fold_run
+from .folders import _is_int, _is_number, _short, is_partial, read_json, read_sidecar
 
 #: Columns of `list_runs`, in order.
 LISTING_COLUMNS = (
@@ -163,7 +163,7 @@ def runs_table(rows: list[dict], *, sort: str = "date", format: str = "table") -
         records = table.astype(object).where(table.notna(), None).to_dict("records")
         return json.dumps(records, indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v))
     if format == "csv":
-        from .files import csv_safe
+        from ..files import csv_safe
 
         return csv_safe(table).to_csv(index=False, float_format="%.4f").rstrip("\n")
     shown = table.copy()

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError
-from .files import require_regular_file
-from .layout import RUN_FILE
+from ..errors import ParameterError
+from ..files import require_regular_file
+from ..layout import RUN_FILE
 
 #: The largest JSON member of a model archive that is read (skops's ``schema.json``, Keras's ``config.json``).
 MAX_JSON_MEMBER = 16 * 1024 * 1024
@@ -158,7 +158,7 @@ def save_estimator(estimator: object, path: str | os.PathLike) -> Path:
     """Save a fitted scikit-learn estimator as a skops file (no pickle), atomically."""
     import skops.io as sio
 
-    from .files import atomic_path
+    from ..files import atomic_path
 
     with atomic_path(path) as tmp:
         sio.dump(estimator, tmp)
@@ -231,7 +231,7 @@ def expected_steps(model: str) -> list[tuple[type, ...]]:
         return [(StandardScaler,), (LogisticRegression,)]
     from types import SimpleNamespace
 
-    from .models import get_spec
+    from ..models import get_spec
 
     spec = get_spec(model)
     if spec.is_keras:
@@ -469,7 +469,7 @@ def load_keras_model(path: Path):
     check_weights(path)
     import keras
 
-    from .models import layers  # noqa: F401  (registers the custom layers saved models use)
+    from ..models import layers  # noqa: F401  (registers the custom layers saved models use)
 
     try:
         return keras.models.load_model(path, safe_mode=True)
