@@ -25,7 +25,7 @@ import numpy as np
 
 CHILD = """
 import resource, sys
-import ser_keras.predict as predict
+import ser_keras.serving.predict as predict
 if sys.argv[3] == "whole":
     predict.STREAM_SECONDS = float("inf")
 result = predict.Predictor.from_run(sys.argv[1]).predict_file(sys.argv[2])

@@ -88,7 +88,7 @@ def main() -> None:
     # a 3 s clip: a demo utterance, padded to 3 s
     import soundfile as sf
 
-    from ser_keras.predict import Predictor
+    from ser_keras.serving.predict import Predictor
     from ser_keras.signal.audio import fix_length, load
 
     source = sorted(ensure_demo_corpus(work / "features" / "demo_corpus").rglob("*.wav"))[0]

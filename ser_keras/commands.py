@@ -256,7 +256,7 @@ PREDICT_EXIT_ALL, PREDICT_EXIT_SOME, PREDICT_EXIT_NONE = 0, 1, 2
 
 def cmd_predict(args: argparse.Namespace) -> int:
 
-    from .predict import Predictor
+    from .serving.predict import Predictor
 
     predictor = Predictor.from_run(args.run_dir, gender=args.gender)
     if args.segments:
@@ -322,8 +322,8 @@ def _predict_segments(predictor, args: argparse.Namespace):
     """``predict --segments``: the timeline rows of every file (a ``path`` column first), and ``--timeline``."""
     import pandas as pd
 
-    from .predict import expand_paths
-    from .timeline import plot_timeline
+    from .serving.predict import expand_paths
+    from .serving.timeline import plot_timeline
 
     files = expand_paths(args.inputs)
     if args.timeline and len(files) != 1:
@@ -373,7 +373,7 @@ RUNS_SORT_KEYS = ("date", "ua", "wa", "macro_f1", "run")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import check_litert, export_litert
+    from .serving.export import check_litert, export_litert
 
     target = export_litert(args.run_dir)
     if not args.quiet:  # a check that the file runs and answers as the run's model does, on its test rows
@@ -398,9 +398,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    from importlib.util import find_spec
     from pathlib import Path
 
-    script = Path(__file__).with_name("app.py")
+    script = Path(find_spec("ser_keras.serving.app").origin)  # the page's file, found without running it
     env = dict(
         os.environ, SER_KERAS_MODELS=args.models, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb)
     )

@@ -27,7 +27,7 @@ def fit_fusion(fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, str
 
     ``X_*`` are ``fusion`` rows ``(n, n_functionals + sequence_frames * n_descriptors)``.
     """
-    from .serving import export_saved_model
+    from .serving.saved_model import export_saved_model
 
     utterance, frames, n_utterance = fusion_blocks(fs.features)
     frame_shape = frames.output_shape()

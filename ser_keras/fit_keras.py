@@ -25,7 +25,7 @@ from .strategies import make_strategy, prepare_multi_worker
 
 def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
     """Train a Keras model (`train_keras`), save it and its SavedModel into ``run_dir``; its test probabilities."""
-    from .serving import export_saved_model
+    from .serving.saved_model import export_saved_model
 
     model, history, extra = train_keras(
         model_name, fs.features, fs.labels, X_train, y_train, X_val, y_val, options, run_dir, strategy, progress

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_keras.app import decode_upload, timeline_text
 from ser_keras.cli import main
-from ser_keras.predict import Predictor
+from ser_keras.serving.app import decode_upload, timeline_text
+from ser_keras.serving.predict import Predictor
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 

@@ -51,7 +51,7 @@ class _Payload:
 
 
 def test_a_pickled_model_is_refused_and_never_unpickled(run_copy, clip, tmp_path, capsys):
-    from ser_keras.predict import Predictor
+    from ser_keras.serving.predict import Predictor
 
     marker = tmp_path / "pwned"
     (run_copy / "model.skops").unlink()
@@ -504,14 +504,14 @@ def test_odd_genders_overloaded_audio_and_missing_files_are_said(run_copy, tmp_p
 def test_a_payload_reaching_the_streamlit_page_first_load_is_refused(run_copy, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    import ser_keras.app
+    import ser_keras.serving.app
 
     marker = tmp_path / "pwned"
     (run_copy / "model.skops").unlink()
     (run_copy / "model.joblib").write_bytes(pickle.dumps(_Payload(marker)))
     monkeypatch.setenv("SER_KERAS_MODELS", str(run_copy.parent))
     monkeypatch.setenv("SER_KERAS_RUN", "")
-    app = AppTest.from_file(ser_keras.app.__file__, default_timeout=120)
+    app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=120)
     app.run()
     assert not app.exception and not marker.exists()
     assert any("does not load pickles" in e.value for e in app.error)
@@ -566,7 +566,7 @@ def test_a_resumed_folder_is_published_without_a_killed_writers_temporaries(tmp_
 def test_memory_running_out_is_said_not_blamed_on_the_input(run_copy, clip, monkeypatch, capsys, failure):
     import resource
 
-    from ser_keras.predict import Predictor
+    from ser_keras.serving.predict import Predictor
 
     def no_room(self, path):
         raise failure

@@ -13,7 +13,7 @@ import pytest
 from ser_keras import ParameterError
 from ser_keras.cli import main
 from ser_keras.extraction.normalize import standardize_groups, transductive
-from ser_keras.predict import Predictor
+from ser_keras.serving.predict import Predictor
 
 
 def test_each_corpus_is_standardised_by_its_own_rows():

@@ -11,7 +11,7 @@ import pytest
 from ser_keras.cli import main
 from ser_keras.errors import ParameterError
 from ser_keras.features.registry import FeatureConfig, compute
-from ser_keras.predict import Predictor
+from ser_keras.serving.predict import Predictor
 from ser_keras.signal.audio import load
 from ser_keras.signal.windows import segments
 
@@ -156,7 +156,7 @@ def test_waveform_signature_matches_the_feature_path(kind, demo_root, tmp_path):
     from ser_keras.extraction.parts import fit_normalization
     from ser_keras.features.graph import waveform_features
     from ser_keras.models import get_builder
-    from ser_keras.serving import export_saved_model, window_waveform
+    from ser_keras.serving.saved_model import export_saved_model, window_waveform
 
     config = FeatureConfig.for_kind(kind)
     files = sorted(Path(demo_root).rglob("*.wav"))[:4]
@@ -211,12 +211,12 @@ def _wav_bytes(path) -> bytes:
 def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_stats, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    import ser_keras.app
+    import ser_keras.serving.app
 
     monkeypatch.setenv("SER_KERAS_MODELS", str(knn_group.parent))
     monkeypatch.setenv("SER_KERAS_RUN", str(knn_group))
     monkeypatch.setenv("SER_KERAS_MAX_MB", "1")
-    app = AppTest.from_file(ser_keras.app.__file__, default_timeout=120)
+    app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=120)
     app.run()
     assert not app.exception
     assert "Upload or record" in app.info[0].value
@@ -248,7 +248,7 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     app.run()
     assert not app.exception and not app.error and [h.value for h in app.subheader][-1] == "Over time"
     routed = Predictor.from_run(knn_group, gender="auto")
-    decoded = ser_keras.app.decode_upload(buffer.getvalue(), "long.wav", sr=routed.sr, max_bytes=10**6)
+    decoded = ser_keras.serving.app.decode_upload(buffer.getvalue(), "long.wav", sr=routed.sr, max_bytes=10**6)
     expected = routed.predict_segments(decoded, sr=routed.sr)
     timeline = next(c.value for c in app.caption if c.value.startswith("Timeline: "))
     assert timeline.startswith(f"Timeline: {len(expected)} speech segments: ") and len(expected) == 4
@@ -266,11 +266,11 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
 def test_streamlit_page_without_models_says_how_to_get_one(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    import ser_keras.app
+    import ser_keras.serving.app
 
     monkeypatch.setenv("SER_KERAS_MODELS", str(tmp_path))
     monkeypatch.delenv("SER_KERAS_RUN", raising=False)
-    app = AppTest.from_file(ser_keras.app.__file__, default_timeout=60)
+    app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=60)
     app.run()
     assert "ser-keras train" in app.error[0].value
 
@@ -281,7 +281,7 @@ def test_streamlit_page_names_a_damaged_run_instead_of_crashing(knn_group, tmp_p
 
     from streamlit.testing.v1 import AppTest
 
-    import ser_keras.app
+    import ser_keras.serving.app
 
     shutil.copytree(knn_group.parent, tmp_path / "models")  # the group and the runs it points to
     group = tmp_path / "models" / knn_group.name
@@ -290,7 +290,7 @@ def test_streamlit_page_names_a_damaged_run_instead_of_crashing(knn_group, tmp_p
     target.write_bytes(target.read_bytes()[:100])  # truncated
     monkeypatch.setenv("SER_KERAS_MODELS", str(group.parent))
     monkeypatch.setenv("SER_KERAS_RUN", str(group))
-    app = AppTest.from_file(ser_keras.app.__file__, default_timeout=120)
+    app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=120)
     app.run()
     assert not app.exception
     assert len(app.error) == 1 and str(target.name) in app.error[0].value and str(group) in app.error[0].value
@@ -358,7 +358,7 @@ def test_audio_stream_equals_loading_the_whole_file(tmp_path):
 def test_long_files_are_scored_in_blocks_with_the_same_result(stats_run, demo_stats, tmp_path, monkeypatch):
     import soundfile as sf
 
-    import ser_keras.predict as predict
+    import ser_keras.serving.predict as predict
 
     predictor = Predictor.from_run(stats_run)
     clips = [load(p, sr=48000) for p in _demo_files(demo_stats)["path"][:6]]
@@ -423,7 +423,7 @@ def test_litert_export_equals_the_keras_model_and_predicts_without_tensorflow(st
     np.testing.assert_allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=1e-4)
     # a fresh process finds the filter banks in the cache this one filled: no TensorFlow, Keras, librosa, scipy.signal
     script = (
-        "import sys; from ser_keras.predict import Predictor; "
+        "import sys; from ser_keras.serving.predict import Predictor; "
         f"r = Predictor.from_run({str(run)!r}).predict_file({clips[0]!r}); "
         "print(r['emotion'], *(name in sys.modules for name in ('tensorflow', 'keras', 'librosa', 'scipy.signal')))"
     )

@@ -319,7 +319,7 @@ def test_speaker_signature_equals_the_predictor_on_one_speakers_clips(
 ):
     import tensorflow as tf
 
-    from ser_keras.predict import Predictor
+    from ser_keras.serving.predict import Predictor
     from ser_keras.train import TrainOptions, train
 
     clips = sorted((Path(demo_root) / "Actor_03").glob("*.wav"))[:8]
@@ -458,7 +458,7 @@ def test_stats_models_log_compress_the_mel_power_block_inside(tmp_path, demo_sta
 
 
 def test_predict_speaker_on_a_global_run_scores_each_clip_alone(tmp_path, demo_functionals, demo_root):
-    from ser_keras.predict import Predictor
+    from ser_keras.serving.predict import Predictor
     from ser_keras.train import TrainOptions, train
 
     run = train(demo_functionals, out_dir=tmp_path, options=TrainOptions(model="logreg"), progress=False)

@@ -10,8 +10,8 @@ import soundfile as sf
 
 from ser_keras import ParameterError
 from ser_keras.cli import main
-from ser_keras.predict import Predictor
-from ser_keras.timeline import fixed_segments, predict_timeline, speech_segments
+from ser_keras.serving.predict import Predictor
+from ser_keras.serving.timeline import fixed_segments, predict_timeline, speech_segments
 
 from conftest import one_error_line, tone
 
@@ -187,7 +187,7 @@ def test_an_hour_at_a_hop_of_ten_milliseconds_is_refused_from_the_header(logreg_
 
 
 def test_the_timeline_figure_breaks_lines_at_gaps_names_its_axes_and_keeps_the_legend_off_the_data():
-    from ser_keras.timeline import owned_spans, timeline_figure
+    from ser_keras.serving.timeline import owned_spans, timeline_figure
 
     labels = ["angry", "sad"]
     rows = [(0.0, 3.0, "angry", 0.9), (1.5, 4.5, "angry", 0.8), (4.5, 7.5, None, np.nan), (7.5, 10.5, "sad", 0.3)]
@@ -203,6 +203,6 @@ def test_the_timeline_figure_breaks_lines_at_gaps_names_its_axes_and_keeps_the_l
     legend = top.get_legend().get_window_extent()
     assert legend.x0 >= top.get_window_extent().x1  # beside the plot, not over it
     assert [t.get_text() for t in bands.texts] == ["angry", "sad"]  # one label per change: no collisions
-    from ser_keras.timeline import emotion_colours
+    from ser_keras.serving.timeline import emotion_colours
 
     assert top.lines[0].get_color() == emotion_colours(labels)["angry"]

@@ -3,7 +3,7 @@
 `waveform_features` equals `ser_keras.features.registry.compute` (tested to 1e-4): ``tf.signal``
 framing and real FFT, and the very filter banks the NumPy path uses
 (`ser_keras.signal.spectral`) embedded as constants.  The feature registry names it as those
-kinds' graph function; `ser_keras.serving` builds the SavedModel's waveform signatures
+kinds' graph function; `ser_keras.serving.saved_model` builds the SavedModel's waveform signatures
 on it.  TensorFlow is imported only when it runs.
 """
 

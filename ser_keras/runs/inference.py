@@ -1,6 +1,6 @@
 """Probabilities from any model a run holds: a scikit-learn pipeline, a Keras model or a `LiteRTModel`.
 
-Shared by training (scoring the test split), evaluation and the `ser_keras.predict.Predictor`.
+Shared by training (scoring the test split), evaluation and the `ser_keras.serving.predict.Predictor`.
 """
 
 from __future__ import annotations

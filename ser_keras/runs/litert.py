@@ -1,11 +1,11 @@
 """TensorFlow-free inference: a run's model as a LiteRT flatbuffer (``RUN/model.tflite``).
 
-`ser_keras.export.export_litert` converts the run's SavedModel ``serve`` signature (``features``
+`ser_keras.serving.export.export_litert` converts the run's SavedModel ``serve`` signature (``features``
 ``(batch, *feature_shape)`` float32, already speaker-standardised for ``--normalize
 speaker`` runs -> ``probabilities`` ``(batch, n_labels)``) with TensorFlow's LiteRT
 converter, built-in operators only.  `LiteRTModel` runs it with the ``ai-edge-litert``
 interpreter: importing this module, loading and running the model never import
-TensorFlow, so a `ser_keras.predict.Predictor` on a run that has ``model.tflite``
+TensorFlow, so a `ser_keras.serving.predict.Predictor` on a run that has ``model.tflite``
 starts without TensorFlow (the features are the NumPy ones it computes anyway).
 
 For kinds with a graph form (``stats``, ``frames``, ``mel``) the raw-waveform signature
@@ -28,7 +28,7 @@ from ..layout import LITERT_FILE, WAVEFORM_FILE  # noqa: F401  (named here for a
 
 #: The SavedModel signature that is converted (feature arrays -> probabilities).
 SIGNATURE = "serve"
-#: Its signature for ``--normalize global`` and ``speaker`` runs (`ser_keras.serving.export_saved_model`).
+#: Its signature for ``--normalize global`` and ``speaker`` runs (`ser_keras.serving.saved_model.export_saved_model`).
 WAVEFORM_SIGNATURES = ("serve_waveform", "serve_speaker")
 
 

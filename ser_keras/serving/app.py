@@ -1,7 +1,7 @@
 """The Streamlit page: upload or record speech, see the predicted emotion.
 
 Run it with ``ser-keras app [RUN_DIR]`` (or ``streamlit run ser_keras/app.py``).
-An upload longer than `TIMELINE_SECONDS` also gets its timeline (`ser_keras.timeline`).
+An upload longer than `TIMELINE_SECONDS` also gets its timeline (`ser_keras.serving.timeline`).
 Settings come from the environment so the page runs the same under ``streamlit run``
 and ``streamlit.testing``: ``SER_KERAS_MODELS`` (folder of run directories, default
 ``models``), ``SER_KERAS_RUN`` (run to open first) and ``SER_KERAS_MAX_MB`` (upload
@@ -97,7 +97,7 @@ def main() -> None:
     import pandas as pd
     import streamlit as st
 
-    from ser_keras.predict import Predictor
+    from ser_keras.serving.predict import Predictor
 
     @st.cache_resource(show_spinner="Loading the model…")
     def load_predictor(run_dir: str) -> Predictor:
@@ -164,7 +164,7 @@ def main() -> None:
         except SerError as error:
             st.warning(f"No timeline: {error}")
             return
-        from ser_keras.timeline import timeline_figure
+        from ser_keras.serving.timeline import timeline_figure
 
         st.subheader("Over time")
         st.caption(timeline_text(table))

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 SEGMENT_MODES = ("energy", "fixed")
 #: Frames this far above the noise floor are speech, however loud the loudest frame is.
@@ -173,7 +173,7 @@ def predict_timeline(
 
     Parameters
     ----------
-    predictor : ser_keras.predict.Predictor
+    predictor : ser_keras.serving.predict.Predictor
     waveform : np.ndarray [shape=(n,)]
         Mono float samples.
     sr : int
@@ -213,7 +213,7 @@ def predict_timeline(
         raise ParameterError(f"--segments is {' or '.join(SEGMENT_MODES)}, got {mode!r}")
     if len(spans) == 0:
         raise ParameterError(f"no segment of at least {shortest:g} s to score (mode {mode})")
-    from .signal.audio import SILENCE_PEAK
+    from ..signal.audio import SILENCE_PEAK
 
     pieces = [y[start:end] for start, end in spans]
     silent = [float(np.abs(piece).max(initial=0.0)) < SILENCE_PEAK for piece in pieces]
@@ -285,7 +285,7 @@ def timeline_figure(table, labels: list[str], *, duration: float | None = None, 
     -------
     fig : matplotlib.figure.Figure
     """
-    from .figures import pyplot
+    from ..figures import pyplot
 
     plt, _ = pyplot()
     end = duration or float(table["end"].max())
@@ -335,6 +335,6 @@ def plot_timeline(
     table, labels: list[str], path: str | os.PathLike, *, duration: float | None = None, title: str = ""
 ) -> None:
     """Write `timeline_figure` to ``path`` (a PNG, atomically)."""
-    from .figures import save_figure
+    from ..figures import save_figure
 
     save_figure(timeline_figure(table, labels, duration=duration, title=title), path)

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import os
 
-from .extraction.normalize import transductive
-from .features.registry import FeatureConfig
-from .signal.audio import SILENCE_PEAK
+from ..extraction.normalize import transductive
+from ..features.registry import FeatureConfig
+from ..signal.audio import SILENCE_PEAK
 
 #: The error of a waveform signature given a silent clip (as `Predictor.predict` refuses one).
 SILENT_CLIP = "silent clip: peak below -80 dBFS (ser_keras.signal.audio.SILENCE_PEAK); refused, as the Predictor does"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError
-from .extraction.normalize import transductive
-from .layout import LITERT_FILE, SAVED_MODEL_DIR, WAVEFORM_FILE
-from .runs.litert import SIGNATURE, WAVEFORM_SIGNATURES, LiteRTModel
+from ..errors import ParameterError
+from ..extraction.normalize import transductive
+from ..layout import LITERT_FILE, SAVED_MODEL_DIR, WAVEFORM_FILE
+from ..runs.litert import SIGNATURE, WAVEFORM_SIGNATURES, LiteRTModel
 
 #: Rows the export check compares at most.
 CHECK_ROWS = 64
@@ -36,9 +36,9 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
         The run has no ``saved_model/`` (scikit-learn runs other than ``logreg``), or the
         converter refuses it; the message names the folder.
     """
-    from .features.registry import FeatureConfig
-    from .files import atomic_write_bytes
-    from .runs.folders import read_sidecar
+    from ..features.registry import FeatureConfig
+    from ..files import atomic_write_bytes
+    from ..runs.folders import read_sidecar
 
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
@@ -80,10 +80,10 @@ def check_litert(run_dir: str | os.PathLike, target: str | os.PathLike) -> tuple
     what : str
         ``"test clips"`` or ``"zero rows"``.
     """
-    from .extraction.extract import FeatureSet
-    from .features.registry import FeatureConfig
-    from .runs.folders import feature_set_of, load_run
-    from .runs.inference import predict_probabilities
+    from ..extraction.extract import FeatureSet
+    from ..features.registry import FeatureConfig
+    from ..runs.folders import feature_set_of, load_run
+    from ..runs.inference import predict_probabilities
 
     sidecar, model = load_run(run_dir)
     try:

@@ -23,17 +23,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError, SerError, SerWarning
-from .extraction.jit_cache import first_use
-from .extraction.normalize import transductive
-from .features.registry import FeatureConfig, compute
-from .files import no_memory, out_of_memory
-from .layout import GROUP_FILE
-from .runs.folders import load_run, n_features_of, read_json, refuse_pickle
-from .runs.inference import gender_inputs
-from .runs.model_files import GENDER_CLASSIFIER, load_estimator
-from .signal.audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
-from .signal.windows import segments, stream_windows
+from ..errors import ParameterError, SerError, SerWarning
+from ..extraction.jit_cache import first_use
+from ..extraction.normalize import transductive
+from ..features.registry import FeatureConfig, compute
+from ..files import no_memory, out_of_memory
+from ..layout import GROUP_FILE
+from ..runs.folders import load_run, n_features_of, read_json, refuse_pickle
+from ..runs.inference import gender_inputs
+from ..runs.model_files import GENDER_CLASSIFIER, load_estimator
+from ..signal.audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
+from ..signal.windows import segments, stream_windows
 
 #: Files longer than this are read, resampled and scored block by block (`Predictor.predict_file`).
 STREAM_SECONDS = 60.0
@@ -97,7 +97,7 @@ class _Model:
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, n_labels)`` of feature rows (already speaker-normalised where the run is)."""
-        from .runs.inference import predict_probabilities
+        from ..runs.inference import predict_probabilities
 
         return predict_probabilities(self.model, X)
 
@@ -275,10 +275,10 @@ class Predictor:
         return self._score_speaker(part, which, [part.windows(at(part.features.sr)) for at in prepared])
 
     def predict_segments(self, clip, *, sr: int | None = None, mode: str = "energy", **options):
-        """One row per speech segment (or fixed window) of a long recording: `ser_keras.timeline`.
+        """One row per speech segment (or fixed window) of a long recording: `ser_keras.serving.timeline`.
 
         ``clip`` is a path or a waveform (with ``sr``); ``mode`` and ``options`` (``window``, ``hop``,
-        ``top_db``) as `ser_keras.timeline.predict_timeline`, which gives the table it returns.
+        ``top_db``) as `ser_keras.serving.timeline.predict_timeline`, which gives the table it returns.
         """
         from .timeline import count_fixed_segments, fixed_window, predict_timeline
 
@@ -300,7 +300,7 @@ class Predictor:
 
     def _score_speaker(self, part: _Model, which: str, per_clip: list[np.ndarray]) -> list[dict]:
         """Standardise one speaker's window features jointly, score them, and average per clip."""
-        from .extraction.normalize import MIN_SPEAKER_CLIPS, standardize_by_speaker
+        from ..extraction.normalize import MIN_SPEAKER_CLIPS, standardize_by_speaker
 
         X = np.concatenate(per_clip)
         owner = np.repeat(np.arange(len(per_clip)), [len(w) for w in per_clip])
@@ -484,7 +484,7 @@ def expand_paths(paths: Sequence[str | os.PathLike] | Iterable[str | os.PathLike
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            from .data.corpora import audio_files
+            from ..data.corpora import audio_files
 
             out.extend(audio_files(path))
         else:
