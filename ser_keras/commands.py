@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_into
+    from .evaluation.evaluate import evaluate_into
 
     on_extracted = None if args.quiet else print_extraction_summary
     manifest = corpus_manifest(args) if args.corpus else None
@@ -202,8 +202,8 @@ def _read_json(path) -> dict:
 def _evaluate_shifts(args: argparse.Namespace, manifest) -> int:
     import json
 
+    from .evaluation.robustness import evaluate_shifts
     from .layout import ROBUSTNESS_FILE
-    from .robustness import evaluate_shifts
 
     out_dir = evaluate_shifts(
         args.run_dir,

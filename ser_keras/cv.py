@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cv_report import plot_cv, summarize_folds
 from .data.corpora import corpus_names
 from .data.splits import speaker_folds, split_speakers
 from .errors import ParameterError
+from .evaluation.cv_report import plot_cv, summarize_folds
 from .extraction.extract import FeatureSet, extract_features
 from .extraction.normalize import transductive
 from .extraction.parts import Part, gender_rows

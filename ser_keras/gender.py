@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .evaluation.report import score
 from .extraction.extract import FeatureSet
 from .extraction.normalize import standardize_groups, transductive
 from .extraction.parts import Part, gender_rows
 from .files import atomic_write_json
 from .layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE
-from .report import score
 from .runs.folders import Staged, load_run, read_sidecar, run_name
 from .runs.inference import gender_inputs, predict_probabilities
 from .runs.model_files import save_estimator
@@ -116,7 +116,7 @@ def routed_report(fs: FeatureSet, parts: dict[str, Part], runs: dict[str, Path],
     Returns
     -------
     report : dict
-        `ser_keras.report.score` of the routed predictions on every test clip, with
+        `ser_keras.evaluation.report.score` of the routed predictions on every test clip, with
         ``gender_accuracy`` (share of test clips routed to their speaker's gender) and
         ``routed`` (clips sent to each model).
     """

@@ -25,6 +25,7 @@ from pathlib import Path
 from . import __version__
 from .data.corpora import corpus_names
 from .errors import ParameterError
+from .evaluation.report import score, write_report
 from .extraction.extract import FeatureSet
 from .extraction.normalize import transductive
 from .extraction.parts import Part, load_split, normalize_parts
@@ -35,7 +36,6 @@ from .fit_sklearn import fit_sklearn
 from .layout import RUN_FILE
 from .models import get_spec
 from .provenance import library_versions
-from .report import score, write_report
 from .runs.folders import (
     Staged,
     published_name,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ser_keras.evaluate
+import ser_keras.evaluation.evaluate
 import ser_keras.runs.folders
 from ser_keras import ParameterError
 from ser_keras.cli import main
@@ -169,7 +169,10 @@ def test_evaluate_shift_scores_the_test_clips_and_leaves_the_run_alone(conv1d_co
         loads.append(Path(run_dir))
         return load_run(run_dir, **options)
 
-    for module in (ser_keras.runs.folders, ser_keras.evaluate):  # one model for every condition: one trace of predict
+    for module in (
+        ser_keras.runs.folders,
+        ser_keras.evaluation.evaluate,
+    ):  # one model for every condition: one trace of predict
         monkeypatch.setattr(module, "load_run", counted_load_run)
     cache = tmp_path / "features"
     args = ["evaluate", str(conv1d_copy), "--shift", "white-0db,quiet", "--cache-dir", str(cache), "--jobs", "1"]

@@ -270,7 +270,7 @@ def test_a_long_run_title_is_wrapped_inside_the_confusion_figure(tmp_path, monke
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ser_keras.report import plot_confusion
+    from ser_keras.evaluation.report import plot_confusion
 
     figures = []
     monkeypatch.setattr(plt, "close", figures.append)

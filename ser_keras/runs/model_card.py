@@ -204,7 +204,7 @@ def cv_card(summary: dict) -> str:
 
 
 def robustness_section(record: dict) -> list[str]:
-    """The card's robustness table from a ``robustness.json`` record (`ser_keras.robustness`)."""
+    """The card's robustness table from a ``robustness.json`` record (`ser_keras.evaluation.robustness`)."""
     spread = "unweighted_accuracy_std" in record["rows"][0]
     lines = [
         "## Robustness",

@@ -1,7 +1,7 @@
 """The robustness benchmark's distribution shifts: fixed, documented settings of `ser_keras.signal.channel`.
 
 ``ser-keras evaluate RUN --shift white-10db,telephone`` (or ``--shift all``) scores a run's test clips
-through each shift (`ser_keras.robustness`). A shift is seeded per clip, so the same run, clips and
+through each shift (`ser_keras.evaluation.robustness`). A shift is seeded per clip, so the same run, clips and
 seed give the same table.
 
 =============  ===============================================================================

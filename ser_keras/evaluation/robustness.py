@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data.corpora import MANIFEST_COLUMNS
-from .errors import ParameterError
-from .layout import CV_FILE, ROBUSTNESS_DIR, ROBUSTNESS_FILE, ROBUSTNESS_PLOT, ROBUSTNESS_TABLE, fold_runs
-from .signal.shifts import SHIFT_VERSION, SHIFTS, parse_shifts
+from ..data.corpora import MANIFEST_COLUMNS
+from ..errors import ParameterError
+from ..layout import CV_FILE, ROBUSTNESS_DIR, ROBUSTNESS_FILE, ROBUSTNESS_PLOT, ROBUSTNESS_TABLE, fold_runs
+from ..signal.shifts import SHIFT_VERSION, SHIFTS, parse_shifts
 
 METRICS = ("unweighted_accuracy", "weighted_accuracy", "macro_f1")
 
@@ -36,9 +36,9 @@ def tested_clips(run_dir: str | os.PathLike) -> pd.DataFrame:
     manifest : pd.DataFrame
         `ser_keras.data.corpora.MANIFEST_COLUMNS` and ``split = 'test'``, one row per clip (original views).
     """
-    from .extraction.extract import FeatureSet
-    from .extraction.parts import gender_rows
-    from .runs.folders import feature_set_of, read_sidecar
+    from ..extraction.extract import FeatureSet
+    from ..extraction.parts import gender_rows
+    from ..runs.folders import feature_set_of, read_sidecar
 
     sidecar = read_sidecar(run_dir)
     fs = FeatureSet(feature_set_of(run_dir, sidecar))
@@ -85,10 +85,10 @@ def shift_table(
         One row per condition (``clean`` first): ``shift``, ``family``, ``description``, the
         three metrics, ``n_test`` and ``ua_drop`` (clean UA minus this UA).
     """
+    from ..extraction.extract import FeatureSet, extract_features
+    from ..features.registry import FeatureConfig
+    from ..runs.folders import load_run
     from .evaluate import evaluate_run
-    from .extraction.extract import FeatureSet, extract_features
-    from .features.registry import FeatureConfig
-    from .runs.folders import load_run
 
     loaded = load_run(run_dir)
     sidecar = loaded[0]
@@ -151,9 +151,9 @@ def evaluate_shifts(
         The folder with ``robustness.json``, ``robustness.csv`` and ``robustness.png``; built hidden
         and renamed into place (``robustness-2`` ... when taken).
     """
-    from .files import atomic_write_json, write_csv
-    from .runs.folders import Staged
-    from .runs.model_card import write_model_card
+    from ..files import atomic_write_json, write_csv
+    from ..runs.folders import Staged
+    from ..runs.model_card import write_model_card
 
     path = Path(path)
     names = parse_shifts(list(shifts))
@@ -216,7 +216,7 @@ def plot_robustness(tables: dict[str, pd.DataFrame], path: str | os.PathLike, *,
     path : path
         The PNG, written atomically.
     """
-    from .figures import pyplot, save_figure
+    from ..figures import pyplot, save_figure
 
     plt, _ = pyplot()
     order = list(next(iter(tables.values()))["shift"])

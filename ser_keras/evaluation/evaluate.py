@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError
-from .extraction.extract import FeatureSet
-from .extraction.normalize import standardize_groups, transductive
-from .extraction.parts import load_split, speaker_rows
+from ..errors import ParameterError
+from ..extraction.extract import FeatureSet
+from ..extraction.normalize import standardize_groups, transductive
+from ..extraction.parts import load_split, speaker_rows
+from ..runs.folders import feature_set_of, load_run
+from ..runs.inference import predict_probabilities
 from .report import score
-from .runs.folders import feature_set_of, load_run
-from .runs.inference import predict_probabilities
 
 
 def evaluate_run(
@@ -46,7 +46,7 @@ def evaluate_run(
     Returns
     -------
     report : dict
-        `ser_keras.report.score`'s metrics, plus the test speakers and what was scored.
+        `ser_keras.evaluation.report.score`'s metrics, plus the test speakers and what was scored.
     """
     run_dir = Path(run_dir)
     sidecar, model = loaded or load_run(run_dir)
@@ -123,11 +123,11 @@ def evaluate_into(
     out_dir : Path
         The folder holding ``report.json`` and ``confusion_matrix.png``.
     """
-    from .data.corpora import corpus_names
-    from .extraction.extract import extract_features
-    from .features.registry import FeatureConfig
+    from ..data.corpora import corpus_names
+    from ..extraction.extract import extract_features
+    from ..features.registry import FeatureConfig
+    from ..runs.folders import Staged, read_sidecar
     from .report import write_report
-    from .runs.folders import Staged, read_sidecar
 
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)

@@ -33,7 +33,7 @@ def summarize_folds(reports: list[dict], *, labels: list[str]) -> dict:
 
 def plot_cv(summary: dict, path: str | os.PathLike, *, title: str = "") -> None:
     """Per-fold UA / WA / macro-F1 bars with each mean as a line, beside the summed confusion matrix."""
-    from .figures import pyplot, save_figure
+    from ..figures import pyplot, save_figure
     from .report import confusion_heatmap
 
     plt, _ = pyplot()

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .figures import pyplot, save_figure
-from .files import atomic_write_json
-from .layout import CONFUSION_FILE, CURVES_FILE, REPORT_FILE
+from ..figures import pyplot, save_figure
+from ..files import atomic_write_json
+from ..layout import CONFUSION_FILE, CURVES_FILE, REPORT_FILE
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
