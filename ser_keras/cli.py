@@ -14,17 +14,6 @@ import warnings
 from collections.abc import Sequence
 
 from . import __version__, tflog
-from .arguments import (
-    DEMO_NOTE,
-    add_config_option,
-    add_corpus_options,
-    add_feature_options,
-    add_recipe_options,
-    add_split_options,
-    output_file_type,
-    shifts_type,
-    subparser_class,
-)
 from .commands import (
     RUNS_SORT_KEYS,
     cmd_app,
@@ -40,6 +29,17 @@ from .commands import (
 from .errors import SerError, SerWarning
 from .options import JOBS, SEED, number
 from .signal.shifts import SHIFTS
+from .training.arguments import (
+    DEMO_NOTE,
+    add_config_option,
+    add_corpus_options,
+    add_feature_options,
+    add_recipe_options,
+    add_split_options,
+    output_file_type,
+    shifts_type,
+    subparser_class,
+)
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
@@ -267,8 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _with_config(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
-    """``words`` with a command's ``--config FILE`` expanded into options (`ser_keras.recipe.expand_config`)."""
-    from .recipe import expand_config
+    """``words`` with a command's ``--config FILE`` expanded into options (`training.recipe.expand_config`)."""
+    from .training.recipe import expand_config
 
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     for i, word in enumerate(words):

@@ -11,15 +11,15 @@ import math
 import os
 import sys
 
-from .arguments import (
+from .errors import ParameterError, SerError
+from .layout import CV_FILE, REPORT_FILE
+from .training.arguments import (
     corpus_manifest,
     feature_configs,
     split_config,
     split_manifest,
     training_options,
 )
-from .errors import ParameterError, SerError
-from .layout import CV_FILE, REPORT_FILE
 
 
 def extract_from_args(args: argparse.Namespace):
@@ -73,10 +73,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from .cv import cross_validate
-    from .recipe import resolved_recipe, resolved_values
-    from .strategies import configure_devices
-    from .train import check_recipe
+    from .training.cv import cross_validate
+    from .training.recipe import resolved_recipe, resolved_values
+    from .training.strategies import configure_devices
+    from .training.train import check_recipe
 
     features, augment = feature_configs(args)
     resolved = check_recipe(training_options(args), features)  # before any extraction
@@ -115,10 +115,10 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .extraction.extract import FeatureSet
-    from .gender import VARIANTS, train_gender_group
-    from .recipe import resolved_recipe, resolved_values
-    from .strategies import configure_devices
-    from .train import check_recipe, train
+    from .training.gender import VARIANTS, train_gender_group
+    from .training.recipe import resolved_recipe, resolved_values
+    from .training.strategies import configure_devices
+    from .training.train import check_recipe, train
 
     options = training_options(args)
     if args.features_dir:

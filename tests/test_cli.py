@@ -119,7 +119,7 @@ def test_a_bad_option_value_is_one_line_naming_it_and_where_help_is():
 def test_every_option_states_its_default_in_its_help():
     import argparse
 
-    from ser_keras.arguments import HelpFormatter as _HelpFormatter
+    from ser_keras.training.arguments import HelpFormatter as _HelpFormatter
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
@@ -140,9 +140,9 @@ def test_every_training_option_field_has_exactly_one_flag_with_its_default(comma
     from ser_keras.data.splits import SplitConfig
     from ser_keras.features.registry import DEFAULT_KIND, FeatureConfig
     from ser_keras.options import default_of, flag_of, option_fields
-    from ser_keras.pipeline import SpecAugmentOptions
     from ser_keras.signal.augment import AugmentConfig
-    from ser_keras.training import TrainOptions
+    from ser_keras.training.options import TrainOptions
+    from ser_keras.training.pipeline import SpecAugmentOptions
 
     parser = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
     classes = (TrainOptions, SpecAugmentOptions, FeatureConfig, AugmentConfig)
@@ -155,7 +155,7 @@ def test_every_training_option_field_has_exactly_one_flag_with_its_default(comma
                 default = field.metadata["cli"]["text"](default)  # as typed: argparse converts it
             assert actions[0].option_strings[0] == flag_of(field) and actions[0].default == default
     args = parser.parse_args([])  # and no flag at all gives the dataclass's own defaults
-    from ser_keras.arguments import feature_configs, training_options
+    from ser_keras.training.arguments import feature_configs, training_options
 
     assert training_options(args) == TrainOptions()
     # feature options left unset are the default kind's own; augmentation is the dataclass's default

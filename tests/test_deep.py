@@ -11,7 +11,7 @@ import pytest
 
 from ser_keras.cli import main
 from ser_keras.features.registry import FeatureConfig, compute
-from ser_keras.training import TrainOptions
+from ser_keras.training.options import TrainOptions
 
 
 def _voice(sr: int = 16000, seconds: float = 1.0, f0: float = 150.0, seed: int = 0) -> np.ndarray:
@@ -91,7 +91,7 @@ def test_attentive_statistics_pooling_of_constant_frames_is_their_value_and_zero
 def test_mixup_makes_convex_pairs_of_examples_and_labels():
     import tensorflow as tf
 
-    from ser_keras.pipeline import mix_batch
+    from ser_keras.training.pipeline import mix_batch
 
     x = np.arange(8, dtype=np.float32)[:, None, None] * np.ones((8, 3, 2), dtype=np.float32)
     y = np.eye(4, dtype=np.float32)[[0, 1, 2, 3, 0, 1, 2, 3]]

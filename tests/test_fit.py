@@ -51,14 +51,14 @@ def small_sets(tmp_path_factory, demo_root) -> dict[str, tuple[np.ndarray, np.nd
 
 
 def fit_small(name: str, X: np.ndarray, y: np.ndarray, fs: FeatureSet, *, image_size=(64, 64)) -> float:
-    """Fit ``name`` as `ser_keras.fit_keras` builds it (z-score, log power, masks) with Adam; best accuracy."""
+    """Fit ``name`` as `ser_keras.training.fit_keras` builds it (z-score, log power, masks) with Adam; best accuracy."""
     import keras
 
     from ser_keras.extraction.parts import fit_normalization
-    from ser_keras.fit_keras import frame_masks
     from ser_keras.models.layers import log_compress
     from ser_keras.models.transfer import image_normalization
-    from ser_keras.pipeline import SpecAugmentOptions
+    from ser_keras.training.fit_keras import frame_masks
+    from ser_keras.training.pipeline import SpecAugmentOptions
 
     spec = MODELS[name]
     keras.utils.set_random_seed(0)

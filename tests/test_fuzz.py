@@ -72,8 +72,8 @@ class _Reached(SystemExit):
 
 @pytest.fixture
 def no_work(monkeypatch):
-    from ser_keras import cv
     from ser_keras.extraction import extract
+    from ser_keras.training import cv
 
     def reached(*args, **kwargs):
         raise _Reached(0)
@@ -149,7 +149,7 @@ RECIPE_VALUE = st.one_of(
 def test_no_recipe_file_value_is_a_traceback(command, no_work, demo_root, tmp_path, capsys):
     import yaml
 
-    from ser_keras.recipe import recipe_options
+    from ser_keras.training.recipe import recipe_options
 
     names = sorted(recipe_options() - {"out", "cache-dir", "corpus", "cremad-demographics", "features-dir"})
 

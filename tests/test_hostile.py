@@ -401,7 +401,7 @@ def test_an_internal_error_has_its_own_exit_code_and_a_traceback_file(monkeypatc
 
 
 def test_cv_resumes_from_its_finished_folds(demo_stats, demo_root, demo_cache, tmp_path, capsys, monkeypatch):
-    import ser_keras.cv as cv
+    import ser_keras.training.cv as cv
 
     real_train, calls, dying = cv.train, [], [True]
 

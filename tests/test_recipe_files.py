@@ -1,4 +1,4 @@
-"""Recipes as one type: `ser_keras.recipe.Recipe` (YAML, TOML, dict), ``--config`` and the shipped ``--recipe NAME``."""
+"""Recipes as one type: `ser_keras.training.recipe.Recipe` (YAML, TOML, dict), ``--config`` and ``--recipe NAME``."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import yaml
 from ser_keras.cli import main
 from ser_keras.errors import ParameterError
 from ser_keras.features.registry import FeatureConfig
-from ser_keras.recipe import Recipe
 from ser_keras.signal.augment import AugmentConfig
-from ser_keras.training import TrainOptions
+from ser_keras.training.options import TrainOptions
+from ser_keras.training.recipe import Recipe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -67,7 +67,7 @@ def test_cv_recipes_take_folds_but_no_split():
 
 
 def test_every_shipped_recipe_is_a_valid_recipe_of_train_and_cv():
-    from ser_keras.arguments import shipped_recipes
+    from ser_keras.training.arguments import shipped_recipes
 
     names = shipped_recipes()
     assert {"default", "linear", "seed-conv1d", "deep", "fusion", "transfer-scratch"} <= set(names)
@@ -88,8 +88,8 @@ def _shipped(name: str) -> Path:
 
 
 def test_recipe_name_is_taken_like_config_and_the_command_line_wins(tmp_path, capsys):
-    from ser_keras.arguments import recipe_parser
-    from ser_keras.recipe import expand_config
+    from ser_keras.training.arguments import recipe_parser
+    from ser_keras.training.recipe import expand_config
 
     words = expand_config(recipe_parser("train"), "train", ["--recipe", "seed-conv1d", "--epochs", "2"])
     args = recipe_parser("train").parse_args(words)
@@ -100,7 +100,7 @@ def test_recipe_name_is_taken_like_config_and_the_command_line_wins(tmp_path, ca
 
 def test_a_command_passes_over_the_recipe_keys_it_does_not_use_but_not_typos(tmp_path, monkeypatch):
     from ser_keras.cli import build_parser
-    from ser_keras.recipe import expand_config
+    from ser_keras.training.recipe import expand_config
 
     monkeypatch.chdir(tmp_path)
     extract = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices)

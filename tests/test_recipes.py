@@ -141,7 +141,7 @@ def test_every_kind_is_one_registry_entry():
 
 @pytest.mark.parametrize(("features", "model"), [("mel", "conv1d"), ("stats", "conv2d"), ("functionals", "conv2d")])
 def test_a_model_that_cannot_take_the_features_is_refused(tmp_path, capsys, features, model):
-    from ser_keras.train import check_model_suits
+    from ser_keras.training.train import check_model_suits
 
     with pytest.raises(ParameterError, match=f"--model {model} does not take {features} features"):
         check_model_suits(model, FeatureConfig.for_kind(features))
@@ -249,9 +249,9 @@ def test_cv_on_the_demo_corpus_keeps_every_fold_speaker_independent(tmp_path, de
 
 @pytest.mark.slow
 def test_cv_with_a_keras_model_and_speaker_normalisation(tmp_path, demo_functionals, demo_root, capsys):
-    from ser_keras.cv import cross_validate
     from ser_keras.data.corpora import build_manifest
-    from ser_keras.train import TrainOptions
+    from ser_keras.training.cv import cross_validate
+    from ser_keras.training.train import TrainOptions
 
     manifest = build_manifest([f"demo={demo_root}"])
     cv_dir = cross_validate(
@@ -320,7 +320,7 @@ def test_speaker_signature_equals_the_predictor_on_one_speakers_clips(
     import tensorflow as tf
 
     from ser_keras.serving.predict import Predictor
-    from ser_keras.train import TrainOptions, train
+    from ser_keras.training.train import TrainOptions, train
 
     clips = sorted((Path(demo_root) / "Actor_03").glob("*.wav"))[:8]
     for fs, model in ((demo_functionals, "dnn"), (demo_stats, "conv1d")):
@@ -353,7 +353,7 @@ def test_predict_groups_a_speaker_runs_files_by_folder_and_warns_on_few_clips(
 ):
     import shutil
 
-    from ser_keras.train import TrainOptions, train
+    from ser_keras.training.train import TrainOptions, train
 
     run = train(
         demo_functionals,
@@ -392,7 +392,7 @@ def test_ensemble_is_one_model_one_savedmodel_one_report(tmp_path, demo_function
     import tensorflow as tf
 
     from ser_keras.runs.folders import load_run
-    from ser_keras.train import TrainOptions, train
+    from ser_keras.training.train import TrainOptions, train
 
     run = train(
         demo_functionals, out_dir=tmp_path, options=TrainOptions(model="dnn", ensemble=3, epochs=3), progress=False
@@ -437,7 +437,7 @@ def test_stats_models_log_compress_the_mel_power_block_inside(tmp_path, demo_sta
 
     from ser_keras.models.layers import LogCompress, log_compress
     from ser_keras.runs.folders import load_run
-    from ser_keras.train import TrainOptions, train
+    from ser_keras.training.train import TrainOptions, train
 
     run = train(demo_stats, out_dir=tmp_path, options=TrainOptions(model="conv1d", epochs=1), progress=False)
     sidecar, model = load_run(run)
@@ -459,7 +459,7 @@ def test_stats_models_log_compress_the_mel_power_block_inside(tmp_path, demo_sta
 
 def test_predict_speaker_on_a_global_run_scores_each_clip_alone(tmp_path, demo_functionals, demo_root):
     from ser_keras.serving.predict import Predictor
-    from ser_keras.train import TrainOptions, train
+    from ser_keras.training.train import TrainOptions, train
 
     run = train(demo_functionals, out_dir=tmp_path, options=TrainOptions(model="logreg"), progress=False)
     predictor = Predictor.from_run(run)
@@ -475,9 +475,9 @@ def test_group_balance_gives_each_descriptor_family_the_same_weight(tmp_path, de
     the exported Keras model folds them in and still equals the pipeline."""
     from ser_keras.features.functionals import feature_names
     from ser_keras.features.registry import FeatureConfig
-    from ser_keras.fit_sklearn import group_weights, logistic_to_keras
     from ser_keras.runs.folders import load_run
-    from ser_keras.train import TrainOptions, train
+    from ser_keras.training.fit_sklearn import group_weights, logistic_to_keras
+    from ser_keras.training.train import TrainOptions, train
 
     config = FeatureConfig.for_kind("functionals")
     groups = np.asarray(config.kind_spec.column_groups(config))

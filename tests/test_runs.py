@@ -206,7 +206,7 @@ def test_a_recipe_written_by_the_previous_release_replays_to_its_report(tmp_path
 
 
 def test_train_from_python_writes_a_recipe_that_replays(demo_stats, tmp_path, capsys):
-    from ser_keras.train import TrainOptions, train
+    from ser_keras.training.train import TrainOptions, train
 
     run = train(demo_stats, options=TrainOptions(model="logreg"), out_dir=tmp_path / "m", progress=False)
     recipe = run / "recipe.yaml"

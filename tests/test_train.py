@@ -110,7 +110,7 @@ def test_end_to_end_demo_beats_chance_and_exports(demo_stats, demo_conv1d_run, t
 @pytest.mark.slow
 def test_a_plateau_really_lowers_the_learning_rate(demo_stats, tmp_path):
 
-    from ser_keras.train import TrainOptions, train
+    from ser_keras.training.train import TrainOptions, train
 
     # Adam at 1.0, a thousand times too high: val_loss bounces by orders of magnitude, so epochs without
     # improvement come (at 1e-2 it can fall every epoch of the eight)
@@ -303,7 +303,7 @@ def test_a_new_model_is_one_spec(demo_stats, tmp_path, monkeypatch):
     import ser_keras.models as models
     from ser_keras.features.registry import FeatureConfig
     from ser_keras.models import ModelSpec
-    from ser_keras.train import TrainOptions, check_recipe, train
+    from ser_keras.training.train import TrainOptions, check_recipe, train
 
     def build_linear(input_shape, num_classes, *, normalization=None, log_columns=None):
         inputs = keras.Input(shape=input_shape, name="features")

@@ -83,7 +83,7 @@ def test_weights_round_trip_by_path_and_clear_refusals(tmp_path):
 
 
 def test_augmentation_changes_train_batches_never_validation():
-    from ser_keras.pipeline import SpecAugmentOptions, make_datasets
+    from ser_keras.training.pipeline import SpecAugmentOptions, make_datasets
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(24, 32, 40)).astype("float32")

@@ -98,7 +98,7 @@ def column_groups(config) -> list[str]:
     One of `FAMILIES`, ``contour`` (the ``seg*`` columns) or ``spectral_energy`` (the
     spectral and energy descriptors, duration and voiced fraction).  The log-mel block
     alone is a quarter of the columns; linear models give each family the same weight
-    (`ser_keras.fit_sklearn.group_weights`).
+    (`ser_keras.training.fit_sklearn.group_weights`).
     """
     groups = []
     for name in feature_names(config):

@@ -300,7 +300,7 @@ class FeatureKind:
         log-compress inside themselves before their z-score.
     column_groups : callable ``(config) -> list of str`` or None
         The descriptor family of each column of a vector kind: logistic regression
-        weighs each family equally (``--group-balance``, `ser_keras.fit_sklearn.group_weights`).
+        weighs each family equally (``--group-balance``, `ser_keras.training.fit_sklearn.group_weights`).
     """
 
     name: str

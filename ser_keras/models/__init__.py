@@ -3,7 +3,7 @@
 A spec says everything the rest of the package needs to know about a model: its
 backend (Keras or scikit-learn), the feature layouts it takes, whether it
 log-compresses raw power columns, its family's training defaults, how it is built,
-and one line of help.  Training, `ser_keras.train.TrainOptions.resolve`, the
+and one line of help.  Training, `ser_keras.training.train.TrainOptions.resolve`, the
 suitability check and the command line's help all read it, so adding a model is one
 spec here and one builder.
 
@@ -101,13 +101,13 @@ class ModelSpec:
     family : {'seed', 'frame', 'fusion', 'transfer', 'baseline'}
         ``transfer``: an ImageNet backbone, trained in two phases with pretrained weights;
         ``frame``: a frame-level network, whose builder takes training-only frame masks;
-        ``fusion``: fitted in parts (`ser_keras.fit_fusion`), no builder of its own.
+        ``fusion``: fitted in parts (`ser_keras.training.fit_fusion`), no builder of its own.
     log_power : bool
         Its first layers can log-compress a raw mel-power block (``--log-power``).
     group_balance : bool
         It weighs each descriptor family equally under its L2 penalty (``--group-balance``).
     keras_equivalent : bool
-        Its fitted estimator has an equal Keras model (`ser_keras.fit_sklearn.logistic_to_keras`),
+        Its fitted estimator has an equal Keras model (`ser_keras.training.fit_sklearn.logistic_to_keras`),
         so its runs export a SavedModel and a LiteRT file.
     defaults : dict
         Training defaults of its family (`SEED_DEFAULTS`, `TRANSFER_DEFAULTS`).

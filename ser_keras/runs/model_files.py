@@ -49,13 +49,13 @@ PICKLE_REFUSAL = (
 #: kNN is fitted by brute force, so its search trees (whose index arrays cannot be checked) are
 #: never trusted.
 EXTRA_TRUSTED = {
-    "logreg": ("ser_keras.fit_sklearn.scale_columns",),
+    "logreg": ("ser_keras.training.fit_sklearn.scale_columns",),
     "mlp": (
         "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
         "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
     ),
 }
-#: The gender classifier of a ``--gender all`` group: `ser_keras.gender.fit_gender_classifier`.
+#: The gender classifier of a ``--gender all`` group: `ser_keras.training.gender.fit_gender_classifier`.
 GENDER_CLASSIFIER = "gender classifier"
 
 

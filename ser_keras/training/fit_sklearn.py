@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .files import write_csv
-from .layout import ESTIMATOR_FILE, HISTORY_FILE, SAVED_MODEL_DIR
-from .models import get_spec
-from .runs.inference import sklearn_probabilities
-from .runs.model_files import save_estimator
+from ..files import write_csv
+from ..layout import ESTIMATOR_FILE, HISTORY_FILE, SAVED_MODEL_DIR
+from ..models import get_spec
+from ..runs.inference import sklearn_probabilities
+from ..runs.model_files import save_estimator
 
 
 def logistic_to_keras(pipeline, *, n_labels: int):
@@ -99,7 +99,7 @@ def fit_sklearn(model_name, train_part, val_part, X_test, options, run_dir, *, c
     save_estimator(pipeline, run_dir / ESTIMATOR_FILE)
     probabilities = sklearn_probabilities(pipeline, X_test)
     if spec.keras_equivalent and config.kind_spec.layout == "vector":  # the same model in Keras: a SavedModel too
-        from .serving.saved_model import export_saved_model
+        from ..serving.saved_model import export_saved_model
 
         export_saved_model(
             logistic_to_keras(pipeline, n_labels=len(labels)),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .options import number, option
+from ..options import number, option
 
 #: The help section of these options.
 SPEC_AUGMENT = "SpecAugment of mel training batches and frame masks of the frame-level networks (--spec-augment)"

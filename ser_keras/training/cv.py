@@ -17,7 +17,7 @@ copy of a test utterance is ever trained on.
 
 With ``gender="all"`` each fold also trains a male and a female model on the same
 speakers (``fold-k-male/``, ``fold-k-female/``) and scores them routed by a gender
-classifier on the fold's test clips (``fold-k-routed.json``, `ser_keras.gender.routed_report`);
+classifier on the fold's test clips (``fold-k-routed.json``, `ser_keras.training.gender.routed_report`);
 ``cv.json`` holds that as ``routed`` beside the mixed model's figures.
 """
 
@@ -33,17 +33,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data.corpora import corpus_names
-from .data.splits import speaker_folds, split_speakers
-from .errors import ParameterError
-from .evaluation.cv_report import plot_cv, summarize_folds
-from .extraction.extract import FeatureSet, extract_features
-from .extraction.normalize import transductive
-from .extraction.parts import Part, gender_rows
-from .files import atomic_write_json
-from .layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE, fold_name, routed_name
-from .runs.folders import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
-from .runs.model_card import write_model_card
+from ..data.corpora import corpus_names
+from ..data.splits import speaker_folds, split_speakers
+from ..errors import ParameterError
+from ..evaluation.cv_report import plot_cv, summarize_folds
+from ..extraction.extract import FeatureSet, extract_features
+from ..extraction.normalize import transductive
+from ..extraction.parts import Part, gender_rows
+from ..files import atomic_write_json
+from ..layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE, fold_name, routed_name
+from ..runs.folders import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
+from ..runs.model_card import write_model_card
 from .train import TrainOptions, train
 
 
@@ -132,7 +132,7 @@ def cross_validate(
         A line per fold on stderr.
     recipe : dict, optional
         The command-line recipe, written to ``recipe.yaml`` (``ser-keras cv --config`` replays it);
-        without one, the recipe of these arguments (`ser_keras.recipe.cv_recipe_of`).
+        without one, the recipe of these arguments (`ser_keras.training.recipe.cv_recipe_of`).
 
     Returns
     -------

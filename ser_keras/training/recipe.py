@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ParameterError
-from .files import atomic_write_text, read_text
-from .layout import RECIPE_FILE
+from ..errors import ParameterError
+from ..files import atomic_write_text, read_text
+from ..layout import RECIPE_FILE
 
 #: Options that are about this invocation, not the recipe: never written to recipe.yaml.
 NOT_RECIPE = ("config", "recipe", "quiet", "func", "command", "jobs", "scheduler", "parser")
@@ -222,7 +222,7 @@ def expand_config(parser: argparse.ArgumentParser, command: str, words: Sequence
             if option in OUTPUT_OPTIONS and value is not None and not _inside_here(value):
                 import warnings
 
-                from .errors import SerWarning
+                from ..errors import SerWarning
 
                 warnings.warn(
                     f"{file}: {option}: {value} is outside the current folder; a recipe file does not choose "
@@ -253,16 +253,16 @@ def resolved_values(*, features=None, options=None) -> dict:
     features : FeatureConfig, optional
         Its kind's defaults, filled in (``sr``, ``n-mels`` ...).
     options : TrainOptions, optional
-        Resolved for the model (`ser_keras.training.TrainOptions.resolve`): ``model``,
+        Resolved for the model (`ser_keras.training.options.TrainOptions.resolve`): ``model``,
         ``batch-size``, ``lr``, ``optimizer``, ``patience`` ...
     """
-    from .options import flag_of, option_fields
+    from ..options import flag_of, option_fields
+    from .options import TrainOptions
     from .pipeline import SpecAugmentOptions
-    from .training import TrainOptions
 
     out = {}
     if features is not None:
-        from .features.registry import FeatureConfig
+        from ..features.registry import FeatureConfig
 
         out["features"] = features.kind
         out.update({flag_of(f)[2:]: getattr(features, f.name) for f in option_fields(FeatureConfig)})
@@ -276,8 +276,8 @@ def _augment_values(augment: dict | None) -> dict:
     """A feature set's augmentation record (`ser_keras.signal.augment.AugmentConfig.to_dict`) as recipe options."""
     augment = augment or {}
     out = {"augment": ",".join(augment.get("recipes", [])) or "none"}
-    from .options import flag_of, option_fields
-    from .signal.augment import AugmentConfig
+    from ..options import flag_of, option_fields
+    from ..signal.augment import AugmentConfig
 
     for field in option_fields(AugmentConfig):
         if field.name != "recipes" and field.name in augment:
@@ -328,7 +328,7 @@ def resolved_recipe(parser: argparse.ArgumentParser, args: argparse.Namespace, *
     ``resolved`` (`resolved_values`), so that a later default never changes what an old
     recipe replays; ``null`` remains only where nothing resolves it (``--weights`` ...).
     """
-    from .options import value_text
+    from ..options import value_text
 
     resolved = resolved or {}
     recipe = {}
@@ -359,7 +359,7 @@ class Recipe:
     """A whole recipe of ``train`` or ``cv``: corpora, features, augmentation, split and training.
 
     One mapping of long option names to values (what ``recipe.yaml`` and ``--config``
-    hold), read through the command's own option schema (`ser_keras.arguments`), so a
+    hold), read through the command's own option schema (`ser_keras.training.arguments`), so a
     value is checked exactly as if typed; the library's objects are views of it.
 
     Examples
@@ -436,7 +436,7 @@ class Recipe:
         return write_recipe(self.to_dict(), folder)
 
     def namespace(self) -> argparse.Namespace:
-        """The parsed options, as the command line's helpers (`ser_keras.arguments`) take them."""
+        """The parsed options, as the command line's helpers (`ser_keras.training.arguments`) take them."""
         from .arguments import recipe_parser
 
         parser = recipe_parser(self.command)
@@ -473,7 +473,7 @@ class Recipe:
 
     @property
     def train(self):
-        """The `ser_keras.training.TrainOptions`."""
+        """The `ser_keras.training.options.TrainOptions`."""
         from .arguments import training_options
 
         return training_options(self.namespace())

@@ -4,7 +4,7 @@ The corpus, split, feature, augmentation and training options are added to a par
 here (most generated from their dataclass fields, `ser_keras.options`), and the
 namespace argparse returns is turned back into the library's objects
 (`corpus_manifest`, `feature_configs`, `training_options` ...).  `ser_keras.cli` and
-`ser_keras.recipe.Recipe` both build on it, so a recipe file and a command line are
+`ser_keras.training.recipe.Recipe` both build on it, so a recipe file and a command line are
 read by one schema.
 """
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import JOBS, SEED, number
+from ..options import JOBS, SEED, number
 
 #: The folder of the recipes shipped with the package (``--recipe NAME``): README's results, one file each.
-SHIPPED_RECIPES = Path(__file__).parent / "recipes"
+SHIPPED_RECIPES = Path(__file__).parents[1] / "recipes"
 
 
 def shipped_recipes() -> list[str]:
@@ -36,15 +36,15 @@ def recipe_path(name: str) -> str:
         return str(SHIPPED_RECIPES / f"{name}.yaml")
     if Path(name).suffix.lower() in (".yaml", ".yml", ".toml") and Path(name).exists():
         return name
-    from .errors import ParameterError
+    from ..errors import ParameterError
 
     raise ParameterError(f"--recipe: {name!r} is neither a shipped recipe ({', '.join(shipped_recipes())}) nor a file")
 
 
 def shifts_type(text: str) -> tuple[str, ...]:
     """``--shift``: `ser_keras.signal.shifts.parse_shifts`, its refusal as argparse's one-line error."""
-    from .errors import ParameterError
-    from .signal.shifts import parse_shifts
+    from ..errors import ParameterError
+    from ..signal.shifts import parse_shifts
 
     try:
         return parse_shifts(text)
@@ -89,15 +89,15 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
 
 def add_split_options(parser: argparse.ArgumentParser) -> None:
     """Options of the speaker-independent split: the fields of `SplitConfig`."""
-    from .data.splits import SplitConfig
-    from .options import add_options
+    from ..data.splits import SplitConfig
+    from ..options import add_options
 
     add_options(parser, SplitConfig)
 
 
 def corpus_manifest(args: argparse.Namespace):
     """The manifest chosen by `add_corpus_options`."""
-    from .data.corpora import build_manifest
+    from ..data.corpora import build_manifest
 
     return build_manifest(
         args.corpus,
@@ -111,8 +111,8 @@ def corpus_manifest(args: argparse.Namespace):
 
 def split_config(args: argparse.Namespace):
     """The `SplitConfig` chosen by `add_split_options`."""
-    from .data.splits import SplitConfig
-    from .options import from_args
+    from ..data.splits import SplitConfig
+    from ..options import from_args
 
     return from_args(SplitConfig, args)
 
@@ -126,7 +126,7 @@ def checked_type(check, **options):
     """An argparse ``type`` from a check of `ser_keras.runs.folders` (its message becomes argparse's)."""
 
     def convert(text: str):
-        from .errors import ParameterError
+        from ..errors import ParameterError
 
         try:
             return str(check(text, **options))
@@ -138,22 +138,22 @@ def checked_type(check, **options):
 
 
 def out_dir_type():
-    from .runs.folders import check_out_dir
+    from ..runs.folders import check_out_dir
 
     return checked_type(check_out_dir, create=False)
 
 
 def output_file_type(*suffixes: str):
-    from .runs.folders import check_output_file
+    from ..runs.folders import check_output_file
 
     return checked_type(check_output_file, suffixes=suffixes)
 
 
 def add_feature_options(parser: argparse.ArgumentParser) -> None:
     """Options of the feature set: representation, its parameters, augmentation, run-time."""
-    from .features.registry import DEFAULT_KIND, FEATURE_GROUP, KINDS, FeatureConfig
-    from .options import add_options
-    from .signal.augment import AugmentConfig
+    from ..features.registry import DEFAULT_KIND, FEATURE_GROUP, KINDS, FeatureConfig
+    from ..options import add_options
+    from ..signal.augment import AugmentConfig
 
     group = parser.add_argument_group(FEATURE_GROUP)
     group.add_argument(
@@ -187,9 +187,9 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
 
 def feature_configs(args: argparse.Namespace):
     """The `FeatureConfig` and `AugmentConfig` chosen on the command line."""
-    from .features.registry import FeatureConfig
-    from .options import from_args, option_fields
-    from .signal.augment import AugmentConfig
+    from ..features.registry import FeatureConfig
+    from ..options import from_args, option_fields
+    from ..signal.augment import AugmentConfig
 
     features = FeatureConfig.for_kind(
         args.features, **{field.name: getattr(args, field.name) for field in option_fields(FeatureConfig)}
@@ -200,9 +200,9 @@ def feature_configs(args: argparse.Namespace):
 
 def training_options(args: argparse.Namespace):
     """The `TrainOptions` chosen by `add_training_options` (``--seed`` is the split's, shared)."""
-    from .options import from_args
+    from ..options import from_args
+    from .options import TrainOptions
     from .pipeline import SpecAugmentOptions
-    from .training import TrainOptions
 
     return from_args(TrainOptions, args, seed=args.seed, augment_options=from_args(SpecAugmentOptions, args))
 
@@ -212,9 +212,9 @@ def add_training_options(parser: argparse.ArgumentParser, *, all_genders: str) -
 
     ``all_genders`` says what ``--gender all`` does in this command.
     """
-    from .options import add_options
+    from ..options import add_options
+    from .options import TRAINING, TrainOptions
     from .pipeline import SpecAugmentOptions
-    from .training import TRAINING, TrainOptions
 
     groups = {TRAINING: parser.add_argument_group(TRAINING)}
     groups[TRAINING].add_argument(
@@ -307,8 +307,8 @@ def add_recipe_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def recipe_parser(command: str) -> argparse.ArgumentParser:
-    """A parser of ``command``'s recipe options alone (`ser_keras.recipe.Recipe.from_dict` reads through it)."""
-    from .errors import ParameterError
+    """A parser of ``command``'s recipe options alone (`ser_keras.training.recipe.Recipe.from_dict` reads it)."""
+    from ..errors import ParameterError
 
     class RaisingParser(subparser_class()):
         def error(self, message: str):

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation.report import score
-from .extraction.extract import FeatureSet
-from .extraction.normalize import standardize_groups, transductive
-from .extraction.parts import Part, gender_rows
-from .files import atomic_write_json
-from .layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE
-from .runs.folders import Staged, load_run, read_sidecar, run_name
-from .runs.inference import gender_inputs, predict_probabilities
-from .runs.model_files import save_estimator
+from ..evaluation.report import score
+from ..extraction.extract import FeatureSet
+from ..extraction.normalize import standardize_groups, transductive
+from ..extraction.parts import Part, gender_rows
+from ..files import atomic_write_json
+from ..layout import GENDER_FILE, GENDER_REPORT_FILE, GROUP_FILE
+from ..runs.folders import Staged, load_run, read_sidecar, run_name
+from ..runs.inference import gender_inputs, predict_probabilities
+from ..runs.model_files import save_estimator
 
 #: The variants ``--gender all`` trains, and the two the classifier routes between.
 VARIANTS = ("mixed", "male", "female")
@@ -106,7 +106,7 @@ def routed_report(fs: FeatureSet, parts: dict[str, Part], runs: dict[str, Path],
     ----------
     fs : FeatureSet
     parts : dict of str to Part
-        The fold's mixed ``train`` and ``test`` parts (`ser_keras.cv.fold_parts`); the
+        The fold's mixed ``train`` and ``test`` parts (`ser_keras.training.cv.fold_parts`); the
         classifier is fitted on ``train``, whose speakers the routed models trained on.
     runs : dict of str to Path
         The fold's ``male`` and ``female`` runs, trained on the same speakers restricted to

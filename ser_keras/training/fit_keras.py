@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .extraction.parts import fit_normalization
-from .files import write_csv
-from .layout import HISTORY_FILE, KERAS_MODEL_FILE, LOGS_DIR, SAVED_MODEL_DIR
-from .models import get_spec
+from ..extraction.parts import fit_normalization
+from ..files import write_csv
+from ..layout import HISTORY_FILE, KERAS_MODEL_FILE, LOGS_DIR, SAVED_MODEL_DIR
+from ..models import get_spec
 from .strategies import make_strategy, prepare_multi_worker
 
 
 def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
     """Train a Keras model (`train_keras`), save it and its SavedModel into ``run_dir``; its test probabilities."""
-    from .serving.saved_model import export_saved_model
+    from ..serving.saved_model import export_saved_model
 
     model, history, extra = train_keras(
         model_name, fs.features, fs.labels, X_train, y_train, X_val, y_val, options, run_dir, strategy, progress
@@ -76,7 +76,7 @@ def train_keras(model_name, config, labels, X_train, y_train, X_val, y_val, opti
     global_batch = options.batch_size * replicas
     transfer = get_spec(model_name).is_transfer
     if transfer:
-        from .models.transfer import image_normalization
+        from ..models.transfer import image_normalization
 
         build_options = {
             "normalization": image_normalization(X_train),
@@ -88,7 +88,7 @@ def train_keras(model_name, config, labels, X_train, y_train, X_val, y_val, opti
         X_fit = X_train
         power_columns = config.kind_spec.power_columns
         if power_columns is not None and options.log_power and get_spec(model_name).log_power:
-            from .models.layers import log_compress
+            from ..models.layers import log_compress
 
             build_options["log_columns"] = power_columns(config)
             X_fit = log_compress(X_train, *build_options["log_columns"])

@@ -2,8 +2,8 @@
 frame-level network on the frames of the same clips, averaged into one Keras model.
 
 The logistic regression is fitted with scikit-learn on train + val, as the ``logreg``
-runs are, and becomes its equal Keras model (`ser_keras.fit_sklearn.logistic_to_keras`);
-the frame network (``tdnn``) trains as a ``tdnn`` run does (`ser_keras.fit_keras.train_keras`).
+runs are, and becomes its equal Keras model (`ser_keras.training.fit_sklearn.logistic_to_keras`);
+the frame network (``tdnn``) trains as a ``tdnn`` run does (`ser_keras.training.fit_keras.train_keras`).
 `ser_keras.models.fusion.combine` joins them.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features.fusion_kind import fusion_blocks
+from ..features.fusion_kind import fusion_blocks
+from ..layout import KERAS_MODEL_FILE, SAVED_MODEL_DIR
 from .fit_keras import train_keras
 from .fit_sklearn import fit_pipeline, logistic_to_keras
-from .layout import KERAS_MODEL_FILE, SAVED_MODEL_DIR
 
 #: The models a fusion run is made of.
 UTTERANCE_MODEL, FRAME_MODEL = "logreg", "tdnn"
@@ -27,7 +27,7 @@ def fit_fusion(fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, str
 
     ``X_*`` are ``fusion`` rows ``(n, n_functionals + sequence_frames * n_descriptors)``.
     """
-    from .serving.saved_model import export_saved_model
+    from ..serving.saved_model import export_saved_model
 
     utterance, frames, n_utterance = fusion_blocks(fs.features)
     frame_shape = frames.output_shape()
@@ -46,7 +46,7 @@ def fit_fusion(fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, str
     frame_model, history, extra = train_keras(
         FRAME_MODEL, frames, fs.labels, F_train, y_train, F_val, y_val, options, run_dir, strategy, progress
     )
-    from .models.fusion import combine
+    from ..models.fusion import combine
 
     model = combine(
         logistic_to_keras(pipeline, n_labels=len(fs.labels)),

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 
 def configure_devices(n_devices: int | None) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .errors import ParameterError
-from .features.registry import KINDS
-from .models import (
+from ..errors import ParameterError
+from ..features.registry import KINDS
+from ..models import (
     CLASSIC_DEFAULTS,
     TRANSFER_MODELS,
     TRANSFER_SCRATCH_DEFAULTS,
@@ -20,7 +20,7 @@ from .models import (
     is_pretrained,
     models_help,
 )
-from .options import EPOCHS, image_size, image_size_text, number, option
+from ..options import EPOCHS, image_size, image_size_text, number, option
 from .pipeline import SpecAugmentOptions
 
 TRAINING = "training"

@@ -2,8 +2,8 @@
 
 `TrainOptions` holds the recipe's training options; `train` checks them against the
 model's spec (`ser_keras.models.ModelSpec`), fits a Keras model
-(`ser_keras.fit_keras`, inside a ``tf.distribute`` strategy, `ser_keras.strategies`) or
-a scikit-learn baseline (`ser_keras.fit_sklearn`) on the data of `ser_keras.extraction.parts`,
+(`ser_keras.training.fit_keras`, inside a ``tf.distribute`` strategy, `ser_keras.training.strategies`) or
+a scikit-learn baseline (`ser_keras.training.fit_sklearn`) on the data of `ser_keras.extraction.parts`,
 scores it on the test split and publishes the run folder atomically.
 
 Validation is the speaker-independent ``val`` split, never ``test``; the z-score
@@ -22,28 +22,28 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__
-from .data.corpora import corpus_names
-from .errors import ParameterError
-from .evaluation.report import score, write_report
-from .extraction.extract import FeatureSet
-from .extraction.normalize import transductive
-from .extraction.parts import Part, load_split, normalize_parts
-from .features.registry import KINDS
-from .files import atomic_write_json
-from .fit_keras import fit_keras
-from .fit_sklearn import fit_sklearn
-from .layout import RUN_FILE
-from .models import get_spec
-from .provenance import library_versions
-from .runs.folders import (
+from .. import __version__
+from ..data.corpora import corpus_names
+from ..errors import ParameterError
+from ..evaluation.report import score, write_report
+from ..extraction.extract import FeatureSet
+from ..extraction.normalize import transductive
+from ..extraction.parts import Part, load_split, normalize_parts
+from ..features.registry import KINDS
+from ..files import atomic_write_json
+from ..layout import RUN_FILE
+from ..models import get_spec
+from ..provenance import library_versions
+from ..runs.folders import (
     Staged,
     published_name,
     run_name,
 )
-from .runs.model_card import write_model_card
+from ..runs.model_card import write_model_card
+from .fit_keras import fit_keras
+from .fit_sklearn import fit_sklearn
+from .options import TrainOptions
 from .strategies import is_chief
-from .training import TrainOptions
 
 
 def train(
@@ -73,10 +73,10 @@ def train(
     name : str, optional
         The run folder's name (default: recipe and start time, `ser_keras.runs.folders.run_name`).
     recipe : dict, optional
-        The command-line recipe, written to ``recipe.yaml`` (`ser_keras.recipe`) so that
+        The command-line recipe, written to ``recipe.yaml`` (`ser_keras.training.recipe`) so that
         ``ser-keras train --config RUN/recipe.yaml`` replays the run.  Without one, a run
         on the feature set's own splits writes the recipe of the feature set and
-        ``options`` (`ser_keras.recipe.recipe_of`).
+        ``options`` (`ser_keras.training.recipe.recipe_of`).
 
     Returns
     -------
