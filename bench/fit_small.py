@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 def main() -> None:
     from test_fit import KIND_OF_LAYOUT, N_CLIPS, fit_small
 
-    from ser_keras.cli import main as cli
+    from ser_keras.cli.main import main as cli
     from ser_keras.data.demo import ensure_demo_corpus
     from ser_keras.extraction.extract import FeatureSet
     from ser_keras.models import MODELS

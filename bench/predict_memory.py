@@ -55,7 +55,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ser-keras-bench-"))
-    from ser_keras.cli import main as cli
+    from ser_keras.cli.main import main as cli
     from ser_keras.data.demo import ensure_demo_corpus
 
     run_dir = args.run

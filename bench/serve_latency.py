@@ -63,7 +63,7 @@ def main() -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from ser_keras.cli import main as cli
+    from ser_keras.cli.main import main as cli
     from ser_keras.data.demo import ensure_demo_corpus
 
     run_dir = args.run

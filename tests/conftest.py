@@ -132,7 +132,7 @@ def pytest_collection_modifyitems(config, items):
 
 def _demo_features(tmp_path_factory, demo_root, kind: str):
     """The demo corpus's ``kind`` feature set (no augmentation), extracted once per session."""
-    from ser_keras.cli import main
+    from ser_keras.cli.main import main
     from ser_keras.extraction.extract import FeatureSet
 
     with built_once(tmp_path_factory, f"cache-{kind}") as (cache, done):
@@ -165,7 +165,7 @@ def demo_functionals(tmp_path_factory, demo_root):
 @pytest.fixture(scope="session")
 def demo_conv1d_run(demo_stats, tmp_path_factory) -> Path:
     """A conv1d run on the demo corpus's stats (8 epochs), trained once per session; copy it to change it."""
-    from ser_keras.cli import main
+    from ser_keras.cli.main import main
 
     with built_once(tmp_path_factory, "conv1d-run") as (out, done):
         if not done:
@@ -178,7 +178,7 @@ def demo_conv1d_run(demo_stats, tmp_path_factory) -> Path:
 def logreg_run(demo_stats, tmp_path_factory):
     """A logreg run on the demo stats: a scikit-learn run (model.skops) with a SavedModel; trained once per
     session (pytest-xdist workers share it), so tests copy it before changing it (`run_copy`)."""
-    from ser_keras.cli import main
+    from ser_keras.cli.main import main
 
     with built_once(tmp_path_factory, "logreg-run") as (out, done):
         if not done:

@@ -95,3 +95,55 @@ def test_the_package_has_no_import_circle():
 
 def test_the_cycle_finder_finds_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _stage(module: str) -> int:
+    """A module's place in `ser_keras.STAGES` (1-based); 0 for the core modules at the top."""
+    from ser_keras import STAGES
+
+    parts = module.split(".")
+    return STAGES.index(parts[1]) + 1 if len(parts) > 1 and parts[1] in STAGES else 0
+
+
+#: The package's front doors, which may name any stage (lazily): its namespace and ``python -m ser_keras``.
+FRONT_DOORS = ("ser_keras", "ser_keras.__main__")
+
+
+def test_no_import_runs_upward_between_the_stages():
+    """signal -> data -> ... -> cli: a module imports from its own stage, earlier ones and the core, never later."""
+    upward = sorted(
+        f"{module} -> {dep}"
+        for module, deps in import_graph().items()
+        if module not in FRONT_DOORS
+        for dep in deps
+        if dep != "ser_keras" and _stage(dep) > _stage(module)
+    )
+    assert upward == []
+
+
+def test_the_stages_have_no_circle_and_the_top_holds_at_most_ten_modules():
+    from ser_keras import STAGES
+
+    graph = import_graph()
+    stages = {}
+    for module, deps in graph.items():
+        if module in FRONT_DOORS:
+            continue
+        stages.setdefault(_stage(module), set()).update(_stage(d) for d in deps if _stage(d) != _stage(module))
+    assert cycles(stages) == []
+    assert sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()) == sorted([*STAGES])
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 10, top
+
+
+def test_every_stage_says_what_it_is_for_and_names_its_public_api():
+    from importlib import import_module
+
+    from ser_keras import STAGES
+
+    for stage in STAGES:
+        package = import_module(f"ser_keras.{stage}")
+        assert package.__doc__ and len(package.__doc__.split()) > 20, stage
+        assert len(package.__all__) >= 3, stage
+        for name in package.__all__:
+            assert getattr(package, name) is not None, (stage, name)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.errors import ParameterError, SerWarning
 
 from conftest import one_error_line, small_csv, tone, tree, write_wav

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.serving.app import decode_upload, timeline_text
 from ser_keras.serving.predict import Predictor
 

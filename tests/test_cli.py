@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ser_keras.cli import build_parser, main
+from ser_keras.cli.main import build_parser, main
 
 SUBCOMMANDS = ["manifest", "extract", "train", "cv", "evaluate", "predict", "runs", "app", "export"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.extraction.extract import FeatureSet
 
 from conftest import tone, write_wav
@@ -203,7 +203,7 @@ def test_nothing_extractable_exits_2(tmp_path, capsys):
 
 
 def _cli(*args, cwd):
-    code = "import sys; from ser_keras.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from ser_keras.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return [sys.executable, "-c", code, "extract", "--quiet", "--features", "stats", *args]
 
 
@@ -247,7 +247,7 @@ def test_concurrent_extracts_do_not_corrupt_the_cache(tmp_path, small_corpus):
 @pytest.mark.slow
 def test_extract_never_imports_tensorflow(tmp_path, small_corpus):
     code = (
-        "import sys; from ser_keras.cli import main; "
+        "import sys; from ser_keras.cli.main import main; "
         f"rc = main(['extract', '--quiet', '--jobs', '1', '--corpus', 'csv={small_corpus}', "
         f"'--cache-dir', '{tmp_path}']); "
         "assert rc == 0; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.extraction.extract import FeatureSet
 from ser_keras.models import MODELS
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ser_keras.cli import build_parser, main
+from ser_keras.cli.main import build_parser, main
 
 #: Values Hypothesis draws for an option, whatever its type.
 ANY_VALUE = st.one_of(

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 
 
 def test_cv_gender_all_scores_routed_gender_models_beside_the_mixed_one(demo_root, demo_cache, tmp_path, capsys):

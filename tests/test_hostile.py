@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 
 from conftest import one_error_line, small_csv, tone, tree, write_wav
 
@@ -387,7 +387,7 @@ def test_a_damaged_report_is_listed_as_broken_and_the_others_still_show(logreg_r
 
 
 def test_an_internal_error_has_its_own_exit_code_and_a_traceback_file(monkeypatch, capsys):
-    import ser_keras.cli as cli
+    import ser_keras.cli.main as cli
 
     def bug(args):
         raise KeyError("a bug")
@@ -523,7 +523,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 def test_sigterm_stops_like_ctrl_c_one_line_nothing_half_written(monkeypatch, tmp_path, capsys):
     """SIGTERM mid-write: the temporary is removed, the command says so in one line, exit 143."""
-    from ser_keras import cli
+    from ser_keras.cli import main as cli
     from ser_keras.files import atomic_path
 
     target = tmp_path / "cv.png"

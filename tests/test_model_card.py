@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.runs.model_card import CORPUS_LICENCES, run_card
 
 

@@ -150,7 +150,7 @@ def _bomb(path: Path, member: str, size: int, *, keep: Path | None = None) -> Pa
 def _predict_under_ceiling(run: Path, clip: Path, ceiling_gb: float = 2.0) -> subprocess.CompletedProcess:
     """``ser-keras predict`` in a fresh process whose address space is capped at ``ceiling_gb``."""
     limit = int(ceiling_gb * 1024**3)
-    code = "import sys; from ser_keras.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from ser_keras.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run(
         [sys.executable, "-c", code, "predict", str(run), str(clip)],
         capture_output=True,

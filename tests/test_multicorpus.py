@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.data.corpora import build_manifest
 
 from conftest import small_csv

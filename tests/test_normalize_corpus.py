@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ser_keras import ParameterError
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.extraction.normalize import standardize_groups, transductive
 from ser_keras.serving.predict import Predictor
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.errors import ParameterError
 from ser_keras.features.registry import FeatureConfig, compute
 from ser_keras.serving.predict import Predictor

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.errors import ParameterError
 from ser_keras.features.registry import FeatureConfig
 from ser_keras.signal.augment import AugmentConfig
@@ -99,7 +99,7 @@ def test_recipe_name_is_taken_like_config_and_the_command_line_wins(tmp_path, ca
 
 
 def test_a_command_passes_over_the_recipe_keys_it_does_not_use_but_not_typos(tmp_path, monkeypatch):
-    from ser_keras.cli import build_parser
+    from ser_keras.cli.main import build_parser
     from ser_keras.training.recipe import expand_config
 
     monkeypatch.chdir(tmp_path)

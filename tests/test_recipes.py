@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.errors import ParameterError
 from ser_keras.features.registry import KINDS, FeatureConfig, compute
 
@@ -305,7 +305,7 @@ def test_new_models_train_on_functionals_and_beat_chance(tmp_path, demo_function
 
 
 def test_default_recipe_is_fusion_and_linear_is_functionals_logreg():
-    from ser_keras.cli import build_parser
+    from ser_keras.cli.main import build_parser
 
     args = build_parser().parse_args(["train"])
     assert args.features == "fusion" and args.model is None and args.normalize == "global"

@@ -14,7 +14,7 @@ import pytest
 import ser_keras.evaluation.evaluate
 import ser_keras.runs.folders
 from ser_keras import ParameterError
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.runs.folders import load_run
 from ser_keras.signal.augment import CHANNEL_STEPS, AugmentConfig, apply_recipe, parse_recipes
 from ser_keras.signal.channel import codec_round_trip, colored_noise, room_impulse_response

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 
 pytestmark = pytest.mark.slow  # trains Keras models end to end
 

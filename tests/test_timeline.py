@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from ser_keras import ParameterError
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.serving.predict import Predictor
 from ser_keras.serving.timeline import fixed_segments, predict_timeline, speech_segments
 

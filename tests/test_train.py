@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ser_keras import ParameterError
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.models import KERAS_MODELS, get_builder
 
 SHAPES = {
@@ -208,7 +208,7 @@ def _run_python(code, env=None, timeout=600):
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(demo_stats, tmp_path):
     code = (
-        "import sys; from ser_keras.cli import main; "
+        "import sys; from ser_keras.cli.main import main; "
         f"sys.exit(main(['train', '--quiet', '--features-dir', r'{demo_stats.path}', '--out', r'{tmp_path}', "
         "'--devices', '2', '--epochs', '2', '--batch-size', '16']))"
     )
@@ -234,7 +234,7 @@ def test_multi_worker_strategy_with_two_local_workers(demo_stats, tmp_path):
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         code = (
-            "import sys; from ser_keras.cli import main; "
+            "import sys; from ser_keras.cli.main import main; "
             f"sys.exit(main(['train', '--quiet', '--features-dir', r'{demo_stats.path}', "
             f"'--out', r'{tmp_path / str(index)}', "
             "'--strategy', 'multi-worker', '--epochs', '3', '--batch-size', '16']))"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ser_keras import ParameterError
-from ser_keras.cli import main
+from ser_keras.cli.main import main
 from ser_keras.extraction.extract import FeatureSet
 
 pytestmark = pytest.mark.slow  # trains Keras models end to end

@@ -3,7 +3,7 @@
 A spec says everything the rest of the package needs to know about a model: its
 backend (Keras or scikit-learn), the feature layouts it takes, whether it
 log-compresses raw power columns, its family's training defaults, how it is built,
-and one line of help.  Training, `ser_keras.training.train.TrainOptions.resolve`, the
+and one line of help.  Training, `ser_keras.training.options.TrainOptions.resolve`, the
 suitability check and the command line's help all read it, so adding a model is one
 spec here and one builder.
 

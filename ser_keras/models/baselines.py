@@ -1,6 +1,6 @@
 """The scikit-learn baselines: each a factory ``estimator(options) -> unfitted classifier``.
 
-``options`` is a resolved `ser_keras.training.train.TrainOptions`; ``class_weight='balanced'``
+``options`` is a resolved `ser_keras.training.options.TrainOptions`; ``class_weight='balanced'``
 weighs classes inversely to their frequency where the estimator supports it.
 scikit-learn is imported only when a factory runs.
 """

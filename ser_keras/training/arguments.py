@@ -3,7 +3,7 @@
 The corpus, split, feature, augmentation and training options are added to a parser
 here (most generated from their dataclass fields, `ser_keras.options`), and the
 namespace argparse returns is turned back into the library's objects
-(`corpus_manifest`, `feature_configs`, `training_options` ...).  `ser_keras.cli` and
+(`corpus_manifest`, `feature_configs`, `training_options` ...).  `ser_keras.cli.main` and
 `ser_keras.training.recipe.Recipe` both build on it, so a recipe file and a command line are
 read by one schema.
 """

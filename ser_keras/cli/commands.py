@@ -1,6 +1,6 @@
 """The subcommands of ``ser-keras``: each takes the parsed options, calls the library and prints.
 
-`ser_keras.cli` builds the parser and runs one of these; errors are raised as
+`ser_keras.cli.main` builds the parser and runs one of these; errors are raised as
 `SerError` and printed there as one line.
 """
 
@@ -11,9 +11,9 @@ import math
 import os
 import sys
 
-from .errors import ParameterError, SerError
-from .layout import CV_FILE, REPORT_FILE
-from .training.arguments import (
+from ..errors import ParameterError, SerError
+from ..layout import CV_FILE, REPORT_FILE
+from ..training.arguments import (
     corpus_manifest,
     feature_configs,
     split_config,
@@ -24,7 +24,7 @@ from .training.arguments import (
 
 def extract_from_args(args: argparse.Namespace):
     """Run (or hit the cache of) the extract stage for parsed arguments; returns an `ExtractResult`."""
-    from .extraction.extract import extract_features
+    from ..extraction.extract import extract_features
 
     features, augment = feature_configs(args)
     manifest = split_manifest(args)
@@ -73,10 +73,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from .training.cv import cross_validate
-    from .training.recipe import resolved_recipe, resolved_values
-    from .training.strategies import configure_devices
-    from .training.train import check_recipe
+    from ..training.cv import cross_validate
+    from ..training.recipe import resolved_recipe, resolved_values
+    from ..training.strategies import configure_devices
+    from ..training.train import check_recipe
 
     features, augment = feature_configs(args)
     resolved = check_recipe(training_options(args), features)  # before any extraction
@@ -114,11 +114,11 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .extraction.extract import FeatureSet
-    from .training.gender import VARIANTS, train_gender_group
-    from .training.recipe import resolved_recipe, resolved_values
-    from .training.strategies import configure_devices
-    from .training.train import check_recipe, train
+    from ..extraction.extract import FeatureSet
+    from ..training.gender import VARIANTS, train_gender_group
+    from ..training.recipe import resolved_recipe, resolved_values
+    from ..training.strategies import configure_devices
+    from ..training.train import check_recipe, train
 
     options = training_options(args)
     if args.features_dir:
@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation.evaluate import evaluate_into
+    from ..evaluation.evaluate import evaluate_into
 
     on_extracted = None if args.quiet else print_extraction_summary
     manifest = corpus_manifest(args) if args.corpus else None
@@ -164,7 +164,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return _evaluate_shifts(args, manifest)
     from pathlib import Path
 
-    from .layout import fold_runs
+    from ..layout import fold_runs
 
     cv = (Path(args.run_dir) / CV_FILE).is_file()
     runs = fold_runs(args.run_dir) if cv else [Path(args.run_dir)]  # a cv folder: each fold on its own speakers
@@ -202,8 +202,8 @@ def _read_json(path) -> dict:
 def _evaluate_shifts(args: argparse.Namespace, manifest) -> int:
     import json
 
-    from .evaluation.robustness import evaluate_shifts
-    from .layout import ROBUSTNESS_FILE
+    from ..evaluation.robustness import evaluate_shifts
+    from ..layout import ROBUSTNESS_FILE
 
     out_dir = evaluate_shifts(
         args.run_dir,
@@ -256,7 +256,7 @@ PREDICT_EXIT_ALL, PREDICT_EXIT_SOME, PREDICT_EXIT_NONE = 0, 1, 2
 
 def cmd_predict(args: argparse.Namespace) -> int:
 
-    from .serving.predict import Predictor
+    from ..serving.predict import Predictor
 
     predictor = Predictor.from_run(args.run_dir, gender=args.gender)
     if args.segments:
@@ -269,7 +269,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if table.empty:
         raise SerError("no audio files found in " + ", ".join(args.inputs))
     if args.output:
-        from .files import atomic_write_text, write_csv
+        from ..files import atomic_write_text, write_csv
 
         if args.output.lower().endswith(".json"):
             atomic_write_text(args.output, _json_records(table) + "\n")  # paths as given, "/" unescaped
@@ -322,8 +322,8 @@ def _predict_segments(predictor, args: argparse.Namespace):
     """``predict --segments``: the timeline rows of every file (a ``path`` column first), and ``--timeline``."""
     import pandas as pd
 
-    from .serving.predict import expand_paths
-    from .serving.timeline import plot_timeline
+    from ..serving.predict import expand_paths
+    from ..serving.timeline import plot_timeline
 
     files = expand_paths(args.inputs)
     if args.timeline and len(files) != 1:
@@ -352,7 +352,7 @@ def read_speaker_table(path: str) -> dict[str, str]:
 
     import pandas as pd
 
-    from .files import csv_unescape, require_regular_file
+    from ..files import csv_unescape, require_regular_file
 
     require_regular_file(path, what="speaker table")
     try:
@@ -373,7 +373,7 @@ RUNS_SORT_KEYS = ("date", "ua", "wa", "macro_f1", "run")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .serving.export import check_litert, export_litert
+    from ..serving.export import check_litert, export_litert
 
     target = export_litert(args.run_dir)
     if not args.quiet:  # a check that the file runs and answers as the run's model does, on its test rows
@@ -387,7 +387,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .runs.listing import list_runs, runs_table
+    from ..runs.listing import list_runs, runs_table
 
     rows = list_runs(args.out)
     if not rows:
@@ -430,11 +430,11 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    from .data.manifest import plot_counts, summarize
+    from ..data.manifest import plot_counts, summarize
 
     manifest = split_manifest(args) if args.with_split else corpus_manifest(args)
     if args.output:
-        from .files import write_csv
+        from ..files import write_csv
 
         write_csv(manifest, args.output)
     if args.plot:

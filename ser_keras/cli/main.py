@@ -1,7 +1,7 @@
 """The ``ser-keras`` command line: ``manifest``, ``extract``, ``train``, ``evaluate``, ``predict``, ``app``.
 
 Each subcommand is a thin shell over the library: this module parses options, its
-command (`ser_keras.commands`) calls one function and prints.  A `SerError` becomes one line on stderr and exit code 2;
+command (`commands`) calls one function and prints.  A `SerError` becomes one line on stderr and exit code 2;
 warnings (skipped files, a leaky split) are printed as one line each.
 """
 
@@ -13,7 +13,21 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from . import __version__, tflog
+from .. import __version__, tflog
+from ..errors import SerError, SerWarning
+from ..options import JOBS, SEED, number
+from ..signal.shifts import SHIFTS
+from ..training.arguments import (
+    DEMO_NOTE,
+    add_config_option,
+    add_corpus_options,
+    add_feature_options,
+    add_recipe_options,
+    add_split_options,
+    output_file_type,
+    shifts_type,
+    subparser_class,
+)
 from .commands import (
     RUNS_SORT_KEYS,
     cmd_app,
@@ -25,20 +39,6 @@ from .commands import (
     cmd_predict,
     cmd_runs,
     cmd_train,
-)
-from .errors import SerError, SerWarning
-from .options import JOBS, SEED, number
-from .signal.shifts import SHIFTS
-from .training.arguments import (
-    DEMO_NOTE,
-    add_config_option,
-    add_corpus_options,
-    add_feature_options,
-    add_recipe_options,
-    add_split_options,
-    output_file_type,
-    shifts_type,
-    subparser_class,
 )
 
 
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _with_config(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
     """``words`` with a command's ``--config FILE`` expanded into options (`training.recipe.expand_config`)."""
-    from .training.recipe import expand_config
+    from ..training.recipe import expand_config
 
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     for i, word in enumerate(words):
@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{command}: {how}; rerun the same command to resume", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the edge: a fault the user can fix is one line, a bug too
-        from .files import disk_full, is_disk_full, no_memory, out_of_memory
+        from ..files import disk_full, is_disk_full, no_memory, out_of_memory
 
         if out_of_memory(exc):
             print(f"{command}: error: {no_memory(f'running {command}')}", file=sys.stderr)
