@@ -15,6 +15,23 @@ __version__ = "0.1.0"
 #: The subpackages in pipeline order: a module imports from its own stage, earlier stages and the core.
 STAGES = ("signal", "data", "features", "extraction", "models", "runs", "serving", "evaluation", "training", "cli")
 
+import lazy_loader  # noqa: E402
+
 from .errors import ParameterError, SerError, SerWarning  # noqa: E402
 
-__all__ = ["ParameterError", "SerError", "SerWarning", "STAGES", "__version__"]
+# The public API: ``import ser_keras as sk``, then ``sk.extract``, ``sk.train``, ``sk.Predictor`` ...,
+# each imported on first use.
+__getattr__, __dir__, _public = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "api": ["extract", "train", "cross_validate", "evaluate", "Run"],
+        "serving.predict": ["Predictor"],
+        "features.registry": ["FeatureConfig"],
+        "signal.augment": ["AugmentConfig"],
+        "data.splits": ["SplitConfig"],
+        "training.options": ["TrainOptions"],
+        "training.recipe": ["Recipe"],
+        "extraction.extract": ["FeatureSet"],
+    },
+)
+__all__ = [*_public, "ParameterError", "SerError", "SerWarning", "STAGES", "__version__"]

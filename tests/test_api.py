@@ -24,9 +24,25 @@ def test_readme_python_api_example_runs(tmp_path, monkeypatch, demo_root, capsys
     namespace: dict = {}
     exec(compile(code, str(README), "exec"), namespace)
     printed = capsys.readouterr().out.splitlines()
-    run_dir, cv_dir = Path(namespace["run_dir"]), Path(namespace["cv_dir"])
-    assert printed[0].startswith("UA ") and printed[0].endswith(str(run_dir))
-    assert printed[1] in namespace["predictor"].labels
-    assert (run_dir / "saved_model").is_dir() and run_dir.resolve().parent == (tmp_path / "models").resolve()
-    summary = json.loads((cv_dir / "cv.json").read_text())
+    run, cv = namespace["run"], namespace["cv"]
+    assert printed[0].startswith("UA ") and printed[0].endswith(str(run.path))
+    assert printed[1].startswith("cv UA ") and printed[1].endswith(str(cv["path"]))
+    assert printed[2] in run.predictor.labels
+    assert run.path.resolve().parent == (tmp_path / "models").resolve()
+    summary = json.loads((cv["path"] / "cv.json").read_text())
     assert len(summary["folds"]) == 4 and summary["recipe"]["model"] == "logreg"
+    assert cv["mean"] == summary["mean"] and run.report["n_test"] > 0
+
+
+def test_importing_the_package_imports_no_tensorflow_librosa_or_scikit_learn():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ser_keras as sk; sk.FeatureConfig; sk.TrainOptions; sk.Recipe; "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'librosa', 'sklearn', "
+        "'numba', 'scipy'}); print(heavy, len(sk.__all__))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    heavy, count = done.stdout.strip().rsplit(" ", 1)
+    assert heavy == "[]" and int(count) >= 12

@@ -105,8 +105,8 @@ def _stage(module: str) -> int:
     return STAGES.index(parts[1]) + 1 if len(parts) > 1 and parts[1] in STAGES else 0
 
 
-#: The package's front doors, which may name any stage (lazily): its namespace and ``python -m ser_keras``.
-FRONT_DOORS = ("ser_keras", "ser_keras.__main__")
+#: The package's front doors, which may name any stage (lazily): its namespace, its API and ``python -m``.
+FRONT_DOORS = ("ser_keras", "ser_keras.__main__", "ser_keras.api")
 
 
 def test_no_import_runs_upward_between_the_stages():

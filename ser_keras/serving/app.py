@@ -1,6 +1,6 @@
 """The Streamlit page: upload or record speech, see the predicted emotion.
 
-Run it with ``ser-keras app [RUN_DIR]`` (or ``streamlit run ser_keras/app.py``).
+Run it with ``ser-keras app [RUN_DIR]`` (or ``streamlit run ser_keras/serving/app.py``).
 An upload longer than `TIMELINE_SECONDS` also gets its timeline (`ser_keras.serving.timeline`).
 Settings come from the environment so the page runs the same under ``streamlit run``
 and ``streamlit.testing``: ``SER_KERAS_MODELS`` (folder of run directories, default
