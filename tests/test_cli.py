@@ -161,3 +161,14 @@ def test_every_training_option_field_has_exactly_one_flag_with_its_default(comma
     # feature options left unset are the default kind's own; augmentation is the dataclass's default
     assert feature_configs(args) == (FeatureConfig.for_kind(DEFAULT_KIND), AugmentConfig())
     assert all(default_of(field) is None for field in option_fields(FeatureConfig))
+
+
+def test_one_version_number_the_citation_and_the_changelog_agree():
+    import re
+
+    from ser_keras import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    assert re.search(r"^version: (\S+)$", (root / "CITATION.cff").read_text(), re.M).group(1) == __version__
+    assert re.search(r"^## (\S+)$", (root / "CHANGELOG.md").read_text(), re.M).group(1) == __version__
+    assert "MIT License" in (root / "LICENSE").read_text()
