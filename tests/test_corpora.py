@@ -238,3 +238,25 @@ def test_a_folder_of_many_badly_named_files_is_one_warning(tmp_path):
     assert len(frame) == 1
     lines = [str(w.message) for w in caught]
     assert len(lines) == 1 and "500 file(s) skipped, first" in lines[0] and "take0000.wav" in lines[0], lines
+
+
+def test_a_folder_per_emotion_is_a_corpus_with_speakers_from_subfolders(tmp_path):
+    from ser_keras.data.corpora import build_manifest
+
+    for emotion, speaker in [("angry", "ann"), ("angry", "bob"), ("sad", "ann"), ("sad", "bob")]:
+        write_wav(tmp_path / "mine" / emotion / speaker / "take1.wav", tone(seconds=0.5))
+    write_wav(tmp_path / "mine" / "Happy" / "loose.wav", tone(seconds=0.5))
+    write_wav(tmp_path / "mine" / "bored" / "x" / "take1.wav", tone(seconds=0.5))
+    with pytest.warns(SerWarning) as caught:
+        manifest = build_manifest([f"folders={tmp_path / 'mine'}"])
+    assert sorted(zip(manifest["emotion"], manifest["speaker"])) == [
+        ("angry", "folders:ann"),
+        ("angry", "folders:bob"),
+        ("happy", "folders:file000001"),
+        ("sad", "folders:ann"),
+        ("sad", "folders:bob"),
+    ]
+    assert set(manifest["corpus"]) == {"folders"} and set(manifest["gender"]) == {"unknown"}
+    messages = " ".join(str(w.message) for w in caught)
+    assert "bored" in messages and "not in a folder named by an emotion" in messages
+    assert "1 file(s) lie directly in an emotion folder" in messages

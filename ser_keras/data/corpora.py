@@ -305,6 +305,43 @@ def parse_tess(root: str | os.PathLike) -> pd.DataFrame:
 
 
 @folds_skips
+def parse_folders(root: str | os.PathLike) -> pd.DataFrame:
+    """Your own corpus as folders: ``ROOT/EMOTION/SPEAKER/clip.wav``, or ``ROOT/EMOTION/clip.wav``.
+
+    Each folder below ``root`` is named by a canonical emotion (``angry``, ``neutral`` ...; a
+    folder named otherwise is skipped with a warning).  A subfolder of it names the speaker; a
+    file directly in an emotion folder is its own speaker (one warning: splits cannot then keep
+    a speaker's files together).  Gender is ``unknown``.
+
+    Examples
+    --------
+    >>> parse_folders("my_corpus")  # doctest: +SKIP
+    """
+    root = Path(root)
+    rows, alone = [], 0
+    for path in audio_files(root):
+        parts = path.relative_to(root).parts
+        emotion = parts[0].strip().lower()
+        if len(parts) < 2 or emotion not in CANONICAL_EMOTIONS:
+            _skip(path, f"not in a folder named by an emotion ({', '.join(CANONICAL_EMOTIONS)})")
+            continue
+        if len(parts) == 2:
+            alone += 1
+            speaker = f"file{alone:06d}"
+        else:
+            speaker = "/".join(parts[1:-1])
+        rows.append(_row(path, "folders", speaker, "unknown", emotion))
+    if alone:
+        warnings.warn(
+            f"{root}: {alone} file(s) lie directly in an emotion folder, each its own speaker; put each "
+            "speaker's files in a subfolder (EMOTION/SPEAKER/clip.wav) so that splits keep them together",
+            SerWarning,
+            stacklevel=2,
+        )
+    return _frame(rows, "folders")
+
+
+@folds_skips
 def parse_savee(root: str | os.PathLike) -> pd.DataFrame:
     """SAVEE: ``DC_a01.wav`` or ``DC/a01.wav``; speakers DC, JE, JK, KL, all male."""
     rows = []
@@ -460,6 +497,7 @@ PARSERS: dict[str, Callable[..., pd.DataFrame]] = {
     "savee": parse_savee,
     "emodb": parse_emodb,
     "csv": parse_csv,
+    "folders": parse_folders,
     "demo": parse_demo,
 }
 _ALIASES = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "emo_db": "emodb"}

@@ -66,7 +66,8 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME[=PATH]",
         help="corpus to read, repeatable: ravdess=DIR, cremad=DIR, tess=DIR, savee=DIR, emodb=DIR, "
-        "csv=FILE (path,emotion[,speaker,gender]) or demo[=DIR] (default: demo). " + DEMO_NOTE,
+        "csv=FILE (path,emotion[,speaker,gender]), folders=DIR (DIR/EMOTION/SPEAKER/clip.wav) or demo[=DIR] "
+        "(default: demo). " + DEMO_NOTE,
     )
     group.add_argument(
         "--emotions",
