@@ -228,6 +228,7 @@ def evaluate(run, *, corpora: Corpora | None = None, cache_dir: str | os.PathLik
     """
     from .evaluation.evaluate import evaluate_into
 
+    tflog.install()
     manifest = None if corpora is None else manifest_of(corpora, cache_dir=cache_dir)
     specs = None if corpora is None or not isinstance(corpora, (str, Mapping, list, tuple)) else corpus_specs(corpora)
     out = evaluate_into(os.fspath(run), manifest=manifest, corpora=specs, cache_dir=cache_dir, progress=False)

@@ -176,7 +176,7 @@ def demo_conv1d_run(demo_stats, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def logreg_run(demo_stats, tmp_path_factory):
-    """A logreg run on the demo stats: a scikit-learn run (model.skops) with a SavedModel; trained once per
+    """A logreg run on the demo stats: a scikit-learn run (model.skops); trained once per
     session (pytest-xdist workers share it), so tests copy it before changing it (`run_copy`)."""
     from ser_keras.cli.main import main
 

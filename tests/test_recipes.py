@@ -292,10 +292,14 @@ def test_new_models_train_on_functionals_and_beat_chance(tmp_path, demo_function
     assert sidecar["model"] == model and sidecar["normalize"] == "global"
     if model != "dnn":
         assert sidecar["fitted_on"] == "train + val"
-    if model == "logreg":  # exported as the equal Keras model: a SavedModel like the Keras runs'
+    if model == "logreg":  # export makes the equal Keras model's SavedModel (training never imports TensorFlow)
         import tensorflow as tf
 
         from ser_keras.runs.folders import load_run
+
+        assert not (run / "saved_model").exists()
+        assert main(["export", "--quiet", str(run)]) == 0
+        assert (run / "model.tflite").is_file() and not list(run.glob(".saved_model*"))
 
         _, pipeline = load_run(run)
         X, _ = demo_functionals.arrays("test")
@@ -475,8 +479,9 @@ def test_group_balance_gives_each_descriptor_family_the_same_weight(tmp_path, de
     the exported Keras model folds them in and still equals the pipeline."""
     from ser_keras.features.functionals import feature_names
     from ser_keras.features.registry import FeatureConfig
+    from ser_keras.models.baselines import logistic_to_keras
     from ser_keras.runs.folders import load_run
-    from ser_keras.training.fit_sklearn import group_weights, logistic_to_keras
+    from ser_keras.training.fit_sklearn import group_weights
     from ser_keras.training.train import TrainOptions, train
 
     config = FeatureConfig.for_kind("functionals")

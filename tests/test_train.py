@@ -327,3 +327,22 @@ def test_a_new_model_is_one_spec(demo_stats, tmp_path, monkeypatch):
     run = train(demo_stats, options=TrainOptions(model="linear", epochs=2), out_dir=tmp_path, progress=False)
     sidecar = json.loads((run / "run.json").read_text())
     assert sidecar["model"] == "linear" and sidecar["global_batch_size"] == 8
+
+
+def test_a_scikit_learn_run_never_imports_tensorflow(demo_stats, tmp_path):
+    """Training (and predicting with) a baseline, from the command line or Python, needs no TensorFlow."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ser_keras as sk\n"
+        f"run = sk.train({str(demo_stats.path)!r}, options=sk.TrainOptions(model='logreg'), "
+        f"out_dir={str(tmp_path)!r})\n"
+        "clip = sk.FeatureSet(run.sidecar['feature_set']).manifest['path'].iloc[0]\n"
+        "print(run.predict(clip)['emotion'] in run.predictor.labels, "
+        "'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "False", "False"], done.stdout
+    assert done.stderr.strip() == "", done.stderr[-2000:]  # no TensorFlow start-up lines either

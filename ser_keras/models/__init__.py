@@ -107,7 +107,7 @@ class ModelSpec:
     group_balance : bool
         It weighs each descriptor family equally under its L2 penalty (``--group-balance``).
     keras_equivalent : bool
-        Its fitted estimator has an equal Keras model (`ser_keras.training.fit_sklearn.logistic_to_keras`),
+        Its fitted estimator has an equal Keras model (`ser_keras.models.baselines.logistic_to_keras`),
         so its runs export a SavedModel and a LiteRT file.
     defaults : dict
         Training defaults of its family (`SEED_DEFAULTS`, `TRANSFER_DEFAULTS`).

@@ -7,6 +7,8 @@ scikit-learn is imported only when a factory runs.
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def _balanced(options) -> str | None:
     return "balanced" if options.class_weight == "balanced" else None
@@ -48,3 +50,35 @@ def knn(options):
     from sklearn.neighbors import KNeighborsClassifier
 
     return KNeighborsClassifier(n_neighbors=5, algorithm="brute")  # no search tree: a loaded one cannot be checked
+
+
+def logistic_to_keras(pipeline, *, n_labels: int):
+    """The Keras model equal to a fitted ``StandardScaler [-> column weights] -> LogisticRegression`` pipeline.
+
+    Multinomial logistic regression is a z-score followed by a softmax of an affine map, so
+    the Keras model is `Normalization` (the scaler's mean and variance) -> `Dense` softmax
+    (the coefficients, times the `group_weights` when the pipeline has them, and the
+    intercepts), with zero-probability columns for labels the fit never saw.  Its
+    probabilities equal ``pipeline.predict_proba`` to float32 precision.
+
+    Returns
+    -------
+    model : keras.Model, input ``(n_features,)``, output ``(None, n_labels)``
+    """
+    import keras
+
+    scaler, clf = pipeline[0], pipeline[-1]
+    n_features = scaler.mean_.shape[0]
+    weights = pipeline[1].kw_args["weights"] if len(pipeline) == 3 else np.ones(n_features)  # `group_weights`
+    kernel = np.zeros((n_features, n_labels), dtype=np.float32)
+    bias = np.full(n_labels, -1e9, dtype=np.float32)  # absent labels: probability 0
+    kernel[:, clf.classes_] = (clf.coef_ * weights).T
+    bias[clf.classes_] = clf.intercept_
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = keras.layers.Normalization(
+        mean=scaler.mean_.astype(np.float32), variance=np.square(scaler.scale_).astype(np.float32), name="normalize"
+    )(inputs)
+    dense = keras.layers.Dense(n_labels, activation="softmax", name="emotion")
+    outputs = dense(x)
+    dense.set_weights([kernel, bias])
+    return keras.Model(inputs, outputs, name="logreg")

@@ -33,8 +33,9 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     Raises
     ------
     ParameterError
-        The run has no ``saved_model/`` (scikit-learn runs other than ``logreg``), or the
-        converter refuses it; the message names the folder.
+        The run has no ``saved_model/`` (scikit-learn runs other than ``logreg``, whose
+        SavedModel is made here first: `export_keras_equivalent`), or the converter refuses
+        it; the message names the folder.
     """
     from ..features.registry import FeatureConfig
     from ..files import atomic_write_bytes
@@ -43,6 +44,8 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
     saved = run_dir / SAVED_MODEL_DIR
+    if not (saved / "saved_model.pb").is_file() and _has_keras_equivalent(sidecar):
+        export_keras_equivalent(run_dir, sidecar)
     if not (saved / "saved_model.pb").is_file():
         raise ParameterError(f"{run_dir}: no saved_model/ to convert (only Keras and logreg runs export one)")
     if FeatureConfig.from_dict(sidecar["features"]).kind_spec.graph is not None:  # the run has a waveform signature
@@ -51,6 +54,45 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     target = run_dir / LITERT_FILE
     atomic_write_bytes(target, _convert(saved, SIGNATURE))
     return target
+
+
+def _has_keras_equivalent(sidecar: dict) -> bool:
+    from ..features.registry import FeatureConfig
+    from ..models import get_spec
+
+    layout = FeatureConfig.from_dict(sidecar["features"]).kind_spec.layout
+    return get_spec(sidecar["model"]).keras_equivalent and layout == "vector"
+
+
+def export_keras_equivalent(run_dir: Path, sidecar: dict) -> Path:
+    """Write ``RUN/saved_model/`` for a scikit-learn run that has an equal Keras model (``logreg``).
+
+    Training such a run never imports TensorFlow; its SavedModel is made here, from the
+    fitted pipeline (`ser_keras.models.baselines.logistic_to_keras`), built in a staging folder
+    inside the run and renamed into place.
+    """
+    import shutil
+    import uuid
+
+    from ..features.registry import FeatureConfig
+    from ..models.baselines import logistic_to_keras
+    from ..runs.folders import load_run
+    from .saved_model import export_saved_model
+
+    _, pipeline = load_run(run_dir)
+    staging = run_dir / f".{SAVED_MODEL_DIR}.{uuid.uuid4().hex[:8]}.partial"
+    try:
+        export_saved_model(
+            logistic_to_keras(pipeline, n_labels=len(sidecar["labels"])),
+            staging,
+            config=FeatureConfig.from_dict(sidecar["features"]),
+            labels=sidecar["labels"],
+            normalize=sidecar.get("normalize", "global"),
+        )
+        os.rename(staging, run_dir / SAVED_MODEL_DIR)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return run_dir / SAVED_MODEL_DIR
 
 
 def _convert(saved: Path, signature: str) -> bytes:

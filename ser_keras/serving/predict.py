@@ -141,6 +141,9 @@ class Predictor:
             With a group: which model answers; ``auto`` routes each clip by the gender
             classifier.  A single run directory answers whatever its gender.
         """
+        from .. import tflog
+
+        tflog.install()  # a Keras run imports TensorFlow: its native start-up lines stay off the terminal
         path = Path(path)
         if (path / GROUP_FILE).is_file():
             group = read_json(path / GROUP_FILE, what="run group")

@@ -41,7 +41,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         ],
         "cv": ["fold_parts", "cross_validate", "resume_key"],
         "fit_keras": ["train_keras", "frame_masks", "average_models"],
-        "fit_sklearn": ["logistic_to_keras", "group_weights", "scale_columns", "fit_pipeline"],
+        "fit_sklearn": ["group_weights", "scale_columns", "fit_pipeline"],
         "gender": ["fit_gender_classifier", "train_gender_group", "routed_report"],
         "options": ["TrainOptions"],
         "pipeline": ["SpecAugmentOptions", "augment_mel", "make_datasets", "mix_batch"],

@@ -2,7 +2,7 @@
 frame-level network on the frames of the same clips, averaged into one Keras model.
 
 The logistic regression is fitted with scikit-learn on train + val, as the ``logreg``
-runs are, and becomes its equal Keras model (`ser_keras.training.fit_sklearn.logistic_to_keras`);
+runs are, and becomes its equal Keras model (`ser_keras.models.baselines.logistic_to_keras`);
 the frame network (``tdnn``) trains as a ``tdnn`` run does (`ser_keras.training.fit_keras.train_keras`).
 `ser_keras.models.fusion.combine` joins them.
 """
@@ -13,8 +13,9 @@ import numpy as np
 
 from ..features.fusion_kind import fusion_blocks
 from ..layout import KERAS_MODEL_FILE, SAVED_MODEL_DIR
+from ..models.baselines import logistic_to_keras
 from .fit_keras import train_keras
-from .fit_sklearn import fit_pipeline, logistic_to_keras
+from .fit_sklearn import fit_pipeline
 
 #: The models a fusion run is made of.
 UTTERANCE_MODEL, FRAME_MODEL = "logreg", "tdnn"

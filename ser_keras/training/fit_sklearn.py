@@ -1,4 +1,4 @@
-"""Fitting the scikit-learn baselines, and the Keras model equal to a fitted logistic regression.
+"""Fitting the scikit-learn baselines (without TensorFlow).
 
 A baseline is ``StandardScaler [-> column weights] -> estimator`` (`ser_keras.models.baselines`),
 fitted on train + val (it has no early stopping to spend the validation speakers on) and
@@ -11,42 +11,10 @@ import numpy as np
 import pandas as pd
 
 from ..files import write_csv
-from ..layout import ESTIMATOR_FILE, HISTORY_FILE, SAVED_MODEL_DIR
+from ..layout import ESTIMATOR_FILE, HISTORY_FILE
 from ..models import get_spec
 from ..runs.inference import sklearn_probabilities
 from ..runs.model_files import save_estimator
-
-
-def logistic_to_keras(pipeline, *, n_labels: int):
-    """The Keras model equal to a fitted ``StandardScaler [-> column weights] -> LogisticRegression`` pipeline.
-
-    Multinomial logistic regression is a z-score followed by a softmax of an affine map, so
-    the Keras model is `Normalization` (the scaler's mean and variance) -> `Dense` softmax
-    (the coefficients, times the `group_weights` when the pipeline has them, and the
-    intercepts), with zero-probability columns for labels the fit never saw.  Its
-    probabilities equal ``pipeline.predict_proba`` to float32 precision.
-
-    Returns
-    -------
-    model : keras.Model, input ``(n_features,)``, output ``(None, n_labels)``
-    """
-    import keras
-
-    scaler, clf = pipeline[0], pipeline[-1]
-    n_features = scaler.mean_.shape[0]
-    weights = pipeline[1].kw_args["weights"] if len(pipeline) == 3 else np.ones(n_features)  # `group_weights`
-    kernel = np.zeros((n_features, n_labels), dtype=np.float32)
-    bias = np.full(n_labels, -1e9, dtype=np.float32)  # absent labels: probability 0
-    kernel[:, clf.classes_] = (clf.coef_ * weights).T
-    bias[clf.classes_] = clf.intercept_
-    inputs = keras.Input(shape=(n_features,), name="features")
-    x = keras.layers.Normalization(
-        mean=scaler.mean_.astype(np.float32), variance=np.square(scaler.scale_).astype(np.float32), name="normalize"
-    )(inputs)
-    dense = keras.layers.Dense(n_labels, activation="softmax", name="emotion")
-    outputs = dense(x)
-    dense.set_weights([kernel, bias])
-    return keras.Model(inputs, outputs, name="logreg")
 
 
 def group_weights(config) -> np.ndarray | None:
@@ -93,21 +61,10 @@ def fit_pipeline(model_name: str, X: np.ndarray, y: np.ndarray, options, config)
 def fit_sklearn(model_name, train_part, val_part, X_test, options, run_dir, *, config, labels):
     """Fit a scikit-learn baseline (standardised inputs) on train + val: they have no early
     stopping to spend the validation speakers on."""
-    spec = get_spec(model_name)
     X, y = np.concatenate([train_part.X, val_part.X]), np.concatenate([train_part.y, val_part.y])
     pipeline = fit_pipeline(model_name, X, y, options, config)
     save_estimator(pipeline, run_dir / ESTIMATOR_FILE)
-    probabilities = sklearn_probabilities(pipeline, X_test)
-    if spec.keras_equivalent and config.kind_spec.layout == "vector":  # the same model in Keras: a SavedModel too
-        from ..serving.saved_model import export_saved_model
-
-        export_saved_model(
-            logistic_to_keras(pipeline, n_labels=len(labels)),
-            run_dir / SAVED_MODEL_DIR,
-            config=config,
-            labels=labels,
-            normalize=options.normalize,
-        )
+    probabilities = sklearn_probabilities(pipeline, X_test)  # no TensorFlow: its SavedModel is made by export
     history = None  # linear models, SVM and kNN have no epochs: no history, no curves
     if hasattr(pipeline[-1], "loss_curve_"):
         curve = pipeline[-1].loss_curve_
