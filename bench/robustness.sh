@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README's robustness table: 4-fold speaker cross-validation of a recipe on RAVDESS, then its folds scored
+# The robustness table of docs/results.md: 4-fold speaker cross-validation of a recipe on RAVDESS, then its folds scored
 # clean and through every recording shift (ser-keras evaluate CV_DIR --shift all). From the repo root:
 #   bash bench/robustness.sh linear                      # the recipe as shipped
 #   bash bench/robustness.sh linear --augment speed,channel   # with the channel augmentations

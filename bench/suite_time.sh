@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The suite's wall time as README and the notes quote it: the whole suite, then the fast subset, each
+# The suite's wall time as docs/design.md and the notes quote it: the whole suite, then the fast subset, each
 # with the 25 slowest tests. Run from the repo root of a fresh clone, machine otherwise idle:
 #   bash bench/suite_time.sh
 set -euo pipefail

@@ -306,7 +306,7 @@ class FeatureSet:
         return pd.read_csv(self.path / "errors.csv")
 
     def arrays(self, split: str, *, mmap: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """``(X, y)`` of one split: ``X`` [shape=(n, *feature shape), float32], ``y`` [shape=(n,), int64]."""
+        """``(X, y)`` of one split: ``X`` [shape=(n, \\*feature shape), float32], ``y`` [shape=(n,), int64]."""
         if split not in SPLITS:
             raise ParameterError(f"unknown split {split!r}")
         mode = "r" if mmap else None

@@ -29,7 +29,7 @@ three blocks that keep more than one number per descriptor:
 ``logmel_delta``      std and mean absolute value of the log-mel's delta       ``2 n_mels``
 ====================  ======================================================  ====================
 
-Speaker cross-validation chose them (README): on RAVDESS they add about 1.5 points of
+Speaker cross-validation chose them (docs/results.md): on RAVDESS they add about 1.5 points of
 UA with global normalisation, and the ``voice`` block about 2 more.  A frame is
 voiced when its RMS is within `VOICED_DB` of the loudest frame and its ZCR is below
 `VOICED_MAX_ZCR` (YIN itself gives no voicing decision).
@@ -39,7 +39,7 @@ Every descriptor of the first table equals librosa's call on the same trimmed si
 on a synthetic vowel of known formants and on tones of known level ratio;
 the STFT, mel, DCT and RMS are the project's batched float32 ones (`ser_keras.features.registry`).
 Percentiles, trimming and YIN have no faithful TensorFlow form here, so this kind has
-no in-graph features: its SavedModel takes feature arrays only (see README).
+no in-graph features: its SavedModel takes feature arrays only (see docs/guide.md).
 """
 
 from __future__ import annotations

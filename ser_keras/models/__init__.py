@@ -63,7 +63,7 @@ TRANSFER_DEFAULTS = {
 #: What changes for a transfer backbone trained from random weights (``--weights none``): Adam, as
 #: SGD 0.01 barely moves 25 million random weights in the few hundred steps a small corpus gives.
 TRANSFER_SCRATCH_DEFAULTS = {"optimizer": "adam", "lr": 1e-3}
-#: Training defaults of the frame-level networks, chosen by speaker cross-validation (README): AdamW
+#: Training defaults of the frame-level networks, chosen by speaker cross-validation (docs/results.md): AdamW
 #: with a cosine schedule run to its end, label smoothing, frame masks.
 FRAME_DEFAULTS = {
     "epochs": 30,

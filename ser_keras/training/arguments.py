@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..options import JOBS, SEED, number
 
-#: The folder of the recipes shipped with the package (``--recipe NAME``): README's results, one file each.
+#: The recipes shipped with the package (``--recipe NAME``): the results page's recipes, one file each.
 SHIPPED_RECIPES = Path(__file__).parents[1] / "recipes"
 
 
@@ -272,7 +272,7 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--recipe",
         metavar="NAME",
-        help="take options from a shipped recipe (README's results: "
+        help="take options from a shipped recipe (the results page's: "
         + ", ".join(shipped_recipes())
         + ") or a recipe file, as --config (default: none)",
     )

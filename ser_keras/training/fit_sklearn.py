@@ -24,7 +24,7 @@ def group_weights(config) -> np.ndarray | None:
     ``n_g ** -0.5`` (then all by one constant, so their root mean square is 1): under
     logistic regression's L2 penalty every family then has the same prior variance,
     instead of the largest (the 640 log-mel statistics of ``functionals``) dominating.
-    Chosen by speaker cross-validation (README).
+    Chosen by speaker cross-validation (docs/results.md).
 
     Returns
     -------
