@@ -225,3 +225,28 @@ def test_keras_weights_whose_datasets_promise_more_than_they_hold_are_refused(tm
         out.writestr("config.json", json.dumps({}))
     with pytest.raises(ParameterError, match="compressed or object dataset"):
         check_weights(archive)
+
+
+def test_a_run_saved_before_the_layout_says_to_retrain(tmp_path):
+    """A group-balanced logreg saved by 0.1.0 names ``ser_keras.fit_sklearn.scale_columns``, which has moved."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from ser_keras.training.fit_sklearn import scale_columns
+
+    weights = FunctionTransformer(scale_columns, kw_args={"weights": np.ones(N_FEATURES)})
+    rng = np.random.default_rng(0)
+    pipeline = make_pipeline(StandardScaler(), weights, LogisticRegression())
+    pipeline.fit(rng.normal(size=(40, N_FEATURES)), np.arange(40) % N_LABELS)
+    model = _dump(pipeline, tmp_path / "model.skops")
+    assert _load(model, "logreg")[1].func is scale_columns  # today's name loads
+    with zipfile.ZipFile(model) as source:
+        members = {info.filename: source.read(info) for info in source.infolist()}
+    old = members["schema.json"].replace(b"ser_keras.training.fit_sklearn", b"ser_keras.fit_sklearn")
+    assert old != members["schema.json"]
+    with zipfile.ZipFile(model, "w") as out:
+        for name, data in {**members, "schema.json": old}.items():
+            out.writestr(name, data)
+    with pytest.raises(ParameterError, match="saved by an earlier ser-keras .*fit_sklearn.scale_columns.*retrain"):
+        _load(model, "logreg")

@@ -207,6 +207,11 @@ def load_estimator(path: str | os.PathLike, *, model: str, n_features: int, n_la
         untrusted = [name for name in sio.get_untrusted_types(file=path) if name not in trusted]
     except Exception as exc:  # noqa: BLE001 - a truncated zip, a bad schema: all mean a damaged file
         raise ParameterError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
+    ours = [name for name in untrusted if name.startswith("ser_keras.")]
+    if ours:  # a name of ours that has moved: an earlier version's run, not a hostile one
+        raise ParameterError(
+            f"{path}: saved by an earlier ser-keras (it names {ours[0]}, which has moved); retrain the run"
+        )
     if untrusted:
         raise ParameterError(f"{path}: refused: it holds types ser-keras does not trust ({', '.join(untrusted[:3])})")
     try:
