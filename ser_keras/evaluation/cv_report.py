@@ -28,6 +28,12 @@ def summarize_folds(reports: list[dict], *, labels: list[str]) -> dict:
     out["labels"] = labels
     out["confusion_matrix"] = np.sum([r["confusion_matrix"] for r in reports], axis=0).tolist()
     out["chance_ua"] = reports[0]["chance_ua"]
+    if all("calibration" in r for r in reports):  # how well the probabilities mean what they say, fold by fold
+        for key in ("ece", "brier"):
+            values = np.array([r["calibration"][key] for r in reports])
+            out["mean"][key], out["std"][key] = float(values.mean()), float(values.std(ddof=0))
+            for fold, value in zip(out["folds"], values):
+                fold[key] = float(value)
     return out
 
 

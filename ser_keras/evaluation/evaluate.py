@@ -76,7 +76,13 @@ def evaluate_run(
     y_pred = np.asarray(shared_index)[restricted.argmax(axis=1)]
     # re-index onto the shared labels so the report is square
     position = {m: i for i, m in enumerate(shared_index)}
-    report = score(np.array([position[v] for v in y_model]), np.array([position[v] for v in y_pred]), shared)
+    renormalised = restricted / np.maximum(restricted.sum(axis=1, keepdims=True), 1e-12)  # over the shared emotions
+    report = score(
+        np.array([position[v] for v in y_model]),
+        np.array([position[v] for v in y_pred]),
+        shared,
+        probabilities=renormalised,
+    )
     report["test_speakers"] = sorted(rows["speaker"].unique())
     report["evaluated_on"] = "own test split" if own else f"feature set {fs.path} ({', '.join(fs.config['corpora'])})"
     report["shared_emotions"] = shared

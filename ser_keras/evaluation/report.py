@@ -20,7 +20,9 @@ from ..files import atomic_write_json
 from ..layout import CONFUSION_FILE, CURVES_FILE, REPORT_FILE
 
 
-def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
+def score(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], *, probabilities: np.ndarray | None = None
+) -> dict:
     """The report dictionary of one evaluation.
 
     Parameters
@@ -28,12 +30,16 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     y_true, y_pred : np.ndarray [shape=(n,), dtype=int]
         Class indices into ``labels``.
     labels : list of str
+    probabilities : np.ndarray [shape=(n, len(labels))], optional
+        The model's probabilities: the report then says how well they are calibrated
+        (`ser_keras.evaluation.calibration.calibration_report`: ``calibration``).
 
     Returns
     -------
     report : dict
         ``accuracy``, ``unweighted_accuracy``, ``weighted_accuracy``, ``macro_f1``, ``labels``,
-        ``confusion_matrix`` (rows = true), ``per_class`` and ``n_test``.
+        ``confusion_matrix`` (rows = true), ``per_class`` and ``n_test``; with ``probabilities``,
+        ``calibration`` (``ece``, ``brier``, ``risk_coverage``).
     """
     from sklearn.metrics import (
         accuracy_score,
@@ -47,7 +53,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     present = sorted(set(np.asarray(y_true).tolist()))
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=index, zero_division=0)
     accuracy = float(accuracy_score(y_true, y_pred))
-    return {
+    report = {
         "accuracy": accuracy,
         "unweighted_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         "weighted_accuracy": accuracy,
@@ -61,6 +67,11 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
         },
         "n_test": int(len(y_true)),
     }
+    if probabilities is not None:
+        from .calibration import calibration_report
+
+        report["calibration"] = calibration_report(probabilities, y_true)
+    return report
 
 
 def write_report(

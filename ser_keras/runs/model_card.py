@@ -140,10 +140,28 @@ def run_card(sidecar: dict, report: dict) -> str:
         "",
         *_recall_table(labels, {name: f"{v['recall']:.2f}" for name, v in report["per_class"].items()}),
         "",
+        *_calibration_lines(report.get("calibration")),
         "One split of few speakers moves by several points with the speakers drawn: the speaker "
         "cross-validation of the same recipe (`ser-keras cv`) is the figure to quote.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _calibration_lines(calibration: dict | None) -> list[str]:
+    """How well the probabilities mean what they say (`ser_keras.evaluation.calibration`), and accuracy by coverage."""
+    if not calibration:
+        return []
+    rows = calibration["risk_coverage"]
+    return [
+        f"Calibration of the probabilities: ECE ({calibration['ece_bins']} bins) {calibration['ece']:.3f}, "
+        f"Brier score {calibration['brier']:.3f} (0 is perfect for both). Answering only the most confident clips:",
+        "",
+        "| clips answered | " + " | ".join(f"{row['coverage']:.0%}" for row in rows) + " |",
+        "|---|" + "---|" * len(rows),
+        "| accuracy | " + " | ".join(f"{row['accuracy']:.3f}" for row in rows) + " |",
+        "| lowest confidence answered | " + " | ".join(f"{row['threshold']:.2f}" for row in rows) + " |",
+        "",
+    ]
 
 
 def cv_card(summary: dict) -> str:
@@ -190,6 +208,15 @@ def cv_card(summary: dict) -> str:
         "",
         *_recall_table(
             labels, {name: f"{v['mean']:.2f} ± {v['std']:.2f}" for name, v in summary["per_class_recall"].items()}
+        ),
+        "",
+        *(
+            [
+                f"Calibration of the probabilities: ECE (15 bins) {mean['ece']:.3f} ± {std['ece']:.3f}, "
+                f"Brier score {mean['brier']:.3f} ± {std['brier']:.3f} (0 is perfect for both).",
+            ]
+            if "ece" in mean
+            else []
         ),
     ]
     if "routed" in summary:

@@ -135,7 +135,7 @@ def routed_report(fs: FeatureSet, parts: dict[str, Part], runs: dict[str, Path],
             _, model = load_run(runs[gender])
             answer = predict_probabilities(model, X[chosen])
             probabilities[np.flatnonzero(chosen), : answer.shape[1]] = answer
-    report = score(test.y, probabilities.argmax(axis=1), fs.labels)
+    report = score(test.y, probabilities.argmax(axis=1), fs.labels, probabilities=probabilities)
     report["test_speakers"] = sorted(test.rows["speaker"].unique())
     report["gender_accuracy"] = float(np.mean(to == test.rows["gender"].to_numpy()))
     report["routed"] = {gender: int(np.sum(to == gender)) for gender in ROUTED}

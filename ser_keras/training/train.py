@@ -157,7 +157,7 @@ def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progre
             progress,
         )
     seconds = time.perf_counter() - started
-    report = score(test_part.y, probabilities.argmax(axis=1), fs.labels)
+    report = score(test_part.y, probabilities.argmax(axis=1), fs.labels, probabilities=probabilities)
     report["test_speakers"] = sorted(test_part.rows["speaker"].unique())
     report["evaluated_on"] = "own test split"
     report["normalize"] = options.normalize
