@@ -197,3 +197,24 @@ def run_copy(logreg_run, tmp_path):
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     return write_wav(tmp_path_factory.mktemp("clip") / "clip.wav", tone(seconds=3.0))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def numba_kernels_compiled_under_the_lock():
+    """Each test process compiles (or loads) librosa's numba kernels once, under the machine-wide lock.
+
+    Tests that call the features or ``librosa.yin`` directly would otherwise compile them outside
+    `ser_keras.extraction.jit_cache.first_use`, racing another process that compiles them, and a pair
+    of cache files written at once crashes every later process that loads them (SIGSEGV in ``yin``).
+    """
+    import librosa
+
+    from ser_keras.extraction.jit_cache import first_use
+    from ser_keras.features.registry import FeatureConfig, compute
+
+    y = tone(sr=16000, seconds=1.0, rng=np.random.default_rng(0))
+    with first_use(("tests", "numba kernels")):
+        for kind in ("functionals", "lld"):
+            compute([y], config=FeatureConfig.for_kind(kind))
+        for signal in (y, y.astype(np.float64)):
+            librosa.yin(signal, fmin=60, fmax=500, sr=16000, frame_length=1024)

@@ -15,7 +15,8 @@ HOLD_SECONDS = 1.5
 
 
 def _hold_lock(tmp_path, *, seconds: float) -> tuple[subprocess.Popen, object]:
-    """Another process holding the lock file for ``seconds``; returns it and the file it writes its release time to."""
+    """Another process holding the machine-wide lock for ``seconds``; returns it and the file it writes its release
+    time to."""
     released = tmp_path / "released"
     held = tmp_path / "held"
     code = textwrap.dedent(
@@ -23,7 +24,7 @@ def _hold_lock(tmp_path, *, seconds: float) -> tuple[subprocess.Popen, object]:
         import time
         from pathlib import Path
         from ser_keras.extraction.feature_cache import locked
-        with locked(Path({str(tmp_path / "jit.lock")!r})):
+        with locked(Path({str(jit_cache.lock_path())!r})):
             Path({str(held)!r}).touch()
             time.sleep({seconds})
             Path({str(released)!r}).write_text(repr(time.time()))
@@ -39,9 +40,12 @@ def _hold_lock(tmp_path, *, seconds: float) -> tuple[subprocess.Popen, object]:
 
 
 @pytest.fixture
-def fresh_process_state(tmp_path, monkeypatch):
-    """This process as if it had run no code path yet, with its lock file in ``tmp_path``."""
-    monkeypatch.setattr(jit_cache, "lock_path", lambda: tmp_path / "jit.lock")
+def fresh_process_state(monkeypatch):
+    """This process as if it had run no code path yet.
+
+    The lock stays the machine-wide one: a test that compiles librosa's kernels (the warm-up) under a
+    private lock would race the other test processes compiling them, and corrupt numba's cache for all.
+    """
     monkeypatch.setattr(jit_cache, "_done", set())
 
 
