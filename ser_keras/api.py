@@ -13,7 +13,6 @@ Examples
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from . import tflog
 from .layout import CV_FILE, REPORT_FILE, RUN_FILE
+from .runs.folders import read_json
 
 #: Corpora as the API takes them: a name (``"demo"``), ``"name=path"``, ``{name: path}``, or a list of those.
 Corpora = str | Mapping[str, str | os.PathLike] | Sequence[str]
@@ -41,6 +41,11 @@ def corpus_specs(corpora: Corpora) -> list[str]:
     if isinstance(corpora, Mapping):
         return [f"{name}={os.fspath(path)}" for name, path in corpora.items()]
     return [str(spec) for spec in corpora]
+
+
+def _named(corpora) -> list[str] | None:
+    """The specs that name ``corpora`` in a feature set or report; None for a manifest (or no corpora)."""
+    return corpus_specs(corpora) if isinstance(corpora, (str, Mapping, list, tuple)) else None
 
 
 def manifest_of(corpora, *, cache_dir: str | os.PathLike = "features", emotions=None, merge=None):
@@ -99,7 +104,7 @@ def extract(
         cache_dir=cache_dir,
         seed=split.seed,
         split_settings=split.settings(),
-        corpora=None if not isinstance(corpora, (str, Mapping, list, tuple)) else corpus_specs(corpora),
+        corpora=_named(corpora),
         jobs=jobs,
         progress=progress,
     )
@@ -125,12 +130,12 @@ class Run:
     @property
     def report(self) -> dict:
         """``report.json``: UA, WA, macro-F1, per-class recall and the confusion matrix on the test speakers."""
-        return json.loads((self.path / REPORT_FILE).read_text())
+        return read_json(self.path / REPORT_FILE, what="report")
 
     @property
     def sidecar(self) -> dict:
         """``run.json``: labels, features, split speakers, seed and versions."""
-        return json.loads((self.path / RUN_FILE).read_text())
+        return read_json(self.path / RUN_FILE, what="run")
 
     @functools.cached_property
     def predictor(self):
@@ -218,7 +223,7 @@ def cross_validate(
         out_dir=out_dir,
         progress=progress,
     )
-    return {**json.loads((Path(path) / CV_FILE).read_text()), "path": Path(path)}
+    return {**read_json(Path(path) / CV_FILE, what="cv"), "path": Path(path)}
 
 
 def evaluate(run, *, corpora: Corpora | None = None, cache_dir: str | os.PathLike = "features") -> dict:
@@ -230,6 +235,5 @@ def evaluate(run, *, corpora: Corpora | None = None, cache_dir: str | os.PathLik
 
     tflog.install()
     manifest = None if corpora is None else manifest_of(corpora, cache_dir=cache_dir)
-    specs = None if corpora is None or not isinstance(corpora, (str, Mapping, list, tuple)) else corpus_specs(corpora)
-    out = evaluate_into(os.fspath(run), manifest=manifest, corpora=specs, cache_dir=cache_dir, progress=False)
-    return json.loads((out / REPORT_FILE).read_text())
+    out = evaluate_into(os.fspath(run), manifest=manifest, corpora=_named(corpora), cache_dir=cache_dir, progress=False)
+    return read_json(out / REPORT_FILE, what="report")

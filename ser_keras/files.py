@@ -59,14 +59,13 @@ def out_of_memory(exc: BaseException) -> bool:
     import resource
 
     limited = resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
-    while exc is not None:
-        if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM):
-            return True
-        text = str(exc).lower()
-        if any(words in text for words in _NO_MEMORY_WORDS[:2]) or (limited and _NO_MEMORY_WORDS[2] in text):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    words = _NO_MEMORY_WORDS if limited else _NO_MEMORY_WORDS[:2]
+    return any(
+        isinstance(e, MemoryError)
+        or (isinstance(e, OSError) and e.errno == errno.ENOMEM)
+        or any(word in str(e).lower() for word in words)
+        for e in error_chain(exc)
+    )
 
 
 def no_memory(doing: str) -> OutOfMemoryError:
@@ -97,15 +96,21 @@ def disk_full(path: str | os.PathLike) -> DiskFullError:
     return DiskFullError(f"no space left on {device_of(path)} while writing {path}")
 
 
+def error_chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and the errors it was raised from (``__cause__``, else ``__context__``), innermost last."""
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` (or an error it was raised from) is a full file system."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
-            return True
-        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):  # TensorFlow's own errors
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any(
+        (isinstance(e, OSError) and e.errno in NO_SPACE)
+        or "No space left on device" in str(e)  # TensorFlow's own errors
+        or "Disk quota exceeded" in str(e)
+        for e in error_chain(exc)
+    )
 
 
 def check_free_space(folder: str | os.PathLike, needed: int, *, writing: str | os.PathLike) -> None:

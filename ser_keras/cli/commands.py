@@ -99,9 +99,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
         recipe=resolved_recipe(args.parser, args, resolved=resolved_values(features=features, options=resolved)),
     )
     if not args.quiet:
-        import json
-
-        summary = json.loads((path / CV_FILE).read_text())
+        summary = _read_json(path / CV_FILE)
         mean, std = summary["mean"], summary["std"]
         print(
             f"{len(summary['folds'])}-fold speaker CV: "
@@ -147,7 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             recipe=recipe,
         )
         if not args.quiet:
-            _print_scores(runs[gender] / REPORT_FILE, f"{gender}: ")
+            _print_scores(_read_json(runs[gender] / REPORT_FILE), f"{gender}: ")
         print(runs[gender], flush=True)
     if args.gender == "all":  # the group that `predict --gender auto` routes through
         group_dir = train_gender_group(fs, runs, out_dir=args.out, seed=args.seed)
@@ -181,9 +179,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             on_extracted=on_extracted,
         )
+        report = _read_json(out_dir / REPORT_FILE)
         if not args.quiet:
-            _print_scores(out_dir / REPORT_FILE, f"{run.name}: " if cv else "")
-        scores.append(_read_json(out_dir / REPORT_FILE)["unweighted_accuracy"])
+            _print_scores(report, f"{run.name}: " if cv else "")
+        scores.append(report["unweighted_accuracy"])
         folders.append(out_dir)
     if cv and not args.quiet:
         import numpy as np
@@ -194,13 +193,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _read_json(path) -> dict:
+    """A JSON file this command has just written (a report, a cv or robustness summary)."""
     import json
 
     return json.loads(path.read_text())
 
 
 def _evaluate_shifts(args: argparse.Namespace, manifest) -> int:
-    import json
 
     from ..evaluation.robustness import evaluate_shifts
     from ..layout import ROBUSTNESS_FILE
@@ -216,7 +215,7 @@ def _evaluate_shifts(args: argparse.Namespace, manifest) -> int:
         progress=not args.quiet,
     )
     if not args.quiet:
-        record = json.loads((out_dir / ROBUSTNESS_FILE).read_text())
+        record = _read_json(out_dir / ROBUSTNESS_FILE)
         for row in record["rows"]:
             spread = f" ± {row['unweighted_accuracy_std']:.3f}" if "unweighted_accuracy_std" in row else ""
             print(
@@ -228,11 +227,8 @@ def _evaluate_shifts(args: argparse.Namespace, manifest) -> int:
     return 0
 
 
-def _print_scores(report_path, prefix: str = "") -> None:
-    """A run's one-line summary on stdout (the result path follows it as the last line)."""
-    import json
-
-    report = json.loads(report_path.read_text())
+def _print_scores(report: dict, prefix: str = "") -> None:
+    """A run's one-line summary of its report on stdout (the result path follows it as the last line)."""
     print(
         f"{prefix}UA {report['unweighted_accuracy']:.3f} (chance {report['chance_ua']:.3f})  "
         f"WA {report['weighted_accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "

@@ -213,10 +213,10 @@ def predict_timeline(
         raise ParameterError(f"--segments is {' or '.join(SEGMENT_MODES)}, got {mode!r}")
     if len(spans) == 0:
         raise ParameterError(f"no segment of at least {shortest:g} s to score (mode {mode})")
-    from ..signal.audio import SILENCE_PEAK
+    from ..signal.audio import is_silent
 
     pieces = [y[start:end] for start, end in spans]
-    silent = [float(np.abs(piece).max(initial=0.0)) < SILENCE_PEAK for piece in pieces]
+    silent = [is_silent(piece) for piece in pieces]
     results: list[dict] = [{"warning": "silent (peak below -80 dBFS): not scored"} if s else {} for s in silent]
     heard = [i for i, s in enumerate(silent) if not s]
     if predictor.normalize in ("speaker", "corpus") and heard:  # the recording's segments are scored as one batch

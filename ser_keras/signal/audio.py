@@ -104,6 +104,11 @@ def load(
     return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
 
 
+def is_silent(y: np.ndarray) -> bool:
+    """Whether a waveform's peak is below `SILENCE_PEAK` (-80 dBFS); an empty one is silent."""
+    return float(np.max(np.abs(y), initial=0.0)) < SILENCE_PEAK
+
+
 def needs_ffmpeg(path: str | os.PathLike) -> bool:
     """Whether ``path`` is in a format only ffmpeg decodes here (`FFMPEG_EXTENSIONS`)."""
     return os.fspath(path).lower().endswith(FFMPEG_EXTENSIONS)
@@ -360,7 +365,7 @@ def validate(
         raise ParameterError(f"{name}: audio holds non-finite samples (NaN or inf)")
     if y.size < int(np.ceil(min_duration * sr)):
         raise ParameterError(f"{name}: too short: {y.size / sr:.3f} s, need at least {min_duration} s")
-    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+    if is_silent(y):
         if on_silence == "error":
             raise ParameterError(f"{name}: audio is silent (peak below -80 dBFS)")
         warnings.warn(f"{name}: audio is silent (peak below -80 dBFS)", SerWarning, stacklevel=2)
