@@ -1,25 +1,22 @@
-"""Benchmark: end-to-end latency of one 3 s clip, on one CPU core.
+"""Benchmark: serving one 3 s clip with an exported run's ``waveform.tflite``, on one CPU core.
 
 Usage::
 
-    .venv/bin/python bench/serve_latency.py [--run RUN_DIR] [--calls 200]
+    .venv/bin/python bench/serve_latency.py RUN_DIR [--calls 200] [--cold 5]
 
-Without ``--run``, a ``stats``/``conv1d`` model is trained on the demo corpus first
-(into a temporary folder).  The process is pinned to one core (``sched_setaffinity``)
-and TensorFlow to one thread.  Three figures:
+``RUN_DIR`` is an exported run (``ser-keras export RUN_DIR``; the README's main command
+leaves one).  The process is pinned to one core (``sched_setaffinity``).  Figures, with the
+targets for the default run:
 
-* ``Predictor.predict_file``: decode (soundfile + soxr) -> features (NumPy) -> Keras model;
-* the raw-waveform SavedModel signature (``serving_default``): decode -> one TensorFlow
-  call that computes the features in the graph;
-* the cold time of ``ser-keras predict RUN_DIR clip.wav`` in a fresh process;
-* then the run is exported (``ser-keras export``, into a copy) and the same
-  ``Predictor.predict_file`` and cold ``ser-keras predict`` are timed on ``model.tflite``
-  (the ai-edge-litert interpreter, one thread, no TensorFlow in that process), with the
-  issue's targets: p50 <= 5 ms, cold <= 1.5 s.  The cold figures come after a first
-  call has built the filter-bank cache (`ser_keras.signal.spectral.filter_cache_dir`), as on any
-  machine after its first prediction.
+* ``waveform.tflite`` alone (`ser_keras.runs.litert.WaveformModel`, one thread): p50 / p95 of
+  one 3 s clip, audio in, probabilities out; target p50 <= 10 ms;
+* ``Predictor.predict_file`` (decode with soundfile, resample with soxr, the same file);
+* cold ``ser-keras predict RUN_DIR clip.wav`` in a fresh process: wall time and peak resident
+  memory (the child's ``ru_maxrss``), the best and the worst of ``--cold`` runs; target
+  <= 0.8 s and <= 200 MB.
 
-p50/p95 are over ``--calls`` calls after 20 warm-up calls.
+The clip is a synthetic 3 s voice (`ser_keras.serving.conformance.reference_clips`), so
+nothing here needs a corpus.  p50/p95 are over ``--calls`` calls after 20 warm-up calls.
 """
 
 from __future__ import annotations
@@ -51,100 +48,54 @@ def timed(fn, calls: int, warmup: int = 20) -> list[float]:
     return out
 
 
+def cold_predict(run_dir: Path, clip: Path) -> tuple[float, float]:
+    """Wall seconds and peak MB (its own ``ru_maxrss``) of one ``ser-keras predict RUN clip`` in a fresh process."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ser_keras", "predict", str(run_dir), str(clip)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"ser-keras predict {run_dir} {clip} failed (status {status})")
+    return seconds, usage.ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", help="run directory (default: train stats/conv1d on the demo corpus)")
+    parser.add_argument("run", type=Path, help="an exported run directory")
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--cold", type=int, default=5, help="fresh ser-keras predict processes")
     args = parser.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    work = Path(tempfile.mkdtemp(prefix="ser-keras-bench-"))
-    import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    from ser_keras.cli.main import main as cli
-    from ser_keras.data.demo import ensure_demo_corpus
-
-    run_dir = args.run
-    if run_dir is None:
-        cli(
-            [
-                "extract",
-                "--quiet",
-                "--features",
-                "stats",
-                "--augment",
-                "none",
-                "--cache-dir",
-                str(work / "features"),
-                "--jobs",
-                "1",
-            ]
-        )
-        fs_dir = next((work / "features").glob("stats-*"))
-        cli(["train", "--quiet", "--features-dir", str(fs_dir), "--out", str(work / "models"), "--epochs", "10"])
-        run_dir = next((work / "models").iterdir())
-    # a 3 s clip: a demo utterance, padded to 3 s
     import soundfile as sf
 
+    from ser_keras.runs.litert import WaveformModel
+    from ser_keras.serving.conformance import reference_clips
     from ser_keras.serving.predict import Predictor
-    from ser_keras.signal.audio import fix_length, load
 
-    source = sorted(ensure_demo_corpus(work / "features" / "demo_corpus").rglob("*.wav"))[0]
-    y, sr = sf.read(source, dtype="float32")
-    clip = work / "clip.wav"
-    sf.write(clip, fix_length(y, size=3 * sr, mode="start"), sr)
+    model = WaveformModel(args.run / "waveform.tflite")
+    voice = next(iter(reference_clips(sr=model.sr, shortest=0.3).values()))
+    y = np.resize(voice, 3 * model.sr).astype(np.float32)  # 3 s: the voice repeated end to end
+    clip = Path(tempfile.mkdtemp(prefix="ser-keras-bench-")) / "clip.wav"
+    sf.write(clip, y, model.sr, subtype="PCM_16")
 
-    predictor = Predictor.from_run(run_dir)
-    print(f"run: {run_dir}\nclip: 3.0 s at {sr} Hz; one core; TF threads 1")
-    print(f"Predictor.predict_file          {percentiles(timed(lambda: predictor.predict_file(clip), args.calls))}")
-
-    loaded = tf.saved_model.load(str(Path(run_dir) / "saved_model"))
-    serve = loaded.signatures["serving_default"]
-    model_sr = predictor.sr
-
-    def saved_model_call():
-        waveform = load(clip, sr=model_sr)
-        return serve(waveform=tf.constant(waveform[None, :]))["label"]
-
-    print(f"SavedModel serving_default      {percentiles(timed(saved_model_call, args.calls))}")
-    waveform = tf.constant(load(clip, sr=model_sr)[None, :])
-    print(f"  (graph only, decoded input)   {percentiles(timed(lambda: serve(waveform=waveform), args.calls))}")
-
-    print(f"cold `ser-keras predict` (1 file): {cold_predict(run_dir, clip)}")
-
-    import shutil
-
-    lite_dir = work / "litert-run"
-    shutil.copytree(run_dir, lite_dir)
-    cli(["export", "--quiet", str(lite_dir)])
-    lite = Predictor.from_run(lite_dir)
-    lite_seconds = timed(lambda: lite.predict_file(clip), args.calls)
-    p50 = np.percentile(lite_seconds, 50) * 1e3
+    print(f"waveform.tflite, one 3 s clip, one thread: {percentiles(timed(lambda: model(y), args.calls))}")
+    predictor = Predictor.from_run(args.run)
     print(
-        f"LiteRT Predictor.predict_file   {percentiles(lite_seconds)}  "
-        f"(target p50 <= 5 ms: {'met' if p50 <= 5 else f'missed by {p50 - 5:.1f} ms'})"
+        f"Predictor.predict_file (decode + resample + waveform.tflite): "
+        f"{percentiles(timed(lambda: predictor.predict_file(clip), args.calls))}"
     )
-    print(f"cold `ser-keras predict` on model.tflite: {cold_predict(lite_dir, clip, target=1.5)}")
-
-
-def cold_predict(run_dir, clip, *, target: float | None = None, repeats: int = 3) -> str:
-    """Median wall time of ``ser-keras predict RUN clip`` in fresh processes (and the target's verdict)."""
-    colds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "ser_keras", "predict", str(run_dir), str(clip)], check=True, capture_output=True
-        )
-        colds.append(time.perf_counter() - started)
-    median = float(np.median(colds))
-    verdict = (
-        ""
-        if target is None
-        else (f" (target <= {target} s: " + ("met)" if median <= target else f"missed by {median - target:.2f} s)"))
+    cold_predict(args.run, clip)  # the page cache warm, as on any machine after its first prediction
+    runs = [cold_predict(args.run, clip) for _ in range(args.cold)]
+    seconds, megabytes = zip(*runs)
+    print(
+        f"cold ser-keras predict RUN clip.wav: {min(seconds):.2f}-{max(seconds):.2f} s, "
+        f"peak {min(megabytes):.0f}-{max(megabytes):.0f} MB ({args.cold} processes)"
     )
-    return f"median {median:.2f} s of {[round(c, 2) for c in colds]}{verdict}"
 
 
 if __name__ == "__main__":

@@ -218,3 +218,19 @@ def numba_kernels_compiled_under_the_lock():
             compute([y], config=FeatureConfig.for_kind(kind))
         for signal in (y, y.astype(np.float64)):
             librosa.yin(signal, fmin=60, fmax=500, sr=16000, frame_length=1024)
+
+
+@pytest.fixture(scope="session")
+def fusion_run(demo_root, tmp_path_factory) -> Path:
+    """A small exported fusion run (three emotions, 64 frames, 3 epochs), trained once per session; copy it to
+    change it."""
+    from ser_keras.cli.main import main
+
+    with built_once(tmp_path_factory, "fusion-run") as (out, done):
+        if not done:
+            small = ["--emotions", "angry,neutral,sad", "--sequence-frames", "64", "--augment", "none"]
+            args = ["train", "--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(out / "features")]
+            assert main([*args, "--out", str(out / "models"), *small, "--epochs", "3", "--jobs", "2"]) == 0
+            run = next((out / "models").iterdir())
+            assert main(["export", "--quiet", str(run)]) == 0
+    return next((out / "models").iterdir())

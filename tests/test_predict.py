@@ -438,21 +438,20 @@ def test_litert_waveform_model_equals_the_savedmodel_signature(stats_run, demo_s
     import shutil
 
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
 
-    from ser_keras.runs.litert import WAVEFORM_FILE
+    from ser_keras.runs.litert import WAVEFORM_FILE, WaveformModel
 
     run = tmp_path / stats_run.name
     shutil.copytree(stats_run, run)
     assert main(["export", "--quiet", str(run)]) == 0
-    runner = Interpreter(model_path=str(run / WAVEFORM_FILE)).get_signature_runner("serve_waveform")
+    lite = WaveformModel(run / WAVEFORM_FILE)
     serving = tf.saved_model.load(str(run / "saved_model")).signatures["serving_default"]
     sr = json.loads((run / "run.json").read_text())["features"]["sr"]
     for clip in _demo_files(demo_stats)["path"].iloc[:3]:
-        waveform = load(clip, sr=sr)[None, :].astype(np.float32)
-        lite, graph = runner(waveform=waveform), serving(waveform=tf.constant(waveform))
-        np.testing.assert_allclose(lite["probabilities"], graph["probabilities"].numpy(), atol=1e-4)
-        assert lite["label"][0] == graph["label"].numpy()[0]
+        waveform = load(clip, sr=sr).astype(np.float32)
+        answer, graph = lite(waveform)["probabilities"], serving(waveform=tf.constant(waveform[None]))
+        np.testing.assert_allclose(answer, graph["probabilities"].numpy()[0], atol=1e-4)
+        assert lite.labels[int(np.argmax(answer))] == graph["label"].numpy()[0].decode()
 
 
 def test_export_of_a_run_without_a_saved_model_is_one_line(knn_group, capsys):

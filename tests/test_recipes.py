@@ -136,7 +136,7 @@ def test_every_kind_is_one_registry_entry():
         assert kind.layout in ("vector", "sequence", "image", "fused")
         names = config.feature_names()
         assert names is None or len(names) == config.output_shape()[-1]
-    assert KINDS["functionals"].graph is None  # no faithful graph form: feature-array signatures only
+    assert all(KINDS[kind].graph is not None for kind in KINDS)  # every kind serves audio in
 
 
 @pytest.mark.parametrize(("features", "model"), [("mel", "conv1d"), ("stats", "conv2d"), ("functionals", "conv2d")])
@@ -304,7 +304,7 @@ def test_new_models_train_on_functionals_and_beat_chance(tmp_path, demo_function
         _, pipeline = load_run(run)
         X, _ = demo_functionals.arrays("test")
         X = np.asarray(X[:20])
-        served = tf.saved_model.load(str(run / "saved_model")).signatures["serving_default"](features=tf.constant(X))
+        served = tf.saved_model.load(str(run / "saved_model")).signatures["serve_features"](features=tf.constant(X))
         np.testing.assert_allclose(served["probabilities"].numpy(), pipeline.predict_proba(X), rtol=1e-4, atol=1e-5)
 
 
@@ -343,9 +343,9 @@ def test_speaker_signature_equals_the_predictor_on_one_speakers_clips(
             n = min(len(w) for w in waveforms)
             waveforms = [w[:n] for w in waveforms]
             served = loaded.signatures["serving_default"](waveform=tf.constant(np.stack(waveforms)))
-        else:  # functionals have no graph form: the speaker's feature arrays
+        else:  # the speaker's feature arrays
             X = np.concatenate([part.windows(w) for w in waveforms])
-            served = loaded.signatures["serving_default"](features=tf.constant(X))
+            served = loaded.signatures["serve_speaker_features"](features=tf.constant(X))
         expected = predictor.predict_speaker(waveforms, sr=predictor.sr)
         probabilities = np.array([[r["probabilities"][label] for label in predictor.labels] for r in expected])
         np.testing.assert_allclose(served["probabilities"].numpy(), probabilities, rtol=1e-3, atol=1e-4)
@@ -410,7 +410,7 @@ def test_ensemble_is_one_model_one_savedmodel_one_report(tmp_path, demo_function
     mean = np.mean([m.predict(X, verbose=0) for m in members], axis=0)
     np.testing.assert_allclose(model.predict(X, verbose=0), mean, rtol=1e-5, atol=1e-6)
     assert not np.allclose(members[0].predict(X, verbose=0), members[1].predict(X, verbose=0))  # different seeds
-    served = tf.saved_model.load(str(run / "saved_model")).signatures["serving_default"](features=tf.constant(X))
+    served = tf.saved_model.load(str(run / "saved_model")).signatures["serve_features"](features=tf.constant(X))
     np.testing.assert_allclose(served["probabilities"].numpy(), mean, rtol=1e-4, atol=1e-5)
     history = pd.read_csv(run / "history.csv")
     assert sorted(history["member"].unique()) == [1, 2, 3]

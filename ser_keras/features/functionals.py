@@ -9,7 +9,7 @@ block                 descriptor                                              ro
 ====================  ======================================================  ==========
 ``logmel``            ``power_to_db(melspectrogram)`` (no floor)              ``n_mels``
 ``mfcc``              ``mfcc`` (``top_db`` floor) and its deltas / delta-deltas  ``3 n_mfcc``
-``contrast``          ``spectral_contrast`` (``N_CONTRAST_BANDS`` bands)       ``N_CONTRAST_BANDS + 1``
+``contrast``          ``spectral_contrast`` (`CONTRAST_FLOOR`)                 ``N_CONTRAST_BANDS + 1``
 ``spectral``          log centroid, log bandwidth, log rolloff, log flatness  4
 ``energy``            ZCR, log-RMS (dB), its delta, spectral flux             4
 ====================  ======================================================  ==========
@@ -38,8 +38,9 @@ Every descriptor of the first table equals librosa's call on the same trimmed si
 (`reference_lld`); the ``voice`` block has no librosa counterpart, and its tests check it
 on a synthetic vowel of known formants and on tones of known level ratio;
 the STFT, mel, DCT and RMS are the project's batched float32 ones (`ser_keras.features.registry`).
-Percentiles, trimming and YIN have no faithful TensorFlow form here, so this kind has
-no in-graph features: its SavedModel takes feature arrays only (see docs/guide.md).
+The graph form (`ser_keras.features.utterance_graph`) computes the same vector in TensorFlow ops,
+so exported models take audio; YIN runs in float64 here and spectral contrast sees magnitudes
+floored at `CONTRAST_FLOOR`, which keeps the two within 1e-4 of each column's range (tested).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ VOICED_DB = 30.0
 VOICED_MAX_ZCR = 0.15
 #: Equal parts of the utterance whose means form the ``contour`` block.
 SEGMENTS = 3
+#: Spectral contrast sees each frame's magnitudes floored this far below the frame's peak (-100 dB):
+#: the valleys of an empty band (above a resampler's cut-off) are otherwise the FFT's rounding noise.
+CONTRAST_FLOOR = 1e-5
 #: Less sound than this after trimming is refused.
 MIN_SOUND_SECONDS = 0.1
 _SPECTRAL = ("log_centroid", "log_bandwidth", "log_rolloff", "log_flatness")
@@ -218,6 +222,11 @@ def trim(y: np.ndarray, *, config) -> np.ndarray:
     return trimmed
 
 
+def contrast_input(magnitude: np.ndarray) -> np.ndarray:
+    """Magnitudes ``(bins, n_frames)`` floored at `CONTRAST_FLOOR` times each frame's peak."""
+    return np.maximum(magnitude, np.float32(CONTRAST_FLOOR) * magnitude.max(axis=0, keepdims=True))
+
+
 def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frame-level descriptors of one (trimmed) signal, from one shared STFT.
 
@@ -251,7 +260,9 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
     delta = librosa.feature.delta(mfcc, width=width)
     delta2 = librosa.feature.delta(mfcc, width=width, order=2)
     spectral = dict(S=magnitude, sr=sr, n_fft=n_fft, hop_length=hop)
-    contrast = librosa.feature.spectral_contrast(**spectral, n_bands=N_CONTRAST_BANDS)
+    contrast = librosa.feature.spectral_contrast(
+        **{**spectral, "S": contrast_input(magnitude)}, n_bands=N_CONTRAST_BANDS
+    )
     centroid = librosa.feature.spectral_centroid(**spectral)
     bandwidth = librosa.feature.spectral_bandwidth(**spectral)
     rolloff = librosa.feature.spectral_rolloff(**spectral)
@@ -278,7 +289,10 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
             flux,
         ]
     )
-    f0 = librosa.yin(y, fmin=config.f0_min, fmax=config.f0_max, sr=sr, frame_length=n_fft, hop_length=hop)
+    # in float64: YIN's difference function cancels r(0) - r(tau), which float32 leaves 1e-3 off at high pitch
+    f0 = librosa.yin(
+        y.astype(np.float64), fmin=config.f0_min, fmax=config.f0_max, sr=sr, frame_length=n_fft, hop_length=hop
+    )
     voiced = (log_rms[0] > log_rms.max() - VOICED_DB) & (zcr[0] < VOICED_MAX_ZCR)
     return lld, f0, voiced
 
@@ -376,7 +390,7 @@ def reference_lld(y: np.ndarray, *, config) -> np.ndarray:
             mfcc,
             librosa.feature.delta(mfcc, width=width),
             librosa.feature.delta(mfcc, width=width, order=2),
-            librosa.feature.spectral_contrast(**kw, n_bands=N_CONTRAST_BANDS),
+            librosa.feature.spectral_contrast(**{**kw, "S": contrast_input(magnitude)}, n_bands=N_CONTRAST_BANDS),
             np.log1p(librosa.feature.spectral_centroid(**kw)),
             np.log1p(librosa.feature.spectral_bandwidth(**kw)),
             np.log1p(librosa.feature.spectral_rolloff(**kw)),

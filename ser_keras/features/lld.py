@@ -11,7 +11,8 @@ Every example has ``config.sequence_frames`` frames, so a feature set is one arr
 ``(n, sequence_frames, n_descriptors)``: a shorter utterance is repeated end to end
 (wrap padding, so no frame is empty and statistics pooled over time are the
 utterance's), a longer one keeps its middle ``sequence_frames``.  No frame is padding,
-so the model needs no mask.  Like ``functionals``, the kind has no in-graph form.
+so the model needs no mask.  Like ``functionals``, the kind has a graph form
+(`ser_keras.features.utterance_graph`), so its exported models take audio.
 """
 
 from __future__ import annotations

@@ -171,7 +171,8 @@ class FeatureConfig:
         """The output shape and a SHA-256 of the column names: part of every cache key (a feature set's
         fingerprint, a row's item key), so a kind that gains a block never matches an old set or row."""
         names = self.kind_spec.names(self) if self.kind_spec.names else []
-        return [list(self.output_shape()), hashlib.sha256("\n".join(names).encode()).hexdigest()]
+        signature = [list(self.output_shape()), hashlib.sha256("\n".join(names).encode()).hexdigest()]
+        return signature + ([self.kind_spec.revision] if self.kind_spec.revision > 1 else [])
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -301,6 +302,9 @@ class FeatureKind:
     column_groups : callable ``(config) -> list of str`` or None
         The descriptor family of each column of a vector kind: logistic regression
         weighs each family equally (``--group-balance``, `ser_keras.training.fit_sklearn.group_weights`).
+    revision : int
+        Raised when a descriptor's definition changes under the same column names, so
+        that feature sets and rows computed before never match (`column_signature`).
     """
 
     name: str
@@ -316,6 +320,7 @@ class FeatureKind:
     time_axis: int | None = None
     power_columns: Callable | None = None
     column_groups: Callable | None = None
+    revision: int = 1
 
 
 def _stats_batch(y, *, config):
@@ -368,6 +373,12 @@ def _graph(waveform, config):
     from .graph import waveform_features
 
     return waveform_features(waveform, config)
+
+
+def _utterance_graph(waveform, config):
+    from .utterance_graph import utterance_batch
+
+    return utterance_batch(waveform, config)
 
 
 #: The whole utterance at 16 kHz, trimmed at 40 dB, the functionals' STFT and filter banks.
@@ -427,9 +438,11 @@ KINDS: dict[str, FeatureKind] = {
             shape=_functionals_shape,
             names=_functionals_names,
             compute_one=_functionals_one,
+            graph=_utterance_graph,
             layout="vector",
             default_model="logreg",
             column_groups=_functionals_groups,
+            revision=2,  # formants: LPC envelope peaks; YIN in float64; contrast floored
         ),
         FeatureKind(
             "lld",
@@ -439,9 +452,11 @@ KINDS: dict[str, FeatureKind] = {
             shape=_lld_shape,
             names=_lld_names,
             compute_one=_lld_one,
+            graph=_utterance_graph,
             layout="sequence",
             default_model="tdnn",
             time_axis=0,
+            revision=2,  # YIN in float64, spectral contrast floored
         ),
         FeatureKind(
             "fusion",
@@ -450,8 +465,10 @@ KINDS: dict[str, FeatureKind] = {
             shape=fusion_shape,
             names=fusion_names,
             compute_one=fusion_one,
+            graph=_utterance_graph,
             layout="fused",
             default_model="fusion",
+            revision=2,  # formants: LPC envelope peaks; YIN in float64; contrast floored
         ),
     )
 }

@@ -22,9 +22,8 @@ VOICE_ROWS = (
 )
 #: Pre-emphasis of the formant analysis (the spectrum is tilted up by ``|1 - a e^{-iw}|^2``).
 PRE_EMPHASIS = 0.97
-#: A formant is an LPC pole pair in this frequency range (Hz) with at most this bandwidth (Hz).
+#: Formants are sought in this frequency range (Hz).
 FORMANT_RANGE = (90.0, 5000.0)
-FORMANT_MAX_BANDWIDTH = 400.0
 
 
 def voice_descriptors(y: np.ndarray, f0: np.ndarray, frames: np.ndarray, *, config) -> np.ndarray:
@@ -36,10 +35,10 @@ def voice_descriptors(y: np.ndarray, f0: np.ndarray, frames: np.ndarray, *, conf
     - the harmonics-to-noise ratio ``10 log10(r / (1 - r))`` in dB, where ``r`` is the
       frame's autocorrelation at the pitch period ``sr / f0`` (best of +-2 lags),
       divided by the window's own autocorrelation (Boersma 1993);
-    - the log frequencies (Hz) of the first three formants: the LPC poles (order
-      ``2 + sr // 1000``, autocorrelation method, `PRE_EMPHASIS` applied to the
-      spectrum) in `FORMANT_RANGE` with a bandwidth under `FORMANT_MAX_BANDWIDTH`;
-      where a frame has fewer, the row's median over the other frames (0 if none);
+    - the log frequencies (Hz) of the first three formants: the peaks of the LPC
+      envelope (order ``2 + sr // 1000``, autocorrelation method, `PRE_EMPHASIS` applied
+      to the spectrum) in `FORMANT_RANGE` (`lpc_formants`); where a frame has fewer,
+      the row's median over the other frames (0 if none);
     - the alpha ratio (dB of 50-1000 Hz over 1-5 kHz energy) and the Hammarberg index
       (dB of the strongest bin below 2 kHz over the strongest in 2-5 kHz).
 
@@ -93,8 +92,59 @@ def voice_descriptors(y: np.ndarray, f0: np.ndarray, frames: np.ndarray, *, conf
     return _fill_missing(np.vstack([hnr, np.log(formants.T), alpha_ratio, hammarberg]))
 
 
+#: The LPC envelope is searched for formant peaks on this grid (Hz): `FORMANT_RANGE` in steps of `FORMANT_STEP`.
+FORMANT_STEP = 10.0
+#: A tiny ridge on the zero lag keeps near-silent frames well posed (white-noise correction).
+LPC_RIDGE = 1e-9
+
+
+def formant_grid() -> np.ndarray:
+    """Frequencies (Hz) at which the LPC envelope is evaluated: ``(n_grid,)``."""
+    low, high = FORMANT_RANGE
+    return np.arange(low, high + FORMANT_STEP / 2, FORMANT_STEP)
+
+
+def envelope_basis(*, order: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """``cos``, ``sin`` of ``2 pi f k / sr``, lags ``k = 0..order``, the `formant_grid`: ``(order + 1, n_grid)`` each.
+
+    ``A(f) = sum_k a_k e^{-2 pi i f k / sr}``, so ``|A(f)|^2 = (a @ cos)^2 + (a @ sin)^2``.
+    """
+    angle = 2.0 * np.pi * np.outer(np.arange(order + 1), formant_grid()) / sr
+    return np.cos(angle), np.sin(angle)
+
+
+def levinson(autocorrelation: np.ndarray, *, order: int) -> np.ndarray:
+    """LPC coefficients by the Levinson-Durbin recursion, vectorised over frames.
+
+    Parameters
+    ----------
+    autocorrelation : np.ndarray [shape=(n_frames, >= order + 1)]
+        Lags 0, 1, ...; the zero lag is raised by `LPC_RIDGE` (relative).
+
+    Returns
+    -------
+    a : np.ndarray [shape=(n_frames, order + 1)]
+        ``a[:, 0] = 1``; the predictor is ``x[n] = -sum_k a[k] x[n - k]``.
+    """
+    r = autocorrelation[:, : order + 1]
+    a = np.zeros_like(r)
+    a[:, 0] = 1.0
+    error = r[:, 0] * (1.0 + LPC_RIDGE)
+    for i in range(1, order + 1):
+        k = -np.sum(a[:, :i] * r[:, i:0:-1], axis=1) / error
+        a[:, 1 : i + 1] = a[:, 1 : i + 1] + k[:, None] * a[:, i - 1 :: -1]
+        error = error * (1.0 - k * k)
+    return a
+
+
 def lpc_formants(autocorrelation: np.ndarray, *, order: int, sr: int, n_formants: int = 3) -> np.ndarray:
-    """The lowest formant frequencies of each frame from its autocorrelation (LPC, autocorrelation method).
+    """The lowest formant frequencies of each frame: peaks of its LPC envelope on the `formant_grid`.
+
+    LPC by the autocorrelation method (`levinson`); the envelope ``1 / |A(f)|^2`` is
+    evaluated on the grid, and a formant is a grid point above its left neighbour and
+    not below its right one, refined by a parabola through the three log values.  The
+    same arithmetic runs in the graph form (`ser_keras.features.utterance_graph`), in
+    float32 there and float64 here.
 
     Parameters
     ----------
@@ -106,28 +156,21 @@ def lpc_formants(autocorrelation: np.ndarray, *, order: int, sr: int, n_formants
     Returns
     -------
     formants : np.ndarray [shape=(n_frames, n_formants)]
-        In Hz, ascending; NaN where a frame has fewer qualifying poles (or no energy).
+        In Hz, ascending; NaN where a frame has fewer peaks (or no energy).
     """
-    import scipy.linalg
-
     formants = np.full((autocorrelation.shape[0], n_formants), np.nan)
     frames = np.flatnonzero(autocorrelation[:, 0] > 1e-10)
     if frames.size == 0:
         return formants
-    coefficients = np.empty((frames.size, order))
-    for i, t in enumerate(frames):  # Levinson-Durbin; a tiny ridge keeps silent-ish frames well posed
-        r = autocorrelation[t, : order + 1].copy()
-        r[0] *= 1.0 + 1e-9
-        coefficients[i] = scipy.linalg.solve_toeplitz(r[:-1], -r[1:])
-    companion = np.zeros((frames.size, order, order))
-    companion[:, 0, :] = -coefficients
-    companion[:, np.arange(1, order), np.arange(order - 1)] = 1.0
-    poles = np.linalg.eigvals(companion)
-    frequency = np.angle(poles) * sr / (2 * np.pi)
-    bandwidth = -np.log(np.maximum(np.abs(poles), 1e-12)) * sr / np.pi
-    low, high = FORMANT_RANGE
-    keep = (poles.imag > 0) & (frequency > low) & (frequency < min(high, sr / 2)) & (bandwidth < FORMANT_MAX_BANDWIDTH)
-    frequency = np.sort(np.where(keep, frequency, np.inf), axis=1)[:, :n_formants]
+    a = levinson(np.asarray(autocorrelation[frames], dtype=np.float64), order=order)
+    cos, sin = envelope_basis(order=order, sr=sr)
+    log_envelope = -np.log(np.maximum(np.square(a @ cos) + np.square(a @ sin), 1e-30))
+    left, centre, right = log_envelope[:, :-2], log_envelope[:, 1:-1], log_envelope[:, 2:]
+    is_peak = (centre > left) & (centre >= right)
+    curvature = left - 2.0 * centre + right
+    shift = np.where(is_peak, 0.5 * (left - right) / np.where(is_peak, curvature, 1.0), 0.0)
+    frequency = np.where(is_peak, formant_grid()[1:-1] + FORMANT_STEP * shift, np.inf)
+    frequency = np.sort(frequency, axis=1)[:, :n_formants]
     formants[frames] = np.where(np.isfinite(frequency), frequency, np.nan)
     return formants
 

@@ -8,16 +8,19 @@ interpreter: importing this module, loading and running the model never import
 TensorFlow, so a `ser_keras.serving.predict.Predictor` on a run that has ``model.tflite``
 starts without TensorFlow (the features are the NumPy ones it computes anyway).
 
-For kinds with a graph form (``stats``, ``frames``, ``mel``) the raw-waveform signature
-is converted too, into ``RUN/waveform.tflite`` (features computed in the graph; equal to
-the SavedModel's ``serving_default`` within 1e-4, tested), for apps that hold audio and
-no Python feature code.  It does not refuse a silent clip: LiteRT drops the SavedModel's
-assertion, so check the peak first (`ser_keras.signal.audio.SILENCE_PEAK`).  ``functionals``
-has no graph form, so its runs get ``model.tflite`` only.
+Every Keras run of a global normalisation also gets ``RUN/waveform.tflite``, converted from the
+SavedModel's ``serve_padded`` signature: one clip of audio in (zero-padded to a fixed length, with
+its length), the features computed in the graph, the probabilities and the input contract out
+(`WaveformModel`; equal to the
+SavedModel's ``serving_default`` and to the NumPy feature path within 1e-4, tested).  A
+`ser_keras.serving.predict.Predictor` on such a run runs it and imports no feature code.  LiteRT
+drops the SavedModel's assertions: check the peak (`ser_keras.signal.audio.SILENCE_PEAK`) and
+the output ``sound_seconds`` yourself.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -28,8 +31,10 @@ from ..layout import LITERT_FILE, WAVEFORM_FILE  # noqa: F401  (named here for a
 
 #: The SavedModel signature that is converted (feature arrays -> probabilities).
 SIGNATURE = "serve"
-#: Its signature for ``--normalize global`` and ``speaker`` runs (`ser_keras.serving.saved_model.export_saved_model`).
-WAVEFORM_SIGNATURES = ("serve_waveform", "serve_speaker")
+#: The waveform signature converted into ``waveform.tflite`` for ``--normalize global`` and ``speaker`` runs
+#: (`ser_keras.serving.saved_model.export_saved_model`): one clip zero-padded to a fixed ``(1, length)`` with its
+#: ``samples`` (every LiteRT runtime, LiteRT.js included, takes a fixed input), or one speaker's clips.
+WAVEFORM_SIGNATURES = ("serve_padded", "serve_speaker")
 
 
 class LiteRTModel:
@@ -82,3 +87,67 @@ class LiteRTModel:
         outputs = self._runner(**{self._input: np.ascontiguousarray(X, dtype=np.float32)})
         (probabilities,) = outputs.values()
         return np.asarray(probabilities)
+
+
+class WaveformModel:
+    """A run's ``waveform.tflite``: one clip of audio in, its emotion out, no feature code and no TensorFlow.
+
+    The file holds everything an app needs: its ``contract`` output is UTF-8 JSON of the labels,
+    the sample rate, the input range and the clip lengths it scores
+    (`ser_keras.serving.saved_model.CLIP_OUTPUTS`), read here into `contract`.
+
+    Parameters
+    ----------
+    path : path
+        ``RUN/waveform.tflite`` of a global run (signature ``serve_padded``).
+    num_threads : int
+        Interpreter threads.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, num_threads: int = 1):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise ParameterError(
+                "running waveform.tflite needs the 'ai-edge-litert' package (pip install ai-edge-litert)"
+            ) from None
+        from ..tflog import NOISE, filtered_native_stderr
+
+        self.path = Path(path)
+        try:
+            with filtered_native_stderr((*NOISE, "Created TensorFlow Lite XNNPACK delegate")):
+                self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+                self._runner = self._interpreter.get_signature_runner(WAVEFORM_SIGNATURES[0])
+                (details,) = [d for name, d in self._runner.get_input_details().items() if name == "waveform"]
+                self.length = int(details["shape"][1])
+                described = self._run(np.zeros(4096, np.float32))
+            self.contract = json.loads(bytes(np.asarray(described["contract"], dtype=np.uint8)).decode())
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise ParameterError(f"{self.path}: damaged LiteRT model ({str(exc).splitlines()[0]})") from None
+        self.labels = list(self.contract["labels"])
+        self.sr = int(self.contract["sample_rate"])
+        self.shortest, self.longest = (float(s) for s in self.contract["seconds_range"])
+
+    def _run(self, waveform: np.ndarray) -> dict:
+        """The signature on ``waveform`` zero-padded to `length` (longer clips: their first `length` samples)."""
+        padded = np.zeros((1, self.length), np.float32)
+        n = min(len(waveform), self.length)
+        padded[0, :n] = waveform[:n]
+        return self._runner(waveform=padded, samples=np.array([n], np.int32))
+
+    def __call__(self, waveform: np.ndarray) -> dict:
+        """The outputs for one clip.
+
+        Parameters
+        ----------
+        waveform : np.ndarray [shape=(n,), dtype=float32]
+            Mono, at `sr`, in ``[-1, 1]``.
+
+        Returns
+        -------
+        outputs : dict
+            ``probabilities`` ``(n_labels,)`` float32 and ``sound_seconds`` (float).
+        """
+        outputs = self._run(np.asarray(waveform, dtype=np.float32))
+        probabilities = np.asarray(outputs["probabilities"][0])
+        return {"probabilities": probabilities, "sound_seconds": float(outputs["sound_seconds"][0])}

@@ -1,9 +1,10 @@
 """``ser-keras export``: a run's SavedModel as LiteRT files, and the check that they answer as the run does.
 
 The run's SavedModel ``serve`` signature (feature arrays -> probabilities) becomes
-``RUN/model.tflite``; kinds with a graph form also get ``RUN/waveform.tflite`` (raw
-waveform in).  Both are written atomically beside the run's model; nothing the run
-already holds is changed.  See `ser_keras.runs.litert` for running them without TensorFlow.
+``RUN/model.tflite``; its waveform signature becomes ``RUN/waveform.tflite`` (raw audio in),
+with a conformance kit for ports (`ser_keras.serving.conformance`) beside it for global runs.
+All are written atomically beside the run's model; nothing the run already holds is changed.
+See `ser_keras.runs.litert` for running them without TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ CHECK_ROWS = 64
 def export_litert(run_dir: str | os.PathLike) -> Path:
     """Convert a run's SavedModel to ``RUN/model.tflite`` (written atomically) and return its path.
 
-    A run whose SavedModel has a raw-waveform signature (``serve_waveform``, or
-    ``serve_speaker`` for speaker runs: kinds with a graph form) also gets
-    ``RUN/waveform.tflite``: the same signature, features computed in the graph, with
-    the outputs ``probabilities``, ``label_index`` and ``label``.
+    Every run of a kind with a graph form (all kinds) also gets ``RUN/waveform.tflite``:
+    ``serve_padded`` for global runs (one clip in, zero-padded to a fixed length, and its
+    length; the probabilities and the input contract out) and ``RUN/conformance/``, or
+    ``serve_speaker`` for speaker runs.
 
     Raises
     ------
@@ -51,6 +52,10 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     if FeatureConfig.from_dict(sidecar["features"]).kind_spec.graph is not None:  # the run has a waveform signature
         waveform = WAVEFORM_SIGNATURES[transductive(sidecar.get("normalize"))]
         atomic_write_bytes(run_dir / WAVEFORM_FILE, _convert(saved, waveform))
+        if not transductive(sidecar.get("normalize")):
+            from .conformance import write_conformance_kit
+
+            write_conformance_kit(run_dir)
     target = run_dir / LITERT_FILE
     atomic_write_bytes(target, _convert(saved, SIGNATURE))
     return target
@@ -95,17 +100,18 @@ def export_keras_equivalent(run_dir: Path, sidecar: dict) -> Path:
     return run_dir / SAVED_MODEL_DIR
 
 
-def _convert(saved: Path, signature: str) -> bytes:
-    """One SavedModel signature as a LiteRT flatbuffer (built-in operators only)."""
+def _convert(saved: Path, *signatures: str) -> bytes:
+    """SavedModel signatures as one LiteRT flatbuffer (built-in operators only)."""
     import tensorflow as tf
 
     try:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[signature])
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=list(signatures))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()
     except Exception as exc:  # noqa: BLE001 - the converter raises several kinds; all mean "cannot convert"
         raise ParameterError(
-            f"{saved}: LiteRT conversion of {signature} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            f"{saved}: LiteRT conversion of {', '.join(signatures)} failed "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0]})"
         ) from None
 
 

@@ -19,21 +19,24 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import ParameterError, SerError, SerWarning
 from ..extraction.jit_cache import first_use
 from ..extraction.normalize import transductive
 from ..features.registry import FeatureConfig, compute
 from ..files import no_memory, out_of_memory
-from ..layout import GROUP_FILE
+from ..layout import GROUP_FILE, WAVEFORM_FILE
 from ..runs.folders import load_run, n_features_of, read_json, refuse_pickle
 from ..runs.inference import gender_inputs
 from ..runs.model_files import GENDER_CLASSIFIER, load_estimator
 from ..signal.audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
 from ..signal.windows import segments, stream_windows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Files longer than this are read, resampled and scored block by block (`Predictor.predict_file`).
 STREAM_SECONDS = 60.0
@@ -65,11 +68,21 @@ class _Model:
     sidecar: dict
     features: FeatureConfig
     model: object
+    waveform_model: object = None
 
     @classmethod
     def load(cls, run_dir: Path) -> _Model:
         sidecar, model = load_run(run_dir, litert=True)  # model.tflite, when exported, spares importing TensorFlow
-        return cls(run_dir, sidecar, FeatureConfig.from_dict(sidecar["features"]), model)
+        waveform_model = None
+        features = FeatureConfig.from_dict(sidecar["features"])
+        whole_clip = features.duration is None  # the file's window is the clip (fixed windows are cut here)
+        if (run_dir / WAVEFORM_FILE).is_file() and whole_clip and not transductive(sidecar.get("normalize", "global")):
+            from ..runs.litert import WaveformModel
+
+            waveform_model = WaveformModel(run_dir / WAVEFORM_FILE)  # audio in: no feature code runs here
+            if waveform_model.labels != sidecar["labels"] or waveform_model.sr != sidecar["features"]["sr"]:
+                raise ParameterError(f"{run_dir / WAVEFORM_FILE}: its labels or sample rate differ from run.json")
+        return cls(run_dir, sidecar, features, model, waveform_model)
 
     @property
     def normalize(self) -> str:
@@ -86,6 +99,8 @@ class _Model:
         never holds more than one batch of features.
         """
         total, count, batch = np.zeros(len(self.sidecar["labels"])), 0, []
+        if self.waveform_model is not None:
+            return self._score_waveforms(windows)
         for window in itertools.chain(windows, [None]):
             if window is not None:
                 batch.append(window)
@@ -93,6 +108,22 @@ class _Model:
                 total += self.probabilities(_features(batch, config=self.features)).sum(axis=0)
                 count += len(batch)
                 batch = []
+        return total, count
+
+    def _score_waveforms(self, windows: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
+        """`score_windows` by ``waveform.tflite``: each window's audio in, its probabilities out."""
+        from ..features.functionals import MIN_SOUND_SECONDS
+        from ..features.utterance_graph import UTTERANCE_KINDS
+
+        total, count = np.zeros(len(self.sidecar["labels"])), 0
+        for window in windows:
+            outputs = self.waveform_model(window)
+            if self.features.kind in UTTERANCE_KINDS and outputs["sound_seconds"] < MIN_SOUND_SECONDS:
+                raise ParameterError(
+                    f"too short for {self.features.kind} ({outputs['sound_seconds']:.3f} s after trimming silence)"
+                )
+            total += outputs["probabilities"]
+            count += 1
         return total, count
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
@@ -384,6 +415,8 @@ class Predictor:
         speaker's files together: a file's speaker is ``speakers[path]`` when given, else
         its parent folder; the rows get ``speaker`` and ``warning`` columns.
         """
+        import pandas as pd
+
         files = expand_paths(paths)
         rows = {str(path): {"path": str(path), "emotion": None, "gender_model": None, "error": None} for path in files}
 

@@ -1,34 +1,39 @@
-"""SavedModel export with a raw-waveform signature: features computed inside the graph.
+"""SavedModel export with raw-waveform signatures: features computed inside the graph.
 
-`ser_keras.features.graph.waveform_features` is `features.compute` written in TensorFlow ops: ``tf.signal``
-framing and real FFT, and the very filter banks the NumPy path uses (librosa's mel and
-chroma filters, the orthonormal DCT-II, the periodic Hann window) embedded as constants.
+Every feature kind has a graph form (`ser_keras.features.graph` for ``stats`` / ``frames`` /
+``mel``, `ser_keras.features.utterance_graph` for ``functionals`` / ``lld`` / ``fusion``):
+the NumPy definitions in TensorFlow ops, with the NumPy path's own filter banks as constants.
 `export_saved_model` writes these signatures (the first is ``serving_default``):
 
-``serve_waveform`` (runs with ``--normalize global``, kinds with a graph form)
+``serve_waveform`` (runs with ``--normalize global``)
     ``waveform``: float32 ``(batch, n_samples)`` mono audio at the model's sample rate,
     in ``[-1, 1]`` (divide ``int16`` PCM by 32768 first; `Predictor` does it for you).
     A batch holding a silent clip (peak below -80 dBFS) fails with ``InvalidArgumentError``
-    (`SILENT_CLIP`), as `Predictor.predict` raises ``ParameterError``: neither answers silence.
+    (`SILENT_CLIP`), as `Predictor.predict` raises ``ParameterError``: neither answers silence;
+    so does a clip with under 0.1 s of sound after trimming (`TOO_LITTLE_SOUND`, utterance kinds).
     The graph takes the training window (``offset`` / ``duration`` of the feature
     config; padded to ``duration`` for fixed-length features), computes the features
     and returns ``probabilities`` ``(batch, n_labels)``, ``label_index`` ``(batch,)``
-    int64 and ``label`` ``(batch,)`` string.
-``serve_speaker`` (runs with ``--normalize speaker``, kinds with a graph form)
+    int64 and ``label`` ``(batch,)`` string.  Utterance kinds trim each clip on its own.
+``serve_speaker`` (runs with ``--normalize speaker`` or ``corpus``)
     ``waveform`` as above, but the batch is **one speaker's** clips: their features are
     standardised together (`standardize_batch`) before the model, as in training.
 ``serve_features`` / ``serve_speaker_features``
     ``features`` ``(batch, *feature_shape)`` -> the same three outputs; the speaker
-    variant standardises the batch as one speaker.  For a kind without a graph form
-    (``functionals``: trimming, YIN and percentiles have no faithful TensorFlow form
-    here) these are the only inputs, and so ``serving_default``.
+    variant standardises the batch as one speaker.
 ``serve``
     ``features`` (speaker-standardised already for speaker runs) -> ``probabilities``.
+``serve_clip`` (global runs)
+    One clip ``(1, n)``, no batch loop, and outputs that carry the contract (`CLIP_OUTPUTS`):
+    what ``waveform.tflite`` is converted from (`ser_keras.serving.export`).
 """
 
 from __future__ import annotations
 
+import json
 import os
+
+import numpy as np
 
 from ..extraction.normalize import transductive
 from ..features.registry import FeatureConfig
@@ -36,6 +41,50 @@ from ..signal.audio import SILENCE_PEAK
 
 #: The error of a waveform signature given a silent clip (as `Predictor.predict` refuses one).
 SILENT_CLIP = "silent clip: peak below -80 dBFS (ser_keras.signal.audio.SILENCE_PEAK); refused, as the Predictor does"
+#: The error given a clip with less than `ser_keras.features.functionals.MIN_SOUND_SECONDS` of sound after trimming.
+TOO_LITTLE_SOUND = "too little sound after trimming silence (under 0.1 s); refused, as the Predictor does"
+#: The one-clip waveform signature of global runs, which ``waveform.tflite`` is converted from.
+CLIP_SIGNATURE = "serve_clip"
+#: The same with a fixed-length input, for runtimes that cannot resize an input (LiteRT.js): ``waveform``
+#: ``(1, padded_length)`` zero-padded, and ``samples`` ``(1,)`` int32, how many of them are the clip.
+PADDED_SIGNATURE = "serve_padded"
+#: Its outputs: the answer, and what an app needs to know to feed it (no other file required).  Only
+#: float32, int32 and uint8 tensors, which every LiteRT runtime reads (LiteRT.js has no strings).
+CLIP_OUTPUTS = (
+    "probabilities",  # (1, n_labels) float32
+    "label_index",  # (1,) int32
+    "sound_seconds",  # (1,) float32: sound after trimming silence (utterance kinds; else the clip's length)
+    "contract",  # (n_bytes,) uint8: UTF-8 JSON of `clip_contract` (labels, sample rate, input range, lengths)
+)
+
+
+def clip_contract(config: FeatureConfig, labels: list[str]) -> dict:
+    """What ``waveform.tflite`` expects and answers, as its ``contract`` output holds it."""
+    from ..features.functionals import MIN_SOUND_SECONDS
+
+    return {
+        "signature": PADDED_SIGNATURE,
+        "inputs": {"waveform": ["float32", [1, padded_length(config)]], "samples": ["int32", [1]]},
+        "channels": 1,
+        "sample_rate": config.sr,
+        "input_range": [-1.0, 1.0],
+        "seconds_range": [config.min_duration, longest_window(config)],
+        "silence_peak": SILENCE_PEAK,
+        "min_sound_seconds": MIN_SOUND_SECONDS if config.kind_spec.compute_one is not None else 0.0,
+        "labels": list(labels),
+    }
+
+
+def padded_length(config: FeatureConfig) -> int:
+    """The input length of `PADDED_SIGNATURE`: the ``offset`` and `longest_window` in samples."""
+    return int(round((config.offset + longest_window(config)) * config.sr))
+
+
+def longest_window(config: FeatureConfig) -> float:
+    """Seconds of audio one call of a waveform signature scores: the training window, or `MAX_WINDOW_SECONDS`."""
+    from ..signal.windows import MAX_WINDOW_SECONDS
+
+    return float(config.duration) if config.duration is not None else MAX_WINDOW_SECONDS
 
 
 def window_waveform(waveform, config: FeatureConfig):
@@ -110,8 +159,13 @@ def export_saved_model(
     import keras
     import tensorflow as tf
 
+    from ..features.functionals import MIN_SOUND_SECONDS
+    from ..features.utterance_graph import UTTERANCE_KINDS, kind_features, sound_seconds
+
     label_names = tf.constant(labels)
+    contract = json.dumps(clip_contract(config, labels)).encode()
     graph = config.kind_spec.graph
+    utterance = config.kind in UTTERANCE_KINDS
     speaker = transductive(normalize)  # a speaker's (or a corpus's) clips are standardised together
 
     def named(probabilities):
@@ -124,17 +178,44 @@ def export_saved_model(
     def on_named_features(features):
         return named(model(standardize_batch(features, config) if speaker else features, training=False))
 
-    def on_waveform(waveform):
+    def check_waveform(waveform):
         peak = tf.reduce_max(tf.abs(waveform), axis=1)
         tf.debugging.assert_greater_equal(peak, tf.constant(SILENCE_PEAK, tf.float32), message=SILENT_CLIP)
-        X = graph(window_waveform(waveform, config), config)
+
+    def on_waveform(waveform):
+        check_waveform(waveform)
+        window = window_waveform(waveform, config)
+        if utterance:  # trimmed clip by clip; too little sound is refused, as the Predictor does
+            seconds = tf.map_fn(lambda y: sound_seconds(y, config), window)
+            tf.debugging.assert_greater_equal(seconds, float(MIN_SOUND_SECONDS), message=TOO_LITTLE_SOUND)
+        X = graph(window, config)
         return named(model(standardize_batch(X, config) if speaker else X, training=False))
+
+    def on_clip(waveform):
+        """One clip, no batch loop: the signature ``waveform.tflite`` is made of (`CLIP_OUTPUTS`)."""
+        window = window_waveform(waveform, config)
+        if utterance:
+            x, seconds = kind_features(window[0], config)
+            X = x[None]
+        else:
+            X, seconds = graph(window, config), tf.cast(tf.shape(waveform)[1], tf.float32) / config.sr
+        probabilities = model(X, training=False)
+        return {
+            "probabilities": probabilities,
+            "label_index": tf.cast(tf.argmax(probabilities, axis=-1), tf.int32),
+            "sound_seconds": tf.reshape(seconds, [1]),
+            "contract": tf.constant(np.frombuffer(contract, dtype=np.uint8)),
+        }
+
+    def on_padded(waveform, samples):
+        """`on_clip` of the first ``samples`` of a fixed-length input (runtimes without dynamic input shapes)."""
+        return on_clip(waveform[:, : tf.clip_by_value(samples[0], 1, padded_length(config))])
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     waveform_spec = [tf.TensorSpec((None, None), tf.float32, name="waveform")]
     feature_spec = [tf.TensorSpec((None, *config.output_shape()), tf.float32, name="features")]
-    if graph is not None:  # kinds without a faithful graph form (functionals) serve feature arrays only
+    if graph is not None:
         archive.add_endpoint(
             "serve_speaker" if speaker else "serve_waveform", on_waveform, input_signature=waveform_spec
         )
@@ -142,4 +223,13 @@ def export_saved_model(
         "serve_speaker_features" if speaker else "serve_features", on_named_features, input_signature=feature_spec
     )
     archive.add_endpoint("serve", on_features, input_signature=feature_spec)
+    if graph is not None and not speaker:
+        archive.add_endpoint(
+            CLIP_SIGNATURE, on_clip, input_signature=[tf.TensorSpec((1, None), tf.float32, name="waveform")]
+        )
+        padded_spec = [
+            tf.TensorSpec((1, padded_length(config)), tf.float32, name="waveform"),
+            tf.TensorSpec((1,), tf.int32, name="samples"),
+        ]
+        archive.add_endpoint(PADDED_SIGNATURE, on_padded, input_signature=padded_spec)
     archive.write_out(str(path), verbose=False)

@@ -1,0 +1,209 @@
+"""Audio in, emotion out: the graph form of ``functionals`` / ``lld`` / ``fusion`` equals the extraction, and a
+fusion run's waveform SavedModel, ``waveform.tflite`` and Predictor answer alike, without feature code."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser_keras.features.registry import FeatureConfig, compute
+from ser_keras.signal.audio import load
+
+from conftest import RAVDESS_DIR
+
+#: A graph column may differ from the extraction's by this fraction of the column's range over the clips.
+COLUMN_TOLERANCE = 1e-4
+
+
+def _demo_clips(demo_root: Path, n: int) -> list[Path]:
+    return sorted(demo_root.glob("Actor_*/*.wav"))[:: 352 // n][:n]
+
+
+def _ravdess_clips(n: int) -> list[Path]:
+    return sorted(RAVDESS_DIR.glob("Actor_*/*.wav"))[:: 960 // n][:n]
+
+
+def _graph_features(waveforms: list[np.ndarray], config: FeatureConfig) -> np.ndarray:
+    import tensorflow as tf
+
+    from ser_keras.features.utterance_graph import kind_features
+
+    one = tf.function(lambda y: kind_features(y, config), input_signature=[tf.TensorSpec([None], tf.float32)])
+    return np.stack([one(tf.constant(y))[0].numpy() for y in waveforms])
+
+
+def assert_columns_equal(graph: np.ndarray, extracted: np.ndarray, sample: np.ndarray, names: list[str]) -> None:
+    """Every column of ``graph`` within `COLUMN_TOLERANCE` of ``extracted``, relative to the column's range over
+    ``sample`` (the extraction of a wider sample of the same corpus: the range a model's scaler sees)."""
+    graph, extracted, sample = (a.reshape(len(a), -1) for a in (graph, extracted, sample))
+    span = np.maximum(sample.max(axis=0) - sample.min(axis=0), 1e-3)  # a constant column: 1e-7 absolute
+    error = (np.abs(graph - extracted) / span).max(axis=0)
+    worst = np.argsort(error)[::-1][:3]
+    assert error.max() <= COLUMN_TOLERANCE, [(names[j], float(error[j])) for j in worst]
+
+
+def _check_kind(kind: str, clips: list[Path], **options) -> None:
+    """The graph form of every third clip against the extraction, ranges over all of ``clips``."""
+    config = FeatureConfig.for_kind(kind, **options)
+    waveforms = [load(path, sr=config.sr) for path in clips]
+    extracted = compute(waveforms, config=config)
+    names = config.feature_names()
+    if kind == "lld":
+        names = [f"frame{t}_{name}" for t in range(config.sequence_frames) for name in names]
+    graph = _graph_features(waveforms[::3], config)
+    assert_columns_equal(graph, extracted[::3], extracted, names)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["functionals", "lld", "fusion"])
+def test_graph_form_equals_the_extraction_on_demo_clips(kind, demo_root):
+    _check_kind(kind, _demo_clips(demo_root, 72), **({"sequence_frames": 64} if kind != "functionals" else {}))
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.parametrize("kind", ["functionals", "lld", "fusion"])
+def test_graph_form_equals_the_extraction_on_real_speech(kind):
+    _check_kind(kind, _ravdess_clips(72))
+
+
+def test_graph_form_of_edge_lengths_is_finite_and_names_too_little_sound():
+    """The shortest clip the models take, one of fewer than nine frames after trimming, and a blip whose sound is
+    under 0.1 s: finite features, and ``sound_seconds`` says how much sound there was."""
+    import tensorflow as tf
+
+    from ser_keras.features.utterance_graph import kind_features
+
+    config = FeatureConfig.for_kind("functionals")
+    rng = np.random.default_rng(0)
+    t = np.arange(int(0.25 * config.sr)) / config.sr
+    voice = (0.3 * np.sin(2 * np.pi * 180 * t) + 0.01 * rng.normal(size=t.size)).astype(np.float32)
+    blip = np.concatenate([np.zeros(4000), voice[:300], np.zeros(4000)]).astype(np.float32)
+    x, seconds = kind_features(tf.constant(voice), config)
+    assert np.isfinite(x.numpy()).all() and float(seconds) == pytest.approx(0.25, abs=0.02)
+    extracted = compute([voice], config=config)[0]
+    assert (np.abs(x.numpy() - extracted) <= 1e-3 * (1 + np.abs(extracted))).all()
+    x, seconds = kind_features(tf.constant(blip), config)
+    assert np.isfinite(x.numpy()).all() and float(seconds) < 0.1
+
+
+# --- a fusion run, exported ----------------------------------------------------------------------------
+
+
+def _feature_path_probabilities(run: Path, waveforms: list[np.ndarray]) -> np.ndarray:
+    """Probabilities by the NumPy extraction and the run's Keras model: the path training scored."""
+    from ser_keras.runs.folders import load_run
+
+    sidecar, model = load_run(run)
+    X = compute(waveforms, config=FeatureConfig.from_dict(sidecar["features"]))
+    return np.asarray(model.predict(X, verbose=0))
+
+
+@pytest.mark.slow
+def test_waveform_savedmodel_litert_and_predictor_equal_the_feature_path(fusion_run, demo_root):
+    import tensorflow as tf
+
+    from ser_keras.runs.litert import WaveformModel
+    from ser_keras.serving.predict import Predictor
+
+    sidecar = json.loads((fusion_run / "run.json").read_text())
+    clips = _demo_clips(demo_root, 6) + (_ravdess_clips(3) if RAVDESS_DIR.is_dir() else [])
+    waveforms = [load(path, sr=sidecar["features"]["sr"]) for path in clips]
+    expected = _feature_path_probabilities(fusion_run, waveforms)
+
+    serving = tf.saved_model.load(str(fusion_run / "saved_model")).signatures["serving_default"]
+    lite = WaveformModel(fusion_run / "waveform.tflite")
+    predictor = Predictor.from_run(fusion_run)
+    assert predictor.models["mixed"].waveform_model is not None
+    for y, want, path in zip(waveforms, expected, clips):
+        served = serving(waveform=tf.constant(y[None]))
+        np.testing.assert_allclose(served["probabilities"].numpy()[0], want, atol=1e-4, err_msg=str(path))
+        assert served["label"].numpy()[0].decode() == sidecar["labels"][int(np.argmax(want))]
+        np.testing.assert_allclose(lite(y)["probabilities"], want, atol=1e-4, err_msg=str(path))
+        answer = predictor.predict_file(path)
+        np.testing.assert_allclose([answer["probabilities"][label] for label in sidecar["labels"]], want, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_waveform_litert_file_carries_its_contract_and_refuses_too_little_sound(fusion_run, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ser_keras.errors import ParameterError
+    from ser_keras.serving.predict import Predictor
+
+    sidecar = json.loads((fusion_run / "run.json").read_text())
+    runner = Interpreter(model_path=str(fusion_run / "waveform.tflite")).get_signature_runner("serve_padded")
+    t = np.arange(16000) / 16000
+    padded = np.zeros((1, 30 * 16000), np.float32)  # a fixed input: every runtime takes it, LiteRT.js included
+    padded[0, :16000] = 0.3 * np.sin(2 * np.pi * 200 * t)
+    out = runner(waveform=padded, samples=np.array([16000], np.int32))
+    assert {name: value.dtype for name, value in out.items()} == {
+        "probabilities": np.float32,
+        "label_index": np.int32,
+        "sound_seconds": np.float32,
+        "contract": np.uint8,
+    }  # what every LiteRT runtime reads: LiteRT.js has no string tensors
+    contract = json.loads(bytes(out["contract"]).decode())
+    assert contract["labels"] == sidecar["labels"] and contract["sample_rate"] == 16000
+    assert contract["input_range"] == [-1.0, 1.0] and contract["seconds_range"] == [0.25, 30.0]
+    assert contract["signature"] == "serve_padded" and contract["min_sound_seconds"] == 0.1
+    assert contract["inputs"] == {"waveform": ["float32", [1, 480000]], "samples": ["int32", [1]]}
+    assert out["probabilities"].shape == (1, 3) and out["label_index"][0] == np.argmax(out["probabilities"][0])
+
+    blip = np.zeros(16000, np.float32)
+    blip[8000:8300] = 0.3 * np.sin(2 * np.pi * 200 * t[:300])
+    path = tmp_path / "blip.wav"
+    sf.write(path, blip, 16000, subtype="FLOAT")
+    with pytest.raises(ParameterError, match=r"too short for fusion \(0\.0\d\d s after trimming silence\)"):
+        Predictor.from_run(fusion_run).predict_file(path)
+
+
+@pytest.mark.slow
+def test_export_writes_a_conformance_kit_a_port_can_check_against(fusion_run):
+    from ser_keras.serving.conformance import check_conformance
+
+    kit = fusion_run / "conformance"
+    manifest = json.loads((kit / "expected.json").read_text())
+    assert manifest["contract"]["sample_rate"] == 16000 and manifest["contract"]["dtype"] == "float32"
+    assert len(manifest["clips"]) == 7 and manifest["tolerance"] == 1e-4
+    for entry in manifest["clips"]:
+        y, sr = sf.read(kit / entry["file"], dtype="float32")
+        assert sr == 16000 and len(y) == entry["samples"] and np.abs(y).max() < 1.0
+        assert abs(sum(entry["probabilities"]) - 1.0) < 1e-4
+    assert check_conformance(fusion_run) <= 1e-6  # the file answers its own kit
+    assert {entry["label"] for entry in manifest["clips"]} <= set(manifest["contract"]["labels"])
+
+
+@pytest.mark.slow
+def test_predicting_with_an_exported_run_imports_no_feature_code_and_no_tensorflow(fusion_run, demo_root):
+    clip = _demo_clips(demo_root, 1)[0]
+    script = (
+        "import sys; from ser_keras.serving.predict import Predictor; "
+        f"r = Predictor.from_run({str(fusion_run)!r}).predict_file({str(clip)!r}); "
+        "print(r['emotion'], *sorted(m for m in ('librosa', 'scipy', 'numba', 'sklearn', 'tensorflow', 'keras') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sidecar = json.loads((fusion_run / "run.json").read_text())
+    assert done.stdout.split()[0] in sidecar["labels"] and done.stdout.split()[1:] == []
+
+
+@pytest.mark.slow
+def test_readme_serving_example_runs_on_an_exported_fusion_run(fusion_run, tmp_path, monkeypatch, capsys):
+    import re
+    import shutil
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Serve it in an app", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    shutil.copytree(fusion_run, tmp_path / "models" / fusion_run.name)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    lite_line, saved_line = capsys.readouterr().out.strip().splitlines()[-2:]
+    labels = json.loads((fusion_run / "run.json").read_text())["labels"]
+    assert lite_line.split()[0] in labels and saved_line == lite_line.split()[0]
