@@ -168,7 +168,7 @@ def test_export_writes_a_conformance_kit_a_port_can_check_against(fusion_run):
 
     kit = fusion_run / "conformance"
     manifest = json.loads((kit / "expected.json").read_text())
-    assert manifest["contract"]["sample_rate"] == 16000 and manifest["contract"]["dtype"] == "float32"
+    assert manifest["contract"]["sample_rate"] == 16000 and manifest["contract"]["inputs"]["waveform"][0] == "float32"
     assert len(manifest["clips"]) == 7 and manifest["tolerance"] == 1e-4
     for entry in manifest["clips"]:
         y, sr = sf.read(kit / entry["file"], dtype="float32")
