@@ -4,15 +4,13 @@ Chromium) and gives the Predictor's probabilities on the same clip."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_browser import _free_port, _wait_for
 
 from ser_keras.serving.predict import Predictor
 
@@ -26,24 +24,6 @@ pytestmark = [
         reason="needs Debian's chromium and chromium-driver (.ci/run installs them) and npm",
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(url: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 @pytest.mark.slow

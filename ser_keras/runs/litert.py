@@ -37,6 +37,31 @@ SIGNATURE = "serve"
 WAVEFORM_SIGNATURES = ("serve_padded", "serve_speaker")
 
 
+def signature_runner(path: Path, signature: str, *, num_threads: int = 1):
+    """The ``signature`` of a LiteRT file, run by ``ai-edge-litert`` (no TensorFlow).
+
+    Raises
+    ------
+    ParameterError
+        The runtime is not installed, or the file is not a model with that signature.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise ParameterError(
+            f"running {path.name} needs the 'ai-edge-litert' package (pip install ai-edge-litert)"
+        ) from None
+    from ..tflog import NOISE, filtered_native_stderr
+
+    try:  # the runtime announces its CPU delegate on file descriptor 2: drop that line, keep any other
+        with filtered_native_stderr((*NOISE, "Created TensorFlow Lite XNNPACK delegate")):
+            interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            interpreter.allocate_tensors()  # where the delegate is applied
+            return interpreter.get_signature_runner(signature)
+    except (ValueError, RuntimeError) as exc:
+        raise ParameterError(f"{path}: damaged LiteRT model ({str(exc).splitlines()[0]})") from None
+
+
 class LiteRTModel:
     """A run's ``model.tflite`` behind the interpreter of ``ai-edge-litert`` (no TensorFlow).
 
@@ -49,22 +74,8 @@ class LiteRTModel:
     """
 
     def __init__(self, path: str | os.PathLike, *, num_threads: int = 1):
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            raise ParameterError(
-                "running model.tflite needs the 'ai-edge-litert' package (pip install ai-edge-litert)"
-            ) from None
-        from ..tflog import NOISE, filtered_native_stderr
-
         self.path = Path(path)
-        try:  # the runtime announces its CPU delegate on file descriptor 2: drop that line, keep any other
-            with filtered_native_stderr((*NOISE, "Created TensorFlow Lite XNNPACK delegate")):
-                self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-                self._interpreter.allocate_tensors()  # where the delegate is applied
-                self._runner = self._interpreter.get_signature_runner(SIGNATURE)
-        except (ValueError, RuntimeError) as exc:
-            raise ParameterError(f"{self.path}: damaged LiteRT model ({str(exc).splitlines()[0]})") from None
+        self._runner = signature_runner(self.path, SIGNATURE, num_threads=num_threads)
         (self._input,) = self._runner.get_input_details()
 
     @property
@@ -105,22 +116,12 @@ class WaveformModel:
     """
 
     def __init__(self, path: str | os.PathLike, *, num_threads: int = 1):
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            raise ParameterError(
-                "running waveform.tflite needs the 'ai-edge-litert' package (pip install ai-edge-litert)"
-            ) from None
-        from ..tflog import NOISE, filtered_native_stderr
-
         self.path = Path(path)
+        self._runner = signature_runner(self.path, WAVEFORM_SIGNATURES[0], num_threads=num_threads)
         try:
-            with filtered_native_stderr((*NOISE, "Created TensorFlow Lite XNNPACK delegate")):
-                self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-                self._runner = self._interpreter.get_signature_runner(WAVEFORM_SIGNATURES[0])
-                (details,) = [d for name, d in self._runner.get_input_details().items() if name == "waveform"]
-                self.length = int(details["shape"][1])
-                described = self._run(np.zeros(4096, np.float32))
+            (details,) = [d for name, d in self._runner.get_input_details().items() if name == "waveform"]
+            self.length = int(details["shape"][1])
+            described = self._run(np.zeros(4096, np.float32))
             self.contract = json.loads(bytes(np.asarray(described["contract"], dtype=np.uint8)).decode())
         except (ValueError, RuntimeError, KeyError) as exc:
             raise ParameterError(f"{self.path}: damaged LiteRT model ({str(exc).splitlines()[0]})") from None
