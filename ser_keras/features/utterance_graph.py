@@ -192,13 +192,6 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     return vector, fit_frames(rows, sequence_frames), sound_seconds
 
 
-def sound_seconds(y, config: FeatureConfig):
-    """Seconds of one clip ``(n,)`` left after `trim`: a scalar float32 tensor."""
-    import tensorflow as tf
-
-    return tf.cast(tf.shape(trim(y, config))[0], tf.float32) / config.sr
-
-
 def trim(y, config: FeatureConfig):
     """``librosa.effects.trim(y, top_db=config.trim_db, frame_length=n_fft, hop_length=hop)`` of one clip."""
     import tensorflow as tf

@@ -100,18 +100,17 @@ def export_keras_equivalent(run_dir: Path, sidecar: dict) -> Path:
     return run_dir / SAVED_MODEL_DIR
 
 
-def _convert(saved: Path, *signatures: str) -> bytes:
-    """SavedModel signatures as one LiteRT flatbuffer (built-in operators only)."""
+def _convert(saved: Path, signature: str) -> bytes:
+    """One SavedModel signature as a LiteRT flatbuffer (built-in operators only)."""
     import tensorflow as tf
 
     try:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=list(signatures))
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=[signature])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()
     except Exception as exc:  # noqa: BLE001 - the converter raises several kinds; all mean "cannot convert"
         raise ParameterError(
-            f"{saved}: LiteRT conversion of {', '.join(signatures)} failed "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            f"{saved}: LiteRT conversion of {signature} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})"
         ) from None
 
 

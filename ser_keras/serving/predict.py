@@ -80,7 +80,7 @@ class _Model:
             from ..runs.litert import WaveformModel
 
             waveform_model = WaveformModel(run_dir / WAVEFORM_FILE)  # audio in: no feature code runs here
-            if waveform_model.labels != sidecar["labels"] or waveform_model.sr != sidecar["features"]["sr"]:
+            if waveform_model.labels != sidecar["labels"] or waveform_model.sr != features.sr:
                 raise ParameterError(f"{run_dir / WAVEFORM_FILE}: its labels or sample rate differ from run.json")
         return cls(run_dir, sidecar, features, model, waveform_model)
 
@@ -98,9 +98,9 @@ class _Model:
         Windows are featurised and scored `WINDOW_BATCH` at a time, so a long recording
         never holds more than one batch of features.
         """
-        total, count, batch = np.zeros(len(self.sidecar["labels"])), 0, []
         if self.waveform_model is not None:
             return self._score_waveforms(windows)
+        total, count, batch = np.zeros(len(self.sidecar["labels"])), 0, []
         for window in itertools.chain(windows, [None]):
             if window is not None:
                 batch.append(window)

@@ -61,6 +61,7 @@ CLIP_OUTPUTS = (
 def clip_contract(config: FeatureConfig, labels: list[str]) -> dict:
     """What ``waveform.tflite`` expects and answers, as its ``contract`` output holds it."""
     from ..features.functionals import MIN_SOUND_SECONDS
+    from ..features.utterance_graph import UTTERANCE_KINDS
 
     return {
         "signature": PADDED_SIGNATURE,
@@ -70,7 +71,7 @@ def clip_contract(config: FeatureConfig, labels: list[str]) -> dict:
         "input_range": [-1.0, 1.0],
         "seconds_range": [config.min_duration, longest_window(config)],
         "silence_peak": SILENCE_PEAK,
-        "min_sound_seconds": MIN_SOUND_SECONDS if config.kind_spec.compute_one is not None else 0.0,
+        "min_sound_seconds": MIN_SOUND_SECONDS if config.kind in UTTERANCE_KINDS else 0.0,
         "labels": list(labels),
     }
 
@@ -160,7 +161,7 @@ def export_saved_model(
     import tensorflow as tf
 
     from ..features.functionals import MIN_SOUND_SECONDS
-    from ..features.utterance_graph import UTTERANCE_KINDS, kind_features, sound_seconds
+    from ..features.utterance_graph import UTTERANCE_KINDS, kind_features
 
     label_names = tf.constant(labels)
     contract = json.dumps(clip_contract(config, labels)).encode()
@@ -178,17 +179,19 @@ def export_saved_model(
     def on_named_features(features):
         return named(model(standardize_batch(features, config) if speaker else features, training=False))
 
-    def check_waveform(waveform):
+    def on_waveform(waveform):
         peak = tf.reduce_max(tf.abs(waveform), axis=1)
         tf.debugging.assert_greater_equal(peak, tf.constant(SILENCE_PEAK, tf.float32), message=SILENT_CLIP)
-
-    def on_waveform(waveform):
-        check_waveform(waveform)
         window = window_waveform(waveform, config)
-        if utterance:  # trimmed clip by clip; too little sound is refused, as the Predictor does
-            seconds = tf.map_fn(lambda y: sound_seconds(y, config), window)
+        if utterance:  # trimmed clip by clip, once; too little sound is refused, as the Predictor does
+            X, seconds = tf.map_fn(
+                lambda y: kind_features(y, config),
+                window,
+                fn_output_signature=(tf.TensorSpec(config.output_shape(), tf.float32), tf.float32),
+            )
             tf.debugging.assert_greater_equal(seconds, float(MIN_SOUND_SECONDS), message=TOO_LITTLE_SOUND)
-        X = graph(window, config)
+        else:
+            X = graph(window, config)
         return named(model(standardize_batch(X, config) if speaker else X, training=False))
 
     def on_clip(waveform):
