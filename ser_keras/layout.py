@@ -5,6 +5,7 @@ run folder means one thing everywhere.  A run folder holds::
 
     run.json              the sidecar: labels, feature config, split speakers, seed, versions
     report.json           UA, WA, macro-F1, per-class recall, confusion matrix, test speakers
+    predictions.csv       the test rows' probabilities (the cv's calibration is fitted on them)
     confusion_matrix.png  curves.png (Keras and MLP runs)   history.csv   logs/ (TensorBoard)
     model.keras | model.skops   saved_model/   model.tflite, waveform.tflite (ser-keras export)
     recipe.yaml           the options that made it (replayed by --config)
@@ -30,6 +31,8 @@ from pathlib import Path
 RUN_FILE = "run.json"
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
+#: The test rows' probabilities: ``path``, ``speaker``, ``true`` (label index), one column per label.
+PREDICTIONS_FILE = "predictions.csv"
 CURVES_FILE = "curves.png"
 HISTORY_FILE = "history.csv"
 LOGS_DIR = "logs"
@@ -56,6 +59,9 @@ ROBUSTNESS_PLOT = "robustness.png"
 RESUME_FILE = "cv-resume.json"
 LOCK_FILE = ".lock"
 GROUP_FILE = "group.json"
+#: The run shipped inside the package (``waveform.tflite``, ``run.json``, ``MODEL_CARD.md``, ``LICENSE``):
+#: ``ser-keras predict clip.wav`` and ``Predictor.pretrained()`` answer with it.
+PRETRAINED_RUN = Path(__file__).parent / "pretrained" / "ravdess"
 GENDER_FILE = "gender.skops"
 GENDER_REPORT_FILE = "gender_report.json"
 #: Pickles that earlier versions wrote; refused, never loaded.

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from ser_keras.cli.main import main
-from ser_keras.errors import ParameterError
+from ser_keras.errors import ParameterError, SerWarning
+from ser_keras.evaluation.calibration import scale_probabilities
 from ser_keras.features.registry import FeatureConfig, compute
 from ser_keras.serving.predict import Predictor
 from ser_keras.signal.audio import load
@@ -78,8 +79,12 @@ def test_predictor_scores_files_like_the_model_and_averages_long_clips(stats_run
     X_test, _ = demo_stats.arrays("test")
     cached = part.model.predict(np.asarray(X_test[:1]), verbose=0)[0]
     # (resampling the window alone vs inside the whole file differs at the edges; the model's log-compressed
-    # mel block sees that in the quietest bins, hence probabilities within 0.06 rather than exactly equal)
-    np.testing.assert_allclose(expected, cached, atol=0.06)
+    # mel block sees that in the quietest bins, hence probabilities within 0.06 rather than exactly equal;
+    # compared before the run's temperature, which sharpens or flattens any difference)
+    temperature = part.sidecar["calibration"]["temperature"] or 1.0
+    np.testing.assert_allclose(
+        *(scale_probabilities(p[None], 1 / temperature)[0] for p in (expected, cached)), atol=0.06
+    )
     # a long clip: windows averaged
     long = np.concatenate([load(p, sr=predictor.sr) for p in rows["path"][:3]])
     result = predictor.predict(long, predictor.sr)
@@ -133,6 +138,40 @@ def test_predict_cli_reports_bad_files_per_row(stats_run, demo_stats, tmp_path, 
         main(["predict", str(stats_run), good_files[0], "--gender", "auto"]) == 2
     )  # a single run has no gender models
     assert "needs a --gender all run group" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_below_the_threshold_the_answer_is_uncertain_and_the_best_guess_stays(stats_run, demo_stats, tmp_path, capsys):
+    files = [str(p) for p in _demo_files(demo_stats)["path"][:3]]
+    with pytest.warns(SerWarning, match="synthetic demo corpus"):  # a demo run says its answers mean nothing
+        own = Predictor.from_run(stats_run)
+    calibration = json.loads((stats_run / "run.json").read_text())["calibration"]
+    assert own.min_confidence == calibration["min_confidence"]
+    with pytest.warns(SerWarning):
+        answers, never = (
+            Predictor.from_run(stats_run, min_confidence=0.0),
+            Predictor.from_run(stats_run, min_confidence=1.0),
+        )
+    for path in files:
+        sure, unsure = answers.predict_file(path), never.predict_file(path)
+        assert sure["emotion"] == sure["best_guess"] == unsure["best_guess"] != unsure["emotion"] == "uncertain"
+        assert sure["probabilities"] == unsure["probabilities"] and sure["confidence"] == max(
+            sure["probabilities"].values()
+        )
+    with pytest.raises(ParameterError, match="between 0 and 1"):
+        Predictor.from_run(stats_run, min_confidence=1.5)
+    out = tmp_path / "r.csv"
+    assert main(["predict", "--quiet", str(stats_run), *files, "--min-confidence", "1", "-o", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert (table["emotion"] == "uncertain").all() and table["best_guess"].isin(demo_stats.labels).all()
+    capsys.readouterr()
+    assert main(["predict", str(stats_run), *files, "--min-confidence", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0].split() == ["path", "emotion", "confidence", "best", "guess"]
+    assert "synthetic demo corpus" in captured.err
+    with pytest.raises(SystemExit):
+        main(["predict", str(stats_run), *files, "--min-confidence", "2"])
+    assert "--min-confidence" in capsys.readouterr().err
 
 
 def test_gender_auto_routes_to_the_gender_model(knn_group, demo_stats):

@@ -125,6 +125,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         features = feature_configs(args)[0]
     resolved = check_recipe(options, features)  # before any extraction
+    calibration = None
+    if args.calibrate_from:
+        from ..training.cv import cv_calibration
+
+        calibration = cv_calibration(args.calibrate_from, model=resolved.model)
     recipe = resolved_recipe(args.parser, args, resolved=resolved_values(features=features, options=resolved))
     if args.devices:
         configure_devices(args.devices)  # before anything initialises TensorFlow
@@ -143,6 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             options=options,
             progress=not args.quiet,
             recipe=recipe,
+            calibration=calibration,
         )
         if not args.quiet:
             _print_scores(_read_json(runs[gender] / REPORT_FILE), f"{gender}: ")
@@ -254,7 +260,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from ..serving.predict import Predictor
 
-    predictor = Predictor.from_run(args.run_dir, gender=args.gender)
+    run, args.inputs = split_run(args.inputs)
+    if run is None:
+        if args.gender != "mixed":
+            raise ParameterError("--gender chooses a model of a --gender all group; name the group's folder first")
+        predictor = Predictor.pretrained(min_confidence=args.min_confidence)
+    else:
+        predictor = Predictor.from_run(run, gender=args.gender, min_confidence=args.min_confidence)
+    if not args.inputs:
+        raise ParameterError(f"{run}: a run folder, and no audio file or folder after it")
     if args.segments:
         table = _predict_segments(predictor, args)
     else:
@@ -284,14 +298,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return PREDICT_EXIT_ALL if failed == 0 else PREDICT_EXIT_SOME if failed < total else PREDICT_EXIT_NONE
 
 
+def split_run(inputs: list[str]) -> tuple[str | None, list[str]]:
+    """``predict``'s arguments as ``(run folder or None, audio paths)``: the first is a run when it is a
+    folder holding ``run.json`` or ``group.json``."""
+    from pathlib import Path
+
+    from ..layout import GROUP_FILE, RUN_FILE
+
+    first = Path(inputs[0])
+    if first.is_dir() and ((first / RUN_FILE).is_file() or (first / GROUP_FILE).is_file()):
+        return inputs[0], inputs[1:]
+    return None, inputs
+
+
 def print_predictions(table, labels: list[str], *, file=None) -> None:
     """``predict``'s rows as a terminal table: what matters, then the files that could not be scored.
 
     The table shows ``path``, a segment's ``start`` and ``end``, ``emotion``, ``confidence`` (its
-    probability), and ``speaker`` and ``warning`` where any row has one; every probability is in
+    probability), ``best guess`` where a row is ``uncertain``, and ``speaker`` and ``warning`` where
+    any row has one; every probability is in
     ``--output``.  The errors follow, one line each, so one long message does not widen every row.
     """
     import pandas as pd
+
+    from ..serving.predict import UNCERTAIN
 
     scored = table[table["error"].isna()]
     if len(scored):
@@ -302,6 +332,9 @@ def print_predictions(table, labels: list[str], *, file=None) -> None:
         shown["emotion"] = scored["emotion"].fillna("-")
         confidence = scored[labels].max(axis=1)
         shown["confidence"] = confidence.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+        unsure = (scored["emotion"] == UNCERTAIN).to_numpy()
+        if "best_guess" in scored and unsure.any():  # below the run's min_confidence: what it would have said
+            shown["best guess"] = scored["best_guess"].where(unsure, "").fillna("")
         for column in ("speaker", "warning"):
             if column in scored and scored[column].notna().any():
                 shown[column] = scored[column].fillna("")

@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_recipe_options(p, "train")
     add_config_option(p)
+    p.add_argument(
+        "--calibrate-from",
+        metavar="CV_DIR",
+        help="scale the probabilities by the temperature, and answer 'uncertain' below the threshold, that a "
+        "cv of this recipe fitted on its folds' held-out speakers (for runs whose validation speakers train, "
+        "as the default recipe's do; others fit both on their validation speakers)",
+    )
     p.set_defaults(func=cmd_train, parser=p)
 
     p = sub.add_parser(
@@ -122,19 +129,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "predict",
-        help="predict the emotion of audio files with a trained run",
-        description="Predict with RUN_DIR (or a --gender all group) on files and folders; features are "
-        "the ones the run was trained on. One row per file (paths as given); unusable files get an error, "
+        help="predict the emotion of audio files with a trained run, or the shipped model",
+        description="Predict with RUN_DIR (or a --gender all group; without one, the model shipped with "
+        "the package) on files and folders; features are the ones the run was trained on. One row per "
+        "file (paths as given); unusable files get an error, "
         "the rest go on. Exit code: 0 every file scored, 1 some could not be scored, 2 none (or bad input).",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="[RUN_DIR] FILE_OR_DIR",
+        help="a run folder (or --gender all group) first, then audio files and folders; without a run "
+        "folder the model shipped with the package answers",
+    )
     p.add_argument(
         "--output",
         "-o",
         metavar="FILE",
         type=output_file_type(".csv", ".json"),
         help="write results.csv or results.json instead of a table",
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=number(float, low=0, high=1),
+        metavar="P",
+        help="answer 'uncertain' when the top probability is below P (default: the run's threshold, "
+        "chosen on held-out speakers; 0 always answers)",
     )
     p.add_argument(
         "--gender",

@@ -128,3 +128,179 @@ def calibration_report(probabilities: np.ndarray, y_true: np.ndarray) -> dict:
         "ece_bins": ECE_BINS,
         "risk_coverage": risk_coverage(probabilities, y_true),
     }
+
+
+#: Probabilities are floored here before their logarithm (`scale_probabilities`), in NumPy and in the model.
+PROBABILITY_FLOOR = 1e-30
+#: The range a fitted temperature is searched in.
+TEMPERATURE_RANGE = (0.05, 20.0)
+
+
+def scale_probabilities(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of probabilities: ``softmax(log(p) / temperature)``.
+
+    For a softmax output this equals dividing its logits by ``temperature`` (a softmax's
+    logarithm differs from its logits by a constant per row); for an average of
+    probabilities (the ``fusion`` model) it sharpens or flattens that average the same
+    way.  The model's `ser_keras.models.layers.TemperatureScaling` is this function.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray [shape=(n, k)]
+    temperature : float > 0
+        Above 1 flattens (less confident), below 1 sharpens.
+
+    Returns
+    -------
+    scaled : np.ndarray [shape=(n, k)]
+        Rows summing to 1; the argmax of each row is unchanged.
+
+    Examples
+    --------
+    >>> scale_probabilities(np.array([[0.8, 0.2]]), 2.0).round(3)
+    array([[0.667, 0.333]])
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    z = np.log(np.maximum(np.asarray(probabilities, dtype=np.float64), PROBABILITY_FLOOR)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(probabilities: np.ndarray, y_true: np.ndarray) -> float:
+    """The temperature minimising the negative log-likelihood of held-out clips (Guo et al., 2017).
+
+    Parameters
+    ----------
+    probabilities : np.ndarray [shape=(n, k)]
+        The model's probabilities of clips it was not fitted on (the validation speakers).
+    y_true : np.ndarray [shape=(n,), dtype=int]
+
+    Returns
+    -------
+    temperature : float in `TEMPERATURE_RANGE`
+    """
+    from scipy.optimize import minimize_scalar
+
+    P, y = _checked(probabilities, y_true)
+    if not len(y):
+        raise ValueError("no clips to fit a temperature on")
+    log_p = np.log(np.maximum(P, PROBABILITY_FLOOR))
+
+    def nll(log_t: float) -> float:
+        z = log_p / np.exp(log_t)
+        z -= z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
+
+    low, high = np.log(TEMPERATURE_RANGE)
+    result = minimize_scalar(nll, bounds=(low, high), method="bounded", options={"xatol": 1e-4})
+    return float(np.exp(result.x))
+
+
+def choose_min_confidence(probabilities: np.ndarray, y_true: np.ndarray) -> float:
+    """The confidence below which answering does more harm than good on held-out clips.
+
+    Each answered clip scores +1 when right and -1 when wrong, an unanswered one 0; the
+    threshold is the lowest confidence answered at the best total (so a model right more
+    often than wrong at every confidence answers everything: the threshold is 0).
+
+    Parameters
+    ----------
+    probabilities : np.ndarray [shape=(n, k)]
+        Calibrated probabilities of the validation speakers.
+    y_true : np.ndarray [shape=(n,), dtype=int]
+
+    Returns
+    -------
+    min_confidence : float in [0, 1]
+        Clips whose top probability is below it are answered "uncertain".
+
+    Examples
+    --------
+    >>> P = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.55, 0.45]])
+    >>> choose_min_confidence(P, np.array([0, 0, 1, 1]))
+    0.8
+    """
+    P, y = _checked(probabilities, y_true)
+    confidence = P.max(axis=1)
+    order = np.argsort(-confidence, kind="stable")
+    gain = np.cumsum(np.where(P.argmax(axis=1)[order] == y[order], 1, -1))
+    if not len(y) or gain.max() <= 0:
+        return 1.0 if len(y) else 0.0
+    best = int(np.argmax(gain))  # first index at the best total: the fewest answers that reach it
+    if best == len(y) - 1:
+        return 0.0
+    return float(confidence[order][best])
+
+
+def abstention_report(probabilities: np.ndarray, y_true: np.ndarray, *, min_confidence: float) -> dict:
+    """How answering only clips at or above ``min_confidence`` fares: ``coverage`` and ``accuracy`` answered."""
+    P, y = _checked(probabilities, y_true)
+    answered = P.max(axis=1) >= min_confidence
+    correct = P.argmax(axis=1) == y
+    return {
+        "min_confidence": float(min_confidence),
+        "coverage": float(answered.mean()) if len(y) else 0.0,
+        "accuracy_answered": float(correct[answered].mean()) if answered.any() else None,
+        "accuracy_unanswered": float(correct[~answered].mean()) if (~answered).any() else None,
+    }
+
+
+def cross_fitted_calibration(probabilities: list[np.ndarray], y_true: list[np.ndarray]) -> dict:
+    """Temperature scaling and abstention judged across folds: each fold scaled by what the others chose.
+
+    For fold ``k`` the temperature (`fit_temperature`) and the abstention threshold
+    (`choose_min_confidence`) are fitted on the held-out clips of every other fold, then
+    applied to fold ``k``: its speakers never shape the scaling they are scored with.
+    The recipe's own ``temperature`` and ``min_confidence`` are fitted on all folds.
+
+    Parameters
+    ----------
+    probabilities : list of np.ndarray [shape=(n_k, k)]
+        Each fold's probabilities of its own test clips (at least two folds).
+    y_true : list of np.ndarray [shape=(n_k,), dtype=int]
+
+    Returns
+    -------
+    calibration : dict
+        ``temperature``, ``min_confidence``; ``folds`` (per fold: ``temperature``,
+        ``ece_before``, ``ece_after``, ``brier_before``, ``brier_after`` and the
+        `abstention_report` keys); ``mean`` and ``std`` of those over folds; ``risk_coverage``
+        of every fold's scaled probabilities pooled.
+    """
+    if len(probabilities) < 2 or len(probabilities) != len(y_true):
+        raise ValueError("cross-fitted calibration needs the probabilities and labels of at least two folds")
+    folds, scaled_all = [], []
+    for k, (P, y) in enumerate(zip(probabilities, y_true)):
+        P_rest = np.concatenate([p for i, p in enumerate(probabilities) if i != k])
+        y_rest = np.concatenate([t for i, t in enumerate(y_true) if i != k])
+        temperature = fit_temperature(P_rest, y_rest)
+        min_confidence = choose_min_confidence(scale_probabilities(P_rest, temperature), y_rest)
+        scaled = scale_probabilities(P, temperature)
+        scaled_all.append(scaled)
+        folds.append(
+            {
+                "temperature": temperature,
+                "ece_before": expected_calibration_error(P, y),
+                "ece_after": expected_calibration_error(scaled, y),
+                "brier_before": brier_score(P, y),
+                "brier_after": brier_score(scaled, y),
+                **abstention_report(scaled, y, min_confidence=min_confidence),
+            }
+        )
+    keys = ("ece_before", "ece_after", "brier_before", "brier_after", "coverage", "accuracy_answered")
+    P_all, y_all = np.concatenate(probabilities), np.concatenate(y_true)
+    temperature = fit_temperature(P_all, y_all)
+    values = {key: np.array([f[key] for f in folds if f[key] is not None], dtype=float) for key in keys}
+    return {
+        "temperature": temperature,
+        "min_confidence": choose_min_confidence(scale_probabilities(P_all, temperature), y_all),
+        "fitted_on": "every fold's held-out clips; each fold's figures use a temperature and threshold "
+        "fitted on the other folds only",
+        "ece_bins": ECE_BINS,
+        "folds": folds,
+        "mean": {key: float(v.mean()) for key, v in values.items() if len(v)},
+        "std": {key: float(v.std(ddof=0)) for key, v in values.items() if len(v)},
+        "risk_coverage": risk_coverage(np.concatenate(scaled_all), y_all),
+    }

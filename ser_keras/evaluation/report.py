@@ -74,6 +74,41 @@ def score(
     return report
 
 
+def calibration_figures(
+    y_true: np.ndarray, probabilities: np.ndarray, uncalibrated: np.ndarray | None, calibration: dict
+) -> dict:
+    """What a report adds about the run's calibration: the test figures before scaling, and abstention.
+
+    Parameters
+    ----------
+    y_true : np.ndarray [shape=(n,), dtype=int]
+    probabilities : np.ndarray [shape=(n, k)]
+        The run's probabilities (after its temperature, when it has one).
+    uncalibrated : np.ndarray [shape=(n, k)] or None
+        The same before the temperature.
+    calibration : dict
+        ``run.json``'s ``calibration``: ``temperature`` and ``min_confidence``.
+
+    Returns
+    -------
+    figures : dict
+        ``temperature``, ``calibration_before_scaling`` (``ece``, ``brier``; with ``uncalibrated``)
+        and ``abstention`` (`ser_keras.evaluation.calibration.abstention_report`).
+    """
+    from .calibration import abstention_report, brier_score, expected_calibration_error
+
+    figures = {
+        "temperature": calibration.get("temperature"),
+        "abstention": abstention_report(probabilities, y_true, min_confidence=calibration.get("min_confidence", 0.0)),
+    }
+    if uncalibrated is not None:
+        figures["calibration_before_scaling"] = {
+            "ece": expected_calibration_error(uncalibrated, y_true),
+            "brier": brier_score(uncalibrated, y_true),
+        }
+    return figures
+
+
 def write_report(
     report: dict,
     out_dir: str | os.PathLike,

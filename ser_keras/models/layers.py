@@ -265,3 +265,48 @@ class WeightedAverage(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "weight": self.weight}
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
+class TemperatureScaling(keras.layers.Layer):
+    """Calibrated probabilities: ``softmax(log(max(p, floor)) / temperature)`` of probabilities ``(batch, k)``.
+
+    The same formula as `ser_keras.evaluation.calibration.scale_probabilities`, which fits
+    and checks it in NumPy; the argmax of each row is unchanged.
+    """
+
+    def __init__(self, temperature: float = 1.0, floor: float = 1e-30, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature, self.floor = float(temperature), float(floor)
+
+    def call(self, inputs):
+        return ops.softmax(ops.log(ops.maximum(inputs, self.floor)) / self.temperature, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "floor": self.floor}
+
+
+def with_temperature(model, temperature: float, *, floor: float):
+    """``model`` followed by `TemperatureScaling`: one Keras model with the same input, calibrated output.
+
+    Parameters
+    ----------
+    model : keras.Model
+        ``(None, *feature shape)`` -> probabilities ``(None, k)``.
+    temperature : float > 0
+    floor : float
+        Probabilities are floored here before their logarithm
+        (`ser_keras.evaluation.calibration.PROBABILITY_FLOOR`).
+
+    Returns
+    -------
+    calibrated : keras.Model
+        ``model``'s layers (by their names) and one more, ``calibration``: its probabilities
+        are ``model``'s scaled by ``temperature``.
+    """
+    outputs = TemperatureScaling(temperature, floor=floor, name="calibration")(model.outputs[0])
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # the structure the model was built with
+    return keras.Model(inputs, outputs, name=model.name)

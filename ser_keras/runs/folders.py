@@ -281,6 +281,12 @@ SIDECAR_FIELDS = {
     "fitted_on": _is_text,
     "train_augmentation": lambda v: isinstance(v, dict),
     "fusion": lambda v: isinstance(v, dict),
+    "calibration": lambda v: (
+        isinstance(v, dict)
+        and _optional(lambda t: _is_number(t) and t > 0)(v.get("temperature"))
+        and _is_number(v.get("min_confidence", 0.0))
+        and 0 <= v.get("min_confidence", 0.0) <= 1
+    ),
 }
 #: The most emotions a run may classify.
 MAX_LABELS = 64

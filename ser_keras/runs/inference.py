@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from ..features.registry import FeatureConfig
 
 
-def sklearn_probabilities(pipeline, X: np.ndarray) -> np.ndarray:
-    """Probabilities over every label index (classes absent from training get 0)."""
+def sklearn_probabilities(pipeline, X: np.ndarray, *, n_labels: int | None = None) -> np.ndarray:
+    """Probabilities ``(n, n_labels)`` over every label index (classes absent from training get 0);
+    without ``n_labels``, up to the largest class the pipeline knows."""
     proba = pipeline.predict_proba(X.reshape(len(X), -1))
     classes = pipeline.classes_
-    out = np.zeros((len(X), int(classes.max()) + 1 if len(classes) else 0), dtype=np.float32)
+    width = n_labels if n_labels is not None else int(classes.max()) + 1 if len(classes) else 0
+    out = np.zeros((len(X), width), dtype=np.float32)
     out[:, classes] = proba
     return out
 

@@ -28,8 +28,8 @@ from ..extraction.jit_cache import first_use
 from ..extraction.normalize import transductive
 from ..features.registry import FeatureConfig, compute
 from ..files import no_memory, out_of_memory
-from ..layout import GROUP_FILE, WAVEFORM_FILE
-from ..runs.folders import load_run, n_features_of, read_json, refuse_pickle
+from ..layout import GROUP_FILE, PRETRAINED_RUN, RUN_FILE, WAVEFORM_FILE
+from ..runs.folders import load_run, n_features_of, read_json, read_sidecar, refuse_pickle
 from ..runs.inference import gender_inputs
 from ..runs.model_files import GENDER_CLASSIFIER, load_estimator
 from ..signal.audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 STREAM_SECONDS = 60.0
 #: Windows featurised and scored together.
 WINDOW_BATCH = 16
+#: The answer when the top probability is below the run's ``min_confidence``.
+UNCERTAIN = "uncertain"
 
 
 def _seconds(path: str | os.PathLike) -> float:
@@ -72,8 +74,10 @@ class _Model:
 
     @classmethod
     def load(cls, run_dir: Path) -> _Model:
-        sidecar, model = load_run(run_dir, litert=True)  # model.tflite, when exported, spares importing TensorFlow
-        waveform_model = None
+        """A run folder's model: ``waveform.tflite`` alone where it answers every clip of the run
+        (a whole-clip kind, global normalisation: no feature code and no other model file is
+        needed, as in the shipped model), else ``model.tflite``, ``model.keras`` or ``model.skops``."""
+        sidecar = read_sidecar(run_dir)
         features = FeatureConfig.from_dict(sidecar["features"])
         whole_clip = features.duration is None  # the file's window is the clip (fixed windows are cut here)
         if (run_dir / WAVEFORM_FILE).is_file() and whole_clip and not transductive(sidecar.get("normalize", "global")):
@@ -82,7 +86,9 @@ class _Model:
             waveform_model = WaveformModel(run_dir / WAVEFORM_FILE)  # audio in: no feature code runs here
             if waveform_model.labels != sidecar["labels"] or waveform_model.sr != features.sr:
                 raise ParameterError(f"{run_dir / WAVEFORM_FILE}: its labels or sample rate differ from run.json")
-        return cls(run_dir, sidecar, features, model, waveform_model)
+            return cls(run_dir, sidecar, features, None, waveform_model)
+        sidecar, model = load_run(run_dir, litert=True)  # model.tflite, when exported, spares importing TensorFlow
+        return cls(run_dir, sidecar, features, model)
 
     @property
     def normalize(self) -> str:
@@ -151,7 +157,14 @@ class Predictor:
     ['angry', 'sad', 'neutral', 'happy', 'angry']
     """
 
-    def __init__(self, models: dict[str, _Model], *, gender_model=None, gender_features: FeatureConfig | None = None):
+    def __init__(
+        self,
+        models: dict[str, _Model],
+        *,
+        gender_model=None,
+        gender_features: FeatureConfig | None = None,
+        min_confidence: float | None = None,
+    ):
         self.models = models
         self.gender_model = gender_model
         self.gender_features = gender_features
@@ -160,9 +173,24 @@ class Predictor:
             if part.sidecar["labels"] != self.labels:
                 raise ParameterError(f"{part.run_dir}: its labels differ from the mixed model's")
         self.normalize: str = models["mixed"].normalize
+        if min_confidence is None:  # the run's own, chosen on held-out speakers; 0 for runs without one
+            min_confidence = (models["mixed"].sidecar.get("calibration") or {}).get("min_confidence") or 0.0
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ParameterError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
+        #: Below this top probability the answer is `UNCERTAIN` (the best guess stays in ``best_guess``).
+        self.min_confidence: float = float(min_confidence)
+        if any(str(c).split("=")[0] == "demo" for c in models["mixed"].sidecar.get("corpora", [])):
+            warnings.warn(
+                f"{models['mixed'].run_dir} was trained on the synthetic demo corpus: its answers on real speech "
+                "mean nothing (without a run, ser-keras predict answers with the model shipped with the package)",
+                SerWarning,
+                stacklevel=3,
+            )
 
     @classmethod
-    def from_run(cls, path: str | os.PathLike, *, gender: str = "mixed") -> Predictor:
+    def from_run(
+        cls, path: str | os.PathLike, *, gender: str = "mixed", min_confidence: float | None = None
+    ) -> Predictor:
         """Load a run directory, or a ``--gender all`` group folder.
 
         Parameters
@@ -171,6 +199,9 @@ class Predictor:
         gender : {'mixed', 'male', 'female', 'auto'}
             With a group: which model answers; ``auto`` routes each clip by the gender
             classifier.  A single run directory answers whatever its gender.
+        min_confidence : float in [0, 1], optional
+            Answer `UNCERTAIN` below this top probability (default: the run's own threshold,
+            chosen on held-out speakers, ``run.json`` ``calibration``; 0 answers always).
         """
         from .. import tflog
 
@@ -181,7 +212,7 @@ class Predictor:
             runs = _group_members(path, group)
             models = {name: _Model.load(run) for name, run in runs.items()}
             if gender in ("male", "female", "mixed"):
-                return cls({"mixed": models[gender]})
+                return cls({"mixed": models[gender]}, min_confidence=min_confidence)
             if gender != "auto":
                 raise ParameterError(f"unknown gender {gender!r}; choose mixed, male, female or auto")
             classifier = path / group["gender_classifier"]
@@ -197,10 +228,28 @@ class Predictor:
                 n_features=n_features_of(gender_features, time_averaged=True),
                 n_labels=2,
             )
-            return cls(models, gender_model=gender_model, gender_features=gender_features)
+            return cls(
+                models, gender_model=gender_model, gender_features=gender_features, min_confidence=min_confidence
+            )
         if gender != "mixed":
             raise ParameterError(f"{path}: --gender {gender} needs a --gender all run group; this is a single run")
-        return cls({"mixed": _Model.load(path)})
+        return cls({"mixed": _Model.load(path)}, min_confidence=min_confidence)
+
+    @classmethod
+    def pretrained(cls, *, min_confidence: float | None = None) -> Predictor:
+        """The model shipped with the package: the default recipe trained on RAVDESS (its
+        ``MODEL_CARD.md`` says how it was made, how well it does and what not to use it for).
+
+        Its weights derive from RAVDESS and are licensed CC BY-NC-SA 4.0 (``LICENSE`` beside them).
+
+        Parameters
+        ----------
+        min_confidence : float in [0, 1], optional
+            As in `from_run` (default: the threshold shipped with it).
+        """
+        if not (PRETRAINED_RUN / RUN_FILE).is_file():
+            raise ParameterError(f"{PRETRAINED_RUN}: the shipped model is missing from this installation")
+        return cls.from_run(PRETRAINED_RUN, min_confidence=min_confidence)
 
     @property
     def sr(self) -> int:
@@ -237,7 +286,9 @@ class Predictor:
         Returns
         -------
         result : dict
-            ``emotion`` (str), ``probabilities`` (emotion -> float), ``gender_model`` (which
+            ``emotion`` (str: the most probable, or `UNCERTAIN` when its probability is below
+            ``min_confidence``), ``best_guess`` (the most probable), ``confidence`` (its
+            probability), ``probabilities`` (emotion -> float), ``gender_model`` (which
             model of a ``--gender all`` group answered: ``mixed``, ``male`` or ``female``;
             ``mixed`` for a single run) and ``n_windows``.
 
@@ -352,8 +403,12 @@ class Predictor:
         ]
 
     def _result(self, probabilities: np.ndarray, which: str, n_windows: int) -> dict:
+        best = int(np.argmax(probabilities))
+        confidence = float(probabilities[best])
         return {
-            "emotion": self.labels[int(np.argmax(probabilities))],
+            "emotion": self.labels[best] if confidence >= self.min_confidence else UNCERTAIN,
+            "best_guess": self.labels[best],
+            "confidence": confidence,
             "probabilities": {label: float(p) for label, p in zip(self.labels, probabilities)},
             "gender_model": which,
             "n_windows": n_windows,
@@ -440,9 +495,12 @@ class Predictor:
                 result = attempt(rows[str(path)], lambda path=path: self.predict_file(path))
                 if result is not None:
                     rows[str(path)].update(
-                        emotion=result["emotion"], gender_model=result["gender_model"], **result["probabilities"]
+                        emotion=result["emotion"],
+                        best_guess=result["best_guess"],
+                        gender_model=result["gender_model"],
+                        **result["probabilities"],
                     )
-            columns = ["path", "emotion", *self.labels, "gender_model", "error"]
+            columns = ["path", "emotion", "best_guess", *self.labels, "gender_model", "error"]
             return pd.DataFrame(list(rows.values())).reindex(columns=columns)
         groups: dict[str, list[Path]] = {}
         for path in files:
@@ -482,11 +540,12 @@ class Predictor:
             for path, result in zip(features, self._score_speaker(part, which, list(features.values()))):
                 rows[str(path)].update(
                     emotion=result["emotion"],
+                    best_guess=result["best_guess"],
                     gender_model=result["gender_model"],
                     warning=result["warning"],
                     **result["probabilities"],
                 )
-        columns = ["path", "speaker", "emotion", *self.labels, "gender_model", "warning", "error"]
+        columns = ["path", "speaker", "emotion", "best_guess", *self.labels, "gender_model", "warning", "error"]
         return pd.DataFrame(list(rows.values())).reindex(columns=columns)
 
 

@@ -58,8 +58,11 @@ CLIP_OUTPUTS = (
 )
 
 
-def clip_contract(config: FeatureConfig, labels: list[str]) -> dict:
-    """What ``waveform.tflite`` expects and answers, as its ``contract`` output holds it."""
+def clip_contract(config: FeatureConfig, labels: list[str], *, min_confidence: float = 0.0) -> dict:
+    """What ``waveform.tflite`` expects and answers, as its ``contract`` output holds it.
+
+    ``min_confidence``: below this top probability the run answers "uncertain" (0: always answers).
+    """
     from ..features.functionals import MIN_SOUND_SECONDS
     from ..features.utterance_graph import UTTERANCE_KINDS
 
@@ -73,6 +76,7 @@ def clip_contract(config: FeatureConfig, labels: list[str]) -> dict:
         "silence_peak": SILENCE_PEAK,
         "min_sound_seconds": MIN_SOUND_SECONDS if config.kind in UTTERANCE_KINDS else 0.0,
         "labels": list(labels),
+        "min_confidence": float(min_confidence),
     }
 
 
@@ -141,7 +145,13 @@ def standardize_batch(X, config: FeatureConfig):
 
 
 def export_saved_model(
-    model, path: str | os.PathLike, *, config: FeatureConfig, labels: list[str], normalize: str = "global"
+    model,
+    path: str | os.PathLike,
+    *,
+    config: FeatureConfig,
+    labels: list[str],
+    normalize: str = "global",
+    min_confidence: float = 0.0,
 ) -> None:
     """Write ``model`` as a SavedModel with the signatures of the module docstring.
 
@@ -156,6 +166,7 @@ def export_saved_model(
         speaker-standardised).
 
     Every endpoint but ``serve`` returns ``probabilities``, ``label_index`` and ``label``.
+    ``min_confidence`` (the run's abstention threshold) travels in the ``contract``.
     """
     import keras
     import tensorflow as tf
@@ -164,7 +175,7 @@ def export_saved_model(
     from ..features.utterance_graph import UTTERANCE_KINDS, kind_features
 
     label_names = tf.constant(labels)
-    contract = json.dumps(clip_contract(config, labels)).encode()
+    contract = json.dumps(clip_contract(config, labels, min_confidence=min_confidence)).encode()
     graph = config.kind_spec.graph
     utterance = config.kind in UTTERANCE_KINDS
     speaker = transductive(normalize)  # a speaker's (or a corpus's) clips are standardised together

@@ -319,7 +319,7 @@ def timeline_figure(table, labels: list[str], *, duration: float | None = None, 
         if not isinstance(emotion, str):
             previous = None
             continue
-        bands.broken_barh([(start, stop - start)], (0, 1), color=colours[emotion])
+        bands.broken_barh([(start, stop - start)], (0, 1), color=colours.get(emotion, "lightgrey"))
         if emotion != previous and stop - start > 0.04 * end:  # a label where the emotion changes, if it fits
             bands.text((start + stop) / 2, 0.5, emotion, ha="center", va="center", fontsize=7, color="white")
         previous = emotion

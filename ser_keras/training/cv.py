@@ -41,7 +41,17 @@ from ..extraction.extract import FeatureSet, extract_features
 from ..extraction.normalize import transductive
 from ..extraction.parts import Part, gender_rows
 from ..files import atomic_write_json
-from ..layout import CV_FILE, CV_PLOT, LOCK_FILE, REPORT_FILE, RESUME_FILE, RUN_FILE, fold_name, routed_name
+from ..layout import (
+    CV_FILE,
+    CV_PLOT,
+    LOCK_FILE,
+    PREDICTIONS_FILE,
+    REPORT_FILE,
+    RESUME_FILE,
+    RUN_FILE,
+    fold_name,
+    routed_name,
+)
 from ..runs.folders import PARTIAL_MARK, Staged, check_out_dir, published_name, run_name
 from ..runs.model_card import write_model_card
 from .train import TrainOptions, train
@@ -247,6 +257,9 @@ def _run_folds(
                         flush=True,
                     )
             summary = summarize_folds(reports, labels=fs.labels)
+            calibration = _cross_fitted(cv.staging, folds, fs.labels)
+            if calibration is not None:
+                summary["calibration"] = calibration
             if routed:
                 summary["routed"] = summarize_folds(routed, labels=fs.labels)
                 summary["routed"]["gender_accuracy"] = [r["gender_accuracy"] for r in routed]
@@ -358,6 +371,65 @@ def _claim_unfinished(out_dir: Path, key: str):
         shutil.rmtree(folder, ignore_errors=True)
         lock.close()
     return claimed[0][1], claimed[0][2]
+
+
+def cv_calibration(cv_dir: str | os.PathLike, *, model: str) -> dict:
+    """The temperature and abstention threshold a cv folder fitted on its folds' held-out speakers
+    (``cv.json`` ``calibration``), for ``train --calibrate-from``.
+
+    Returns
+    -------
+    calibration : dict
+        ``temperature``, ``min_confidence``, ``labels`` (to check against the run's) and ``cv`` (the folder).
+
+    Raises
+    ------
+    ParameterError
+        ``model`` is not a Keras model; not a finished cv folder, no calibration in it, or a cv of
+        another model.
+    """
+    from ..models import get_spec
+    from ..runs.folders import read_json
+
+    if not (get_spec(model).is_keras or get_spec(model).family == "fusion"):
+        raise ParameterError(f"--calibrate-from: --model {model} is a scikit-learn model; only Keras runs are rescaled")
+    path = Path(cv_dir) / CV_FILE
+    if not path.is_file():
+        raise ParameterError(f"--calibrate-from {cv_dir}: not a finished cv folder (no {CV_FILE})")
+    summary = read_json(path, what="cv summary")
+    calibration = summary.get("calibration") if isinstance(summary, dict) else None
+    recipe = summary.get("recipe", {}) if isinstance(summary, dict) else {}
+    if not isinstance(calibration, dict) or not isinstance(calibration.get("temperature"), (int, float)):
+        raise ParameterError(
+            f"--calibrate-from {path}: holds no calibration (a cv made before it was fitted); rerun that cv"
+        )
+    if recipe.get("model") != model:
+        raise ParameterError(f"--calibrate-from {path}: a cv of --model {recipe.get('model')}, not {model}")
+    temperature, min_confidence = float(calibration["temperature"]), float(calibration.get("min_confidence", 0.0))
+    if not (0 < temperature < float("inf") and 0 <= min_confidence <= 1):
+        raise ParameterError(f"--calibrate-from {path}: temperature or min_confidence out of range")
+    return {
+        "temperature": temperature,
+        "min_confidence": min_confidence,
+        "labels": list(summary.get("labels", [])),
+        "cv": str(Path(cv_dir).resolve()),
+    }
+
+
+def _cross_fitted(staging: Path, folds: int, labels: list[str]) -> dict | None:
+    """`ser_keras.evaluation.calibration.cross_fitted_calibration` of the folds' ``predictions.csv``
+    (the mixed runs'), or None when a fold lacks one (a fold resumed from an older version)."""
+    from ..evaluation.calibration import cross_fitted_calibration
+
+    probabilities, y_true = [], []
+    for k in range(folds):
+        path = staging / fold_name(k) / PREDICTIONS_FILE
+        if not path.is_file():
+            return None
+        table = pd.read_csv(path)
+        probabilities.append(table[labels].to_numpy(dtype=np.float64))
+        y_true.append(table["true"].to_numpy(dtype=np.int64))
+    return cross_fitted_calibration(probabilities, y_true)
 
 
 def _fold_runs(k: int, gender: str) -> dict[str, str]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..features.fusion_kind import fusion_blocks
-from ..layout import KERAS_MODEL_FILE, SAVED_MODEL_DIR
 from ..models.baselines import logistic_to_keras
+from ..runs.inference import sklearn_probabilities
 from .fit_keras import train_keras
 from .fit_sklearn import fit_pipeline
 
@@ -23,12 +23,17 @@ UTTERANCE_MODEL, FRAME_MODEL = "logreg", "tdnn"
 FRAME_WEIGHT = 0.5
 
 
-def fit_fusion(fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
-    """Fit both parts, join them, save ``model.keras`` and the SavedModel; the test probabilities.
+def fit_fusion(fs, X_train, y_train, X_val, y_val, options, run_dir, strategy, progress):
+    """Fit both parts and join them; the model, its history, what ``run.json`` records, and probabilities
+    ``(n_val, n_labels)`` of the validation speakers from a twin fitted without them.
 
-    ``X_*`` are ``fusion`` rows ``(n, n_functionals + sequence_frames * n_descriptors)``.
+    ``X_*`` are ``fusion`` rows ``(n, n_functionals + sequence_frames * n_descriptors)``.  The
+    logistic regression of the model is fitted on train + val, so its own probabilities of
+    the validation speakers are in-sample; the returned ones average a logistic regression
+    fitted on train alone with the frame network, as the model would answer speakers it
+    never met (None with ``--select last``, whose frame network trains on val too).
     """
-    from ..serving.saved_model import export_saved_model
+    from ..models.fusion import combine
 
     utterance, frames, n_utterance = fusion_blocks(fs.features)
     frame_shape = frames.output_shape()
@@ -47,8 +52,6 @@ def fit_fusion(fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, str
     frame_model, history, extra = train_keras(
         FRAME_MODEL, frames, fs.labels, F_train, y_train, F_val, y_val, options, run_dir, strategy, progress
     )
-    from ..models.fusion import combine
-
     model = combine(
         logistic_to_keras(pipeline, n_labels=len(fs.labels)),
         frame_model,
@@ -56,13 +59,14 @@ def fit_fusion(fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, str
         frame_shape=frame_shape,
         weight=FRAME_WEIGHT,
     )
-    model.save(run_dir / KERAS_MODEL_FILE)
-    export_saved_model(
-        model, run_dir / SAVED_MODEL_DIR, config=fs.features, labels=fs.labels, normalize=options.normalize
-    )
     extra["fusion"] = {
         "utterance_model": f"{UTTERANCE_MODEL} on the functionals, fitted on train + val",
         "frame_model": f"{FRAME_MODEL} on the lld frames",
         "frame_weight": FRAME_WEIGHT,
     }
-    return model.predict(X_test, batch_size=256, verbose=0), history, extra
+    if options.select == "last":
+        return model, history, extra, None
+    twin = fit_pipeline(UTTERANCE_MODEL, U_train, y_train, options, utterance)
+    val_probabilities = (1.0 - FRAME_WEIGHT) * sklearn_probabilities(twin, U_val, n_labels=len(fs.labels))
+    val_probabilities += FRAME_WEIGHT * frame_model.predict(F_val, batch_size=256, verbose=0)
+    return model, history, extra, val_probabilities

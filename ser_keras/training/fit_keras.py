@@ -1,6 +1,5 @@
 """Fitting a Keras model: built and compiled inside a ``tf.distribute`` strategy, early-stopped on
-the validation speakers (or, with ``--select last``, trained on train + val for its epochs),
-saved as ``model.keras`` and exported as a SavedModel.
+the validation speakers (or, with ``--select last``, trained on train + val for its epochs).
 
 The batch size is per replica.  Transfer-learning backbones train in two phases
 (frozen, then fine-tuned at ``lr * fine_tune_lr_factor``).  ``--ensemble N`` trains N
@@ -18,23 +17,19 @@ import pandas as pd
 
 from ..extraction.parts import fit_normalization
 from ..files import write_csv
-from ..layout import HISTORY_FILE, KERAS_MODEL_FILE, LOGS_DIR, SAVED_MODEL_DIR
+from ..layout import HISTORY_FILE, LOGS_DIR
 from ..models import get_spec
 from .strategies import make_strategy, prepare_multi_worker
 
 
-def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, X_test, options, run_dir, strategy, progress):
-    """Train a Keras model (`train_keras`), save it and its SavedModel into ``run_dir``; its test probabilities."""
-    from ..serving.saved_model import export_saved_model
-
+def fit_keras(model_name, fs, X_train, y_train, X_val, y_val, options, run_dir, strategy, progress):
+    """Train a Keras model (`train_keras`); the model, its history, what ``run.json`` records, and its
+    probabilities ``(n_val, n_labels)`` of the validation speakers (None when they were training data)."""
     model, history, extra = train_keras(
         model_name, fs.features, fs.labels, X_train, y_train, X_val, y_val, options, run_dir, strategy, progress
     )
-    model.save(run_dir / KERAS_MODEL_FILE)
-    export_saved_model(
-        model, run_dir / SAVED_MODEL_DIR, config=fs.features, labels=fs.labels, normalize=options.normalize
-    )
-    return model.predict(X_test, batch_size=256, verbose=0), history, extra
+    held_out = options.select != "last"
+    return model, history, extra, model.predict(X_val, batch_size=256, verbose=0) if held_out else None
 
 
 def train_keras(model_name, config, labels, X_train, y_train, X_val, y_val, options, run_dir, strategy, progress):

@@ -25,13 +25,13 @@ from pathlib import Path
 from .. import __version__
 from ..data.corpora import corpus_names
 from ..errors import ParameterError
-from ..evaluation.report import score, write_report
+from ..evaluation.report import calibration_figures, score, write_report
 from ..extraction.extract import FeatureSet
 from ..extraction.normalize import transductive
 from ..extraction.parts import Part, load_split, normalize_parts
 from ..features.registry import KINDS
 from ..files import atomic_write_json
-from ..layout import RUN_FILE
+from ..layout import KERAS_MODEL_FILE, PREDICTIONS_FILE, RUN_FILE, SAVED_MODEL_DIR
 from ..models import get_spec
 from ..provenance import library_versions
 from ..runs.folders import (
@@ -57,6 +57,7 @@ def train(
     parts: dict[str, Part] | None = None,
     name: str | None = None,
     recipe: dict | None = None,
+    calibration: dict | None = None,
 ) -> Path:
     """Train one gender variant on a feature set, evaluate it on its test split, export it.
 
@@ -77,6 +78,10 @@ def train(
         ``ser-keras train --config RUN/recipe.yaml`` replays the run.  Without one, a run
         on the feature set's own splits writes the recipe of the feature set and
         ``options`` (`ser_keras.training.recipe.recipe_of`).
+    calibration : dict, optional
+        A cv's temperature and abstention threshold (`ser_keras.training.cv.cv_calibration`),
+        applied on top of what the validation speakers give: the way to calibrate a run
+        whose validation speakers train (``--select last``), from speakers the cv held out.
 
     Returns
     -------
@@ -92,12 +97,14 @@ def train(
         if len(part.X) == 0:
             raise ParameterError(f"the {split} split has no {gender} rows in {fs.path}")
     parts = normalize_parts(parts, options.normalize, fs.features)
+    if calibration is not None and calibration["labels"] != fs.labels:
+        raise ParameterError(f"--calibrate-from {calibration['cv']}: its labels differ from this feature set's")
     if not is_chief():
         import tempfile
 
         out_dir = tempfile.mkdtemp(prefix="ser-keras-worker-")
     with Staged(out_dir, name or run_name(kind, model_name, gender, options.normalize, f"seed{options.seed}")) as run:
-        _train_into(run.staging, fs, model_name, gender, options, strategy, progress, parts)
+        _train_into(run.staging, fs, model_name, gender, options, strategy, progress, parts, calibration)
         from .recipe import recipe_of, write_recipe
 
         if recipe is None and own_splits:
@@ -128,36 +135,127 @@ def check_model_suits(model_name: str, config) -> None:
         )
 
 
-def _train_into(run_dir: Path, fs, model_name, gender, options, strategy, progress, parts: dict[str, Part]):
+def write_predictions(path: Path, part: Part, probabilities, labels: list[str]) -> None:
+    """``predictions.csv``: per test row its ``path``, ``speaker``, ``true`` label index and probabilities."""
+    import pandas as pd
+
+    from ..files import write_csv
+
+    table = pd.DataFrame(
+        {"path": part.rows["path"].astype(str).to_numpy(), "speaker": part.rows["speaker"].to_numpy(), "true": part.y}
+    )
+    table = pd.concat([table, pd.DataFrame(probabilities, columns=labels)], axis=1)
+    write_csv(table, path)
+
+
+def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, run_dir: Path, given: dict | None):
+    """Fit the temperature and the abstention threshold on the validation speakers, put the
+    temperature inside the model, save ``model.keras`` and the SavedModel.
+
+    ``given`` (a cv's, `ser_keras.training.cv.cv_calibration`) multiplies the temperature and
+    replaces the threshold: the cv fitted both on its folds' outputs, which were scaled as this
+    run's are by its validation speakers.
+
+    Returns
+    -------
+    probabilities : np.ndarray [shape=(n_test, n_labels)]
+        The saved model's (calibrated) probabilities of the test rows.
+    uncalibrated : np.ndarray [shape=(n_test, n_labels)] or None
+        The same before scaling (None when nothing was scaled).
+    calibration : dict
+        ``temperature`` (None: not scaled), ``min_confidence`` and how they were chosen, for ``run.json``.
+    """
+    from ..evaluation.calibration import (
+        PROBABILITY_FLOOR,
+        brier_score,
+        choose_min_confidence,
+        expected_calibration_error,
+        fit_temperature,
+        scale_probabilities,
+    )
+    from ..models.layers import with_temperature
+    from ..serving.saved_model import export_saved_model
+
+    if val_probabilities is None:
+        calibration = {
+            "temperature": None,
+            "min_confidence": 0.0,
+            "note": "not rescaled: with --select last the validation speakers are training data",
+        }
+        uncalibrated = None
+    else:
+        temperature = fit_temperature(val_probabilities, y_val)
+        scaled = scale_probabilities(val_probabilities, temperature)
+        calibration = {
+            "temperature": temperature,
+            "min_confidence": round(choose_min_confidence(scaled, y_val), 6),
+            "fitted_on": "the validation speakers (temperature: least log-loss; min_confidence: answering "
+            "only where, on them, answers were more often right than wrong)",
+            "validation": {
+                "ece_before": expected_calibration_error(val_probabilities, y_val),
+                "ece_after": expected_calibration_error(scaled, y_val),
+                "brier_before": brier_score(val_probabilities, y_val),
+                "brier_after": brier_score(scaled, y_val),
+            },
+        }
+    if given is not None:
+        calibration.update(
+            temperature=round((calibration["temperature"] or 1.0) * given["temperature"], 6),
+            min_confidence=round(given["min_confidence"], 6),
+            from_cv={"cv": given["cv"], "temperature": given["temperature"], "min_confidence": given["min_confidence"]},
+        )
+        calibration.pop("note", None)
+    if calibration["temperature"] is not None:
+        uncalibrated = model.predict(X_test, batch_size=256, verbose=0)
+        model = with_temperature(model, calibration["temperature"], floor=PROBABILITY_FLOOR)
+    model.save(run_dir / KERAS_MODEL_FILE)
+    export_saved_model(
+        model,
+        run_dir / SAVED_MODEL_DIR,
+        config=fs.features,
+        labels=fs.labels,
+        normalize=options.normalize,
+        min_confidence=calibration["min_confidence"],
+    )
+    return model.predict(X_test, batch_size=256, verbose=0), uncalibrated, calibration
+
+
+def _train_into(
+    run_dir: Path, fs, model_name, gender, options, strategy, progress, parts: dict[str, Part], given: dict | None
+):
     """Train, score and export into the (staging) folder ``run_dir``."""
     train_part, val_part, test_part = parts["train"], parts["val"], parts["test"]
     started = time.perf_counter()
-    if get_spec(model_name).family == "fusion":
-        from .fit_fusion import fit_fusion
+    spec = get_spec(model_name)
+    if spec.family == "fusion" or spec.is_keras:
+        if spec.family == "fusion":
+            from .fit_fusion import fit_fusion
 
-        probabilities, history, extra = fit_fusion(
-            fs, train_part.X, train_part.y, val_part.X, val_part.y, test_part.X, options, run_dir, strategy, progress
+            fitted = fit_fusion(
+                fs, train_part.X, train_part.y, val_part.X, val_part.y, options, run_dir, strategy, progress
+            )
+        else:
+            fitted = fit_keras(
+                model_name, fs, train_part.X, train_part.y, val_part.X, val_part.y, options, run_dir, strategy, progress
+            )
+        model, history, extra, val_probabilities = fitted
+        probabilities, uncalibrated, extra["calibration"] = _calibrate_and_save(
+            model, val_probabilities, val_part.y, test_part.X, fs, options, run_dir, given
         )
-    elif not get_spec(model_name).is_keras:
+    else:
         probabilities, history, extra = fit_sklearn(
             model_name, train_part, val_part, test_part.X, options, run_dir, config=fs.features, labels=fs.labels
         )
-    else:
-        probabilities, history, extra = fit_keras(
-            model_name,
-            fs,
-            train_part.X,
-            train_part.y,
-            val_part.X,
-            val_part.y,
-            test_part.X,
-            options,
-            run_dir,
-            strategy,
-            progress,
-        )
+        uncalibrated = None
+        extra["calibration"] = {
+            "temperature": None,
+            "min_confidence": 0.0,
+            "note": "scikit-learn runs are not rescaled: their probabilities are fitted on train + val",
+        }
     seconds = time.perf_counter() - started
+    write_predictions(run_dir / PREDICTIONS_FILE, test_part, probabilities, fs.labels)
     report = score(test_part.y, probabilities.argmax(axis=1), fs.labels, probabilities=probabilities)
+    report.update(calibration_figures(test_part.y, probabilities, uncalibrated, extra["calibration"]))
     report["test_speakers"] = sorted(test_part.rows["speaker"].unique())
     report["evaluated_on"] = "own test split"
     report["normalize"] = options.normalize
