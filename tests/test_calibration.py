@@ -136,6 +136,7 @@ def test_cross_fitting_scores_each_fold_with_what_the_other_folds_chose():
     assert result["temperature"] == pytest.approx(2.0, rel=0.05) and 0 <= result["min_confidence"] <= 1
     assert result["mean"]["ece_after"] == pytest.approx(np.mean([f["ece_after"] for f in result["folds"]]))
     assert [row["coverage"] for row in result["risk_coverage"]] == [1.0, 0.9, 0.8, 0.7, 0.5]
+    assert result["pooled"]["ece_after"] < 0.02 < result["pooled"]["ece_before"]
     with pytest.raises(ValueError, match="at least two folds"):
         cross_fitted_calibration(probabilities[:1], labels[:1])
 

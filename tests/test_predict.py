@@ -264,7 +264,8 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     app.file_uploader[0].upload("clip.wav", _wav_bytes(path), "audio/wav")
     app.run()
     assert not app.exception and not app.error
-    assert app.subheader[0].value == f"Predicted emotion: {expected}"
+    assert app.subheader[0].value.startswith(f"Predicted emotion: {expected} (")
+    assert any("synthetic demo corpus" in w.value for w in app.warning)  # a demo run says so on the page
     # beside the picker, what the model scored on unseen speakers (a group: its mixed model's report)
     group = json.loads((knn_group / "group.json").read_text())
     report = json.loads(((knn_group / group["runs"]["mixed"]).resolve() / "report.json").read_text())

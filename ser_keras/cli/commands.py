@@ -431,9 +431,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     script = Path(find_spec("ser_keras.serving.app").origin)  # the page's file, found without running it
-    env = dict(
-        os.environ, SER_KERAS_MODELS=args.models, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb)
-    )
+    env = dict(os.environ, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb))
+    env.pop("SER_KERAS_MODELS", None)
+    if args.models is not None:  # without --models the page opens on the shipped model, then ./models' runs
+        env["SER_KERAS_MODELS"] = args.models
     command = [
         sys.executable,
         "-m",

@@ -226,7 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "run_dir", metavar="RUN_DIR", nargs="?", help="run to open first (default: the newest under --models)"
     )
-    p.add_argument("--models", default="models", help="folder of run directories to choose from (default: models)")
+    p.add_argument(
+        "--models",
+        help="folder of run directories to choose from, opened first (default: the model shipped with the "
+        "package first, then the runs under models/)",
+    )
     p.add_argument("--port", type=number(int, low=1, high=65535), default=8501, help="port (default: 8501)")
     p.add_argument(
         "--address",

@@ -266,8 +266,9 @@ def cross_fitted_calibration(probabilities: list[np.ndarray], y_true: list[np.nd
     calibration : dict
         ``temperature``, ``min_confidence``; ``folds`` (per fold: ``temperature``,
         ``ece_before``, ``ece_after``, ``brier_before``, ``brier_after`` and the
-        `abstention_report` keys); ``mean`` and ``std`` of those over folds; ``risk_coverage``
-        of every fold's scaled probabilities pooled.
+        `abstention_report` keys); ``mean`` and ``std`` of those over folds; ``pooled`` (ECE
+        and Brier before and after of every fold's clips together) and ``risk_coverage`` of
+        every fold's scaled probabilities pooled.
     """
     if len(probabilities) < 2 or len(probabilities) != len(y_true):
         raise ValueError("cross-fitted calibration needs the probabilities and labels of at least two folds")
@@ -302,5 +303,11 @@ def cross_fitted_calibration(probabilities: list[np.ndarray], y_true: list[np.nd
         "folds": folds,
         "mean": {key: float(v.mean()) for key, v in values.items() if len(v)},
         "std": {key: float(v.std(ddof=0)) for key, v in values.items() if len(v)},
+        "pooled": {  # every fold's clips together: a steadier ECE than one fold's few hundred clips
+            "ece_before": expected_calibration_error(P_all, y_all),
+            "ece_after": expected_calibration_error(np.concatenate(scaled_all), y_all),
+            "brier_before": brier_score(P_all, y_all),
+            "brier_after": brier_score(np.concatenate(scaled_all), y_all),
+        },
         "risk_coverage": risk_coverage(np.concatenate(scaled_all), y_all),
     }

@@ -281,6 +281,7 @@ SIDECAR_FIELDS = {
     "fitted_on": _is_text,
     "train_augmentation": lambda v: isinstance(v, dict),
     "fusion": lambda v: isinstance(v, dict),
+    "input_range": lambda v: isinstance(v, dict) and _is_number(v.get("shortest_sound_seconds")),
     "calibration": lambda v: (
         isinstance(v, dict)
         and _optional(lambda t: _is_number(t) and t > 0)(v.get("temperature"))

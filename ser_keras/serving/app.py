@@ -3,11 +3,11 @@
 Run it with ``ser-keras app [RUN_DIR]`` (or ``streamlit run ser_keras/serving/app.py``).
 An upload longer than `TIMELINE_SECONDS` also gets its timeline (`ser_keras.serving.timeline`).
 Settings come from the environment so the page runs the same under ``streamlit run``
-and ``streamlit.testing``: ``SER_KERAS_MODELS`` (folder of run directories, default
-``models``), ``SER_KERAS_RUN`` (run to open first) and ``SER_KERAS_MAX_MB`` (upload
-limit, default 20; also Streamlit's own upload limit, so a bigger file is refused before
-it is received).  ``ser-keras app`` listens on 127.0.0.1 (this machine) unless
-``--address`` says otherwise.  Uploads are decoded from a temporary folder that is
+and ``streamlit.testing``: ``SER_KERAS_MODELS`` (folder of run directories, listed before
+the shipped model; unset: the shipped model first, then ``models``), ``SER_KERAS_RUN`` (run
+to open first) and ``SER_KERAS_MAX_MB`` (upload limit, default 20; also Streamlit's own
+upload limit, so a bigger file is refused before it is received).  ``ser-keras app``
+listens on 127.0.0.1 (this machine) unless ``--address`` says otherwise.  Uploads are decoded from a temporary folder that is
 removed straight after; models are loaded once per process (``st.cache_resource``).
 A run that cannot be loaded is named in an error on the page, never a traceback.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ser_keras.errors import SerError
-from ser_keras.layout import GROUP_FILE, REPORT_FILE, RUN_FILE
+from ser_keras.layout import GROUP_FILE, PRETRAINED_RUN, REPORT_FILE, RUN_FILE
 from ser_keras.runs.folders import find_runs, read_json
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3", "m4a"]
@@ -81,6 +81,13 @@ def tested_text(run: Path) -> str:
     )
 
 
+def run_title(run: Path) -> str:
+    """The model picker's name of a run: its folder, or what the shipped model is."""
+    if Path(run).resolve() == PRETRAINED_RUN.resolve():
+        return "shipped: trained on RAVDESS (weights CC BY-NC-SA 4.0)"
+    return Path(run).name
+
+
 def ranked_text(probabilities: dict[str, float]) -> str:
     """The emotions from the most to the least probable, e.g. ``angry 0.61, sad 0.20, ...``."""
     ranked = sorted(probabilities.items(), key=lambda item: (-item[1], item[0]))
@@ -97,7 +104,7 @@ def main() -> None:
     import pandas as pd
     import streamlit as st
 
-    from ser_keras.serving.predict import Predictor
+    from ser_keras.serving.predict import UNCERTAIN, Predictor
 
     @st.cache_resource(show_spinner="Loading the model…")
     def load_predictor(run_dir: str) -> Predictor:
@@ -106,16 +113,18 @@ def main() -> None:
 
     st.set_page_config(page_title="ser-keras: speech emotion", layout="centered")
     st.title("Speech emotion recognition")
-    models_dir = os.environ.get("SER_KERAS_MODELS", "models")
+    models_dir = os.environ.get("SER_KERAS_MODELS")
     max_bytes = int(float(os.environ.get("SER_KERAS_MAX_MB", "20")) * 1e6)
-    runs = find_runs(models_dir)
+    runs = find_runs(models_dir or "models")
+    if (PRETRAINED_RUN / RUN_FILE).is_file():  # the shipped model: first unless a folder of runs was asked for
+        runs = runs + [PRETRAINED_RUN] if models_dir else [PRETRAINED_RUN] + runs
     first = os.environ.get("SER_KERAS_RUN")
     if first:
         runs = [Path(first)] + [r for r in runs if r.resolve() != Path(first).resolve()]
     if not runs:
-        st.error(f"No trained model under {models_dir}/. Train one first: `ser-keras train`.")
+        st.error(f"No trained model under {models_dir or 'models'}/. Train one first: `ser-keras train`.")
         return
-    run = st.selectbox("Model", runs, format_func=lambda p: p.name)
+    run = st.selectbox("Model", runs, format_func=run_title)
     st.caption(tested_text(Path(run)))
     try:
         predictor = load_predictor(str(run))
@@ -127,6 +136,8 @@ def main() -> None:
             else f"{run}: cannot load this run ({type(error).__name__}: {message})"
         )
         return
+    if predictor.demo_warning:
+        st.warning(predictor.demo_warning)
     st.caption("Emotions: " + ", ".join(predictor.labels))
     source = st.radio("Audio", ["Upload a file", "Record"], horizontal=True)
     if source == "Upload a file":
@@ -149,7 +160,16 @@ def main() -> None:
         st.error(str(error))
         return
     st.audio(data)
-    st.subheader(f"Predicted emotion: {result['emotion']}")
+    if result["emotion"] == UNCERTAIN:
+        st.subheader("Not sure")
+        st.caption(
+            f"Best guess {result['best_guess']} at {result['confidence']:.2f}, below this model's threshold "
+            f"of {predictor.min_confidence:.2f} (chosen on speakers it never met)"
+        )
+    else:
+        st.subheader(f"Predicted emotion: {result['emotion']} ({result['confidence']:.2f})")
+    for problem in result.get("input_warnings", []):
+        st.warning(f"This clip is unlike the speech the model was trained on: {problem}")
     probabilities = pd.DataFrame({"probability": result["probabilities"]})
     st.bar_chart(probabilities, horizontal=True, sort="-probability")  # the most probable on top
     st.caption("By probability: " + ranked_text(result["probabilities"]))

@@ -179,13 +179,14 @@ class Predictor:
             raise ParameterError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
         #: Below this top probability the answer is `UNCERTAIN` (the best guess stays in ``best_guess``).
         self.min_confidence: float = float(min_confidence)
+        #: Why this model's answers on real speech mean nothing (trained on the synthetic demo corpus), or None.
+        self.demo_warning: str | None = None
         if any(str(c).split("=")[0] == "demo" for c in models["mixed"].sidecar.get("corpora", [])):
-            warnings.warn(
+            self.demo_warning = (
                 f"{models['mixed'].run_dir} was trained on the synthetic demo corpus: its answers on real speech "
-                "mean nothing (without a run, ser-keras predict answers with the model shipped with the package)",
-                SerWarning,
-                stacklevel=3,
+                "mean nothing (without a run, ser-keras predict answers with the model shipped with the package)"
             )
+            warnings.warn(self.demo_warning, SerWarning, stacklevel=3)
 
     @classmethod
     def from_run(
@@ -290,7 +291,8 @@ class Predictor:
             ``min_confidence``), ``best_guess`` (the most probable), ``confidence`` (its
             probability), ``probabilities`` (emotion -> float), ``gender_model`` (which
             model of a ``--gender all`` group answered: ``mixed``, ``male`` or ``female``;
-            ``mixed`` for a single run) and ``n_windows``.
+            ``mixed`` for a single run), ``n_windows`` and ``input_warnings`` (list of str: why
+            the clip is unlike the speech the model was trained on, `input_warnings`).
 
         Raises
         ------
@@ -316,7 +318,15 @@ class Predictor:
         which = self._route([at]) if self.gender_model is not None else "mixed"
         part = self.models[which]
         total, count = part.score_windows(segments(at(part.features.sr), config=part.features))
-        return self._result(total / count, which, count)
+        return {**self._result(total / count, which, count), "input_warnings": self.input_warnings(at(self.sr))}
+
+    def input_warnings(self, y: np.ndarray) -> list[str]:
+        """Why a clip at the model's rate is unlike the speech it was trained on
+        (`ser_keras.signal.quality.input_warnings`, with the run's shortest training clip)."""
+        from ..signal.quality import input_warnings
+
+        shortest = (self.models["mixed"].sidecar.get("input_range") or {}).get("shortest_sound_seconds")
+        return input_warnings(y, sr=self.sr, shortest_speech=shortest)
 
     def predict_speaker(self, clips: Sequence, *, sr: int | None = None) -> list[dict]:
         """Predict the emotions of several clips of **one** speaker, normalised together.
@@ -448,6 +458,7 @@ class Predictor:
 
         blocks = checked(stream(path, sr=self.sr, block_seconds=STREAM_SECONDS / 2))
         first = next(blocks)
+        found = self.input_warnings(first) if np.abs(first).max() >= SILENCE_PEAK else []
         which = "mixed"
         if self.gender_model is not None:  # routed by the first block
             which = self._route([lambda rate: resample(first, orig_sr=self.sr, target_sr=rate)])
@@ -458,7 +469,7 @@ class Predictor:
         total, count = part.score_windows(stream_windows(audio, config=part.features))
         if peak < SILENCE_PEAK:
             raise ParameterError(f"{path}: audio is silent (peak below -80 dBFS)")
-        return self._result(total / count, which, count)
+        return {**self._result(total / count, which, count), "input_warnings": found}
 
     def predict_files(
         self, paths: Iterable[str | os.PathLike], *, speakers: dict[str, str] | None = None
@@ -498,9 +509,10 @@ class Predictor:
                         emotion=result["emotion"],
                         best_guess=result["best_guess"],
                         gender_model=result["gender_model"],
+                        warning="; ".join(result["input_warnings"]) or None,
                         **result["probabilities"],
                     )
-            columns = ["path", "emotion", "best_guess", *self.labels, "gender_model", "error"]
+            columns = ["path", "emotion", "best_guess", *self.labels, "gender_model", "warning", "error"]
             return pd.DataFrame(list(rows.values())).reindex(columns=columns)
         groups: dict[str, list[Path]] = {}
         for path in files:

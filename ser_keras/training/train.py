@@ -22,6 +22,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
 from ..data.corpora import corpus_names
 from ..errors import ParameterError
@@ -96,6 +98,7 @@ def train(
     for split, part in parts.items():
         if len(part.X) == 0:
             raise ParameterError(f"the {split} split has no {gender} rows in {fs.path}")
+    input_range = sound_range(parts["train"], fs.features)
     parts = normalize_parts(parts, options.normalize, fs.features)
     if calibration is not None and calibration["labels"] != fs.labels:
         raise ParameterError(f"--calibrate-from {calibration['cv']}: its labels differ from this feature set's")
@@ -104,7 +107,7 @@ def train(
 
         out_dir = tempfile.mkdtemp(prefix="ser-keras-worker-")
     with Staged(out_dir, name or run_name(kind, model_name, gender, options.normalize, f"seed{options.seed}")) as run:
-        _train_into(run.staging, fs, model_name, gender, options, strategy, progress, parts, calibration)
+        _train_into(run.staging, fs, model_name, gender, options, strategy, progress, parts, calibration, input_range)
         from .recipe import recipe_of, write_recipe
 
         if recipe is None and own_splits:
@@ -133,6 +136,18 @@ def check_model_suits(model_name: str, config) -> None:
         raise ParameterError(
             f"--model {model_name} does not take {config.kind} features; extract with --features {' or '.join(kinds)}"
         )
+
+
+def sound_range(part: Part, config) -> dict | None:
+    """``run.json`` ``input_range``: the shortest sound (the ``duration`` column, after the 40 dB trim)
+    among the training split's original clips, for the predictor's input checks; None for kinds without
+    that column."""
+    names = config.feature_names() or []
+    if "duration" not in names or not len(part.y):
+        return None
+    original = (part.rows["view"] == "orig").to_numpy() if "view" in part.rows else np.ones(len(part.y), bool)
+    seconds = np.asarray(part.X[:, names.index("duration")], dtype=np.float64)[original]
+    return {"shortest_sound_seconds": round(float(seconds.min()), 3)} if len(seconds) else None
 
 
 def write_predictions(path: Path, part: Part, probabilities, labels: list[str]) -> None:
@@ -221,7 +236,16 @@ def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, ru
 
 
 def _train_into(
-    run_dir: Path, fs, model_name, gender, options, strategy, progress, parts: dict[str, Part], given: dict | None
+    run_dir: Path,
+    fs,
+    model_name,
+    gender,
+    options,
+    strategy,
+    progress,
+    parts: dict[str, Part],
+    given: dict | None,
+    input_range: dict | None,
 ):
     """Train, score and export into the (staging) folder ``run_dir``."""
     train_part, val_part, test_part = parts["train"], parts["val"], parts["test"]
@@ -294,6 +318,7 @@ def _train_into(
         # model, seed and normalize are the sidecar's own keys: not repeated here
         "options": {k: v for k, v in asdict(options).items() if k not in ("model", "seed", "normalize")},
         "training_seconds": round(seconds, 2),
+        **({"input_range": input_range} if input_range else {}),
         **extra,
     }
     atomic_write_json(run_dir / RUN_FILE, sidecar)
