@@ -8,7 +8,8 @@ the shipped model; unset: the shipped model first, then ``models``), ``SER_KERAS
 to open first) and ``SER_KERAS_MAX_MB`` (upload limit, default 20; also Streamlit's own
 upload limit, so a bigger file is refused before it is received).  ``ser-keras app``
 listens on 127.0.0.1 (this machine) unless ``--address`` says otherwise.  Uploads are
-decoded from a temporary folder that is removed straight after; models are loaded once per process (``st.cache_resource``).
+decoded from a temporary folder that is removed straight after; models are loaded once
+per process (``st.cache_resource``).
 A run that cannot be loaded is named in an error on the page, never a traceback.
 """
 
