@@ -7,6 +7,7 @@ Pure array code (NumPy in, NumPy out, keyword-only options, an explicit ``rng``)
 - `augment`: training-time augmentation (noise, speed, pitch, channel views) and `AugmentConfig`.
 - `channel`: recording conditions (noise at an SNR, a room, a telephone line, a codec, level, tilt).
 - `shifts`: the robustness benchmark's fixed, documented settings of `channel`.
+- `quality`: per-clip input checks (band-limited, clipped, quiet, noisy, short, no speech).
 - `spectral`: windows, filter banks, framing and the power spectrogram every feature kind shares.
 - `windows`: the windows a model scores, cut like the training clips.
 """
@@ -55,6 +56,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "spectral_tilt",
         ],
         "shifts": ["Shift", "parse_shifts", "apply_shift"],
+        "quality": ["measure", "input_warnings"],
         "spectral": [
             "filter_cache_dir",
             "hann_window",
