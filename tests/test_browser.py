@@ -97,7 +97,7 @@ def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp
         heading = wait.until(
             lambda d: next((e for e in d.find_elements(By.TAG_NAME, "h3") if "Predicted emotion" in e.text), None)
         )
-        assert heading.text.strip() == f"Predicted emotion: {expected}"
+        assert heading.text.strip().startswith(f"Predicted emotion: {expected} (")  # then its confidence
         page = wait.until(
             lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "By probability" in text and text
         )

@@ -308,8 +308,15 @@ def test_streamlit_page_without_models_says_how_to_get_one(tmp_path, monkeypatch
 
     import ser_keras.serving.app
 
+    import ser_keras.layout
+
     monkeypatch.setenv("SER_KERAS_MODELS", str(tmp_path))
     monkeypatch.delenv("SER_KERAS_RUN", raising=False)
+    app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=60)
+    app.run()  # no run in the folder: the shipped model is there
+    assert not app.error and app.selectbox[0].options == ["shipped: trained on RAVDESS (weights CC BY-NC-SA 4.0)"]
+    assert not app.warning  # a model trained on speech: no demo warning
+    monkeypatch.setattr(ser_keras.layout, "PRETRAINED_RUN", tmp_path / "not-installed")
     app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=60)
     app.run()
     assert "ser-keras train" in app.error[0].value

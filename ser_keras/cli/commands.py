@@ -300,13 +300,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def split_run(inputs: list[str]) -> tuple[str | None, list[str]]:
     """``predict``'s arguments as ``(run folder or None, audio paths)``: the first is a run when it is a
-    folder holding ``run.json`` or ``group.json``."""
+    folder with a ``run.json`` or ``group.json`` entry."""
     from pathlib import Path
 
     from ..layout import GROUP_FILE, RUN_FILE
 
     first = Path(inputs[0])
-    if first.is_dir() and ((first / RUN_FILE).is_file() or (first / GROUP_FILE).is_file()):
+    # exists, not is_file: a run.json that is a FIFO or a dangling link is the run's problem, reported as such
+    if first.is_dir() and any(os.path.lexists(first / name) for name in (RUN_FILE, GROUP_FILE)):
         return inputs[0], inputs[1:]
     return None, inputs
 
