@@ -306,9 +306,8 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
 def test_streamlit_page_without_models_says_how_to_get_one(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    import ser_keras.serving.app
-
     import ser_keras.layout
+    import ser_keras.serving.app
 
     monkeypatch.setenv("SER_KERAS_MODELS", str(tmp_path))
     monkeypatch.delenv("SER_KERAS_RUN", raising=False)
