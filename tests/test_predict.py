@@ -315,6 +315,19 @@ def test_streamlit_page_without_models_says_how_to_get_one(tmp_path, monkeypatch
     app.run()  # no run in the folder: the shipped model is there
     assert not app.error and app.selectbox[0].options == ["shipped: trained on RAVDESS (weights CC BY-NC-SA 4.0)"]
     assert not app.warning  # a model trained on speech: no demo warning
+    # a telephone-band upload is answered, with the reason to doubt the answer beside it
+    import soundfile as sf
+
+    from ser_keras.signal.shifts import apply_shift
+
+    y, sr = sf.read(ser_keras.layout.PRETRAINED_RUN / "conformance" / "voice_angry.wav", dtype="float32")
+    buffer = io.BytesIO()
+    sf.write(buffer, apply_shift(y, "telephone", sr=sr, rng=np.random.default_rng(0)), sr, format="WAV")
+    app.file_uploader[0].upload("phone.wav", buffer.getvalue(), "audio/wav")
+    app.run()
+    assert not app.exception and not app.error
+    assert any("band-limited" in w.value for w in app.warning), [w.value for w in app.warning]
+    assert app.subheader[0].value.startswith(("Predicted emotion: ", "Not sure"))
     monkeypatch.setattr(ser_keras.layout, "PRETRAINED_RUN", tmp_path / "not-installed")
     app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=60)
     app.run()
