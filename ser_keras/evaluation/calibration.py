@@ -234,6 +234,22 @@ def choose_min_confidence(probabilities: np.ndarray, y_true: np.ndarray) -> floa
     return float(confidence[order][best])
 
 
+def scaling_figures(before: np.ndarray, after: np.ndarray, y_true: np.ndarray) -> dict:
+    """ECE and Brier score of the same clips' probabilities before and after scaling.
+
+    Returns
+    -------
+    figures : dict
+        ``ece_before``, ``ece_after``, ``brier_before``, ``brier_after``.
+    """
+    return {
+        "ece_before": expected_calibration_error(before, y_true),
+        "ece_after": expected_calibration_error(after, y_true),
+        "brier_before": brier_score(before, y_true),
+        "brier_after": brier_score(after, y_true),
+    }
+
+
 def abstention_report(probabilities: np.ndarray, y_true: np.ndarray, *, min_confidence: float) -> dict:
     """How answering only clips at or above ``min_confidence`` fares: ``coverage`` and ``accuracy`` answered."""
     P, y = _checked(probabilities, y_true)
@@ -283,15 +299,12 @@ def cross_fitted_calibration(probabilities: list[np.ndarray], y_true: list[np.nd
         folds.append(
             {
                 "temperature": temperature,
-                "ece_before": expected_calibration_error(P, y),
-                "ece_after": expected_calibration_error(scaled, y),
-                "brier_before": brier_score(P, y),
-                "brier_after": brier_score(scaled, y),
+                **scaling_figures(P, scaled, y),
                 **abstention_report(scaled, y, min_confidence=min_confidence),
             }
         )
     keys = ("ece_before", "ece_after", "brier_before", "brier_after", "coverage", "accuracy_answered")
-    P_all, y_all = np.concatenate(probabilities), np.concatenate(y_true)
+    P_all, y_all, scaled_all = np.concatenate(probabilities), np.concatenate(y_true), np.concatenate(scaled_all)
     temperature = fit_temperature(P_all, y_all)
     values = {key: np.array([f[key] for f in folds if f[key] is not None], dtype=float) for key in keys}
     return {
@@ -303,11 +316,6 @@ def cross_fitted_calibration(probabilities: list[np.ndarray], y_true: list[np.nd
         "folds": folds,
         "mean": {key: float(v.mean()) for key, v in values.items() if len(v)},
         "std": {key: float(v.std(ddof=0)) for key, v in values.items() if len(v)},
-        "pooled": {  # every fold's clips together: a steadier ECE than one fold's few hundred clips
-            "ece_before": expected_calibration_error(P_all, y_all),
-            "ece_after": expected_calibration_error(np.concatenate(scaled_all), y_all),
-            "brier_before": brier_score(P_all, y_all),
-            "brier_after": brier_score(np.concatenate(scaled_all), y_all),
-        },
-        "risk_coverage": risk_coverage(np.concatenate(scaled_all), y_all),
+        "pooled": scaling_figures(P_all, scaled_all, y_all),  # steadier than one fold's few hundred clips
+        "risk_coverage": risk_coverage(scaled_all, y_all),
     }

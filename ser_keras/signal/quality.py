@@ -70,10 +70,11 @@ def measure(y: np.ndarray, *, sr: int) -> dict:
     level_db = 10.0 * np.log10(np.maximum(power, 1e-20))
     sound = level_db >= level_db.max() - SOUND_DB
     where = np.flatnonzero(sound)
+    sounding = frames[sound]  # one copy of the sound frames, for the spectrum and the voicing
     sound_seconds = ((where[-1] - where[0]) * hop + length) / sr if len(where) else 0.0
 
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
-    spectrum = np.abs(np.fft.rfft(frames[sound] * window, axis=1)) ** 2
+    spectrum = np.abs(np.fft.rfft(sounding * window, axis=1)) ** 2
     frequencies = np.fft.rfftfreq(length, 1.0 / sr)
     total = spectrum[:, 1:].sum()
     high = spectrum[:, frequencies > HIGH_BAND_HZ].sum() if sr > 2 * HIGH_BAND_HZ * 1.05 else 0.0
@@ -86,7 +87,7 @@ def measure(y: np.ndarray, *, sr: int) -> dict:
     low_lag, high_lag = int(sr / 500), min(int(sr / 60), length - 1)
     voiced = 0
     if high_lag > low_lag and len(where):
-        centred = frames[sound] - frames[sound].mean(axis=1, keepdims=True)
+        centred = sounding - sounding.mean(axis=1, keepdims=True)
         n = 1 << int(np.ceil(np.log2(2 * length)))
         auto = np.fft.irfft(np.abs(np.fft.rfft(centred, n=n, axis=1)) ** 2, n=n, axis=1)[:, : high_lag + 1]
         energy = np.maximum(auto[:, :1], 1e-20)

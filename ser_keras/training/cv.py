@@ -391,7 +391,7 @@ def cv_calibration(cv_dir: str | os.PathLike, *, model: str) -> dict:
     from ..models import get_spec
     from ..runs.folders import read_json
 
-    if not (get_spec(model).is_keras or get_spec(model).family == "fusion"):
+    if not get_spec(model).is_keras:
         raise ParameterError(f"--calibrate-from: --model {model} is a scikit-learn model; only Keras runs are rescaled")
     path = Path(cv_dir) / CV_FILE
     if not path.is_file():

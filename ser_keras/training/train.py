@@ -174,7 +174,9 @@ def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, ru
     Returns
     -------
     probabilities : np.ndarray [shape=(n_test, n_labels)]
-        The saved model's (calibrated) probabilities of the test rows.
+        The saved model's (calibrated) probabilities of the test rows: the trained model's,
+        scaled by `ser_keras.evaluation.calibration.scale_probabilities`, the formula of its
+        `ser_keras.models.layers.TemperatureScaling` layer.
     uncalibrated : np.ndarray [shape=(n_test, n_labels)] or None
         The same before scaling (None when nothing was scaled).
     calibration : dict
@@ -182,11 +184,10 @@ def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, ru
     """
     from ..evaluation.calibration import (
         PROBABILITY_FLOOR,
-        brier_score,
         choose_min_confidence,
-        expected_calibration_error,
         fit_temperature,
         scale_probabilities,
+        scaling_figures,
     )
     from ..models.layers import with_temperature
     from ..serving.saved_model import export_saved_model
@@ -197,7 +198,6 @@ def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, ru
             "min_confidence": 0.0,
             "note": "not rescaled: with --select last the validation speakers are training data",
         }
-        uncalibrated = None
     else:
         temperature = fit_temperature(val_probabilities, y_val)
         scaled = scale_probabilities(val_probabilities, temperature)
@@ -206,12 +206,7 @@ def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, ru
             "min_confidence": round(choose_min_confidence(scaled, y_val), 6),
             "fitted_on": "the validation speakers (temperature: least log-loss; min_confidence: answering "
             "only where, on them, answers were more often right than wrong)",
-            "validation": {
-                "ece_before": expected_calibration_error(val_probabilities, y_val),
-                "ece_after": expected_calibration_error(scaled, y_val),
-                "brier_before": brier_score(val_probabilities, y_val),
-                "brier_after": brier_score(scaled, y_val),
-            },
+            "validation": scaling_figures(val_probabilities, scaled, y_val),
         }
     if given is not None:
         calibration.update(
@@ -220,8 +215,10 @@ def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, ru
             from_cv={"cv": given["cv"], "temperature": given["temperature"], "min_confidence": given["min_confidence"]},
         )
         calibration.pop("note", None)
-    if calibration["temperature"] is not None:
-        uncalibrated = model.predict(X_test, batch_size=256, verbose=0)
+    probabilities, uncalibrated = model.predict(X_test, batch_size=256, verbose=0), None
+    if calibration["temperature"] is not None:  # the layer is scale_probabilities: the test rows are not rescored
+        uncalibrated = probabilities
+        probabilities = scale_probabilities(uncalibrated, calibration["temperature"]).astype(np.float32)
         model = with_temperature(model, calibration["temperature"], floor=PROBABILITY_FLOOR)
     model.save(run_dir / KERAS_MODEL_FILE)
     export_saved_model(
@@ -232,7 +229,7 @@ def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, ru
         normalize=options.normalize,
         min_confidence=calibration["min_confidence"],
     )
-    return model.predict(X_test, batch_size=256, verbose=0), uncalibrated, calibration
+    return probabilities, uncalibrated, calibration
 
 
 def _train_into(
@@ -251,7 +248,7 @@ def _train_into(
     train_part, val_part, test_part = parts["train"], parts["val"], parts["test"]
     started = time.perf_counter()
     spec = get_spec(model_name)
-    if spec.family == "fusion" or spec.is_keras:
+    if spec.is_keras:  # fusion included: one Keras model fitted in parts
         if spec.family == "fusion":
             from .fit_fusion import fit_fusion
 
