@@ -114,8 +114,9 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
 
     frames = tf.signal.frame(tf.pad(y, [[n_fft // 2, n_fft // 2]]), n_fft, hop)  # (T, n_fft), centred
     n_frames = tf.shape(frames)[0]
-    spectrum = tf.signal.rfft(frames * tf.constant(hann_window(n_fft)))
-    power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))  # (T, bins)
+    spectrum = tf.signal.rfft(frames * tf.constant(hann_window(n_fft)))  # an FFT's rounding: contrast's valleys
+    power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))  # (T, 1 + n_fft // 2)
+    wide_power, wide_windowed_power = doubled_spectra(frames)  # (T, n_fft + 1) each: YIN's and the voice block's
     magnitude = tf.math.sqrt(power)
     mel = tf.linalg.matmul(power, tf.constant(mel_basis(sr=sr, n_fft=n_fft, n_mels=config.n_mels).T))
     log_mel = _db(mel)
@@ -158,7 +159,8 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
         ],
         axis=1,
     )  # (T, len(descriptor_names))
-    f0 = yin(frames, config)
+    drops = lag_drops(wide_power, config)  # (T, n_lags + 1)
+    f0 = yin(frames, drops, config)
     voiced = (log_rms > tf.reduce_max(log_rms) - fn.VOICED_DB) & (zcr < fn.VOICED_MAX_ZCR)
     chosen = tf.cond(
         tf.reduce_sum(tf.cast(voiced, tf.int32)) >= 3, lambda: voiced, lambda: tf.ones_like(voiced)
@@ -168,7 +170,7 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     f0_voiced = tf.gather(semitones, chosen_index)
     mfcc_voiced = tf.gather(mfcc, chosen_index)
     log_mel_voiced = tf.gather(log_mel, chosen_index)
-    voice_rows = voice_block(tf.gather(frames, chosen_index), tf.gather(f0, chosen_index), config)
+    voice_rows = voice_block(*(tf.gather(x, chosen_index) for x in (frames, wide_windowed_power, f0)), config)
     log_mel_delta = delta(log_mel, order=1)
     vector = tf.concat(
         [
@@ -301,20 +303,134 @@ def spectral_contrast(magnitude, config: FeatureConfig):
     return to_db(peaks) - to_db(valleys)
 
 
-def yin(frames, config: FeatureConfig):
-    """``librosa.yin`` (``f0_min``, ``f0_max``, ``frame_length=n_fft``) from the centred frames ``(T, n_fft)``."""
+@functools.lru_cache(maxsize=8)
+def dft_factors(n_samples: int, fft_length: int) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """The constants of `real_dft`: ``fft_length = stride * inner``, and its three matrices (float32).
+
+    Returns
+    -------
+    stride, inner : int
+    inner_dft : np.ndarray [shape=(ceil(n_samples / stride), 2 * inner)]
+        Cosines and minus sines of the inner DFTs (over every ``stride``-th sample).
+    twiddle : np.ndarray [shape=(2, stride, inner)]
+        ``cos`` and ``-sin`` of ``2 pi n1 k2 / fft_length``.
+    outer_dft : np.ndarray [shape=(2 * stride, 2 * (fft_length // 2 // inner + 1))]
+        The outer DFTs over the strides, for the bins ``0 .. fft_length // 2`` only.
+    """
+    stride = 1 << (int(np.log2(fft_length)) // 2)
+    inner = fft_length // stride
+    rows = -(-n_samples // stride)
+    angle = 2.0 * np.pi * np.outer(np.arange(rows), np.arange(inner)) / inner
+    inner_dft = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)
+    angle = 2.0 * np.pi * np.outer(np.arange(stride), np.arange(inner)) / fft_length
+    twiddle = np.stack([np.cos(angle), -np.sin(angle)])
+    angle = 2.0 * np.pi * np.outer(np.arange(stride), np.arange(fft_length // 2 // inner + 1)) / stride
+    outer_dft = np.block([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return stride, inner, *(m.astype(np.float32) for m in (inner_dft, twiddle, outer_dft))
+
+
+def real_dft(frames, fft_length: int):
+    """``tf.signal.rfft(frames, [fft_length])`` as two matrix products (the four-step FFT): real and imaginary parts.
+
+    ``fft_length = stride * inner`` (a power of two); sample ``n1 + stride * n2`` of a frame
+    meets bin ``inner * k1 + k2`` through an inner DFT over ``n2``, a twiddle factor and an
+    outer DFT over ``n1`` (only the outer bins up to ``fft_length // 2`` are formed).  LiteRT
+    runs matrix products about twice as fast as its real FFT, within float32's rounding.
+
+    Parameters
+    ----------
+    frames : tf.Tensor [shape=(T, n_samples), dtype=float32]
+        Zero-padded to ``fft_length`` (``n_samples <= fft_length``).
+    fft_length : int
+
+    Returns
+    -------
+    real, imaginary : tf.Tensor [shape=(T, fft_length // 2 + 1)]
+    """
     import tensorflow as tf
 
-    sr, n_fft = config.sr, config.n_fft
-    min_period = int(np.floor(sr / config.f0_max))
-    max_period = min(int(np.ceil(sr / config.f0_min)), n_fft - 1)
-    spectrum = tf.signal.rfft(frames, fft_length=[2 * n_fft])
-    power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
-    # r(0) - r(tau) straight from the power spectrum, sum_k w_k P_k (1 - cos): no cancellation in float32
-    acf_drop = tf.linalg.matmul(power, tf.constant(_cosine_transform(2 * n_fft, tuple(range(1, max_period + 1)), 1.0)))
+    n_samples = frames.shape[1]
+    stride, inner, inner_dft, (cos, minus_sin), outer_dft = dft_factors(n_samples, fft_length)
+    rows = inner_dft.shape[0]
+    n_bins = outer_dft.shape[1] // 2
+    t = tf.shape(frames)[0]
+    x = tf.pad(frames, [[0, 0], [0, rows * stride - n_samples]])
+    x = tf.reshape(tf.transpose(tf.reshape(x, [t, rows, stride]), [0, 2, 1]), [t * stride, rows])
+    y = tf.reshape(tf.linalg.matmul(x, inner_dft), [t, stride, 2 * inner])
+    y_real, y_imaginary = y[:, :, :inner], y[:, :, inner:]
+    z = tf.concat([y_real * cos - y_imaginary * minus_sin, y_real * minus_sin + y_imaginary * cos], axis=1)
+    z = tf.reshape(tf.transpose(z, [0, 2, 1]), [t * inner, 2 * stride])
+    bins = tf.reshape(tf.linalg.matmul(z, outer_dft), [t, inner, 2 * n_bins])
+
+    def in_order(part):  # (t, inner, n_bins) -> bins inner * k1 + k2, up to fft_length // 2
+        return tf.reshape(tf.transpose(part, [0, 2, 1]), [t, n_bins * inner])[:, : fft_length // 2 + 1]
+
+    return in_order(bins[:, :, :n_bins]), in_order(bins[:, :, n_bins:])
+
+
+def doubled_spectra(frames):
+    """Power spectra of frames ``(T, n_fft)`` at ``2 n_fft`` points, bare and Hann-windowed: ``(T, n_fft + 1)`` each.
+
+    One real FFT serves two descriptors.  The bare frames' spectrum is YIN's (`lag_drops`).
+    The periodic Hann window of ``n_fft`` points is ``1/2 - cos(2 pi n / n_fft) / 2``, which at
+    ``2 n_fft`` points moves two bins, so the windowed spectrum is ``X[k] / 2 - (X[k - 2] +
+    X[k + 2]) / 4`` (the bins past either end are the mirrored conjugates): the voice block's.
+    The three-tap sum cancels where the bare spectrum's leakage dwarfs the windowed one, so
+    descriptors of the quietest bins (spectral contrast's valleys) take the STFT's own FFT.
+    """
+    import tensorflow as tf
+
+    n_fft = frames.shape[1]
+    real, imaginary = real_dft(frames, 2 * n_fft)
+
+    def windowed(part, mirror):  # bins -2 .. n_fft + 2, then the three-tap sum
+        extended = tf.concat([mirror * part[:, 2:0:-1], part, mirror * part[:, n_fft - 1 : n_fft - 3 : -1]], axis=1)
+        return 0.5 * extended[:, 2:-2] - 0.25 * (extended[:, :-4] + extended[:, 4:])
+
+    bare = tf.math.square(real) + tf.math.square(imaginary)
+    return bare, tf.math.square(windowed(real, 1.0)) + tf.math.square(windowed(imaginary, -1.0))
+
+
+def periods(config: FeatureConfig) -> tuple[int, int]:
+    """YIN's shortest and longest period in samples (``librosa.yin``'s)."""
+    min_period = int(np.floor(config.sr / config.f0_max))
+    return min_period, min(int(np.ceil(config.sr / config.f0_min)), config.n_fft - 1)
+
+
+def hnr_lag_bounds(config: FeatureConfig) -> tuple[int, int]:
+    """The pitch periods (samples) the voice block's HNR centres on: ``round(sr / f0)`` of a YIN ``f0``.
+
+    YIN answers a period in ``(min_period - 1, max_period + 1)`` (the parabola moves it less
+    than a lag), and the NumPy path clips the period to ``[2, n_fft // 2]``.
+    """
+    min_period, max_period = periods(config)
+    return max(2, min_period - 1), min(config.n_fft // 2, max_period + 1)
+
+
+def lag_drops(power, config: FeatureConfig):
+    """``r(0) - r(lag)`` of each frame's autocorrelation, lags ``1 .. max_period``: ``(T, max_period)``.
+
+    Straight from the power spectrum at ``2 n_fft`` points (``sum_k w_k P_k (1 - cos)``): no
+    cancellation in float32, which ``r(0) - r(lag)`` from an inverse FFT would suffer.
+    """
+    import tensorflow as tf
+
+    lags = tuple(range(1, periods(config)[1] + 1))
+    return tf.linalg.matmul(power, tf.constant(_cosine_transform(2 * config.n_fft, lags, 1.0)))
+
+
+def yin(frames, drops, config: FeatureConfig):
+    """``librosa.yin`` (``f0_min``, ``f0_max``, ``frame_length=n_fft``) of the centred frames ``(T, n_fft)``.
+
+    ``drops`` are the frames' `lag_drops`.
+    """
+    import tensorflow as tf
+
+    sr = config.sr
+    min_period, max_period = periods(config)
     energy = tf.math.cumsum(tf.math.square(frames[:, :max_period]), axis=1)
     energy = tf.concat([tf.zeros_like(energy[:, :1]), energy[:, 1:]], axis=1)  # librosa zeroes the first term
-    difference = 2.0 * acf_drop - energy  # lags 1..max_period
+    difference = 2.0 * drops - energy  # lags 1..max_period
     cumulative_mean = tf.math.cumsum(difference, axis=1) / np.arange(1, max_period + 1, dtype=np.float32)
     cmnd = difference[:, min_period - 1 :] / (cumulative_mean[:, min_period - 1 :] + np.finfo(np.float32).tiny)
     before, after = cmnd[:, :-2], cmnd[:, 2:]
@@ -348,24 +464,35 @@ def _cosine_transform(fft_length: int, lags: tuple[int, ...], minus_from: float 
     return (weight[:, None] * (minus_from - cosine if minus_from else cosine)).astype(np.float32)
 
 
-def voice_block(frames, f0, config: FeatureConfig):
-    """`ser_keras.features.voice.voice_descriptors` of the chosen frames ``(t, n_fft)``: ``(t, len(VOICE_ROWS))``."""
+def voice_block(frames, power, f0, config: FeatureConfig):
+    """`ser_keras.features.voice.voice_descriptors` of the chosen frames: ``(t, len(VOICE_ROWS))``.
+
+    Parameters
+    ----------
+    frames : tf.Tensor [shape=(t, n_fft)]
+        The chosen (voiced) analysis frames, bare.
+    power : tf.Tensor [shape=(t, n_fft + 1)]
+        Their Hann-windowed power spectra at ``2 n_fft`` points (`doubled_spectra`).
+    f0 : tf.Tensor [shape=(t,)]
+        Their YIN pitch (Hz).
+    config : FeatureConfig
+    """
     import tensorflow as tf
 
     sr, n_fft = config.sr, config.n_fft
     window = hann_window(n_fft).astype(np.float64)
-    spectrum = tf.signal.rfft(frames * window.astype(np.float32), fft_length=[2 * n_fft])  # the NumPy path's FFT
-    power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))  # (t, n_fft + 1)
     freqs = np.linspace(0.0, sr / 2, n_fft + 1)
 
+    # the autocorrelation at the pitch period +-2 lags, as r(0) - drop: the drops of the lags it can read only
+    low, high = hnr_lag_bounds(config)
     window_acf = np.fft.irfft(np.abs(np.fft.rfft(window, n=2 * n_fft)) ** 2)
-    lags = tf.clip_by_value(tf.cast(tf.round(sr / f0), tf.int32), 2, n_fft // 2)[:, None] + np.arange(-2, 3)
-    table = np.cos(2.0 * np.pi * np.arange(2 * n_fft) / (2 * n_fft)).astype(np.float32)
+    lags = tf.clip_by_value(tf.cast(tf.round(sr / f0), tf.int32), low, high)[:, None] + np.arange(-2, 3)
+    first = low - 2
+    drops = tf.linalg.matmul(power, tf.constant(_cosine_transform(2 * n_fft, tuple(range(first, high + 3)), 1.0)))
     bins = np.arange(n_fft + 1)
     weight = (np.where((bins == 0) | (bins == n_fft), 1.0, 2.0) / (2 * n_fft)).astype(np.float32)
-    cosines = tf.gather(table, (lags[:, :, None] * bins) % (2 * n_fft))  # (t, 5, n_fft + 1)
-    acf = tf.reduce_sum(cosines * (power * weight)[:, None, :], axis=2)  # (t, 5)
     acf0 = tf.reduce_sum(power * weight, axis=1, keepdims=True)
+    acf = acf0 - tf.gather(drops, lags - first, axis=1, batch_dims=1)  # (t, 5)
     normalised = acf / tf.maximum(acf0, 1e-20) / tf.gather((window_acf / window_acf[0]).astype(np.float32), lags)
     peak = tf.clip_by_value(tf.reduce_max(normalised, axis=1), 1e-4, 1.0 - 1e-4)
     hnr = 10.0 * tf.math.log(peak / (1.0 - peak)) / np.log(10.0)
