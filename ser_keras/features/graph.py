@@ -79,9 +79,11 @@ def _zero_crossing_rate(y, *, frame_length: int, hop_length: int, threshold: flo
 
     pad = frame_length // 2
     padded = tf.concat([tf.repeat(y[:, :1], pad, axis=1), y, tf.repeat(y[:, -1:], pad, axis=1)], axis=1)
-    negative = tf.where(tf.abs(padded) <= threshold, 0.0, padded) < 0
-    crossings = tf.cast(tf.not_equal(negative[:, 1:], negative[:, :-1]), tf.int32)
-    counts = tf.pad(tf.math.cumsum(crossings, axis=1), [[0, 0], [1, 0]])
+    negative = tf.cast(tf.where(tf.abs(padded) <= threshold, 0.0, padded) < 0, tf.float32)
+    # sign changes by a two-tap convolution, not by slices (LiteRT slices element by element)
+    steps = tf.nn.conv1d(tf.expand_dims(negative, -1), np.array([[[-1.0]], [[1.0]]], np.float32), 1, "VALID")
+    steps = tf.reshape(steps, [tf.shape(steps)[0], -1])
+    counts = tf.pad(tf.math.cumsum(tf.abs(steps), axis=1), [[0, 0], [1, 0]])  # whole numbers, exact
     starts = tf.range(1 + tf.shape(y)[1] // hop_length) * hop_length
     ends = tf.gather(counts, starts + frame_length - 1, axis=1)
-    return tf.cast(ends - tf.gather(counts, starts, axis=1), tf.float32) / frame_length
+    return (ends - tf.gather(counts, starts, axis=1)) / frame_length

@@ -112,7 +112,7 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     shortest = max(n_fft, int(fn.MIN_SOUND_SECONDS * sr))
     y = tf.pad(y, [[0, tf.maximum(shortest - n_sound, 0)]])
 
-    frames = tf.signal.frame(tf.pad(y, [[n_fft // 2, n_fft // 2]]), n_fft, hop)  # (T, n_fft), centred
+    frames = frame(tf.pad(y, [[n_fft // 2, n_fft // 2]]), n_fft, hop)  # (T, n_fft), centred
     n_frames = tf.shape(frames)[0]
     spectrum = tf.signal.rfft(frames * tf.constant(hann_window(n_fft)))  # an FFT's rounding: contrast's valleys
     power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))  # (T, 1 + n_fft // 2)
@@ -135,7 +135,7 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     thresholded = tf.maximum(tf.math.square(magnitude), 1e-10)
     flatness = tf.math.exp(tf.reduce_mean(tf.math.log(thresholded), axis=1)) / tf.reduce_mean(thresholded, axis=1)
     rises = tf.reduce_mean(tf.maximum(log_mel[1:] - log_mel[:-1], 0.0), axis=1)
-    flux = tf.concat([tf.zeros([3]), rises], axis=0)[:n_frames]  # librosa.onset.onset_strength's centring
+    flux = tf.slice(tf.concat([tf.zeros([3]), rises], axis=0), [0], [n_frames])  # onset_strength's centring
     lld = tf.concat(
         [
             log_mel,
@@ -201,16 +201,56 @@ def trim(y, config: FeatureConfig):
     if config.trim_db is None:
         return y
     n_fft, hop = config.n_fft, config.hop_length
-    frames = tf.signal.frame(tf.pad(y, [[n_fft // 2, n_fft // 2]]), n_fft, hop)
-    rms = tf.math.sqrt(tf.reduce_mean(tf.math.square(frames), axis=1))
-    db = _db(tf.math.square(rms)) - _db(tf.math.square(tf.reduce_max(rms)))
+    mean_square = frame_mean_squares(tf.pad(y, [[n_fft // 2, n_fft // 2]]), n_fft, hop)
+    db = _db(mean_square) - _db(tf.reduce_max(mean_square))
     sounding = db > -config.trim_db
-    index = tf.range(tf.shape(frames)[0])
-    first = tf.reduce_min(tf.where(sounding, index, tf.shape(frames)[0]))
+    n_frames = tf.shape(mean_square)[0]
+    index = tf.range(n_frames)
+    first = tf.reduce_min(tf.where(sounding, index, n_frames))
     last = tf.reduce_max(tf.where(sounding, index, -1))
     start = tf.minimum(first * hop, tf.shape(y)[0])
     end = tf.minimum(tf.shape(y)[0], (last + 1) * hop)
-    return y[start : tf.maximum(start, end)]
+    return tf.slice(y, [start], [tf.maximum(end - start, 0)])  # tf.slice: LiteRT copies a dynamic slice at once
+
+
+def _blocks(y, frame_length: int, hop_length: int):
+    """``y`` ``(n,)`` as hop-long blocks ``(n_frames + frame_length // hop - 1, hop)``, and ``n_frames``."""
+    import tensorflow as tf
+
+    n_frames = 1 + (tf.shape(y)[0] - frame_length) // hop_length
+    n_blocks = n_frames + frame_length // hop_length - 1
+    return tf.reshape(tf.slice(y, [0], [n_blocks * hop_length]), [n_blocks, hop_length]), n_frames
+
+
+def frame(y, frame_length: int, hop_length: int):
+    """``tf.signal.frame`` of one signal ``(n,)``: ``(1 + (n - frame_length) // hop_length, frame_length)``.
+
+    When the hop divides the frame, each frame is its hop-long blocks side by side (copies
+    of whole rows, which LiteRT makes at once); otherwise ``tf.signal.frame``.
+    """
+    import tensorflow as tf
+
+    if frame_length % hop_length:
+        return tf.signal.frame(y, frame_length, hop_length)
+    blocks, n_frames = _blocks(y, frame_length, hop_length)
+    parts = [tf.slice(blocks, [j, 0], [n_frames, hop_length]) for j in range(frame_length // hop_length)]
+    return tf.concat(parts, axis=1)
+
+
+def frame_mean_squares(y, frame_length: int, hop_length: int):
+    """``mean(frame(y, frame_length, hop_length) ** 2, axis=1)``: ``(1 + (n - frame_length) // hop,)``.
+
+    When the hop divides the frame, from the energies of hop-long blocks (each sample squared
+    once, no frames formed).
+    """
+    import tensorflow as tf
+
+    if frame_length % hop_length:
+        return tf.reduce_mean(tf.math.square(frame(y, frame_length, hop_length)), axis=1)
+    blocks, n_frames = _blocks(y, frame_length, hop_length)
+    energy = tf.reduce_sum(tf.math.square(blocks), axis=1)
+    parts = [tf.slice(energy, [j], [n_frames]) for j in range(frame_length // hop_length)]
+    return tf.add_n(parts) / frame_length
 
 
 def _db(power):
@@ -256,11 +296,15 @@ def delta(x, *, order: int):
         kernel, left, right = (m.astype(np.float32) for m in savgol_matrices(width, order))
         padded = tf.pad(x, [[0, tf.maximum(width - n, 0)], [0, 0]])  # defined (and unused) when too short
         m = tf.shape(padded)[0]
-        inner = tf.add_n([float(kernel[j]) * padded[j : m - width + 1 + j] for j in range(width)])
+        d = x.shape[1]
+        filters = np.tile(kernel[:, None, None, None], (1, 1, d, 1))  # the same kernel on every column
+        image = tf.reshape(padded, [1, m, 1, d])  # reshape, not [None, :, None]: LiteRT has no new-axis slice
+        inner = tf.nn.depthwise_conv2d(image, filters, strides=[1, 1, 1, 1], padding="VALID")
+        inner = tf.reshape(inner, [m - width + 1, d])
         answer = tf.concat(
             [tf.linalg.matmul(left, padded[:width]), inner, tf.linalg.matmul(right, padded[m - width :])], axis=0
         )
-        answers.append(answer[:n])
+        answers.append(tf.slice(answer, [0, 0], [n, -1]))
     return tf.where(n >= DELTA_WIDTHS[0], answers[0], answers[1])
 
 
@@ -281,6 +325,7 @@ def contrast_bands(*, sr: int, n_fft: int, n_bands: int, fmin: float = 200.0, qu
         bins = np.flatnonzero(current)
         if k < n_bands:
             bins = bins[:-1]
+        assert np.all(np.diff(bins) == 1), "a contrast band is a run of bins"
         bands.append((bins, int(max(np.rint(quantile * current.sum()), 1))))
     return tuple(bands)
 
@@ -292,9 +337,13 @@ def spectral_contrast(magnitude, config: FeatureConfig):
     magnitude = tf.maximum(magnitude, fn.CONTRAST_FLOOR * tf.reduce_max(magnitude, axis=1, keepdims=True))
     peaks, valleys = [], []
     for bins, count in contrast_bands(sr=config.sr, n_fft=config.n_fft, n_bands=fn.N_CONTRAST_BANDS):
-        band = tf.gather(magnitude, bins, axis=1)
-        peaks.append(tf.reduce_mean(tf.math.top_k(band, count).values, axis=1))
-        valleys.append(-tf.reduce_mean(tf.math.top_k(-band, count).values, axis=1))
+        band = magnitude[:, bins[0] : bins[-1] + 1]  # a band is a run of bins
+        if count == 1:
+            peaks.append(tf.reduce_max(band, axis=1))
+            valleys.append(tf.reduce_min(band, axis=1))
+        else:
+            peaks.append(tf.reduce_mean(tf.math.top_k(band, count).values, axis=1))
+            valleys.append(-tf.reduce_mean(tf.math.top_k(-band, count).values, axis=1))
 
     def to_db(x):  # librosa.power_to_db, its top_db=80 floor over the whole array
         db = _db(tf.stack(x, axis=1))
@@ -498,12 +547,16 @@ def voice_block(frames, power, f0, config: FeatureConfig):
     hnr = 10.0 * tf.math.log(peak / (1.0 - peak)) / np.log(10.0)
 
     floor = 1e-12
-    low, high = (freqs >= 50) & (freqs < 1000), (freqs >= 1000) & (freqs < 5000)
-    alpha_ratio = _db_ratio(tf.reduce_sum(tf.boolean_mask(power, low, axis=1), axis=1), floor) - _db_ratio(
-        tf.reduce_sum(tf.boolean_mask(power, high, axis=1), axis=1), floor
+
+    def band(low_hz, high_hz):  # the bins of [low_hz, high_hz): a run, sliced (a boolean mask is a gather)
+        bins = np.flatnonzero((freqs >= low_hz) & (freqs < high_hz))
+        return power[:, bins[0] : bins[-1] + 1]
+
+    alpha_ratio = _db_ratio(tf.reduce_sum(band(50, 1000), axis=1), floor) - _db_ratio(
+        tf.reduce_sum(band(1000, 5000), axis=1), floor
     )
-    hammarberg = _db_ratio(tf.reduce_max(power[:, : int(np.sum(freqs < 2000))], axis=1), floor) - _db_ratio(
-        tf.reduce_max(tf.boolean_mask(power, (freqs >= 2000) & (freqs < 5000), axis=1), axis=1), floor
+    hammarberg = _db_ratio(tf.reduce_max(band(0, 2000), axis=1), floor) - _db_ratio(
+        tf.reduce_max(band(2000, 5000), axis=1), floor
     )
 
     # the autocorrelation of the pre-emphasised frame (the NumPy path's irfft of the emphasised power), summed
@@ -534,7 +587,7 @@ def lpc_formants(autocorrelation, *, order: int, sr: int, n_formants: int = 3):
     r = autocorrelation
     a = [tf.ones_like(r[:, 0])] + [tf.zeros_like(r[:, 0])] * order
     error = r[:, 0] * (1.0 + voice.LPC_RIDGE)
-    for i in range(1, order + 1):  # Levinson-Durbin, unrolled
+    for i in range(1, order + 1):  # Levinson-Durbin, unrolled: frame by frame as the NumPy path sums
         k = -tf.add_n([a[j] * r[:, i - j] for j in range(i)]) / error
         a = [a[0]] + [a[j] + k * a[i - j] for j in range(1, i + 1)] + a[i + 1 :]
         error = error * (1.0 - k * k)
@@ -553,16 +606,22 @@ def lpc_formants(autocorrelation, *, order: int, sr: int, n_formants: int = 3):
 
 
 def _fill_missing(rows):
-    """Each column's NaNs replaced by the median of its other values (0 where it has none): ``(t, d)``."""
+    """Each column's NaNs replaced by the median of its other values (0 where it has none): ``(t, d)``.
+
+    One sort for every column, the NaNs last (as +inf), and the median read at each column's count.
+    """
     import tensorflow as tf
 
-    columns = []
-    for j in range(rows.shape[1]):
-        column = rows[:, j]
-        present = tf.boolean_mask(column, ~tf.math.is_nan(column))
-        median = tf.cond(tf.size(present) > 0, lambda p=present: _median(p), lambda: tf.constant(0.0))
-        columns.append(tf.where(tf.math.is_nan(column), median, column))
-    return tf.stack(columns, axis=1)
+    missing = tf.math.is_nan(rows)
+    count = tf.reduce_sum(tf.cast(~missing, tf.int32), axis=0)  # (d,)
+    ordered = -tf.math.top_k(-tf.transpose(tf.where(missing, np.inf, rows)), tf.shape(rows)[0]).values  # (d, t)
+    position = 0.5 * tf.cast(tf.maximum(count - 1, 0), tf.float32)
+    below = tf.cast(tf.math.floor(position), tf.int32)
+    above = tf.minimum(below + 1, tf.maximum(count - 1, 0))
+    low = tf.gather(ordered, below[:, None], axis=1, batch_dims=1)[:, 0]
+    high = tf.gather(ordered, above[:, None], axis=1, batch_dims=1)[:, 0]
+    median = tf.where(count > 0, low + (high - low) * (position - tf.cast(below, tf.float32)), 0.0)
+    return tf.where(missing, median, rows)
 
 
 def _median(x):
@@ -606,27 +665,32 @@ def summarize(x):
     p5, p25, p50, p75, p95 = tf.unstack(_percentiles(x, [5.0, 25.0, 50.0, 75.0, 95.0]))
     varies = std > 1e-12
     safe = tf.where(varies, std, 1.0)
-    skew = tf.where(varies, tf.reduce_mean(centred**3, axis=0) / safe**3, 0.0)
-    kurtosis = tf.where(varies, tf.reduce_mean(centred**4, axis=0) / safe**4 - 3.0, 0.0)
+    squared = tf.math.square(centred)  # products, not powers: LiteRT's POW is an exp and a log
+    skew = tf.where(varies, tf.reduce_mean(squared * centred, axis=0) / (safe * safe * safe), 0.0)
+    fourth = tf.reduce_mean(tf.math.square(squared), axis=0)
+    kurtosis = tf.where(varies, fourth / tf.math.square(safe * safe) - 3.0, 0.0)
     return tf.stack([mean, std, p5, p25, p50, p75, p95, p75 - p25, skew, kurtosis], axis=1)
 
 
 def contour(log_mel, mfcc, log_rms, semitones, voiced, *, fallback_f0):
-    """`ser_keras.features.functionals.contour` of frames ``(T, ...)``: ``(SEGMENTS * (n_mels + n_mfcc + 2),)``."""
+    """`ser_keras.features.functionals.contour` of frames ``(T, ...)``: ``(SEGMENTS * (n_mels + n_mfcc + 2),)``.
+
+    Each part's means are one product with its frames' indicator (voiced frames only for the pitch).
+    """
     import tensorflow as tf
 
     n = tf.shape(log_mel)[0]
-    edges = [(j * n) // fn.SEGMENTS for j in range(fn.SEGMENTS + 1)]
-    parts = []
-    for a, b in zip(edges[:-1], edges[1:]):
-        pitch = tf.boolean_mask(semitones[a:b], voiced[a:b])
-        parts += [
-            tf.reduce_mean(log_mel[a:b], axis=0),
-            tf.reduce_mean(mfcc[a:b], axis=0),
-            tf.reduce_mean(log_rms[a:b])[None],
-            tf.where(tf.size(pitch) > 0, tf.reduce_mean(pitch), fallback_f0)[None],
-        ]
-    return tf.concat(parts, axis=0)
+    edges = tf.stack([(j * n) // fn.SEGMENTS for j in range(fn.SEGMENTS + 1)])
+    index = tf.range(n)
+    member = tf.cast((index >= edges[:-1, None]) & (index < edges[1:, None]), tf.float32)  # (SEGMENTS, T)
+    voiced_member = member * tf.cast(voiced, tf.float32)
+    means = tf.linalg.matmul(member, tf.concat([log_mel, mfcc, log_rms[:, None]], axis=1)) / tf.reduce_sum(
+        member, axis=1, keepdims=True
+    )
+    voiced_frames = tf.reduce_sum(voiced_member, axis=1)
+    pitch_sums = tf.linalg.matvec(voiced_member, semitones)
+    pitch = tf.where(voiced_frames > 0, pitch_sums / tf.maximum(voiced_frames, 1.0), fallback_f0)
+    return tf.reshape(tf.concat([means, pitch[:, None]], axis=1), [-1])
 
 
 def fit_frames(rows, n_frames: int):

@@ -113,9 +113,8 @@ def window_waveform(waveform, config: FeatureConfig):
     start = int(round(config.offset * config.sr))
     keep_after_offset = int(round(config.min_duration * config.sr))
     start = tf.where(n - start >= keep_after_offset, start, 0)
-    y = waveform[:, start:]
-    if config.duration is not None:
-        y = y[:, : config.n_samples]
+    kept = n - start if config.duration is None else tf.minimum(n - start, config.n_samples)
+    y = tf.slice(waveform, [0, start], [-1, kept])  # tf.slice: LiteRT copies a dynamic slice at once
     if config.fixed_length:
         missing = tf.maximum(config.n_samples - tf.shape(y)[1], 0)
         y = tf.pad(y, [[0, 0], [missing // 2, missing - missing // 2]])
@@ -209,7 +208,7 @@ def export_saved_model(
         """One clip, no batch loop: the signature ``waveform.tflite`` is made of (`CLIP_OUTPUTS`)."""
         window = window_waveform(waveform, config)
         if utterance:
-            x, seconds = kind_features(window[0], config)
+            x, seconds = kind_features(tf.reshape(window, [-1]), config)  # one clip
             X = x[None]
         else:
             X, seconds = graph(window, config), tf.cast(tf.shape(waveform)[1], tf.float32) / config.sr
@@ -223,7 +222,7 @@ def export_saved_model(
 
     def on_padded(waveform, samples):
         """`on_clip` of the first ``samples`` of a fixed-length input (runtimes without dynamic input shapes)."""
-        return on_clip(waveform[:, : tf.clip_by_value(samples[0], 1, padded_length(config))])
+        return on_clip(tf.slice(waveform, [0, 0], [1, tf.clip_by_value(samples[0], 1, padded_length(config))]))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
