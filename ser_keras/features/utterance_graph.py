@@ -665,10 +665,10 @@ def summarize(x):
     p5, p25, p50, p75, p95 = tf.unstack(_percentiles(x, [5.0, 25.0, 50.0, 75.0, 95.0]))
     varies = std > 1e-12
     safe = tf.where(varies, std, 1.0)
-    squared = tf.math.square(centred)  # products, not powers: LiteRT's POW is an exp and a log
-    skew = tf.where(varies, tf.reduce_mean(squared * centred, axis=0) / (safe * safe * safe), 0.0)
-    fourth = tf.reduce_mean(tf.math.square(squared), axis=0)
-    kurtosis = tf.where(varies, fourth / tf.math.square(safe * safe) - 3.0, 0.0)
+    z = centred / safe  # standardised first: std**4 of a near-constant row would flush to zero in float32
+    z_squared = tf.math.square(z)  # products, not powers: LiteRT's POW is an exp and a log
+    skew = tf.where(varies, tf.reduce_mean(z_squared * z, axis=0), 0.0)
+    kurtosis = tf.where(varies, tf.reduce_mean(tf.math.square(z_squared), axis=0) - 3.0, 0.0)
     return tf.stack([mean, std, p5, p25, p50, p75, p95, p75 - p25, skew, kurtosis], axis=1)
 
 
