@@ -130,8 +130,8 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     centroid = tf.reduce_sum(norm * freqs.astype(np.float32), axis=1)
     bandwidth = tf.math.sqrt(tf.reduce_sum(norm * tf.math.square(freqs.astype(np.float32) - centroid[:, None]), axis=1))
     cumulative = tf.math.cumsum(magnitude, axis=1)
-    reached = cumulative >= 0.85 * cumulative[:, -1:]
-    rolloff = tf.reduce_min(tf.where(reached, freqs.astype(np.float32), np.inf), axis=1)
+    short = tf.cast(cumulative < 0.85 * cumulative[:, -1:], tf.float32)  # the bins before the rolloff (a prefix)
+    rolloff = tf.reduce_sum(short, axis=1) * np.float32(freqs[1])  # the first bin reaching 85 %, in Hz
     thresholded = tf.maximum(tf.math.square(magnitude), 1e-10)
     flatness = tf.math.exp(tf.reduce_mean(tf.math.log(thresholded), axis=1)) / tf.reduce_mean(thresholded, axis=1)
     rises = tf.reduce_mean(tf.maximum(log_mel[1:] - log_mel[:-1], 0.0), axis=1)
@@ -159,8 +159,8 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
         ],
         axis=1,
     )  # (T, len(descriptor_names))
-    drops = lag_drops(wide_power, config)  # (T, n_lags + 1)
-    f0 = yin(frames, drops, config)
+    transform = drop_transform(config)  # one constant for YIN's lags and the voice block's
+    f0 = yin(frames, tf.linalg.matmul(wide_power, transform)[:, 1 : periods(config)[1] + 1], config)
     voiced = (log_rms > tf.reduce_max(log_rms) - fn.VOICED_DB) & (zcr < fn.VOICED_MAX_ZCR)
     chosen = tf.cond(
         tf.reduce_sum(tf.cast(voiced, tf.int32)) >= 3, lambda: voiced, lambda: tf.ones_like(voiced)
@@ -170,7 +170,8 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     f0_voiced = tf.gather(semitones, chosen_index)
     mfcc_voiced = tf.gather(mfcc, chosen_index)
     log_mel_voiced = tf.gather(log_mel, chosen_index)
-    voice_rows = voice_block(*(tf.gather(x, chosen_index) for x in (frames, wide_windowed_power, f0)), config)
+    voiced_inputs = (tf.gather(x, chosen_index) for x in (frames, wide_windowed_power, f0))
+    voice_rows = voice_block(*voiced_inputs, transform, config)
     log_mel_delta = delta(log_mel, order=1)
     vector = tf.concat(
         [
@@ -403,7 +404,7 @@ def real_dft(frames, fft_length: int):
     rows = inner_dft.shape[0]
     n_bins = outer_dft.shape[1] // 2
     t = tf.shape(frames)[0]
-    x = tf.pad(frames, [[0, 0], [0, rows * stride - n_samples]])
+    x = tf.pad(frames, [[0, 0], [0, rows * stride - n_samples]]) if rows * stride > n_samples else frames
     x = tf.reshape(tf.transpose(tf.reshape(x, [t, rows, stride]), [0, 2, 1]), [t * stride, rows])
     y = tf.reshape(tf.linalg.matmul(x, inner_dft), [t, stride, 2 * inner])
     y_real, y_imaginary = y[:, :, :inner], y[:, :, inner:]
@@ -420,7 +421,7 @@ def real_dft(frames, fft_length: int):
 def doubled_spectra(frames):
     """Power spectra of frames ``(T, n_fft)`` at ``2 n_fft`` points, bare and Hann-windowed: ``(T, n_fft + 1)`` each.
 
-    One real FFT serves two descriptors.  The bare frames' spectrum is YIN's (`lag_drops`).
+    One real FFT serves two descriptors.  The bare frames' spectrum is YIN's (`drop_transform`).
     The periodic Hann window of ``n_fft`` points is ``1/2 - cos(2 pi n / n_fft) / 2``, which at
     ``2 n_fft`` points moves two bins, so the windowed spectrum is ``X[k] / 2 - (X[k - 2] +
     X[k + 2]) / 4`` (the bins past either end are the mirrored conjugates): the voice block's.
@@ -456,22 +457,23 @@ def hnr_lag_bounds(config: FeatureConfig) -> tuple[int, int]:
     return max(2, min_period - 1), min(config.n_fft // 2, max_period + 1)
 
 
-def lag_drops(power, config: FeatureConfig):
-    """``r(0) - r(lag)`` of each frame's autocorrelation, lags ``1 .. max_period``: ``(T, max_period)``.
+def drop_transform(config: FeatureConfig):
+    """Power spectra at ``2 n_fft`` points ``(T, n_fft + 1)`` -> ``r(0) - r(lag)``, lags ``0 .. longest``: a constant.
 
-    Straight from the power spectrum at ``2 n_fft`` points (``sum_k w_k P_k (1 - cos)``): no
-    cancellation in float32, which ``r(0) - r(lag)`` from an inverse FFT would suffer.
+    ``sum_k w_k P_k (1 - cos)`` straight from the spectrum: no cancellation in float32, which
+    ``r(0) - r(lag)`` from an inverse FFT would suffer.  ``longest`` covers YIN's periods and
+    the voice block's HNR lags (`hnr_lag_bounds` + 2).
     """
     import tensorflow as tf
 
-    lags = tuple(range(1, periods(config)[1] + 1))
-    return tf.linalg.matmul(power, tf.constant(_cosine_transform(2 * config.n_fft, lags, 1.0)))
+    longest = max(periods(config)[1], hnr_lag_bounds(config)[1] + 2)
+    return tf.constant(_cosine_transform(2 * config.n_fft, tuple(range(longest + 1)), 1.0))
 
 
 def yin(frames, drops, config: FeatureConfig):
     """``librosa.yin`` (``f0_min``, ``f0_max``, ``frame_length=n_fft``) of the centred frames ``(T, n_fft)``.
 
-    ``drops`` are the frames' `lag_drops`.
+    ``drops`` ``(T, max_period)``: the frames' ``r(0) - r(lag)``, lags ``1 .. max_period`` (`drop_transform`).
     """
     import tensorflow as tf
 
@@ -486,17 +488,16 @@ def yin(frames, drops, config: FeatureConfig):
     centre = cmnd[:, 1:-1]
     a = after + before - 2.0 * centre
     b = (after - before) / 2.0
-    inner_shift = tf.where(tf.abs(b) >= tf.abs(a), 0.0, -b / tf.where(tf.abs(b) >= tf.abs(a), 1.0, a))
+    curved = tf.cast(tf.abs(b) < tf.abs(a), tf.float32)  # where the parabola moves the trough (arithmetic, not
+    inner_shift = -b * curved / (a * curved + (1.0 - curved))  # a select: LiteRT selects element by element)
     zero = tf.zeros_like(cmnd[:, :1])
     shifts = tf.concat([zero, inner_shift, zero], axis=1)
-    left = tf.concat([cmnd[:, :1], cmnd[:, :-1]], axis=1)  # librosa.util.localmin, edge padding
-    right = tf.concat([cmnd[:, 1:], cmnd[:, -1:]], axis=1)
-    trough = (cmnd < left) & (cmnd <= right)
-    trough = tf.concat([cmnd[:, :1] < cmnd[:, 1:2], trough[:, 1:]], axis=1)
-    below = trough & (cmnd < YIN_THRESHOLD)
-    n_lags = cmnd.shape[1]
-    first_below = tf.reduce_min(tf.where(below, tf.range(n_lags)[None], n_lags), axis=1)
-    period = tf.where(first_below < n_lags, first_below, tf.cast(tf.argmin(cmnd, axis=1), tf.int32))
+    # librosa.util.localmin with edge padding, the first lag compared with its right neighbour only
+    inner = (cmnd[:, 1:] < cmnd[:, :-1]) & (cmnd[:, 1:] <= tf.concat([cmnd[:, 2:], cmnd[:, -1:]], axis=1))
+    trough = tf.concat([cmnd[:, :1] < cmnd[:, 1:2], inner], axis=1)
+    below = tf.cast(trough & (cmnd < YIN_THRESHOLD), tf.float32)
+    first_below = tf.cast(tf.argmax(below, axis=1), tf.int32)  # the first trough under the threshold, if any
+    period = tf.where(tf.reduce_max(below, axis=1) > 0, first_below, tf.cast(tf.argmin(cmnd, axis=1), tf.int32))
     shift = tf.gather(shifts, period, axis=1, batch_dims=1)
     return sr / (min_period + tf.cast(period, tf.float32) + shift)
 
@@ -513,7 +514,7 @@ def _cosine_transform(fft_length: int, lags: tuple[int, ...], minus_from: float 
     return (weight[:, None] * (minus_from - cosine if minus_from else cosine)).astype(np.float32)
 
 
-def voice_block(frames, power, f0, config: FeatureConfig):
+def voice_block(frames, power, f0, transform, config: FeatureConfig):
     """`ser_keras.features.voice.voice_descriptors` of the chosen frames: ``(t, len(VOICE_ROWS))``.
 
     Parameters
@@ -524,6 +525,8 @@ def voice_block(frames, power, f0, config: FeatureConfig):
         Their Hann-windowed power spectra at ``2 n_fft`` points (`doubled_spectra`).
     f0 : tf.Tensor [shape=(t,)]
         Their YIN pitch (Hz).
+    transform : tf.Tensor
+        `drop_transform` of ``config``.
     config : FeatureConfig
     """
     import tensorflow as tf
@@ -532,16 +535,15 @@ def voice_block(frames, power, f0, config: FeatureConfig):
     window = hann_window(n_fft).astype(np.float64)
     freqs = np.linspace(0.0, sr / 2, n_fft + 1)
 
-    # the autocorrelation at the pitch period +-2 lags, as r(0) - drop: the drops of the lags it can read only
+    # the autocorrelation at the pitch period +-2 lags, as r(0) - drop
     low, high = hnr_lag_bounds(config)
     window_acf = np.fft.irfft(np.abs(np.fft.rfft(window, n=2 * n_fft)) ** 2)
     lags = tf.clip_by_value(tf.cast(tf.round(sr / f0), tf.int32), low, high)[:, None] + np.arange(-2, 3)
-    first = low - 2
-    drops = tf.linalg.matmul(power, tf.constant(_cosine_transform(2 * n_fft, tuple(range(first, high + 3)), 1.0)))
+    drops = tf.linalg.matmul(power, transform)  # (t, longest + 1)
     bins = np.arange(n_fft + 1)
     weight = (np.where((bins == 0) | (bins == n_fft), 1.0, 2.0) / (2 * n_fft)).astype(np.float32)
     acf0 = tf.reduce_sum(power * weight, axis=1, keepdims=True)
-    acf = acf0 - tf.gather(drops, lags - first, axis=1, batch_dims=1)  # (t, 5)
+    acf = acf0 - tf.gather(drops, lags, axis=1, batch_dims=1)  # (t, 5)
     normalised = acf / tf.maximum(acf0, 1e-20) / tf.gather((window_acf / window_acf[0]).astype(np.float32), lags)
     peak = tf.clip_by_value(tf.reduce_max(normalised, axis=1), 1e-4, 1.0 - 1e-4)
     hnr = 10.0 * tf.math.log(peak / (1.0 - peak)) / np.log(10.0)
