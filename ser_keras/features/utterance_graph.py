@@ -354,38 +354,43 @@ def spectral_contrast(magnitude, config: FeatureConfig):
 
 
 @functools.lru_cache(maxsize=8)
-def dft_factors(n_samples: int, fft_length: int) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
-    """The constants of `real_dft`: ``fft_length = stride * inner``, and its three matrices (float32).
+def dft_factors(n_samples: int, fft_length: int) -> tuple[int, int, tuple[np.ndarray, ...]]:
+    """The constants of `real_dft`: ``fft_length = stride * inner``, and its matrices (float32).
 
     Returns
     -------
     stride, inner : int
-    inner_dft : np.ndarray [shape=(ceil(n_samples / stride), 2 * inner)]
-        Cosines and minus sines of the inner DFTs (over every ``stride``-th sample).
-    twiddle : np.ndarray [shape=(2, stride, inner)]
-        ``cos`` and ``-sin`` of ``2 pi n1 k2 / fft_length``.
-    outer_dft : np.ndarray [shape=(2 * stride, 2 * (fft_length // 2 // inner + 1))]
-        The outer DFTs over the strides, for the bins ``0 .. fft_length // 2`` only.
+    matrices : tuple of np.ndarray
+        The cosines and minus sines of the inner DFTs (over every ``stride``-th sample)
+        ``(ceil(n_samples / stride), inner)``; the twiddle factors' cosines and minus sines
+        ``(stride, inner)``; the cosines and sines of the outer DFTs over the strides, for the
+        bins ``0 .. fft_length // 2`` only, ``(stride, fft_length // 2 // inner + 1)``.
     """
     stride = 1 << (int(np.log2(fft_length)) // 2)
     inner = fft_length // stride
     rows = -(-n_samples // stride)
-    angle = 2.0 * np.pi * np.outer(np.arange(rows), np.arange(inner)) / inner
-    inner_dft = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)
-    angle = 2.0 * np.pi * np.outer(np.arange(stride), np.arange(inner)) / fft_length
-    twiddle = np.stack([np.cos(angle), -np.sin(angle)])
-    angle = 2.0 * np.pi * np.outer(np.arange(stride), np.arange(fft_length // 2 // inner + 1)) / stride
-    outer_dft = np.block([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    return stride, inner, *(m.astype(np.float32) for m in (inner_dft, twiddle, outer_dft))
+    inner_angle = 2.0 * np.pi * np.outer(np.arange(rows), np.arange(inner)) / inner
+    twiddle_angle = 2.0 * np.pi * np.outer(np.arange(stride), np.arange(inner)) / fft_length
+    outer_angle = 2.0 * np.pi * np.outer(np.arange(stride), np.arange(fft_length // 2 // inner + 1)) / stride
+    matrices = (
+        np.cos(inner_angle),
+        -np.sin(inner_angle),
+        np.cos(twiddle_angle),
+        -np.sin(twiddle_angle),
+        np.cos(outer_angle),
+        np.sin(outer_angle),
+    )
+    return stride, inner, tuple(m.astype(np.float32) for m in matrices)
 
 
 def real_dft(frames, fft_length: int):
-    """``tf.signal.rfft(frames, [fft_length])`` as two matrix products (the four-step FFT): real and imaginary parts.
+    """``tf.signal.rfft(frames, [fft_length])`` as matrix products (the four-step FFT): real and imaginary parts.
 
     ``fft_length = stride * inner`` (a power of two); sample ``n1 + stride * n2`` of a frame
     meets bin ``inner * k1 + k2`` through an inner DFT over ``n2``, a twiddle factor and an
-    outer DFT over ``n1`` (only the outer bins up to ``fft_length // 2`` are formed).  LiteRT
-    runs matrix products about twice as fast as its real FFT, within float32's rounding.
+    outer DFT over ``n1`` (only the outer bins up to ``fft_length // 2`` are formed).  Real and
+    imaginary parts travel as separate tensors (no slicing or joining, each a copy in LiteRT).
+    LiteRT runs matrix products about twice as fast as its real FFT, within float32's rounding.
 
     Parameters
     ----------
@@ -400,22 +405,30 @@ def real_dft(frames, fft_length: int):
     import tensorflow as tf
 
     n_samples = frames.shape[1]
-    stride, inner, inner_dft, (cos, minus_sin), outer_dft = dft_factors(n_samples, fft_length)
-    rows = inner_dft.shape[0]
-    n_bins = outer_dft.shape[1] // 2
+    stride, inner, (inner_cos, inner_minus_sin, cos, minus_sin, outer_cos, outer_sin) = dft_factors(
+        n_samples, fft_length
+    )
+    rows = inner_cos.shape[0]
+    n_bins = outer_cos.shape[1]
     t = tf.shape(frames)[0]
     x = tf.pad(frames, [[0, 0], [0, rows * stride - n_samples]]) if rows * stride > n_samples else frames
     x = tf.reshape(tf.transpose(tf.reshape(x, [t, rows, stride]), [0, 2, 1]), [t * stride, rows])
-    y = tf.reshape(tf.linalg.matmul(x, inner_dft), [t, stride, 2 * inner])
-    y_real, y_imaginary = y[:, :, :inner], y[:, :, inner:]
-    z = tf.concat([y_real * cos - y_imaginary * minus_sin, y_real * minus_sin + y_imaginary * cos], axis=1)
-    z = tf.reshape(tf.transpose(z, [0, 2, 1]), [t * inner, 2 * stride])
-    bins = tf.reshape(tf.linalg.matmul(z, outer_dft), [t, inner, 2 * n_bins])
+    y_real = tf.reshape(tf.linalg.matmul(x, inner_cos), [t, stride, inner])
+    y_imaginary = tf.reshape(tf.linalg.matmul(x, inner_minus_sin), [t, stride, inner])
 
-    def in_order(part):  # (t, inner, n_bins) -> bins inner * k1 + k2, up to fft_length // 2
-        return tf.reshape(tf.transpose(part, [0, 2, 1]), [t, n_bins * inner])[:, : fft_length // 2 + 1]
+    def by_inner_bin(z):  # (t, stride, inner) -> (t * inner, stride)
+        return tf.reshape(tf.transpose(z, [0, 2, 1]), [t * inner, stride])
 
-    return in_order(bins[:, :, :n_bins]), in_order(bins[:, :, n_bins:])
+    z_real = by_inner_bin(y_real * cos - y_imaginary * minus_sin)
+    z_imaginary = by_inner_bin(y_real * minus_sin + y_imaginary * cos)
+    real = tf.linalg.matmul(z_real, outer_cos) + tf.linalg.matmul(z_imaginary, outer_sin)
+    imaginary = tf.linalg.matmul(z_imaginary, outer_cos) - tf.linalg.matmul(z_real, outer_sin)
+
+    def in_order(part):  # (t * inner, n_bins) -> bins inner * k1 + k2, up to fft_length // 2
+        part = tf.transpose(tf.reshape(part, [t, inner, n_bins]), [0, 2, 1])
+        return tf.reshape(part, [t, n_bins * inner])[:, : fft_length // 2 + 1]
+
+    return in_order(real), in_order(imaginary)
 
 
 def doubled_spectra(frames):
