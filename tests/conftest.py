@@ -33,6 +33,60 @@ if "SER_KERAS_CACHE_DIR" not in os.environ:
     os.environ["SER_KERAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="ser-keras-test-cache-")
 
 
+#: Debian's chromium and chromium-driver (`.ci/run` installs them), for the browser tests.
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+HAS_CHROMIUM = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float = 90) -> None:
+    """Until ``url`` answers 200 (TimeoutError after ``seconds``)."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+@contextlib.contextmanager
+def headless_chromium(profile: Path):
+    """A Selenium driver of headless Chromium with its own profile folder, quit on leaving."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        f"--user-data-dir={profile}",
+        "--window-size=1200,1600",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
 def tone(*, sr: int = 16000, seconds: float = 1.0, freq: float = 220.0, amp: float = 0.3, rng=None) -> np.ndarray:
     """A harmonic tone with a little noise: a stand-in for a voiced sound."""
     t = np.arange(int(sr * seconds)) / sr

@@ -2,13 +2,9 @@
 long recording, read its timeline."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -19,38 +15,15 @@ from ser_keras.cli.main import main
 from ser_keras.serving.app import decode_upload, timeline_text
 from ser_keras.serving.predict import Predictor
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+from conftest import HAS_CHROMIUM, free_port, headless_chromium, wait_for
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-    ),
+    pytest.mark.skipif(not HAS_CHROMIUM, reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"),
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, seconds: float = 90) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(url)
-
-
 def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -69,50 +42,36 @@ def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp
     segments = predictor.predict_segments(decoded, sr=predictor.sr)  # what the page computes
 
     uploads_before = set(Path(tempfile.gettempdir()).glob("ser-keras-upload-*"))
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "ser_keras", "app", str(run_dir), "--models", str(out), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1200,1600",
-    ):
-        options.add_argument(flag)
-    driver = None
     try:
-        _wait_for(f"http://127.0.0.1:{port}/_stcore/health")
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-        driver.get(f"http://127.0.0.1:{port}/")
-        wait = WebDriverWait(driver, 90)
-        upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input[type='file']"))
-        upload.send_keys(str(clip))
-        heading = wait.until(
-            lambda d: next((e for e in d.find_elements(By.TAG_NAME, "h3") if "Predicted emotion" in e.text), None)
-        )
-        assert heading.text.strip().startswith(f"Predicted emotion: {expected} (")  # then its confidence
-        page = wait.until(
-            lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "By probability" in text and text
-        )
-        report = json.loads((run_dir / "report.json").read_text())
-        assert f"UA {report['unweighted_accuracy']:.3f}" in page and "By probability: " + expected in page
-        assert "Deploy" not in page  # the page is served to users: no developer toolbar
-        assert "Over time" not in page  # a short clip has no timeline
-        driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(long_path))
-        page = wait.until(
-            lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "Timeline: " in text and text
-        )
-        assert "Over time" in page and timeline_text(segments) in page and len(segments) == 4
+        wait_for(f"http://127.0.0.1:{port}/_stcore/health")
+        with headless_chromium(tmp_path / "profile") as driver:
+            driver.get(f"http://127.0.0.1:{port}/")
+            wait = WebDriverWait(driver, 90)
+            upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input[type='file']"))
+            upload.send_keys(str(clip))
+            heading = wait.until(
+                lambda d: next((e for e in d.find_elements(By.TAG_NAME, "h3") if "Predicted emotion" in e.text), None)
+            )
+            assert heading.text.strip().startswith(f"Predicted emotion: {expected} (")  # then its confidence
+            page = wait.until(
+                lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "By probability" in text and text
+            )
+            report = json.loads((run_dir / "report.json").read_text())
+            assert f"UA {report['unweighted_accuracy']:.3f}" in page and "By probability: " + expected in page
+            assert "Deploy" not in page  # the page is served to users: no developer toolbar
+            assert "Over time" not in page  # a short clip has no timeline
+            driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(long_path))
+            page = wait.until(
+                lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "Timeline: " in text and text
+            )
+            assert "Over time" in page and timeline_text(segments) in page and len(segments) == 4
     finally:
-        if driver is not None:
-            driver.quit()
         server.terminate()
         server.wait(timeout=30)
     leftovers = set(Path(tempfile.gettempdir()).glob("ser-keras-upload-*")) - uploads_before

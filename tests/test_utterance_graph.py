@@ -207,3 +207,93 @@ def test_readme_serving_example_runs_on_an_exported_fusion_run(fusion_run, tmp_p
     lite_line, saved_line = capsys.readouterr().out.strip().splitlines()[-2:]
     labels = json.loads((fusion_run / "run.json").read_text())["labels"]
     assert lite_line.split()[0] in labels and saved_line == lite_line.split()[0]
+
+
+# --- the graph form's building blocks -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_samples, fft_length", [(1024, 2048), (1024, 1024), (1000, 2048), (400, 512)])
+def test_four_step_dft_equals_numpy_rfft(n_samples, fft_length):
+    import tensorflow as tf
+
+    from ser_keras.features.utterance_graph import real_dft
+
+    x = np.random.default_rng(n_samples).normal(size=(6, n_samples)).astype(np.float32)
+    real, imaginary = (part.numpy() for part in real_dft(tf.constant(x), fft_length))
+    want = np.fft.rfft(x.astype(np.float64), n=fft_length)
+    assert real.shape == imaginary.shape == want.shape
+    scale = np.abs(want).max()
+    assert np.abs(real - want.real).max() <= 1e-6 * scale and np.abs(imaginary - want.imag).max() <= 1e-6 * scale
+
+
+def test_doubled_spectra_give_the_bare_and_the_hann_windowed_power():
+    """The windowed spectrum from the bare one by three taps equals an FFT of the windowed frames (speech-like
+    frames: a decaying harmonic tone in noise), relative to each frame's peak power."""
+    import tensorflow as tf
+
+    from ser_keras.features.utterance_graph import doubled_spectra
+    from ser_keras.signal.spectral import hann_window
+
+    rng = np.random.default_rng(1)
+    n = np.arange(1024)
+    frames = np.stack(
+        [
+            sum(np.sin(2 * np.pi * f * h * n / 16000) / h for h in range(1, 12)) + 0.01 * rng.normal(size=1024)
+            for f in (110, 190, 240)
+        ]
+    ).astype(np.float32)
+    bare, windowed = (p.numpy() for p in doubled_spectra(tf.constant(frames)))
+    want_bare = np.abs(np.fft.rfft(frames.astype(np.float64), n=2048)) ** 2
+    want_windowed = np.abs(np.fft.rfft(frames * hann_window(1024).astype(np.float64), n=2048)) ** 2
+    for got, want in ((bare, want_bare), (windowed, want_windowed)):
+        assert (np.abs(got - want).max(axis=1) <= 1e-5 * want.max(axis=1)).all()
+
+
+def test_framing_and_trimming_energies_from_hop_blocks_equal_tf_signal_frame():
+    import tensorflow as tf
+
+    from ser_keras.features.utterance_graph import frame, frame_mean_squares
+
+    y = np.random.default_rng(2).normal(size=5000).astype(np.float32)
+    for frame_length, hop in ((1024, 256), (1000, 300)):  # a hop that divides the frame, and one that does not
+        want = tf.signal.frame(y, frame_length, hop).numpy()
+        np.testing.assert_array_equal(frame(tf.constant(y), frame_length, hop).numpy(), want)
+        np.testing.assert_allclose(
+            frame_mean_squares(tf.constant(y), frame_length, hop).numpy(), (want**2).mean(axis=1), rtol=1e-5
+        )
+
+
+def test_missing_voice_values_take_their_column_median_as_in_numpy():
+    import tensorflow as tf
+
+    from ser_keras.features import voice
+    from ser_keras.features.utterance_graph import _fill_missing
+
+    rng = np.random.default_rng(3)
+    for t in (1, 2, 7, 40):
+        rows = rng.normal(size=(t, 6))
+        rows[rng.random((t, 6)) < 0.4] = np.nan
+        rows[:, 2] = np.nan  # a column with nothing present: 0
+        got = _fill_missing(tf.constant(rows, tf.float32)).numpy()
+        np.testing.assert_allclose(got, voice._fill_missing(rows.T).T, atol=1e-6)
+
+
+def test_contour_means_equal_the_extraction():
+    import tensorflow as tf
+
+    from ser_keras.features import functionals
+    from ser_keras.features.utterance_graph import contour
+
+    rng = np.random.default_rng(4)
+    for t in (5, 9, 120):
+        log_mel, mfcc = rng.normal(size=(t, 8)), rng.normal(size=(t, 3))
+        log_rms, semitones = rng.normal(size=t), rng.normal(size=t)
+        voiced = rng.random(t) < 0.5
+        voiced[: t // 4 + 1] = False  # a part without a voiced frame takes the fallback pitch
+        want = functionals.contour(log_mel.T, mfcc.T, log_rms, semitones, voiced, fallback_f0=3.5)
+        got = contour(
+            *(tf.constant(a, tf.float32) for a in (log_mel, mfcc, log_rms, semitones)),
+            tf.constant(voiced),
+            fallback_f0=tf.constant(3.5),
+        ).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-5)

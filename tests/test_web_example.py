@@ -2,7 +2,6 @@
 Chromium) and gives the Predictor's probabilities on the same clip."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -10,17 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import _free_port, _wait_for
 
 from ser_keras.serving.predict import Predictor
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+from conftest import HAS_CHROMIUM, free_port, headless_chromium, wait_for
+
 WEB = Path(__file__).resolve().parents[1] / "examples" / "web"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
-        not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER) and shutil.which("npm")),
+        not (HAS_CHROMIUM and shutil.which("npm")),
         reason="needs Debian's chromium and chromium-driver (.ci/run installs them) and npm",
     ),
 ]
@@ -28,8 +27,6 @@ pytestmark = [
 
 @pytest.mark.slow
 def test_the_web_page_gives_the_predictors_probabilities(fusion_run, demo_root, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -47,39 +44,31 @@ def test_the_web_page_gives_the_predictors_probabilities(fusion_run, demo_root, 
     predictor = Predictor.from_run(fusion_run)
     labels = json.loads((fusion_run / "run.json").read_text())["labels"]
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    driver = None
     try:
-        _wait_for(f"http://127.0.0.1:{port}/index.html")
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-        driver.get(f"http://127.0.0.1:{port}/index.html")
-        wait = WebDriverWait(driver, 90)
-        wait.until(lambda d: d.execute_script("return window.serKerasReady || window.serKerasResult"))
-        status = driver.find_element(By.ID, "status").text
-        assert status.startswith("Ready: " + ", ".join(labels)), status
-        for clip in clips:
-            driver.execute_script("window.serKerasResult = null")
-            driver.find_element(By.ID, "file").send_keys(str(clip))
-            result = wait.until(lambda d: d.execute_script("return window.serKerasResult"))
-            assert "error" not in result, result
-            expected = predictor.predict_file(clip)
-            np.testing.assert_allclose(
-                result["probabilities"], [expected["probabilities"][label] for label in labels], atol=1e-3
-            )
-            heading = driver.find_element(By.ID, "emotion").text
-            assert heading == f"Predicted emotion: {expected['emotion']}" == f"Predicted emotion: {result['label']}"
+        wait_for(f"http://127.0.0.1:{port}/index.html")
+        with headless_chromium(tmp_path / "profile") as driver:
+            driver.get(f"http://127.0.0.1:{port}/index.html")
+            wait = WebDriverWait(driver, 90)
+            wait.until(lambda d: d.execute_script("return window.serKerasReady || window.serKerasResult"))
+            status = driver.find_element(By.ID, "status").text
+            assert status.startswith("Ready: " + ", ".join(labels)), status
+            for clip in clips:
+                driver.execute_script("window.serKerasResult = null")
+                driver.find_element(By.ID, "file").send_keys(str(clip))
+                result = wait.until(lambda d: d.execute_script("return window.serKerasResult"))
+                assert "error" not in result, result
+                expected = predictor.predict_file(clip)
+                np.testing.assert_allclose(
+                    result["probabilities"], [expected["probabilities"][label] for label in labels], atol=1e-3
+                )
+                heading = driver.find_element(By.ID, "emotion").text
+                assert heading == f"Predicted emotion: {expected['emotion']}" == f"Predicted emotion: {result['label']}"
     finally:
-        if driver is not None:
-            driver.quit()
         server.terminate()
         server.wait(timeout=30)
