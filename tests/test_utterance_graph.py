@@ -297,3 +297,32 @@ def test_contour_means_equal_the_extraction():
             fallback_f0=tf.constant(3.5),
         ).numpy()
         np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_a_speaker_runs_waveform_litert_file_equals_the_predictor_on_a_real_speaker(tmp_path, demo_functionals):
+    """A ``--normalize speaker`` run of an utterance kind: its ``waveform.tflite`` (``serve_speaker``: one
+    speaker's clips in one batch, standardised together) answers as `Predictor.predict_speaker` on one RAVDESS
+    actor's clips."""
+    from ser_keras.runs.litert import signature_runner
+    from ser_keras.serving.export import export_litert
+    from ser_keras.serving.predict import Predictor
+    from ser_keras.training.train import TrainOptions, train
+
+    run = train(
+        demo_functionals,
+        out_dir=tmp_path,
+        options=TrainOptions(model="dnn", normalize="speaker", epochs=2),
+        progress=False,
+    )
+    export_litert(run)
+    predictor = Predictor.from_run(run)
+    waveforms = [load(path, sr=predictor.sr) for path in sorted((RAVDESS_DIR / "Actor_05").glob("*.wav"))[::6][:10]]
+    n = min(len(w) for w in waveforms)  # one batch: the clips cut to one length
+    waveforms = [w[:n] for w in waveforms]
+    expected = predictor.predict_speaker(waveforms, sr=predictor.sr)
+    want = np.array([[answer["probabilities"][label] for label in predictor.labels] for answer in expected])
+    served = signature_runner(run / "waveform.tflite", "serve_speaker")(waveform=np.stack(waveforms))
+    np.testing.assert_allclose(served["probabilities"], want, atol=1e-4)
+    assert [label.decode() for label in served["label"]] == [answer["best_guess"] for answer in expected]
