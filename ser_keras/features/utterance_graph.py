@@ -1,8 +1,8 @@
 """The ``functionals``, ``lld`` and ``fusion`` kinds in TensorFlow ops: their graph form.
 
 `utterance_features` is `ser_keras.features.functionals.functionals` and
-`ser_keras.features.lld.lld_sequence` of one clip, op for op: ``librosa.effects.trim``,
-one STFT, the descriptors of `ser_keras.features.functionals.low_level_descriptors`
+`ser_keras.features.lld.lld_sequence` of one clip: ``librosa.effects.trim``, one STFT,
+the descriptors of `ser_keras.features.functionals.low_level_descriptors`
 (log-mel, MFCC and Savitzky-Golay deltas, spectral contrast, centroid, bandwidth,
 rolloff, flatness, ZCR, RMS, flux), ``librosa.yin`` with its parabolic refinement and
 trough rule, the voice block of `ser_keras.features.voice` (HNR, formants as peaks of
@@ -11,10 +11,15 @@ percentiles, and the contour blocks.  The filter banks, windows and Savitzky-Gol
 matrices are the NumPy path's own, embedded as constants.  Every column is tested equal
 to the extraction's within 1e-4 of its range, on demo clips and on real speech.
 
-Only operators that LiteRT runs as built-ins are used (real FFT, matmul, top-k, gather,
-cumulative sum, ...), so the exported ``waveform.tflite`` needs no select ops.  The
-graph takes one clip; `utterance_batch` maps it over a batch of clips for the
-SavedModel.  TensorFlow is imported only when it runs.
+The arithmetic is the NumPy path's, arranged for what LiteRT runs fast on one core: one
+``2 n_fft``-point spectrum per frame as matrix products (`real_dft`) serves YIN and, by
+three taps, the voice block (`doubled_spectra`); one constant gives both their
+autocorrelation drops (`drop_transform`); convolutions, slices and products stand in for
+gathers, selects and powers, which LiteRT computes element by element.  Only operators
+LiteRT runs as built-ins are used (real FFT, matmul, convolution, top-k, gather,
+cumulative sum, ...), so the exported ``waveform.tflite`` needs no select ops.  The graph
+takes one clip; `utterance_batch` maps it over a batch of clips for the SavedModel.
+TensorFlow is imported only when it runs.
 """
 
 from __future__ import annotations
