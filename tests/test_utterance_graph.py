@@ -212,7 +212,7 @@ def test_readme_serving_example_runs_on_an_exported_fusion_run(fusion_run, tmp_p
 # --- the graph form's building blocks -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_samples, fft_length", [(1024, 2048), (1024, 1024), (1000, 2048), (400, 512)])
+@pytest.mark.parametrize("n_samples, fft_length", [(1024, 2048), (1024, 1024), (1000, 2048), (400, 512), (400, 800)])
 def test_four_step_dft_equals_numpy_rfft(n_samples, fft_length):
     import tensorflow as tf
 

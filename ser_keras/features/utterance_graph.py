@@ -25,6 +25,7 @@ TensorFlow is imported only when it runs.
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -371,7 +372,7 @@ def dft_factors(n_samples: int, fft_length: int) -> tuple[int, int, tuple[np.nda
         ``(stride, inner)``; the cosines and sines of the outer DFTs over the strides, for the
         bins ``0 .. fft_length // 2`` only, ``(stride, fft_length // 2 // inner + 1)``.
     """
-    stride = 1 << (int(np.log2(fft_length)) // 2)
+    stride = max(d for d in range(1, math.isqrt(fft_length) + 1) if fft_length % d == 0)  # the squarest split
     inner = fft_length // stride
     rows = -(-n_samples // stride)
     inner_angle = 2.0 * np.pi * np.outer(np.arange(rows), np.arange(inner)) / inner
@@ -391,7 +392,7 @@ def dft_factors(n_samples: int, fft_length: int) -> tuple[int, int, tuple[np.nda
 def real_dft(frames, fft_length: int):
     """``tf.signal.rfft(frames, [fft_length])`` as matrix products (the four-step FFT): real and imaginary parts.
 
-    ``fft_length = stride * inner`` (a power of two); sample ``n1 + stride * n2`` of a frame
+    ``fft_length = stride * inner`` (its squarest split); sample ``n1 + stride * n2`` of a frame
     meets bin ``inner * k1 + k2`` through an inner DFT over ``n2``, a twiddle factor and an
     outer DFT over ``n1`` (only the outer bins up to ``fft_length // 2`` are formed).  Real and
     imaginary parts travel as separate tensors (no slicing or joining, each a copy in LiteRT).
