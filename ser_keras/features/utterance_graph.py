@@ -179,15 +179,16 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     voiced_inputs = (tf.gather(x, chosen_index) for x in (frames, wide_windowed_power, f0))
     voice_rows = voice_block(*voiced_inputs, transform, config)
     log_mel_delta = delta(log_mel, order=1)
+    f0_summary = summarize(f0_voiced[:, None])  # (1, len(STATISTICS)); its median is the contour's fallback pitch
     vector = tf.concat(
         [
             tf.reshape(summarize(lld), [-1]),
             tf.reshape(summarize(mfcc_voiced), [-1]),
-            tf.reshape(summarize(f0_voiced[:, None]), [-1]),
+            tf.reshape(f0_summary, [-1]),
             tf.reshape(summarize((f0_voiced[1:] - f0_voiced[:-1])[:, None]), [-1]),
             tf.reshape(summarize(voice_rows), [-1]),
             tf.stack([sound_seconds, tf.reduce_mean(tf.cast(voiced, tf.float32))]),
-            contour(log_mel, mfcc, log_rms, semitones, voiced, fallback_f0=_median(f0_voiced)),
+            contour(log_mel, mfcc, log_rms, semitones, voiced, fallback_f0=f0_summary[0, fn.STATISTICS.index("p50")]),
             tf.reduce_mean(log_mel_voiced, axis=0),
             _std(log_mel_voiced),
             _std(log_mel_delta),
@@ -486,7 +487,7 @@ def drop_transform(config: FeatureConfig):
     import tensorflow as tf
 
     longest = max(periods(config)[1], hnr_lag_bounds(config)[1] + 2)
-    return tf.constant(_cosine_transform(2 * config.n_fft, tuple(range(longest + 1)), 1.0))
+    return tf.constant(_drop_matrix(2 * config.n_fft, longest))
 
 
 def yin(frames, drops, config: FeatureConfig):
@@ -522,15 +523,18 @@ def yin(frames, drops, config: FeatureConfig):
 
 
 @functools.lru_cache(maxsize=8)
-def _cosine_transform(fft_length: int, lags: tuple[int, ...], minus_from: float = 0.0) -> np.ndarray:
-    """The inverse real FFT at ``lags`` of a power spectrum: ``(fft_length // 2 + 1, len(lags))`` float32.
+def _drop_matrix(fft_length: int, longest: int) -> np.ndarray:
+    """``r(0) - r(lag)`` of a power spectrum at ``fft_length`` points, lags ``0 .. longest``.
 
-    With ``minus_from=1`` the map gives ``r(0) - r(lag)`` instead of ``r(lag)``.
+    Returns
+    -------
+    matrix : np.ndarray [shape=(fft_length // 2 + 1, longest + 1), dtype=float32]
+        ``w_k (1 - cos(2 pi k lag / fft_length))``, ``w_k`` the inverse real FFT's weights.
     """
     k = np.arange(fft_length // 2 + 1)
     weight = np.where((k == 0) | (k == fft_length // 2), 1.0, 2.0) / fft_length
-    cosine = np.cos(2.0 * np.pi * np.outer(k, lags) / fft_length)
-    return (weight[:, None] * (minus_from - cosine if minus_from else cosine)).astype(np.float32)
+    cosine = np.cos(2.0 * np.pi * np.outer(k, np.arange(longest + 1)) / fft_length)
+    return (weight[:, None] * (1.0 - cosine)).astype(np.float32)
 
 
 def voice_block(frames, power, f0, transform, config: FeatureConfig):
@@ -643,11 +647,6 @@ def _fill_missing(rows):
     high = tf.gather(ordered, above[:, None], axis=1, batch_dims=1)[:, 0]
     median = tf.where(count > 0, low + (high - low) * (position - tf.cast(below, tf.float32)), 0.0)
     return tf.where(missing, median, rows)
-
-
-def _median(x):
-    """``np.median`` of a 1-D tensor."""
-    return _percentiles(x[:, None], [50.0])[0, 0]
 
 
 def _percentiles(x, q):
