@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -105,6 +106,13 @@ def write_wav(path: Path, y: np.ndarray, sr: int = 16000, subtype: str = "PCM_16
 def tree(root: Path) -> dict[str, bytes]:
     """Every file below ``root`` and its bytes: compare before and after to prove nothing changed."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def shown(element) -> str:
+    """The text a Streamlit element shows: its Markdown source with the page's escapes (`app.plain`) undone."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", element.value)
 
 
 def one_error_line(capsys, *needles: str) -> str:
@@ -288,3 +296,66 @@ def fusion_run(demo_root, tmp_path_factory) -> Path:
             run = next((out / "models").iterdir())
             assert main(["export", "--quiet", str(run)]) == 0
     return next((out / "models").iterdir())
+
+
+# --- crafted LiteRT files: the shipped waveform.tflite with one thing changed ------------------------------
+
+SHIPPED = Path(__file__).resolve().parents[1] / "ser_keras" / "pretrained" / "ravdess" / "waveform.tflite"
+
+
+@functools.cache
+def shipped_contract() -> dict:
+    """The shipped model's contract (what a crafted one is changed from)."""
+    from ser_keras.runs.litert import WaveformModel
+
+    return dict(WaveformModel(SHIPPED).contract)
+
+
+def edited_model(edit) -> bytes:
+    """The shipped ``waveform.tflite`` with ``edit(model, subgraph, signature)`` applied to its object tree."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(SHIPPED.read_bytes()), 0)
+    signature = model.signatureDefs[0]
+    edit(model, model.subgraphs[signature.subgraphIndex], signature)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def output_tensor(signature, name: str) -> int:
+    return next(o.tensorIndex for o in signature.outputs if o.name == name.encode())
+
+
+def with_contract(text: bytes):
+    """An edit that makes the ``contract`` output (a constant) hold ``text``."""
+
+    def edit(model, subgraph, signature):
+        tensor = subgraph.tensors[output_tensor(signature, "contract")]
+        model.buffers[tensor.buffer].data = np.frombuffer(text, np.uint8)
+        tensor.shape = np.array([len(text)], np.int32)
+        tensor.shapeSignature = None
+
+    return edit
+
+
+def nan_weights(model, subgraph, signature):
+    """Every float32 constant of the last fully connected operator made NaN."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    last = [op for op in subgraph.operators if model.operatorCodes[op.opcodeIndex].builtinCode == 9][-1]
+    for index in last.inputs[1:]:
+        tensor = subgraph.tensors[index]
+        if tensor.type == schema.TensorType.FLOAT32 and model.buffers[tensor.buffer].data is not None:
+            size = len(model.buffers[tensor.buffer].data) // 4
+            model.buffers[tensor.buffer].data = np.full(size, np.nan, np.float32).view(np.uint8)
+
+
+def exp_for_softmax(model, subgraph, signature):
+    """The operator that makes the probabilities (a softmax) turned into an exponential: unnormalised scores."""
+    target = output_tensor(signature, "probabilities")
+    (softmax,) = [op for op in subgraph.operators if target in list(op.outputs)]
+    assert model.operatorCodes[softmax.opcodeIndex].builtinCode == 25  # SOFTMAX
+    softmax.opcodeIndex = next(i for i, code in enumerate(model.operatorCodes) if code.builtinCode == 47)  # EXP
+    softmax.builtinOptionsType, softmax.builtinOptions = 0, None

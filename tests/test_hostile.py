@@ -18,7 +18,7 @@ import pytest
 
 from ser_keras.cli.main import main
 
-from conftest import one_error_line, small_csv, tone, tree, write_wav
+from conftest import one_error_line, shown, small_csv, tone, tree, write_wav
 
 
 @contextlib.contextmanager
@@ -514,7 +514,7 @@ def test_a_payload_reaching_the_streamlit_page_first_load_is_refused(run_copy, t
     app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=120)
     app.run()
     assert not app.exception and not marker.exists()
-    assert any("does not load pickles" in e.value for e in app.error)
+    assert any("does not load pickles" in shown(e) for e in app.error)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,8 @@ from ser_keras.serving.predict import Predictor
 from ser_keras.signal.audio import load
 from ser_keras.signal.windows import segments
 
+from conftest import shown
+
 
 @pytest.fixture
 def stats_run(demo_conv1d_run):
@@ -258,24 +260,24 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=120)
     app.run()
     assert not app.exception
-    assert "Upload or record" in app.info[0].value
+    assert "Upload or record" in shown(app.info[0])
     path = _demo_files(demo_stats)["path"][0]
     expected = Predictor.from_run(knn_group, gender="auto").predict_file(path)["emotion"]
     app.file_uploader[0].upload("clip.wav", _wav_bytes(path), "audio/wav")
     app.run()
     assert not app.exception and not app.error
-    assert app.subheader[0].value.startswith(f"Predicted emotion: {expected} (")
-    assert any("synthetic demo corpus" in w.value for w in app.warning)  # a demo run says so on the page
+    assert shown(app.subheader[0]).startswith(f"Predicted emotion: {expected} (")
+    assert any("synthetic demo corpus" in shown(w) for w in app.warning)  # a demo run says so on the page
     # beside the picker, what the model scored on unseen speakers (a group: its mixed model's report)
     group = json.loads((knn_group / "group.json").read_text())
     report = json.loads(((knn_group / group["runs"]["mixed"]).resolve() / "report.json").read_text())
-    tested = next(c.value for c in app.caption if c.value.startswith("Tested"))
+    tested = next(shown(c) for c in app.caption if shown(c).startswith("Tested"))
     assert f"UA {report['unweighted_accuracy']:.3f}" in tested and f"on {report['n_test']} clips" in tested
     # the emotions from the most to the least probable
-    ranked = next(c.value for c in app.caption if c.value.startswith("By probability: "))
+    ranked = next(shown(c) for c in app.caption if shown(c).startswith("By probability: "))
     values = [float(item.rsplit(" ", 1)[1]) for item in ranked.removeprefix("By probability: ").split(", ")]
     assert values == sorted(values, reverse=True) and ranked.split(" ")[2] == expected
-    assert not any(h.value == "Over time" for h in app.subheader)  # a short clip has no timeline
+    assert not any(shown(h) == "Over time" for h in app.subheader)  # a short clip has no timeline
     # a long recording also gets its timeline: the segments and emotions predict --segments gives
     import soundfile as sf
 
@@ -286,11 +288,11 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     sf.write(buffer, long, 16000, format="WAV", subtype="PCM_16")
     app.file_uploader[0].set_value(("long.wav", buffer.getvalue(), "audio/wav"))
     app.run()
-    assert not app.exception and not app.error and [h.value for h in app.subheader][-1] == "Over time"
+    assert not app.exception and not app.error and [shown(h) for h in app.subheader][-1] == "Over time"
     routed = Predictor.from_run(knn_group, gender="auto")
     decoded = ser_keras.serving.app.decode_upload(buffer.getvalue(), "long.wav", sr=routed.sr, max_bytes=10**6)
     expected = routed.predict_segments(decoded, sr=routed.sr)
-    timeline = next(c.value for c in app.caption if c.value.startswith("Timeline: "))
+    timeline = next(shown(c) for c in app.caption if shown(c).startswith("Timeline: "))
     assert timeline.startswith(f"Timeline: {len(expected)} speech segments: ") and len(expected) == 4
     assert [item.rsplit(" ", 1)[1] for item in timeline.split(": ", 2)[2].split(", ")] == expected["emotion"].tolist()
     for content, message in (
@@ -300,7 +302,7 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     ):
         app.file_uploader[0].set_value(("clip.wav", content, "audio/wav"))
         app.run()
-        assert not app.exception and message in app.error[0].value and not app.subheader
+        assert not app.exception and message in shown(app.error[0]) and not app.subheader
 
 
 def test_streamlit_page_without_models_says_how_to_get_one(tmp_path, monkeypatch):
@@ -326,12 +328,12 @@ def test_streamlit_page_without_models_says_how_to_get_one(tmp_path, monkeypatch
     app.file_uploader[0].upload("phone.wav", buffer.getvalue(), "audio/wav")
     app.run()
     assert not app.exception and not app.error
-    assert any("band-limited" in w.value for w in app.warning), [w.value for w in app.warning]
-    assert app.subheader[0].value.startswith(("Predicted emotion: ", "Not sure"))
+    assert any("band-limited" in shown(w) for w in app.warning), [shown(w) for w in app.warning]
+    assert shown(app.subheader[0]).startswith(("Predicted emotion: ", "Not sure"))
     monkeypatch.setattr(ser_keras.layout, "PRETRAINED_RUN", tmp_path / "not-installed")
     app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=60)
     app.run()
-    assert "ser-keras train" in app.error[0].value
+    assert "ser-keras train" in shown(app.error[0])
 
 
 @pytest.mark.parametrize("damage", ["model", "gender_classifier"])
@@ -352,7 +354,7 @@ def test_streamlit_page_names_a_damaged_run_instead_of_crashing(knn_group, tmp_p
     app = AppTest.from_file(ser_keras.serving.app.__file__, default_timeout=120)
     app.run()
     assert not app.exception
-    assert len(app.error) == 1 and str(target.name) in app.error[0].value and str(group) in app.error[0].value
+    assert len(app.error) == 1 and str(target.name) in shown(app.error[0]) and str(group) in shown(app.error[0])
 
 
 def test_app_listens_on_localhost_and_gives_streamlit_the_upload_limit(monkeypatch):

@@ -1,6 +1,7 @@
 """``examples/web``: the exported waveform model runs in a browser (LiteRT.js from the npm registry, headless
 Chromium) and gives the Predictor's probabilities on the same clip."""
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -12,7 +13,18 @@ import pytest
 
 from ser_keras.serving.predict import Predictor
 
-from conftest import HAS_CHROMIUM, free_port, headless_chromium, wait_for
+from conftest import (
+    HAS_CHROMIUM,
+    edited_model,
+    exp_for_softmax,
+    free_port,
+    headless_chromium,
+    shipped_contract,
+    tone,
+    wait_for,
+    with_contract,
+    write_wav,
+)
 
 WEB = Path(__file__).resolve().parents[1] / "examples" / "web"
 
@@ -25,25 +37,20 @@ pytestmark = [
 ]
 
 
-@pytest.mark.slow
-def test_the_web_page_gives_the_predictors_probabilities(fusion_run, demo_root, tmp_path):
-    from selenium.webdriver.common.by import By
+@contextlib.contextmanager
+def page_with_model(model: bytes, tmp_path: Path):
+    """``examples/web`` served on localhost with ``model`` as its waveform.tflite, in headless Chromium."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     if not (WEB / "node_modules" / "@litertjs" / "core" / "wasm").is_dir():  # the pinned runtime, from the registry
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, capture_output=True, timeout=600)
     site = tmp_path / "site"
-    site.mkdir()
+    site.mkdir(parents=True)
     for name in ("index.html", "app.js"):
         shutil.copy(WEB / name, site / name)
     (site / "node_modules").symlink_to(WEB / "node_modules")
     (site / "model").mkdir()
-    shutil.copy(fusion_run / "waveform.tflite", site / "model" / "waveform.tflite")
-
-    clips = sorted(demo_root.glob("Actor_0[12]/*.wav"))[::17][:3]  # 16 kHz PCM: the browser decodes, no resampling
-    predictor = Predictor.from_run(fusion_run)
-    labels = json.loads((fusion_run / "run.json").read_text())["labels"]
-
+    (site / "model" / "waveform.tflite").write_bytes(model)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
@@ -56,19 +63,56 @@ def test_the_web_page_gives_the_predictors_probabilities(fusion_run, demo_root, 
             driver.get(f"http://127.0.0.1:{port}/index.html")
             wait = WebDriverWait(driver, 90)
             wait.until(lambda d: d.execute_script("return window.serKerasReady || window.serKerasResult"))
-            status = driver.find_element(By.ID, "status").text
-            assert status.startswith("Ready: " + ", ".join(labels)), status
-            for clip in clips:
-                driver.execute_script("window.serKerasResult = null")
-                driver.find_element(By.ID, "file").send_keys(str(clip))
-                result = wait.until(lambda d: d.execute_script("return window.serKerasResult"))
-                assert "error" not in result, result
-                expected = predictor.predict_file(clip)
-                np.testing.assert_allclose(
-                    result["probabilities"], [expected["probabilities"][label] for label in labels], atol=1e-3
-                )
-                heading = driver.find_element(By.ID, "emotion").text
-                assert heading == f"Predicted emotion: {expected['emotion']}" == f"Predicted emotion: {result['label']}"
+            yield driver, wait
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_the_web_page_gives_the_predictors_probabilities(fusion_run, demo_root, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    clips = sorted(demo_root.glob("Actor_0[12]/*.wav"))[::17][:3]  # 16 kHz PCM: the browser decodes, no resampling
+    predictor = Predictor.from_run(fusion_run)
+    labels = json.loads((fusion_run / "run.json").read_text())["labels"]
+    with page_with_model((fusion_run / "waveform.tflite").read_bytes(), tmp_path) as (driver, wait):
+        status = driver.find_element(By.ID, "status").text
+        assert status.startswith("Ready: " + ", ".join(labels)), status
+        for clip in clips:
+            driver.execute_script("window.serKerasResult = null")
+            driver.find_element(By.ID, "file").send_keys(str(clip))
+            result = wait.until(lambda d: d.execute_script("return window.serKerasResult"))
+            assert "error" not in result, result
+            expected = predictor.predict_file(clip)
+            np.testing.assert_allclose(
+                result["probabilities"], [expected["probabilities"][label] for label in labels], atol=1e-3
+            )
+            assert result["label"] == expected["emotion"] and result["bestGuess"] == expected["best_guess"]
+            heading = driver.find_element(By.ID, "emotion").text
+            if expected["emotion"] == "uncertain":
+                assert heading.startswith(f"Not sure (best guess {expected['best_guess']} at "), heading
+            else:
+                assert heading == f"Predicted emotion: {expected['emotion']} ({expected['confidence']:.2f})"
+
+
+def test_a_crafted_label_never_runs_script_and_wrong_outputs_are_said(tmp_path):
+    """A contract label that is markup is refused before any of it reaches the page; outputs that are no
+    probabilities (here unnormalised scores) are an error, not "undefined"."""
+    from selenium.webdriver.common.by import By
+
+    payload = '<img src=x onerror="window.pwned = 1">'
+    contract = {**shipped_contract(), "labels": [payload, *shipped_contract()["labels"][1:]]}
+    hostile = edited_model(with_contract(json.dumps(contract).encode()))
+    with page_with_model(hostile, tmp_path / "label") as (driver, wait):
+        status = driver.find_element(By.ID, "status").text
+        assert status == "Cannot load the model: the model's contract is damaged (labels, sample rate or lengths)"
+        assert driver.execute_script("return window.pwned") is None
+        assert not driver.find_elements(By.CSS_SELECTOR, "img")
+    clip = write_wav(tmp_path / "clip.wav", tone(seconds=2.0, freq=180.0))
+    with page_with_model(edited_model(exp_for_softmax), tmp_path / "nan") as (driver, wait):
+        driver.execute_script("window.serKerasResult = null")
+        driver.find_element(By.ID, "file").send_keys(str(clip))
+        result = wait.until(lambda d: d.execute_script("return window.serKerasResult"))
+        assert result == {"error": "the model gave no probabilities for this clip (NaN or out of range)"}
+        assert "undefined" not in driver.find_element(By.ID, "emotion").text

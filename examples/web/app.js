@@ -24,13 +24,34 @@ async function run(model, samples, length) {
   return arrays;
 }
 
+// The contract is data from a file someone handed the user: check every field the page reads.
+function checkContract(contract) {
+  const finite = (x, low, high) => typeof x === "number" && Number.isFinite(x) && x >= low && x <= high;
+  const ok = contract && typeof contract === "object" && !Array.isArray(contract)
+    && Array.isArray(contract.labels) && contract.labels.length >= 1 && contract.labels.length <= 64
+    && contract.labels.every((label) => typeof label === "string" && /^[a-z][a-z _-]{0,31}$/.test(label))
+    && Number.isInteger(contract.sample_rate) && contract.sample_rate >= 1000 && contract.sample_rate <= 384000
+    && Array.isArray(contract.seconds_range) && contract.seconds_range.length === 2
+    && contract.seconds_range.every((s) => finite(s, 0, 86400))
+    && contract.seconds_range[0] <= contract.seconds_range[1]
+    && ["min_confidence", "silence_peak", "min_sound_seconds"].every(
+      (key) => contract[key] === undefined || finite(contract[key], 0, key === "min_sound_seconds" ? 86400 : 1));
+  if (!ok) throw new Error("the model's contract is damaged (labels, sample rate or lengths)");
+  return contract;
+}
+
 async function load() {
   await loadLiteRt("./node_modules/@litertjs/core/wasm/");
-  const model = await loadAndCompile(MODEL, { accelerator: "wasm" });
+  let model;
+  try {
+    model = await loadAndCompile(MODEL, { accelerator: "wasm" });
+  } catch (error) {
+    throw new Error(`no usable model at ${MODEL} (${error.message || error}); copy a run's waveform.tflite there`);
+  }
   // The file describes itself: its `contract` output is UTF-8 JSON (labels, sample rate, lengths).
   const length = model.signatures.serve_padded.getInputDetails().find((d) => d.name === "waveform").shape[1];
   const { contract } = await run(model, new Float32Array(4096), length);
-  return { model, length, contract: JSON.parse(new TextDecoder().decode(contract)) };
+  return { model, length, contract: checkContract(JSON.parse(new TextDecoder().decode(contract))) };
 }
 
 async function decode(bytes, sampleRate) {
@@ -61,22 +82,46 @@ async function predict({ model, length, contract }, samples) {
     if (sound < contract.min_sound_seconds) {
       throw new Error(`too little sound after trimming silence (${sound.toFixed(3)} s)`);
     }
-    outputs.probabilities.forEach((p, i) => { total[i] += p; });
+    const p = Array.from(outputs.probabilities);
+    const sum = p.reduce((a, b) => a + b, 0);
+    if (p.length !== total.length || !p.every((x) => Number.isFinite(x) && x >= 0 && x <= 1) || !(Math.abs(sum - 1) <= 1e-3)) {
+      throw new Error("the model gave no probabilities for this clip (NaN or out of range)");
+    }
+    p.forEach((x, i) => { total[i] += x; });
     windows += 1;
   }
   const probabilities = Array.from(total, (p) => p / windows);
   const best = probabilities.indexOf(Math.max(...probabilities));
-  return { label: contract.labels[best], probabilities, windows };
+  const sure = probabilities[best] >= (contract.min_confidence ?? 0);
+  return { label: sure ? contract.labels[best] : "uncertain", bestGuess: contract.labels[best], probabilities, windows };
+}
+
+// Every piece of text from the model goes into the page as a text node, never as markup.
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
 }
 
 function show(contract, result) {
-  document.getElementById("emotion").textContent = `Predicted emotion: ${result.label}`;
+  const confidence = Math.max(...result.probabilities);
+  document.getElementById("emotion").textContent = result.label === "uncertain"
+    ? `Not sure (best guess ${result.bestGuess} at ${confidence.toFixed(2)}, below ${contract.min_confidence.toFixed(2)})`
+    : `Predicted emotion: ${result.label} (${confidence.toFixed(2)})`;
   const rows = contract.labels
     .map((label, i) => [label, result.probabilities[i]])
     .sort((a, b) => b[1] - a[1])
-    .map(([label, p]) => `<tr><td>${label}</td><td>${p.toFixed(3)}</td>` +
-      `<td><div class="bar" style="width:${(200 * p).toFixed(0)}px"></div></td></tr>`);
-  document.getElementById("probabilities").innerHTML = rows.join("");
+    .map(([label, p]) => {
+      const row = document.createElement("tr");
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      bar.style.width = `${(200 * p).toFixed(0)}px`;
+      const barCell = document.createElement("td");
+      barCell.append(bar);
+      row.append(cell(label), cell(p.toFixed(3)), barCell);
+      return row;
+    });
+  document.getElementById("probabilities").replaceChildren(...rows);
   window.serKerasResult = result; // read by the browser test
 }
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.emotions import CANONICAL_EMOTIONS
 from ..errors import ParameterError, SerError
 from ..files import disk_full, is_disk_full, read_text, remove_temporaries
 from ..layout import (
@@ -289,8 +290,6 @@ SIDECAR_FIELDS = {
         and 0 <= v.get("min_confidence", 0.0) <= 1
     ),
 }
-#: The most emotions a run may classify.
-MAX_LABELS = 64
 
 
 def validate_sidecar(sidecar: dict) -> None:
@@ -313,8 +312,8 @@ def validate_sidecar(sidecar: dict) -> None:
     if sidecar["model"] not in model_names():
         raise ParameterError(f"model: unknown model {sidecar['model']!r}")
     labels = sidecar["labels"]
-    if not 1 <= len(labels) <= MAX_LABELS or any(not label.strip() for label in labels):
-        raise ParameterError(f"labels: expected 1 to {MAX_LABELS} non-empty names, got {_short(labels)}")
+    if not labels or any(label not in CANONICAL_EMOTIONS for label in labels):  # nothing else reaches a page
+        raise ParameterError(f"labels: expected names among {', '.join(CANONICAL_EMOTIONS)}, got {_short(labels)}")
     duplicated = sorted({label for label in labels if labels.count(label) > 1})
     if duplicated:
         raise ParameterError(f"labels: {', '.join(duplicated)} listed twice")

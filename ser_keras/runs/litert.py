@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.emotions import CANONICAL_EMOTIONS
 from ..errors import ParameterError
 from ..layout import LITERT_FILE, WAVEFORM_FILE  # noqa: F401  (named here for apps that import this module)
 
@@ -37,8 +38,95 @@ SIGNATURE = "serve"
 WAVEFORM_SIGNATURES = ("serve_padded", "serve_speaker")
 
 
+#: The largest LiteRT file that is opened (the shipped ``waveform.tflite`` is a few MB).
+MAX_LITERT_BYTES = 256 * 1024 * 1024
+#: The largest ``contract`` output that is decoded (the shipped one is under 1 kB).
+MAX_CONTRACT_BYTES = 64 * 1024
+#: The longest fixed input of a waveform signature, in samples (10 minutes at 48 kHz).
+MAX_WAVEFORM_SAMPLES = 600 * 48_000
+
+
+def check_flatbuffer(path: Path) -> bytes:
+    """The bytes of a LiteRT file whose indices all point inside it, read before any interpreter sees it.
+
+    LiteRT's own verifier checks the flatbuffer's layout but not what its indices name:
+    a signature whose subgraph or tensor index is past the end makes the interpreter
+    read outside its tables (a crash, not an exception).  Every index an interpreter
+    follows is checked here against the table it points into: each signature's
+    subgraph and tensors, each subgraph's inputs, outputs and operators' tensors,
+    operator codes and tensor buffers.
+
+    Raises
+    ------
+    ParameterError
+        Not a regular file, larger than `MAX_LITERT_BYTES`, not a LiteRT model, or an
+        index out of range (naming it).
+    """
+    from ..files import require_regular_file
+
+    path = require_regular_file(path, what="LiteRT model")
+    size = path.stat().st_size
+    if size > MAX_LITERT_BYTES:
+        raise ParameterError(f"{path}: LiteRT model too large ({size} bytes; at most {MAX_LITERT_BYTES})")
+    data = path.read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ParameterError(f"{path}: not a LiteRT model (no TFL3 identifier)")
+    try:
+        problem = _index_problem(data)
+    except Exception as exc:  # the reader met offsets outside the file: as damaged as an index out of range
+        problem = f"unreadable tables ({type(exc).__name__})"
+    if problem:
+        raise ParameterError(f"{path}: damaged LiteRT model ({problem})")
+    return data
+
+
+def _index_problem(data: bytes) -> str | None:
+    """The first index of a LiteRT flatbuffer that points outside its table, in words (None: all inside)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(data, 0)
+    n_subgraphs, n_buffers, n_codes = model.SubgraphsLength(), model.BuffersLength(), model.OperatorCodesLength()
+    if n_subgraphs == 0:
+        return "no subgraph"
+    tensors = []
+    for g in range(n_subgraphs):
+        subgraph = model.Subgraphs(g)
+        n_tensors = subgraph.TensorsLength()
+        tensors.append(n_tensors)
+        for t in range(n_tensors):
+            if not 0 <= subgraph.Tensors(t).Buffer() < max(n_buffers, 1):
+                return f"subgraph {g} tensor {t} names buffer {subgraph.Tensors(t).Buffer()} of {n_buffers}"
+        ends = [("input", subgraph.InputsAsNumpy()), ("output", subgraph.OutputsAsNumpy())]
+        for o in range(subgraph.OperatorsLength()):
+            operator = subgraph.Operators(o)
+            if not 0 <= operator.OpcodeIndex() < n_codes:
+                return f"subgraph {g} operator {o} names operator code {operator.OpcodeIndex()} of {n_codes}"
+            ends += [
+                (f"operator {o} input", operator.InputsAsNumpy()),
+                (f"operator {o} output", operator.OutputsAsNumpy()),
+            ]
+        for what, indices in ends:
+            indices = np.asarray(indices, dtype=np.int64).ravel()  # 0 (no vector) when the field is absent
+            if indices.size and (indices.min() < -1 or indices.max() >= n_tensors):
+                return f"subgraph {g} {what} names tensor {int(indices.max())} of {n_tensors}"
+    for s in range(model.SignatureDefsLength()):
+        signature = model.SignatureDefs(s)
+        g = signature.SubgraphIndex()
+        if not 0 <= g < n_subgraphs:
+            return f"signature {s} names subgraph {g} of {n_subgraphs}"
+        ends = [signature.Inputs(i) for i in range(signature.InputsLength())]
+        ends += [signature.Outputs(i) for i in range(signature.OutputsLength())]
+        for end in ends:
+            if not 0 <= end.TensorIndex() < tensors[g]:
+                return f"signature {s} names tensor {end.TensorIndex()} of subgraph {g}'s {tensors[g]}"
+    return None
+
+
 def signature_runner(path: Path, signature: str, *, num_threads: int = 1):
     """The ``signature`` of a LiteRT file, run by ``ai-edge-litert`` (no TensorFlow).
+
+    The file is read and its indices checked (`check_flatbuffer`) before the interpreter is
+    built from those bytes.
 
     Raises
     ------
@@ -53,9 +141,10 @@ def signature_runner(path: Path, signature: str, *, num_threads: int = 1):
         ) from None
     from ..tflog import NOISE, filtered_native_stderr
 
+    content = check_flatbuffer(path)
     try:  # the runtime announces its CPU delegate on file descriptor 2: drop that line, keep any other
         with filtered_native_stderr((*NOISE, "Created TensorFlow Lite XNNPACK delegate")):
-            interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            interpreter = Interpreter(model_content=content, num_threads=num_threads)
             interpreter.allocate_tensors()  # where the delegate is applied
             return interpreter.get_signature_runner(signature)
     except (ValueError, RuntimeError) as exc:
@@ -76,7 +165,14 @@ class LiteRTModel:
     def __init__(self, path: str | os.PathLike, *, num_threads: int = 1):
         self.path = Path(path)
         self._runner = signature_runner(self.path, SIGNATURE, num_threads=num_threads)
-        (self._input,) = self._runner.get_input_details()
+        inputs, outputs = self._runner.get_input_details(), self._runner.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ParameterError(f"{self.path}: damaged LiteRT model (expected one input and one output)")
+        ((self._input, details),) = inputs.items()
+        shape = tuple(int(n) for n in details["shape"][1:])
+        if not shape or min(shape) < 1 or int(np.prod(shape)) > MAX_WAVEFORM_SAMPLES:
+            raise ParameterError(f"{self.path}: damaged LiteRT model (feature input of shape {shape})")
+        check_probabilities(self.probabilities(np.zeros((1, *shape), np.float32)), self.n_outputs, source=self.path)
 
     @property
     def n_outputs(self) -> int:
@@ -118,16 +214,33 @@ class WaveformModel:
     def __init__(self, path: str | os.PathLike, *, num_threads: int = 1):
         self.path = Path(path)
         self._runner = signature_runner(self.path, WAVEFORM_SIGNATURES[0], num_threads=num_threads)
+        inputs, outputs = self._runner.get_input_details(), self._runner.get_output_details()
+        expected = {"waveform": np.float32, "samples": np.int32}
+        if set(inputs) != set(expected) or any(inputs[name]["dtype"] != dtype for name, dtype in expected.items()):
+            found = ", ".join(f"{name} {np.dtype(d['dtype']).name}" for name, d in sorted(inputs.items()))
+            raise ParameterError(
+                f"{self.path}: damaged LiteRT model (inputs {found}; expected waveform float32, samples int32)"
+            )
+        shape = [int(n) for n in inputs["waveform"]["shape"]]
+        if len(shape) != 2 or shape[0] != 1 or not 1 <= shape[1] <= MAX_WAVEFORM_SAMPLES:
+            raise ParameterError(f"{self.path}: damaged LiteRT model (waveform input of shape {shape}, not [1, n])")
+        self.length = shape[1]
+        missing = {"probabilities", "sound_seconds", "contract"} - set(outputs)
+        if missing:
+            raise ParameterError(f"{self.path}: damaged LiteRT model (no {', '.join(sorted(missing))} output)")
+        if int(np.prod(outputs["contract"]["shape"])) > MAX_CONTRACT_BYTES:
+            raise ParameterError(f"{self.path}: damaged LiteRT model (contract over {MAX_CONTRACT_BYTES} bytes)")
         try:
-            (details,) = [d for name, d in self._runner.get_input_details().items() if name == "waveform"]
-            self.length = int(details["shape"][1])
-            described = self._run(np.zeros(4096, np.float32))
-            self.contract = json.loads(bytes(np.asarray(described["contract"], dtype=np.uint8)).decode())
-        except (ValueError, RuntimeError, KeyError) as exc:
+            described = self._run(_probe_clip(self.length))
+            text = bytes(np.asarray(described["contract"], dtype=np.uint8).ravel()).decode()
+            contract = json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RuntimeError) as exc:
             raise ParameterError(f"{self.path}: damaged LiteRT model ({str(exc).splitlines()[0]})") from None
+        self.contract = check_contract(contract, source=self.path)
         self.labels = list(self.contract["labels"])
         self.sr = int(self.contract["sample_rate"])
         self.shortest, self.longest = (float(s) for s in self.contract["seconds_range"])
+        check_probabilities(described["probabilities"], len(self.labels), source=self.path)
 
     def _run(self, waveform: np.ndarray) -> dict:
         """The signature on ``waveform`` zero-padded to `length` (longer clips: their first `length` samples)."""
@@ -150,5 +263,79 @@ class WaveformModel:
             ``probabilities`` ``(n_labels,)`` float32 and ``sound_seconds`` (float).
         """
         outputs = self._run(np.asarray(waveform, dtype=np.float32))
-        probabilities = np.asarray(outputs["probabilities"][0])
+        probabilities = check_probabilities(outputs["probabilities"], len(self.labels), source=self.path)[0]
         return {"probabilities": probabilities, "sound_seconds": float(outputs["sound_seconds"][0])}
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"the contract holds {name}, not a number")
+
+
+def _probe_clip(length: int) -> np.ndarray:
+    """A second of a voiced-like test signal (harmonics of 150 Hz at a speech level), the most ``length`` holds."""
+    t = np.arange(min(length, 16_000)) / 16_000.0
+    return (0.1 * np.sin(2 * np.pi * 150.0 * np.outer(t, np.arange(1, 6))).sum(axis=1) / 5).astype(np.float32)
+
+
+def check_probabilities(probabilities, n_labels: int, *, source: Path) -> np.ndarray:
+    """A model's ``probabilities`` output as ``(n, n_labels)`` float32, refused unless each row is a distribution.
+
+    Raises
+    ------
+    ParameterError
+        Not ``n_labels`` values a row, not finite, outside ``[0, 1]`` or not summing to one
+        (within 1e-3), naming ``source``.
+    """
+    p = np.asarray(probabilities, dtype=np.float32)
+    if p.ndim != 2 or p.shape[1] != n_labels:
+        raise ParameterError(
+            f"{source}: the model gives {p.shape[-1] if p.ndim else 1} values a clip for {n_labels} labels"
+        )
+    if not np.isfinite(p).all():
+        raise ParameterError(f"{source}: the model gave non-finite probabilities (NaN or inf)")
+    if p.min() < -1e-6 or p.max() > 1 + 1e-6 or np.abs(p.sum(axis=1) - 1.0).max() > 1e-3:
+        raise ParameterError(f"{source}: the model's outputs are not probabilities (each row in [0, 1], summing to 1)")
+    return p
+
+
+def _finite(value, low: float, high: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+
+
+#: Each field of a ``waveform.tflite`` contract that is read, with its check (`check_contract`).
+CONTRACT_FIELDS = {
+    "sample_rate": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1000 <= v <= 384_000,
+    "seconds_range": lambda v: (
+        isinstance(v, list) and len(v) == 2 and all(_finite(s, 0.0, 86_400.0) for s in v) and v[0] <= v[1]
+    ),
+    "labels": lambda v: (
+        isinstance(v, list)
+        and 1 <= len(v) <= len(CANONICAL_EMOTIONS)
+        and len(set(v)) == len(v)
+        and all(label in CANONICAL_EMOTIONS for label in v)
+    ),
+    "min_confidence": lambda v: _finite(v, 0.0, 1.0),
+    "silence_peak": lambda v: _finite(v, 0.0, 1.0),
+    "min_sound_seconds": lambda v: _finite(v, 0.0, 86_400.0),
+}
+#: Contract fields an older file may lack.
+OPTIONAL_CONTRACT_FIELDS = ("min_confidence", "silence_peak", "min_sound_seconds")
+
+
+def check_contract(contract, *, source: Path) -> dict:
+    """A ``waveform.tflite`` contract, refused in one line naming ``source`` unless every field it reads is sound.
+
+    Labels must be canonical emotion names (`ser_keras.data.emotions.CANONICAL_EMOTIONS`),
+    so no label can carry markup into a page; numbers must be finite and in range.
+    """
+    if not isinstance(contract, dict):
+        raise ParameterError(f"{source}: damaged contract (not a JSON object)")
+    for field, check in CONTRACT_FIELDS.items():
+        if field not in contract:
+            if field in OPTIONAL_CONTRACT_FIELDS:
+                continue
+            raise ParameterError(f"{source}: damaged contract (no {field})")
+        if not check(contract[field]):
+            shown = repr(contract[field])
+            raise ParameterError(f"{source}: damaged contract ({field}: unexpected value {shown[:60]})")
+    return contract

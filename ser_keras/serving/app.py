@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -74,12 +75,36 @@ def tested_text(run: Path) -> str:
         return "Not tested: this run has no test report."
     from ser_keras.data.corpora import corpus_names
 
+    wrong = [key for key in REPORT_FIGURES if not _is_figure(report.get(key))]
+    if wrong or not isinstance(report.get("test_speakers"), list):
+        return f"Not tested: its test report is damaged ({', '.join(wrong) or 'test_speakers'})."
     corpora = corpus_names(sidecar.get("corpora"))
     return (
-        f"Tested{what} on {report['n_test']} clips of {len(report['test_speakers'])} unseen speakers ({corpora}): "
+        f"Tested{what} on {report['n_test']:g} clips of {len(report['test_speakers'])} unseen speakers ({corpora}): "
         f"UA {report['unweighted_accuracy']:.3f}, WA {report['weighted_accuracy']:.3f}, "
         f"macro-F1 {report['macro_f1']:.3f} (chance UA {report['chance_ua']:.3f})"
     )
+
+
+#: The figures of ``report.json`` the model picker quotes.
+REPORT_FIGURES = ("n_test", "unweighted_accuracy", "weighted_accuracy", "macro_f1", "chance_ua")
+
+
+def _is_figure(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: Characters that Markdown (and Streamlit's ``:color[...]`` and ``:icon:`` directives) give a meaning.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&/])")
+
+
+def plain(text: str) -> str:
+    """``text`` with every Markdown character escaped: shown as written, never as a link, image or markup.
+
+    Streamlit renders captions, errors and warnings as Markdown; whatever a file or a model
+    puts on the page goes through this.
+    """
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def run_title(run: Path) -> str:
@@ -123,23 +148,25 @@ def main() -> None:
     if first:
         runs = [Path(first)] + [r for r in runs if r.resolve() != Path(first).resolve()]
     if not runs:
-        st.error(f"No trained model under {models_dir or 'models'}/. Train one first: `ser-keras train`.")
+        st.error(plain(f"No trained model under {models_dir or 'models'}/. Train one first: ser-keras train"))
         return
     run = st.selectbox("Model", runs, format_func=run_title)
-    st.caption(tested_text(Path(run)))
+    st.caption(plain(tested_text(Path(run))))
     try:
         predictor = load_predictor(str(run))
     except Exception as error:  # a corrupted or foreign folder: say which, never a traceback on the page
         message = " ".join(str(error).split())
         st.error(
-            message
-            if isinstance(error, SerError)
-            else f"{run}: cannot load this run ({type(error).__name__}: {message})"
+            plain(
+                message
+                if isinstance(error, SerError)
+                else f"{run}: cannot load this run ({type(error).__name__}: {message})"
+            )
         )
         return
     if predictor.demo_warning:
-        st.warning(predictor.demo_warning)
-    st.caption("Emotions: " + ", ".join(predictor.labels))
+        st.warning(plain(predictor.demo_warning))
+    st.caption(plain("Emotions: " + ", ".join(predictor.labels)))
     source = st.radio("Audio", ["Upload a file", "Record"], horizontal=True)
     if source == "Upload a file":
         audio = st.file_uploader(
@@ -158,37 +185,39 @@ def main() -> None:
         y = decode_upload(data, name, sr=predictor.sr, max_bytes=max_bytes)
         result = predictor.predict(y, predictor.sr, name=name)
     except SerError as error:
-        st.error(str(error))
+        st.error(plain(str(error)))
         return
     st.audio(data)
     if result["emotion"] == UNCERTAIN:
         st.subheader("Not sure")
         st.caption(
-            f"Best guess {result['best_guess']} at {result['confidence']:.2f}, below this model's threshold "
-            f"of {predictor.min_confidence:.2f} (chosen on speakers it never met)"
+            plain(
+                f"Best guess {result['best_guess']} at {result['confidence']:.2f}, below this model's threshold "
+                f"of {predictor.min_confidence:.2f} (chosen on speakers it never met)"
+            )
         )
     else:
-        st.subheader(f"Predicted emotion: {result['emotion']} ({result['confidence']:.2f})")
+        st.subheader(plain(f"Predicted emotion: {result['emotion']} ({result['confidence']:.2f})"))
     for problem in result.get("input_warnings", []):
-        st.warning(f"This clip is unlike the speech the model was trained on: {problem}")
+        st.warning(plain(f"This clip is unlike the speech the model was trained on: {problem}"))
     probabilities = pd.DataFrame({"probability": result["probabilities"]})
     st.bar_chart(probabilities, horizontal=True, sort="-probability")  # the most probable on top
-    st.caption("By probability: " + ranked_text(result["probabilities"]))
+    st.caption(plain("By probability: " + ranked_text(result["probabilities"])))
     detail = f"{result['n_windows']} window(s) averaged"
     if result["gender_model"] != "mixed":
         detail += f"; routed to the {result['gender_model']} model"
-    st.caption(detail)
+    st.caption(plain(detail))
     st.pyplot(_waveform_and_mel(y, predictor.sr))
     if len(y) / predictor.sr > TIMELINE_SECONDS:
         try:
             table = predictor.predict_segments(y, sr=predictor.sr)
         except SerError as error:
-            st.warning(f"No timeline: {error}")
+            st.warning(plain(f"No timeline: {error}"))
             return
         from ser_keras.serving.timeline import timeline_figure
 
         st.subheader("Over time")
-        st.caption(timeline_text(table))
+        st.caption(plain(timeline_text(table)))
         st.pyplot(timeline_figure(table, predictor.labels, duration=len(y) / predictor.sr))
 
 

@@ -47,12 +47,12 @@ UNCERTAIN = "uncertain"
 
 
 def _seconds(path: str | os.PathLike) -> float:
-    """Duration of an audio file from its header; 0 when it cannot be read (`load` then says why)."""
-    import soundfile as sf
+    """Duration of an audio file from its header or ffprobe; 0 when it cannot be read (`load` then says why)."""
+    from ..signal.audio import duration
 
     try:
-        return float(sf.info(os.fspath(path)).duration)
-    except Exception:  # noqa: BLE001 - any failure is reported by load
+        return duration(path)
+    except ParameterError:
         return 0.0
 
 

@@ -22,9 +22,13 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", "
 FFMPEG_EXTENSIONS = (".m4a", ".aac", ".wma", ".mp4", ".webm", ".amr", ".3gp")
 #: The most audio ffmpeg decodes from one file (seconds): what it writes is held in memory.
 MAX_DECODE_SECONDS = 3 * 3600.0
+#: Longer files are read block by block into the result (`load`): memory is the output, not also the file's samples.
+WHOLE_READ_SECONDS = 600.0
 #: Where ffmpeg is missing, what to install.
 FFMPEG_HINT = "install ffmpeg to read it (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
 
+#: The highest sample rate accepted (Hz).
+MAX_SAMPLE_RATE = 384_000
 #: Peak amplitude below which a clip counts as silent (-80 dBFS).
 SILENCE_PEAK = 1e-4
 #: Peak amplitude above which a float clip is warned about (+6 dBFS: resampling a clipped clip overshoots less).
@@ -82,6 +86,9 @@ def load(
     if needs_ffmpeg(path):
         y = decode_with_ffmpeg(path, sr=sr, offset=offset, duration=duration)
         return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
+    if offset == 0 and duration is None and (seconds := _header_seconds(path)) > WHOLE_READ_SECONDS:
+        y = gather(stream(path, sr=sr, block_seconds=60.0), seconds * sr)  # not the file at its own rate too
+        return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
     try:
         with sf.SoundFile(os.fspath(path)) as handle:
             native_sr = handle.samplerate
@@ -104,6 +111,16 @@ def load(
     return validate(y, sr=sr, min_duration=min_duration, name=path, on_silence=on_silence)
 
 
+def _header_seconds(path: str | os.PathLike) -> float:
+    """A libsndfile file's length from its header; 0 where it has none (`load` then says why)."""
+    import soundfile as sf
+
+    try:
+        return float(sf.info(os.fspath(path)).duration)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
+        return 0.0
+
+
 def is_silent(y: np.ndarray) -> bool:
     """Whether a waveform's peak is below `SILENCE_PEAK` (-80 dBFS); an empty one is silent."""
     return float(np.max(np.abs(y), initial=0.0)) < SILENCE_PEAK
@@ -121,12 +138,98 @@ def ffmpeg_available() -> bool:
     return shutil.which("ffmpeg") is not None
 
 
+#: What ffmpeg is told to demux, by the file's first bytes (`ffmpeg_container`); nothing else is decoded.
+FFMPEG_CONTAINERS = {
+    "mov": "MP4/M4A/3GP",
+    "matroska": "WebM/Matroska",
+    "asf": "WMA/ASF",
+    "amr": "AMR",
+    "aac": "AAC (ADTS)",
+}
+
+
+def ffmpeg_container(path: str | os.PathLike) -> str:
+    """The ffmpeg demuxer of a file, decided by its first bytes (one of `FFMPEG_CONTAINERS`).
+
+    ffmpeg left to guess follows playlists (HLS) and concat lists, which read other files
+    on the machine and can repeat one clip for hours; so the container is decided here
+    and given to ffmpeg with ``-f``, and anything else is refused.
+
+    Raises
+    ------
+    ParameterError
+        The file starts like none of `FFMPEG_CONTAINERS` (a playlist or a list of files among them).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head[4:8] == b"ftyp":
+        return "mov"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska"
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return "asf"
+    if head.startswith(b"#!AMR"):
+        return "amr"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0):
+        return "aac"
+    shown = "a playlist or list of files" if head.lstrip().startswith((b"#", b"ffconcat", b"file")) else "unknown"
+    raise ParameterError(
+        f"{path}: not an audio container ffmpeg is allowed to read ({shown}; "
+        f"expected {', '.join(FFMPEG_CONTAINERS.values())})"
+    )
+
+
+def _ffmpeg_input(path: str | os.PathLike) -> list[str]:
+    """ffmpeg's input options for ``path``: its container forced, local files only."""
+    return ["-protocol_whitelist", "file", "-f", ffmpeg_container(path), "-i", os.fspath(path)]
+
+
+def probe_with_ffmpeg(path: str | os.PathLike) -> float:
+    """The seconds of audio in a file ffmpeg decodes (ffprobe), before any of it is decoded.
+
+    Raises
+    ------
+    ParameterError
+        ffmpeg is missing, the file is no allowed container (`ffmpeg_container`), or it
+        holds no audio stream.
+    """
+    import json
+    import shutil
+    import subprocess
+
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if shutil.which("ffprobe") is None:
+        raise ParameterError(f"{path}: {suffix} is not a format soundfile reads; {FFMPEG_HINT}")
+    command = ["ffprobe", "-v", "error", *_ffmpeg_input(path), "-show_entries", "stream=codec_type,duration"]
+    command += ["-show_entries", "format=duration", "-of", "json"]
+    try:
+        done = subprocess.run(command, capture_output=True, check=False, timeout=60)
+        found = json.loads(done.stdout or b"{}")
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        raise ParameterError(f"{path}: cannot read audio (ffprobe: {_one_line(exc)})") from None
+    streams = [s for s in found.get("streams", []) if s.get("codec_type") == "audio"]
+    if done.returncode != 0 and not streams:
+        why = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ParameterError(f"{path}: cannot read audio (ffmpeg: {why[-1] if why else done.returncode})")
+    if not streams:
+        raise ParameterError(f"{path}: no audio stream")
+    seconds = [streams[0].get("duration"), found.get("format", {}).get("duration")]
+    for value in seconds:
+        try:
+            if np.isfinite(float(value)):
+                return max(float(value), 0.0)
+        except (TypeError, ValueError):
+            continue
+    return 0.0
+
+
 def decode_with_ffmpeg(
     path: str | os.PathLike, *, sr: int, offset: float = 0.0, duration: float | None = None
 ) -> np.ndarray:
     """Decode a file libsndfile cannot read (M4A/AAC, WebM ...) with ffmpeg, as mono float32 at ``sr``.
 
-    ffmpeg downmixes and resamples; at most `MAX_DECODE_SECONDS` are decoded.
+    ffmpeg downmixes and resamples; at most `MAX_DECODE_SECONDS` are decoded, and a file
+    whose probed length (`probe_with_ffmpeg`) is over that is refused before decoding.
 
     Returns
     -------
@@ -137,25 +240,118 @@ def decode_with_ffmpeg(
     ParameterError
         ffmpeg is not installed (the message says how to install it), or cannot decode the file.
     """
+    seconds = probe_with_ffmpeg(path)
+    if duration is None and seconds - offset > MAX_DECODE_SECONDS:
+        raise ParameterError(
+            f"{path}: {seconds / 3600:.1f} h of audio; at most {MAX_DECODE_SECONDS / 3600:g} h is read whole "
+            "(score it by segments, or cut it)"
+        )
+    expected = (seconds - offset if duration is None else min(duration, seconds - offset)) * sr
+    return gather(ffmpeg_blocks(path, sr=sr, offset=offset, duration=duration, block_seconds=60.0), expected)
+
+
+def gather(blocks: Iterator[np.ndarray], expected: float) -> np.ndarray:
+    """Consecutive blocks as one array, written into one allocation of about ``expected`` samples.
+
+    Peak memory is the result and one block, not the blocks and their concatenation.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+    """
+    out = np.empty(max(int(expected) + 1, 1), dtype=np.float32)
+    n = 0
+    for block in blocks:
+        if n + len(block) > len(out):  # the header or probe said less than there is
+            out = np.concatenate([out[:n], np.empty(max(len(block), len(out) // 4), np.float32)])
+        out[n : n + len(block)] = block
+        n += len(block)
+    return out[:n].copy() if n < len(out) * 0.9 else out[:n]
+
+
+def ffmpeg_blocks(
+    path: str | os.PathLike,
+    *,
+    sr: int,
+    block_seconds: float,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> Iterator[np.ndarray]:
+    """What ffmpeg decodes of a file, as consecutive mono float32 blocks at ``sr``, read as ffmpeg writes them.
+
+    At most `MAX_DECODE_SECONDS` (or ``duration``) are decoded; memory stays at one block.
+    A file that ffmpeg decodes with errors is scored as far as it decodes, with a
+    `SerWarning` naming the first error.
+
+    Yields
+    ------
+    block : np.ndarray [shape=(m,), dtype=float32]
+        Non-empty.
+
+    Raises
+    ------
+    ParameterError
+        ffmpeg is missing, the container is not allowed, or nothing could be decoded.
+    """
+    import shutil
     import subprocess
+    import tempfile
 
     suffix = os.path.splitext(os.fspath(path))[1].lower()
-    if not ffmpeg_available():
+    if shutil.which("ffmpeg") is None:
         raise ParameterError(f"{path}: {suffix} is not a format soundfile reads; {FFMPEG_HINT}")
     seconds = MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)
     command = ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{offset:.6f}", "-t", f"{seconds:.6f}"]
-    command += ["-i", os.fspath(path), "-map", "0:a:0", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
-    try:
-        done = subprocess.run(command, capture_output=True, check=False, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ParameterError(f"{path}: cannot decode audio with ffmpeg ({_one_line(exc)})") from None
-    if done.returncode != 0:
-        why = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ParameterError(f"{path}: cannot read audio (ffmpeg: {why[-1] if why else done.returncode})")
-    y = np.frombuffer(done.stdout[: len(done.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
-    if y.size == 0:
+    command += [*_ffmpeg_input(path), "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sr)]
+    command += ["-f", "f32le", "-"]
+    size = max(1, int(block_seconds * sr)) * 4
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg never blocks on what it says
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        except OSError as exc:
+            raise ParameterError(f"{path}: cannot decode audio with ffmpeg ({_one_line(exc)})") from None
+        decoded = 0
+        try:
+            while True:
+                data = process.stdout.read(size)
+                usable = len(data) // 4 * 4
+                if usable:
+                    decoded += usable
+                    yield np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
+                if len(data) < size:
+                    break
+        finally:
+            process.stdout.close()
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        errors.seek(0)
+        said = errors.read(64 * 1024).decode("utf-8", "replace").strip().splitlines()
+    if process.returncode != 0 and decoded == 0:
+        raise ParameterError(f"{path}: cannot read audio (ffmpeg: {said[-1] if said else process.returncode})")
+    if decoded == 0:
         raise ParameterError(f"{path}: empty audio (no samples)")
-    return y
+    if said:
+        warnings.warn(f"{path}: decoded with errors ({said[0][:200]}); scored as far as it decodes", SerWarning, 2)
+
+
+def duration(path: str | os.PathLike) -> float:
+    """Seconds of audio in a file, from its header (libsndfile) or ffprobe, without decoding it.
+
+    Raises
+    ------
+    ParameterError
+        The file cannot be read as audio.
+    """
+    import soundfile as sf
+
+    check_readable(path)
+    if needs_ffmpeg(path):
+        return probe_with_ffmpeg(path)
+    try:
+        return float(sf.info(os.fspath(path)).duration)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise ParameterError(f"{path}: cannot read audio ({_one_line(exc)})") from None
 
 
 def warn_if_truncated(path: str | os.PathLike, *, frames: int, sr: int) -> None:
@@ -229,10 +425,8 @@ def stream(path: str | os.PathLike, *, sr: int, block_seconds: float = 30.0) -> 
 
     check_readable(path)
     if needs_ffmpeg(path):
-        y = decode_with_ffmpeg(path, sr=sr)
-        size = max(1, int(block_seconds * sr))
-        for start in range(0, y.shape[0], size):
-            yield y[start : start + size]
+        probe_with_ffmpeg(path)  # the container and its audio stream, before anything is decoded
+        yield from ffmpeg_blocks(path, sr=sr, block_seconds=block_seconds)
         return
     try:
         handle = sf.SoundFile(os.fspath(path))
@@ -347,7 +541,8 @@ def validate(
     Raises
     ------
     ParameterError
-        If ``y`` is not 1-D floating point, is empty, holds NaN or inf, is shorter than
+        If ``sr`` is not a whole number of Hz up to `MAX_SAMPLE_RATE`, ``y`` is not 1-D floating
+        point, is empty, holds NaN or inf, is shorter than
         ``min_duration``, or is silent with ``on_silence='error'``.
 
     Warns
@@ -356,6 +551,10 @@ def validate(
         If the peak amplitude is below `SILENCE_PEAK` and ``on_silence='warn'`` (the clip is
         kept), or above `OVERLOAD_PEAK` (float audio far beyond full scale; kept as it is).
     """
+    if isinstance(sr, bool) or not isinstance(sr, (int, float, np.number)) or not 1 <= sr <= MAX_SAMPLE_RATE:
+        raise ParameterError(f"{name}: sample rate must be from 1 to {MAX_SAMPLE_RATE} Hz, got {sr!r}")
+    if not float(sr).is_integer():
+        raise ParameterError(f"{name}: sample rate must be a whole number of Hz, got {sr!r}")
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.floating):
         raise ParameterError(f"{name}: expected a 1-D floating-point waveform, got {y.dtype} {y.shape}")
