@@ -74,6 +74,35 @@ def fit_normalization(X: np.ndarray, config) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), np.maximum(variance, 1e-12).astype(np.float32)
 
 
+#: How far (in training standard deviations) past the training range a standardised feature may go (`fit_bounds`).
+BOUND_MARGIN = 1.0
+
+
+def fit_bounds(X: np.ndarray, mean: np.ndarray, variance: np.ndarray, config) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature bounds of the standardised features: the training rows' range, `BOUND_MARGIN` wider each side.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(n, *feature_shape)]
+        The training rows the normalisation was fitted on.
+    mean, variance : np.ndarray
+        `fit_normalization` of ``X``.
+
+    Returns
+    -------
+    low, high : np.ndarray [shape=mean.shape, dtype=float32]
+        A model clips ``(x - mean) / sqrt(variance)`` to these (`ser_keras.models.layers.Bounded`).
+    """
+    axes = (0, 2) if config.kind_spec.layout == "image" else tuple(range(X.ndim - 1))
+    shape = [1] * X.ndim
+    feature_axis = 1 if config.kind_spec.layout == "image" else X.ndim - 1
+    shape[feature_axis] = -1
+    scale = np.sqrt(np.asarray(variance, dtype=np.float64)).reshape(shape)
+    z_low = ((X.min(axis=axes, keepdims=True) - np.asarray(mean, np.float64).reshape(shape)) / scale).reshape(-1)
+    z_high = ((X.max(axis=axes, keepdims=True) - np.asarray(mean, np.float64).reshape(shape)) / scale).reshape(-1)
+    return (z_low - BOUND_MARGIN).astype(np.float32), (z_high + BOUND_MARGIN).astype(np.float32)
+
+
 def speaker_rows(fs: FeatureSet, speakers: list[str], gender: str) -> Part:
     """The original (non-augmented) rows of ``speakers`` in a cross-validation feature set."""
     rows = fs.manifest

@@ -591,12 +591,29 @@ def voice_block(frames, power, f0, transform, config: FeatureConfig):
     emphasised = tf.concat(
         [x[:, :1], x[:, 1:] - voice.PRE_EMPHASIS * x[:, :-1], -voice.PRE_EMPHASIS * x[:, -1:]], axis=1
     )  # (t, n_fft + 1)
-    lpc_acf = tf.stack(
-        [tf.reduce_sum(emphasised[:, : n_fft + 1 - k] * emphasised[:, k:], axis=1) for k in range(order + 1)], axis=1
-    )
-    formants = lpc_formants(lpc_acf, order=order, sr=sr)  # (t, 3), NaN where missing
+    lpc_acf = tf.stack([_blocked_sum(emphasised[:, : n_fft + 1 - k] * emphasised[:, k:]) for k in range(order + 1)], 1)
+    formants, found = lpc_formants(lpc_acf, order=order, sr=sr)  # (t, 3) each
     rows = tf.concat([hnr[:, None], tf.math.log(formants), alpha_ratio[:, None], hammarberg[:, None]], axis=1)
-    return _fill_missing(rows)
+    always = tf.zeros_like(found[:, :1])  # HNR, alpha ratio and Hammarberg index are never missing
+    return _fill_missing(rows, tf.concat([always, ~found, always, always], axis=1))
+
+
+#: `_blocked_sum` adds this many terms at a time, then the block sums.
+SUM_BLOCK = 32
+
+
+def _blocked_sum(x):
+    """``reduce_sum`` over the last axis of ``(t, n)`` in blocks of `SUM_BLOCK`, then over the blocks.
+
+    LiteRT's kernels add a row's terms one after another, so a float32 sum of ``n`` terms is off by up to
+    about ``n`` roundings; in blocks it is off by about ``SUM_BLOCK + n / SUM_BLOCK``.
+    """
+    import tensorflow as tf
+
+    n = int(x.shape[-1])
+    blocks = -(-n // SUM_BLOCK)
+    padded = tf.pad(x, [[0, 0], [0, blocks * SUM_BLOCK - n]])
+    return tf.reduce_sum(tf.reduce_sum(tf.reshape(padded, [-1, blocks, SUM_BLOCK]), axis=2), axis=1)
 
 
 def _db_ratio(x, floor):
@@ -605,8 +622,27 @@ def _db_ratio(x, floor):
     return 10.0 * tf.math.log(x + floor) / np.log(10.0)
 
 
+#: Stands for "no such formant" (Hz) in the graph form.  Not inf or NaN: a delegate's kernels need not keep
+#: those through a select, a minimum or a sort (XNNPACK on AVX2 turned the inf of a missing F3 into a number).
+NO_FORMANT = 1e6
+#: Sorts a missing value after every real one in `_fill_missing` (a log frequency or a level in dB is far below).
+MISSING_LAST = 1e9
+
+
 def lpc_formants(autocorrelation, *, order: int, sr: int, n_formants: int = 3):
-    """`ser_keras.features.voice.lpc_formants` in float32 ops: ``(t, order + 1)`` -> ``(t, n_formants)``."""
+    """`ser_keras.features.voice.lpc_formants` in float32 ops, with finite values only.
+
+    Parameters
+    ----------
+    autocorrelation : tf.Tensor [shape=(t, order + 1)]
+    order, sr, n_formants : int
+
+    Returns
+    -------
+    formants : tf.Tensor [shape=(t, n_formants)]
+        In Hz, ascending; 1 where ``found`` is false (the NumPy path's NaN).
+    found : tf.Tensor [shape=(t, n_formants), dtype=bool]
+    """
     import tensorflow as tf
 
     r = autocorrelation
@@ -624,22 +660,23 @@ def lpc_formants(autocorrelation, *, order: int, sr: int, n_formants: int = 3):
     is_peak = (centre > left) & (centre >= right)
     curvature = tf.where(is_peak, left - 2.0 * centre + right, 1.0)
     grid = voice.formant_grid()[1:-1].astype(np.float32)
-    frequency = tf.where(is_peak, grid + voice.FORMANT_STEP * 0.5 * (left - right) / curvature, np.inf)
+    shift = tf.clip_by_value(0.5 * (left - right) / curvature, -0.5, 0.5)  # |shift| <= 1/2 at a peak: rounding aside
+    frequency = tf.where(is_peak, grid + voice.FORMANT_STEP * shift, NO_FORMANT)
     lowest = -tf.math.top_k(-frequency, n_formants).values  # ascending
-    has_energy = (r[:, 0] > 1e-10)[:, None]
-    return tf.where(has_energy & (lowest < np.inf), lowest, np.nan)
+    found = (r[:, 0] > 1e-10)[:, None] & (lowest < NO_FORMANT / 2)
+    return tf.where(found, lowest, 1.0), found
 
 
-def _fill_missing(rows):
-    """Each column's NaNs replaced by the median of its other values (0 where it has none): ``(t, d)``.
+def _fill_missing(rows, missing):
+    """Each column's missing values replaced by the median of its other values (0 where it has none): ``(t, d)``.
 
-    One sort for every column, the NaNs last (as +inf), and the median read at each column's count.
+    One sort for every column, the missing values last (as `MISSING_LAST`), and the median read at
+    each column's count.  ``missing`` ``(t, d)`` bool marks them (the NumPy path's NaNs).
     """
     import tensorflow as tf
 
-    missing = tf.math.is_nan(rows)
     count = tf.reduce_sum(tf.cast(~missing, tf.int32), axis=0)  # (d,)
-    ordered = -tf.math.top_k(-tf.transpose(tf.where(missing, np.inf, rows)), tf.shape(rows)[0]).values  # (d, t)
+    ordered = -tf.math.top_k(-tf.transpose(tf.where(missing, MISSING_LAST, rows)), tf.shape(rows)[0]).values  # (d, t)
     position = 0.5 * tf.cast(tf.maximum(count - 1, 0), tf.float32)
     below = tf.cast(tf.math.floor(position), tf.int32)
     above = tf.minimum(below + 1, tf.maximum(count - 1, 0))

@@ -95,7 +95,7 @@ def voice_descriptors(y: np.ndarray, f0: np.ndarray, frames: np.ndarray, *, conf
 #: The LPC envelope is searched for formant peaks on this grid (Hz): `FORMANT_RANGE` in steps of `FORMANT_STEP`.
 FORMANT_STEP = 10.0
 #: A tiny ridge on the zero lag keeps near-silent frames well posed (white-noise correction).
-LPC_RIDGE = 1e-9
+LPC_RIDGE = 1e-3
 
 
 def formant_grid() -> np.ndarray:
@@ -168,7 +168,7 @@ def lpc_formants(autocorrelation: np.ndarray, *, order: int, sr: int, n_formants
     left, centre, right = log_envelope[:, :-2], log_envelope[:, 1:-1], log_envelope[:, 2:]
     is_peak = (centre > left) & (centre >= right)
     curvature = left - 2.0 * centre + right
-    shift = np.where(is_peak, 0.5 * (left - right) / np.where(is_peak, curvature, 1.0), 0.0)
+    shift = np.clip(np.where(is_peak, 0.5 * (left - right) / np.where(is_peak, curvature, 1.0), 0.0), -0.5, 0.5)
     frequency = np.where(is_peak, formant_grid()[1:-1] + FORMANT_STEP * shift, np.inf)
     frequency = np.sort(frequency, axis=1)[:, :n_formants]
     formants[frames] = np.where(np.isfinite(frequency), frequency, np.nan)

@@ -52,7 +52,7 @@ def knn(options):
     return KNeighborsClassifier(n_neighbors=5, algorithm="brute")  # no search tree: a loaded one cannot be checked
 
 
-def logistic_to_keras(pipeline, *, n_labels: int):
+def logistic_to_keras(pipeline, *, n_labels: int, bounds=None):
     """The Keras model equal to a fitted ``StandardScaler [-> column weights] -> LogisticRegression`` pipeline.
 
     Multinomial logistic regression is a z-score followed by a softmax of an affine map, so
@@ -60,6 +60,9 @@ def logistic_to_keras(pipeline, *, n_labels: int):
     (the coefficients, times the `group_weights` when the pipeline has them, and the
     intercepts), with zero-probability columns for labels the fit never saw.  Its
     probabilities equal ``pipeline.predict_proba`` to float32 precision.
+
+    ``bounds`` ``(low, high)``, each ``(n_features,)``, clips the z-scores first
+    (`ser_keras.models.layers.Bounded`): the model then equals the pipeline on rows inside them.
 
     Returns
     -------
@@ -78,6 +81,10 @@ def logistic_to_keras(pipeline, *, n_labels: int):
     x = keras.layers.Normalization(
         mean=scaler.mean_.astype(np.float32), variance=np.square(scaler.scale_).astype(np.float32), name="normalize"
     )(inputs)
+    if bounds is not None:  # (low, high) of the standardised features (`ser_keras.extraction.parts.fit_bounds`)
+        from .layers import Bounded
+
+        x = Bounded(*bounds, name="bounded")(x)
     dense = keras.layers.Dense(n_labels, activation="softmax", name="emotion")
     outputs = dense(x)
     dense.set_weights([kernel, bias])

@@ -19,8 +19,9 @@ BN_MOMENTUM = 0.9
 
 
 def _input(input_shape: Sequence[int], normalization, *, axis: int = -1, log_columns: tuple[int, int] | None = None):
-    """The named input, the `LogCompress` of ``log_columns`` (raw power columns) and the
-    train-fitted z-score layer ``normalize``, each when given."""
+    """The named input, the `LogCompress` of ``log_columns`` (raw power columns), the
+    train-fitted z-score layer ``normalize`` and, when ``normalization`` is ``(mean, variance,
+    low, high)``, the `ser_keras.models.layers.Bounded` clip of its output, each when given."""
     import keras
 
     inputs = keras.Input(shape=tuple(input_shape), name="features")
@@ -30,8 +31,12 @@ def _input(input_shape: Sequence[int], normalization, *, axis: int = -1, log_col
 
         x = LogCompress(*log_columns, name="log_power")(x)
     if normalization is not None:
-        mean, variance = (np.asarray(v, dtype=np.float32) for v in normalization)
+        mean, variance, *bounds = (np.asarray(v, dtype=np.float32) for v in normalization)
         x = keras.layers.Normalization(axis=axis, mean=mean, variance=variance, name="normalize")(x)
+        if bounds:  # (low, high): the training range of each standardised feature, with a margin
+            from .layers import Bounded
+
+            x = Bounded(*bounds, axis=axis, name="bounded")(x)
     return inputs, x
 
 

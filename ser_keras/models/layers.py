@@ -23,6 +23,40 @@ BACKBONE_CONVENTION = {
 
 
 @keras.saving.register_keras_serializable(package="ser_keras")
+class Bounded(keras.layers.Layer):
+    """Clip standardised features to the bounds fitted on the training rows (`ser_keras.extraction.parts.fit_bounds`).
+
+    One column far outside anything the model was trained on (a feature a runtime computed
+    wrongly, a recording unlike the corpus) then moves the answer no more than the most
+    extreme training value of that column does.
+
+    Parameters
+    ----------
+    low, high : list of float
+        Per feature, ``(n_features,)``.
+    axis : int
+        The axis of the input the features lie along (as ``keras.layers.Normalization``'s).
+    """
+
+    def __init__(self, low, high, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.low, self.high, self.axis = [float(v) for v in low], [float(v) for v in high], int(axis)
+
+    def call(self, inputs):
+        shape = [1] * len(inputs.shape)
+        shape[self.axis] = len(self.low)
+        low = ops.reshape(ops.convert_to_tensor(self.low, dtype=inputs.dtype), shape)
+        high = ops.reshape(ops.convert_to_tensor(self.high, dtype=inputs.dtype), shape)
+        return ops.minimum(ops.maximum(inputs, low), high)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "low": self.low, "high": self.high, "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package="ser_keras")
 class MinMaxScale(keras.layers.Layer):
     """Scale each example to ``[0, 1]`` by its own minimum and maximum.
 

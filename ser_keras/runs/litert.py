@@ -122,11 +122,12 @@ def _index_problem(data: bytes) -> str | None:
     return None
 
 
-def signature_runner(path: Path, signature: str, *, num_threads: int = 1):
+def signature_runner(path: Path, signature: str, *, num_threads: int = 1, reference_kernels: bool = False):
     """The ``signature`` of a LiteRT file, run by ``ai-edge-litert`` (no TensorFlow).
 
     The file is read and its indices checked (`check_flatbuffer`) before the interpreter is
-    built from those bytes.
+    built from those bytes.  ``reference_kernels``: LiteRT's built-in kernels without its
+    default delegate (XNNPACK), whose kernels depend on the CPU's instruction set.
 
     Raises
     ------
@@ -144,7 +145,12 @@ def signature_runner(path: Path, signature: str, *, num_threads: int = 1):
     content = check_flatbuffer(path)
     try:  # the runtime announces its CPU delegate on file descriptor 2: drop that line, keep any other
         with filtered_native_stderr((*NOISE, "Created TensorFlow Lite XNNPACK delegate")):
-            interpreter = Interpreter(model_content=content, num_threads=num_threads)
+            kernels = {}
+            if reference_kernels:
+                from ai_edge_litert.interpreter import OpResolverType
+
+                kernels["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            interpreter = Interpreter(model_content=content, num_threads=num_threads, **kernels)
             interpreter.allocate_tensors()  # where the delegate is applied
             return interpreter.get_signature_runner(signature)
     except (ValueError, RuntimeError) as exc:
@@ -209,11 +215,15 @@ class WaveformModel:
         ``RUN/waveform.tflite`` of a global run (signature ``serve_padded``).
     num_threads : int
         Interpreter threads.
+    reference_kernels : bool
+        Run LiteRT's reference kernels instead of its default delegate (`signature_runner`).
     """
 
-    def __init__(self, path: str | os.PathLike, *, num_threads: int = 1):
+    def __init__(self, path: str | os.PathLike, *, num_threads: int = 1, reference_kernels: bool = False):
         self.path = Path(path)
-        self._runner = signature_runner(self.path, WAVEFORM_SIGNATURES[0], num_threads=num_threads)
+        self._runner = signature_runner(
+            self.path, WAVEFORM_SIGNATURES[0], num_threads=num_threads, reference_kernels=reference_kernels
+        )
         inputs, outputs = self._runner.get_input_details(), self._runner.get_output_details()
         expected = {"waveform": np.float32, "samples": np.int32}
         if set(inputs) != set(expected) or any(inputs[name]["dtype"] != dtype for name, dtype in expected.items()):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..extraction.parts import BOUND_MARGIN, fit_bounds
 from ..features.fusion_kind import fusion_blocks
 from ..models.baselines import logistic_to_keras
-from ..runs.inference import sklearn_probabilities
 from .fit_keras import train_keras
 from .fit_sklearn import fit_pipeline
 
@@ -42,31 +42,31 @@ def fit_fusion(fs, X_train, y_train, X_val, y_val, options, run_dir, strategy, p
         return X[:, :n_utterance], X[:, n_utterance:].reshape(len(X), *frame_shape)
 
     (U_train, F_train), (U_val, F_val) = split(X_train), split(X_val)
-    pipeline = fit_pipeline(
-        UTTERANCE_MODEL,
-        np.concatenate([U_train, U_val]),
-        np.concatenate([y_train, y_val]),
-        options,
-        utterance,
-    )
+    U_fit = np.concatenate([U_train, U_val])
+    pipeline = fit_pipeline(UTTERANCE_MODEL, U_fit, np.concatenate([y_train, y_val]), options, utterance)
+    scaler = pipeline[0]
+    bounds = fit_bounds(U_fit, scaler.mean_, np.square(scaler.scale_), utterance)
     frame_model, history, extra = train_keras(
         FRAME_MODEL, frames, fs.labels, F_train, y_train, F_val, y_val, options, run_dir, strategy, progress
     )
     model = combine(
-        logistic_to_keras(pipeline, n_labels=len(fs.labels)),
+        logistic_to_keras(pipeline, n_labels=len(fs.labels), bounds=bounds),
         frame_model,
         n_utterance=n_utterance,
         frame_shape=frame_shape,
         weight=FRAME_WEIGHT,
     )
     extra["fusion"] = {
-        "utterance_model": f"{UTTERANCE_MODEL} on the functionals, fitted on train + val",
+        "utterance_model": f"{UTTERANCE_MODEL} on the functionals, fitted on train + val; its z-scores clipped to "
+        f"their range there widened by {BOUND_MARGIN:g} sd",
         "frame_model": f"{FRAME_MODEL} on the lld frames",
         "frame_weight": FRAME_WEIGHT,
     }
     if options.select == "last":
         return model, history, extra, None
     twin = fit_pipeline(UTTERANCE_MODEL, U_train, y_train, options, utterance)
-    val_probabilities = (1.0 - FRAME_WEIGHT) * sklearn_probabilities(twin, U_val, n_labels=len(fs.labels))
+    twin_bounds = fit_bounds(U_train, twin[0].mean_, np.square(twin[0].scale_), utterance)
+    twin_model = logistic_to_keras(twin, n_labels=len(fs.labels), bounds=twin_bounds)  # bounded as the model is
+    val_probabilities = (1.0 - FRAME_WEIGHT) * twin_model.predict(U_val, batch_size=256, verbose=0)
     val_probabilities += FRAME_WEIGHT * frame_model.predict(F_val, batch_size=256, verbose=0)
     return model, history, extra, val_probabilities

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..extraction.parts import fit_normalization
+from ..extraction.parts import BOUND_MARGIN, fit_bounds, fit_normalization
 from ..files import write_csv
 from ..layout import HISTORY_FILE, LOGS_DIR
 from ..models import get_spec
@@ -87,7 +87,8 @@ def train_keras(model_name, config, labels, X_train, y_train, X_val, y_val, opti
 
             build_options["log_columns"] = power_columns(config)
             X_fit = log_compress(X_train, *build_options["log_columns"])
-        build_options["normalization"] = fit_normalization(X_fit, config)
+        mean, variance = fit_normalization(X_fit, config)
+        build_options["normalization"] = (mean, variance, *fit_bounds(X_fit, mean, variance, config))
     if model_name == "cnn_lstm":
         build_options["mel_input"] = config.kind_spec.layout == "image"
     spec = get_spec(model_name)
@@ -164,7 +165,8 @@ def train_keras(model_name, config, labels, X_train, y_train, X_val, y_val, opti
         "normalization": (
             "per-image min-max to [0, 1], then a z-score fitted on the training rows, inside the model"
             if transfer
-            else "z-score per feature (per mel band for mel), fitted on the training rows, inside the model"
+            else "z-score per feature (per mel band for mel), fitted on the training rows, then clipped to their range "
+            f"widened by {BOUND_MARGIN:g} sd, inside the model"
         ),
         "fitted_on": "train" if held_out else "train + val (--select last: no epoch is chosen on val)",
     }
