@@ -1,6 +1,6 @@
 """Does every runtime give the answers of the run's feature path, clip by clip?
 
-    python bench/agreement.py RUN DIR [DIR ...] [--cpu Haswell,Nehalem] [--browser 10] [--csv out.csv]
+    python bench/agreement.py RUN DIR [DIR ...] [--cpu Haswell,Nehalem] [--browser 10] [--every N] [--csv out.csv]
 
 For each audio file under the folders, the run's probabilities by
 
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--cpu", default="", help="comma-separated qemu CPU models to emulate (e.g. Haswell,Nehalem)")
     parser.add_argument("--browser", type=int, default=0, help="clips scored by LiteRT.js in headless Chromium")
+    parser.add_argument("--every", type=int, default=1, help="every Nth file of the sorted list")
     parser.add_argument("--limit", type=int, default=0, help="at most this many files (0: all)")
     parser.add_argument("--csv", type=Path, help="per-clip gaps to this CSV")
     parser.add_argument("--litert-child", nargs=5, help=argparse.SUPPRESS)
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sidecar = read_sidecar(args.run)
     config = FeatureConfig.from_dict(sidecar["features"])
-    files = [str(p) for p in expand_paths(args.folders)]
+    files = [str(p) for p in expand_paths(args.folders)][:: args.every]
     files = files[: args.limit] if args.limit else files
     clips = [load(path, sr=config.sr) for path in files]
     windows = [segments(y, config=config) for y in clips]

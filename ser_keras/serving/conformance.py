@@ -27,14 +27,24 @@ TOLERANCE = 1e-4
 KIT_SEED = 20260
 
 
+#: Voices beyond the demo emotions, each pushing one block of the features to where rounding matters most:
+#: a breathy voice (HNR, voicing decisions), a high-pitched one (YIN's short lags, formants above harmonics) and
+#: one 40 dB below full scale (trimming and level thresholds).
+EXTRA_VOICES = {"breathy": {"breath": 0.6, "jitter": 0.02}, "high": {"f0": 380.0, "formant_scale": 1.25}, "quiet": {}}
+#: The peak of ``voice_quiet.wav`` (-40 dBFS).
+QUIET_PEAK = 0.01
+
+
 def reference_clips(*, sr: int, shortest: float) -> dict[str, np.ndarray]:
-    """Synthetic reference clips at ``sr``: one per demo emotion, and one ``shortest`` seconds long.
+    """Synthetic reference clips at ``sr``: one per demo emotion, the `EXTRA_VOICES`, and one ``shortest`` s long.
 
     Returns
     -------
     clips : dict of str -> np.ndarray [shape=(n,), dtype=float32]
-        Named ``voice_<emotion>.wav`` and ``short.wav``; peaks below 1.
+        Named ``voice_<emotion>.wav``, ``voice_<extra>.wav`` and ``short.wav``; peaks below 1.
     """
+    import dataclasses
+
     from ..data.demo import DEMO_EMOTIONS, speaker_traits, synthesize, utterance_voice
 
     clips = {}
@@ -42,6 +52,13 @@ def reference_clips(*, sr: int, shortest: float) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([KIT_SEED, i])
         voice = utterance_voice(emotion, strong=True, traits=speaker_traits(1 + i % 2, seed=KIT_SEED), rng=rng)
         clips[f"voice_{emotion}.wav"] = synthesize(voice, "01", rng=rng, sr=sr)
+    for j, (name, changes) in enumerate(EXTRA_VOICES.items()):
+        rng = np.random.default_rng([KIT_SEED, 100 + j])
+        voice = utterance_voice("neutral", strong=False, traits=speaker_traits(2, seed=KIT_SEED), rng=rng)
+        y = synthesize(dataclasses.replace(voice, **changes), "02", rng=rng, sr=sr)
+        if name == "quiet":
+            y = (y * (QUIET_PEAK / np.max(np.abs(y)))).astype(np.float32)
+        clips[f"voice_{name}.wav"] = y
     long_one = clips[f"voice_{next(iter(DEMO_EMOTIONS))}.wav"]
     start = int(np.argmax(np.abs(long_one)))  # centred on the loudest sample: sound, not silence
     n = max(int(round(shortest * sr)), 1)
@@ -86,8 +103,12 @@ def write_conformance_kit(run_dir: str | os.PathLike) -> Path:
     return atomic_write_json(folder / EXPECTED_FILE, manifest)
 
 
-def check_conformance(run_dir: str | os.PathLike, model_file: str | os.PathLike | None = None) -> float:
+def check_conformance(
+    run_dir: str | os.PathLike, model_file: str | os.PathLike | None = None, *, reference_kernels: bool = False
+) -> float:
     """The largest probability difference between a ``waveform.tflite`` and the kit's expected answers.
+
+    ``reference_kernels``: run LiteRT's reference kernels instead of its default delegate.
 
     Raises
     ------
@@ -102,7 +123,7 @@ def check_conformance(run_dir: str | os.PathLike, model_file: str | os.PathLike 
 
     folder = Path(run_dir) / CONFORMANCE_DIR
     manifest = read_json(folder / EXPECTED_FILE, what="conformance manifest")
-    model = WaveformModel(model_file or Path(run_dir) / WAVEFORM_FILE)
+    model = WaveformModel(model_file or Path(run_dir) / WAVEFORM_FILE, reference_kernels=reference_kernels)
     gap = 0.0
     for entry in manifest["clips"]:
         y, sr = sf.read(folder / entry["file"], dtype="float32")

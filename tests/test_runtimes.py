@@ -1,0 +1,55 @@
+"""The exported audio-in file answers as the feature path does on real speech, under LiteRT's default delegate
+(XNNPACK) and its reference kernels, and under the instruction sets of other x86-64 processors (emulated by
+qemu-user, which shows XNNPACK another CPU: the kernels it picks are those that processor would run)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ser_keras.layout import PRETRAINED_RUN
+
+from conftest import RAVDESS_DIR
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "agreement.py"
+#: AVX2 and FMA without AVX-512 (where XNNPACK once turned a missing formant's inf into a number), and SSE4.2 only.
+EMULATED = ("Haswell", "Nehalem")
+HAS_QEMU = shutil.which("qemu-x86_64") is not None
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.shared_data,
+    pytest.mark.skipif(not RAVDESS_DIR.is_dir(), reason="needs ../shared/data/ravdess"),
+]
+
+
+def agreement(run: Path, *options: str) -> dict:
+    """`bench/agreement.py` on every 16th RAVDESS file (60 clips, all 16 actors): its rows, by runtime."""
+    cpus = ",".join(EMULATED) if HAS_QEMU and sys.platform == "linux" else ""
+    command = [sys.executable, str(BENCH), str(run), str(RAVDESS_DIR), "--every", "16", "--cpu", cpus, *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(row["clips"] == 60 for row in rows.values()), rows
+    if cpus:  # .ci/run installs qemu-user: there these rows are always measured
+        assert {f"xnnpack@{cpu}" for cpu in EMULATED} <= set(rows), rows
+    return rows
+
+
+def test_a_runs_waveform_file_equals_its_feature_path_on_every_kernel_set(fusion_run):
+    rows = agreement(fusion_run)
+    assert {"reference", "xnnpack", "savedmodel"} <= set(rows)  # against the feature path (NumPy + model)
+    for name, row in rows.items():
+        assert row["argmax_agree_decided"] == 1.0 and row["within_1e-3"] == 1.0, (name, row)
+
+
+def test_the_shipped_model_answers_alike_under_every_kernel_set():
+    rows = agreement(PRETRAINED_RUN)  # its folder holds waveform.tflite alone: the reference kernels are the baseline
+    assert "xnnpack" in rows
+    for name, row in rows.items():
+        assert row["argmax_agree_decided"] == 1.0 and row["within_1e-3"] == 1.0, (name, row)
