@@ -4,7 +4,9 @@ After eGeMAPS (Eyben et al. 2016): per analysis frame, the harmonics-to-noise ra
 the first three formants (LPC) and the alpha ratio and Hammarberg index of the spectrum
 (`VOICE_ROWS`), from one zero-padded FFT per frame (`voice_descriptors`).  They have no
 librosa counterpart; their tests check them on a synthetic vowel of known formants and
-on tones of known level ratio.
+on tones of known level ratio.  Their graph form (`voice_block_graph`, for the exported
+``waveform.tflite``) follows the NumPy form below, one definition in two arithmetics; TensorFlow
+is imported only when it runs.
 """
 
 from __future__ import annotations
@@ -183,3 +185,159 @@ def _fill_missing(rows: np.ndarray) -> np.ndarray:
     counts = (~missing).sum(axis=1, keepdims=True)
     median = np.nanmedian(np.where(counts > 0, rows, 0.0), axis=1, keepdims=True)
     return np.where(missing, median, rows)
+
+
+# --- the graph form: the same arithmetic in float32 TensorFlow ops (`ser_keras.features.utterance_graph`) ---
+
+
+def voice_block_graph(frames, power, f0, transform, config, *, hnr_lags: tuple[int, int]):
+    """`voice_descriptors` of the chosen frames in float32 TensorFlow ops: ``(t, len(VOICE_ROWS))``.
+
+    Parameters
+    ----------
+    frames : tf.Tensor [shape=(t, n_fft)]
+        The chosen (voiced) analysis frames, bare.
+    power : tf.Tensor [shape=(t, n_fft + 1)]
+        Their Hann-windowed power spectra at ``2 n_fft`` points (`doubled_spectra`).
+    f0 : tf.Tensor [shape=(t,)]
+        Their YIN pitch (Hz).
+    transform : tf.Tensor
+        ``ser_keras.features.utterance_graph.drop_transform`` of ``config``: spectra -> ``r(0) - r(lag)``.
+    config : FeatureConfig
+    hnr_lags : (int, int)
+        The pitch periods (samples) HNR centres on (``utterance_graph.hnr_lag_bounds``).
+    """
+    import tensorflow as tf
+
+    from ..signal.spectral import hann_window
+
+    sr, n_fft = config.sr, config.n_fft
+    window = hann_window(n_fft).astype(np.float64)
+    freqs = np.linspace(0.0, sr / 2, n_fft + 1)
+
+    # the autocorrelation at the pitch period +-2 lags, as r(0) - drop
+    low, high = hnr_lags
+    window_acf = np.fft.irfft(np.abs(np.fft.rfft(window, n=2 * n_fft)) ** 2)
+    lags = tf.clip_by_value(tf.cast(tf.round(sr / f0), tf.int32), low, high)[:, None] + np.arange(-2, 3)
+    drops = tf.linalg.matmul(power, transform)  # (t, longest + 1)
+    bins = np.arange(n_fft + 1)
+    weight = (np.where((bins == 0) | (bins == n_fft), 1.0, 2.0) / (2 * n_fft)).astype(np.float32)
+    acf0 = tf.reduce_sum(power * weight, axis=1, keepdims=True)
+    acf = acf0 - tf.gather(drops, lags, axis=1, batch_dims=1)  # (t, 5)
+    normalised = acf / tf.maximum(acf0, 1e-20) / tf.gather((window_acf / window_acf[0]).astype(np.float32), lags)
+    peak = tf.clip_by_value(tf.reduce_max(normalised, axis=1), 1e-4, 1.0 - 1e-4)
+    hnr = 10.0 * tf.math.log(peak / (1.0 - peak)) / np.log(10.0)
+
+    floor = 1e-12
+
+    def band(low_hz, high_hz):  # the bins of [low_hz, high_hz): a run, sliced (a boolean mask is a gather)
+        bins = np.flatnonzero((freqs >= low_hz) & (freqs < high_hz))
+        return power[:, bins[0] : bins[-1] + 1]
+
+    alpha_ratio = _db_ratio(tf.reduce_sum(band(50, 1000), axis=1), floor) - _db_ratio(
+        tf.reduce_sum(band(1000, 5000), axis=1), floor
+    )
+    hammarberg = _db_ratio(tf.reduce_max(band(0, 2000), axis=1), floor) - _db_ratio(
+        tf.reduce_max(band(2000, 5000), axis=1), floor
+    )
+
+    # the autocorrelation of the pre-emphasised frame (the NumPy path's irfft of the emphasised power), summed
+    # in time: ten times closer to float64 than the spectral route, which LPC's conditioning needs
+    order = 2 + sr // 1000
+    x = frames * window.astype(np.float32)
+    emphasised = tf.concat(
+        [x[:, :1], x[:, 1:] - PRE_EMPHASIS * x[:, :-1], -PRE_EMPHASIS * x[:, -1:]], axis=1
+    )  # (t, n_fft + 1)
+    lpc_acf = tf.stack([_blocked_sum(emphasised[:, : n_fft + 1 - k] * emphasised[:, k:]) for k in range(order + 1)], 1)
+    formants, found = lpc_formants_graph(lpc_acf, order=order, sr=sr)  # (t, 3) each
+    rows = tf.concat([hnr[:, None], tf.math.log(formants), alpha_ratio[:, None], hammarberg[:, None]], axis=1)
+    always = tf.zeros_like(found[:, :1])  # HNR, alpha ratio and Hammarberg index are never missing
+    return fill_missing_graph(rows, tf.concat([always, ~found, always, always], axis=1))
+
+
+#: `_blocked_sum` adds this many terms at a time, then the block sums.
+SUM_BLOCK = 32
+
+
+def _blocked_sum(x):
+    """``reduce_sum`` over the last axis of ``(t, n)`` in blocks of `SUM_BLOCK`, then over the blocks.
+
+    LiteRT's kernels add a row's terms one after another, so a float32 sum of ``n`` terms is off by up to
+    about ``n`` roundings; in blocks it is off by about ``SUM_BLOCK + n / SUM_BLOCK``.
+    """
+    import tensorflow as tf
+
+    n = int(x.shape[-1])
+    blocks = -(-n // SUM_BLOCK)
+    padded = tf.pad(x, [[0, 0], [0, blocks * SUM_BLOCK - n]])
+    return tf.reduce_sum(tf.reduce_sum(tf.reshape(padded, [-1, blocks, SUM_BLOCK]), axis=2), axis=1)
+
+
+def _db_ratio(x, floor):
+    import tensorflow as tf
+
+    return 10.0 * tf.math.log(x + floor) / np.log(10.0)
+
+
+#: Stands for "no such formant" (Hz) in the graph form.  Not inf or NaN: a delegate's kernels need not keep
+#: those through a select, a minimum or a sort (XNNPACK on AVX2 turned the inf of a missing F3 into a number).
+NO_FORMANT = 1e6
+#: Sorts a missing value after every real one in `fill_missing_graph` (a log frequency or a level in dB is far below).
+MISSING_LAST = 1e9
+
+
+def lpc_formants_graph(autocorrelation, *, order: int, sr: int, n_formants: int = 3):
+    """`lpc_formants` in float32 TensorFlow ops, with finite values only.
+
+    Parameters
+    ----------
+    autocorrelation : tf.Tensor [shape=(t, order + 1)]
+    order, sr, n_formants : int
+
+    Returns
+    -------
+    formants : tf.Tensor [shape=(t, n_formants)]
+        In Hz, ascending; 1 where ``found`` is false (the NumPy path's NaN).
+    found : tf.Tensor [shape=(t, n_formants), dtype=bool]
+    """
+    import tensorflow as tf
+
+    r = autocorrelation
+    a = [tf.ones_like(r[:, 0])] + [tf.zeros_like(r[:, 0])] * order
+    error = r[:, 0] * (1.0 + LPC_RIDGE)
+    for i in range(1, order + 1):  # Levinson-Durbin, unrolled: frame by frame as the NumPy path sums
+        k = -tf.add_n([a[j] * r[:, i - j] for j in range(i)]) / error
+        a = [a[0]] + [a[j] + k * a[i - j] for j in range(1, i + 1)] + a[i + 1 :]
+        error = error * (1.0 - k * k)
+    coefficients = tf.stack(a, axis=1)
+    cos, sin = (m.astype(np.float32) for m in envelope_basis(order=order, sr=sr))
+    real, imaginary = tf.linalg.matmul(coefficients, cos), tf.linalg.matmul(coefficients, sin)
+    log_envelope = -tf.math.log(tf.maximum(tf.math.square(real) + tf.math.square(imaginary), 1e-30))
+    left, centre, right = log_envelope[:, :-2], log_envelope[:, 1:-1], log_envelope[:, 2:]
+    is_peak = (centre > left) & (centre >= right)
+    curvature = tf.where(is_peak, left - 2.0 * centre + right, 1.0)
+    grid = formant_grid()[1:-1].astype(np.float32)
+    shift = tf.clip_by_value(0.5 * (left - right) / curvature, -0.5, 0.5)  # |shift| <= 1/2 at a peak: rounding aside
+    frequency = tf.where(is_peak, grid + FORMANT_STEP * shift, NO_FORMANT)
+    lowest = -tf.math.top_k(-frequency, n_formants).values  # ascending
+    found = (r[:, 0] > 1e-10)[:, None] & (lowest < NO_FORMANT / 2)
+    return tf.where(found, lowest, 1.0), found
+
+
+def fill_missing_graph(rows, missing):
+    """Each column's missing values replaced by the median of its other values (0 where it has none): ``(t, d)``.
+
+    One sort for every column, the missing values last (as `MISSING_LAST`), and the median read at
+    each column's count.  ``missing`` ``(t, d)`` bool marks them (`_fill_missing`'s NaNs).
+    """
+    import tensorflow as tf
+
+    count = tf.reduce_sum(tf.cast(~missing, tf.int32), axis=0)  # (d,)
+    ordered = -tf.math.top_k(-tf.transpose(tf.where(missing, MISSING_LAST, rows)), tf.shape(rows)[0]).values  # (d, t)
+    position = 0.5 * tf.cast(tf.maximum(count - 1, 0), tf.float32)
+    below = tf.cast(tf.math.floor(position), tf.int32)
+    above = tf.minimum(below + 1, tf.maximum(count - 1, 0))
+    low = tf.gather(ordered, below[:, None], axis=1, batch_dims=1)[:, 0]
+    high = tf.gather(ordered, above[:, None], axis=1, batch_dims=1)[:, 0]
+    median = tf.where(count > 0, low + (high - low) * (position - tf.cast(below, tf.float32)), 0.0)
+    return tf.where(missing, median, rows)
