@@ -69,3 +69,17 @@ def test_predict_cli_names_what_it_could_not_use(tmp_path, capsys):
     assert "missing.wav: not found" in captured.out and "could not be scored" in captured.err
     with pytest.raises(SystemExit):
         main(["predict"])  # nothing to score
+
+
+def test_readme_and_the_card_quote_the_shipped_models_own_threshold_temperature_and_test_figure():
+    from pathlib import Path
+
+    sidecar = json.loads((PRETRAINED_RUN / "run.json").read_text())
+    report = json.loads((PRETRAINED_RUN / "report.json").read_text())
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    card = (PRETRAINED_RUN / "MODEL_CARD.md").read_text()
+    threshold = f"below {sidecar['calibration']['min_confidence']:.2f}"
+    assert threshold in " ".join(readme.split()) and threshold in card
+    assert f"T = {sidecar['calibration']['temperature']:.2f}" in card
+    assert f"UA {report['unweighted_accuracy']:.3f} on their {report['n_test']} clips" in card
+    assert sidecar["package_version"] == __import__("ser_keras").__version__
