@@ -363,3 +363,12 @@ def test_frame_energies_equal_librosas_without_its_copies():
         y = rng.normal(0, 0.1, n).astype(np.float32)
         expected = librosa.feature.rms(y=y, frame_length=2048, hop_length=512)[0]
         np.testing.assert_allclose(frame_rms(y, frame_length=2048, hop_length=512, block=4096), expected, atol=1e-6)
+
+
+def test_non_finite_probabilities_from_any_model_are_an_error_not_an_answer():
+    from ser_keras.serving.predict import Predictor
+
+    predictor = Predictor.pretrained()
+    for bad in (np.full(8, np.nan), np.r_[np.inf, np.zeros(7)]):
+        with pytest.raises(ParameterError, match="the model gave non-finite probabilities"):
+            predictor._result(bad, "mixed", 1)

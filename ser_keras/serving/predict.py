@@ -413,6 +413,8 @@ class Predictor:
         ]
 
     def _result(self, probabilities: np.ndarray, which: str, n_windows: int) -> dict:
+        if not np.isfinite(probabilities).all():  # a damaged model: never "uncertain" or an arg-max of NaN
+            raise ParameterError(f"{self.models[which].run_dir}: the model gave non-finite probabilities (NaN or inf)")
         best = int(np.argmax(probabilities))
         confidence = float(probabilities[best])
         return {
