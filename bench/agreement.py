@@ -199,41 +199,19 @@ def browser_path(run: Path, clips: list, sr: int, work: Path) -> np.ndarray:
     """``examples/web`` in headless Chromium: each clip uploaded as a float WAV at the model's rate."""
     import soundfile as sf
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from conftest import free_port, headless_chromium, wait_for
+    from conftest import page_with_model
 
-    web = Path(__file__).resolve().parents[1] / "examples" / "web"
-    site = work / "site"
-    (site / "model").mkdir(parents=True)
-    for name in ("index.html", "app.js"):
-        shutil.copy(web / name, site / name)
-    (site / "node_modules").symlink_to(web / "node_modules")
-    shutil.copy(run / "waveform.tflite", site / "model" / "waveform.tflite")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     out = []
-    try:
-        wait_for(f"http://127.0.0.1:{port}/index.html")
-        with headless_chromium(work / "profile") as driver:
-            driver.get(f"http://127.0.0.1:{port}/index.html")
-            wait = WebDriverWait(driver, 120)
-            wait.until(lambda d: d.execute_script("return window.serKerasReady || window.serKerasResult"))
-            for i, y in enumerate(clips):
-                path = work / f"clip{i}.wav"
-                sf.write(path, y, sr, subtype="FLOAT")
-                driver.execute_script("window.serKerasResult = null")
-                driver.find_element(By.ID, "file").send_keys(str(path))
-                result = wait.until(lambda d: d.execute_script("return window.serKerasResult"))
-                out.append(result.get("probabilities", [np.nan]))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with page_with_model((run / "waveform.tflite").read_bytes(), work) as (driver, wait):
+        for i, y in enumerate(clips):
+            path = work / f"clip{i}.wav"
+            sf.write(path, y, sr, subtype="FLOAT")
+            driver.execute_script("window.serKerasResult = null")
+            driver.find_element(By.ID, "file").send_keys(str(path))
+            result = wait.until(lambda d: d.execute_script("return window.serKerasResult"))
+            out.append(result.get("probabilities", [np.nan]))
     return np.asarray(out, dtype=np.float64)
 
 

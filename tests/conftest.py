@@ -359,3 +359,42 @@ def exp_for_softmax(model, subgraph, signature):
     assert model.operatorCodes[softmax.opcodeIndex].builtinCode == 25  # SOFTMAX
     softmax.opcodeIndex = next(i for i, code in enumerate(model.operatorCodes) if code.builtinCode == 47)  # EXP
     softmax.builtinOptionsType, softmax.builtinOptions = 0, None
+
+
+#: The browser example (`page_with_model` serves it).
+WEB = Path(__file__).resolve().parents[1] / "examples" / "web"
+
+
+@contextlib.contextmanager
+def page_with_model(model: bytes, tmp_path: Path):
+    """``examples/web`` served on localhost with ``model`` as its waveform.tflite, in headless Chromium."""
+    import subprocess
+    import sys
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    if not (WEB / "node_modules" / "@litertjs" / "core" / "wasm").is_dir():  # the pinned runtime, from the registry
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, capture_output=True, timeout=600)
+    site = tmp_path / "site"
+    site.mkdir(parents=True)
+    for name in ("index.html", "app.js"):
+        shutil.copy(WEB / name, site / name)
+    (site / "node_modules").symlink_to(WEB / "node_modules")
+    (site / "model").mkdir()
+    (site / "model" / "waveform.tflite").write_bytes(model)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/index.html")
+        with headless_chromium(tmp_path / "profile") as driver:
+            driver.get(f"http://127.0.0.1:{port}/index.html")
+            wait = WebDriverWait(driver, 120)
+            wait.until(lambda d: d.execute_script("return window.serKerasReady || window.serKerasResult"))
+            yield driver, wait
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,12 +1,8 @@
 """``examples/web``: the exported waveform model runs in a browser (LiteRT.js from the npm registry, headless
 Chromium) and gives the Predictor's probabilities on the same clip."""
 
-import contextlib
 import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,16 +13,12 @@ from conftest import (
     HAS_CHROMIUM,
     edited_model,
     exp_for_softmax,
-    free_port,
-    headless_chromium,
+    page_with_model,
     shipped_contract,
     tone,
-    wait_for,
     with_contract,
     write_wav,
 )
-
-WEB = Path(__file__).resolve().parents[1] / "examples" / "web"
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,38 +27,6 @@ pytestmark = [
         reason="needs Debian's chromium and chromium-driver (.ci/run installs them) and npm",
     ),
 ]
-
-
-@contextlib.contextmanager
-def page_with_model(model: bytes, tmp_path: Path):
-    """``examples/web`` served on localhost with ``model`` as its waveform.tflite, in headless Chromium."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    if not (WEB / "node_modules" / "@litertjs" / "core" / "wasm").is_dir():  # the pinned runtime, from the registry
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, capture_output=True, timeout=600)
-    site = tmp_path / "site"
-    site.mkdir(parents=True)
-    for name in ("index.html", "app.js"):
-        shutil.copy(WEB / name, site / name)
-    (site / "node_modules").symlink_to(WEB / "node_modules")
-    (site / "model").mkdir()
-    (site / "model" / "waveform.tflite").write_bytes(model)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/index.html")
-        with headless_chromium(tmp_path / "profile") as driver:
-            driver.get(f"http://127.0.0.1:{port}/index.html")
-            wait = WebDriverWait(driver, 90)
-            wait.until(lambda d: d.execute_script("return window.serKerasReady || window.serKerasResult"))
-            yield driver, wait
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.slow
