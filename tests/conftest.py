@@ -361,6 +361,23 @@ def exp_for_softmax(model, subgraph, signature):
     softmax.builtinOptionsType, softmax.builtinOptions = 0, None
 
 
+@contextlib.contextmanager
+def browser_on(command: list[str], *, ready: str, page: str, profile: Path):
+    """A server started by ``command`` (stopped afterwards), and headless Chromium open on its ``page`` once
+    ``ready`` answers."""
+    import subprocess
+
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(ready)
+        with headless_chromium(profile) as driver:
+            driver.get(page)
+            yield driver
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 #: The browser example (`page_with_model` serves it).
 WEB = Path(__file__).resolve().parents[1] / "examples" / "web"
 
@@ -383,18 +400,9 @@ def page_with_model(model: bytes, tmp_path: Path):
     (site / "model").mkdir()
     (site / "model" / "waveform.tflite").write_bytes(model)
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/index.html")
-        with headless_chromium(tmp_path / "profile") as driver:
-            driver.get(f"http://127.0.0.1:{port}/index.html")
-            wait = WebDriverWait(driver, 120)
-            wait.until(lambda d: d.execute_script("return window.serKerasReady || window.serKerasResult"))
-            yield driver, wait
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)]
+    page = f"http://127.0.0.1:{port}/index.html"
+    with browser_on(command, ready=page, page=page, profile=tmp_path / "profile") as driver:
+        wait = WebDriverWait(driver, 120)
+        wait.until(lambda d: d.execute_script("return window.serKerasReady || window.serKerasResult"))
+        yield driver, wait

@@ -2,7 +2,6 @@
 long recording, read its timeline."""
 
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -15,7 +14,7 @@ from ser_keras.cli.main import main
 from ser_keras.serving.app import decode_upload, timeline_text
 from ser_keras.serving.predict import Predictor
 
-from conftest import HAS_CHROMIUM, free_port, headless_chromium, wait_for
+from conftest import HAS_CHROMIUM, browser_on, free_port
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,36 +42,27 @@ def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp
 
     uploads_before = set(Path(tempfile.gettempdir()).glob("ser-keras-upload-*"))
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ser_keras", "app", str(run_dir), "--models", str(out), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/_stcore/health")
-        with headless_chromium(tmp_path / "profile") as driver:
-            driver.get(f"http://127.0.0.1:{port}/")
-            wait = WebDriverWait(driver, 90)
-            upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input[type='file']"))
-            upload.send_keys(str(clip))
-            heading = wait.until(
-                lambda d: next((e for e in d.find_elements(By.TAG_NAME, "h3") if "Predicted emotion" in e.text), None)
-            )
-            assert heading.text.strip().startswith(f"Predicted emotion: {expected} (")  # then its confidence
-            page = wait.until(
-                lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "By probability" in text and text
-            )
-            report = json.loads((run_dir / "report.json").read_text())
-            assert f"UA {report['unweighted_accuracy']:.3f}" in page and "By probability: " + expected in page
-            assert "Deploy" not in page  # the page is served to users: no developer toolbar
-            assert "Over time" not in page  # a short clip has no timeline
-            driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(long_path))
-            page = wait.until(
-                lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "Timeline: " in text and text
-            )
-            assert "Over time" in page and timeline_text(segments) in page and len(segments) == 4
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    command = [sys.executable, "-m", "ser_keras", "app", str(run_dir), "--models", str(out), "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with browser_on(command, ready=f"{url}/_stcore/health", page=f"{url}/", profile=tmp_path / "profile") as driver:
+        wait = WebDriverWait(driver, 90)
+        upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input[type='file']"))
+        upload.send_keys(str(clip))
+        heading = wait.until(
+            lambda d: next((e for e in d.find_elements(By.TAG_NAME, "h3") if "Predicted emotion" in e.text), None)
+        )
+        assert heading.text.strip().startswith(f"Predicted emotion: {expected} (")  # then its confidence
+        page = wait.until(
+            lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "By probability" in text and text
+        )
+        report = json.loads((run_dir / "report.json").read_text())
+        assert f"UA {report['unweighted_accuracy']:.3f}" in page and "By probability: " + expected in page
+        assert "Deploy" not in page  # the page is served to users: no developer toolbar
+        assert "Over time" not in page  # a short clip has no timeline
+        driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(long_path))
+        page = wait.until(
+            lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "Timeline: " in text and text
+        )
+        assert "Over time" in page and timeline_text(segments) in page and len(segments) == 4
     leftovers = set(Path(tempfile.gettempdir()).glob("ser-keras-upload-*")) - uploads_before
     assert not leftovers  # the upload was decoded in a temporary folder that is gone
