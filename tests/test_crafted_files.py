@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -372,3 +373,80 @@ def test_non_finite_probabilities_from_any_model_are_an_error_not_an_answer():
     for bad in (np.full(8, np.nan), np.r_[np.inf, np.zeros(7)]):
         with pytest.raises(ParameterError, match="the model gave non-finite probabilities"):
             predictor._result(bad, "mixed", 1)
+
+
+def test_random_contracts_are_accepted_or_one_line_never_an_exception():
+    """Contract fuzzing: each field given values of every JSON type and edge, checked without building a model."""
+    from ser_keras.runs.litert import check_contract
+
+    rng = np.random.default_rng(11)
+    values = [
+        None,
+        True,
+        0,
+        -1,
+        3,
+        16000,
+        1e308,
+        -0.0,
+        0.5,
+        "",
+        "16000",
+        "sad",
+        [],
+        [0.5],
+        [0.5, 30.0],
+        [30, 0.5],
+        ["sad", "sad"],
+        ["neutral", "angry"],
+        ["<b>x</b>"],
+        {},
+        {"a": 1},
+        [[1, 2]],
+        list(range(20)),
+    ]
+    path = Path("fuzzed/waveform.tflite")
+    for _ in range(400):
+        contract = dict(shipped_contract())
+        for field in rng.choice(list(contract), size=int(rng.integers(1, 4)), replace=False):
+            if rng.random() < 0.2:
+                del contract[field]
+            else:
+                contract[field] = values[int(rng.integers(len(values)))]
+        try:
+            checked = check_contract(contract, source=path)
+        except ParameterError as error:
+            assert str(error).startswith(str(path)) and "\n" not in str(error)
+            continue
+        assert set(checked["labels"]) <= set(shipped_contract()["labels"]) | {"boredom"}
+        assert 1000 <= checked["sample_rate"] <= 384_000
+
+
+@needs_ffmpeg
+def test_random_bytes_named_like_ffmpeg_formats_are_read_or_refused_in_one_line(tmp_path, speech_clip):
+    """ffmpeg input fuzzing: real containers with flipped bytes, truncated, or garbage behind a real header."""
+    from ser_keras.signal.audio import load
+
+    rng = np.random.default_rng(5)
+    real = _m4a(tmp_path, speech_clip, "real.m4a", "-movflags", "faststart").read_bytes()
+    heads = [real[:32], b"\x1a\x45\xdf\xa3" + bytes(12), b"#!AMR\n", b"\xff\xf1\x50\x80", b"ID3\x04\x00", b"\x00" * 16]
+    for trial in range(30):
+        kind = trial % 3
+        if kind == 0:
+            data = bytearray(real)
+            for _ in range(20):
+                data[int(rng.integers(len(data)))] ^= 1 << int(rng.integers(8))
+        elif kind == 1:
+            data = real[: int(rng.integers(16, len(real)))]
+        else:
+            data = heads[int(rng.integers(len(heads)))] + rng.bytes(int(rng.integers(0, 4000)))
+        path = tmp_path / f"fuzzed{trial}.{('m4a', 'webm', 'aac')[trial % 3]}"
+        path.write_bytes(bytes(data))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SerWarning)
+                y = load(path, sr=16000)
+        except ParameterError as error:
+            assert str(error).startswith(str(path)) and "\n" not in str(error), error
+            continue
+        assert y.dtype == np.float32 and np.isfinite(y).all()

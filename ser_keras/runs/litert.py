@@ -321,8 +321,8 @@ CONTRACT_FIELDS = {
     "labels": lambda v: (
         isinstance(v, list)
         and 1 <= len(v) <= len(CANONICAL_EMOTIONS)
+        and all(isinstance(label, str) and label in CANONICAL_EMOTIONS for label in v)
         and len(set(v)) == len(v)
-        and all(label in CANONICAL_EMOTIONS for label in v)
     ),
     "min_confidence": lambda v: _finite(v, 0.0, 1.0),
     "silence_peak": lambda v: _finite(v, 0.0, 1.0),
