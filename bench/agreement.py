@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         litert_answers(model, windows, owners, out, kernels == "reference")
         return 0
 
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.runs.folders import read_sidecar
     from ser_keras.serving.predict import expand_paths
     from ser_keras.signal.audio import load

@@ -67,7 +67,7 @@ def plain_loop(paths, *, augment: bool, seed: int = 0) -> np.ndarray:
 
 def ours(manifest, *, augment: str, jobs: int) -> tuple[float, int]:
     from ser_keras.extraction.extract import extract_features
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig, parse_recipes
 
     with tempfile.TemporaryDirectory() as cache:

@@ -22,14 +22,15 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skipped
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the package modules it imports, at module level or inside functions."""
+def import_graph(*, annotations: bool = False) -> dict[str, set[str]]:
+    """Module -> the package modules it imports, at module level or inside functions (and, with
+    ``annotations``, inside ``if TYPE_CHECKING:`` blocks too)."""
     files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph = {}
     for name, path in files.items():
         is_package = path.name == "__init__.py"
         tree = ast.parse(path.read_text())
-        skipped = _type_checking_nodes(tree)
+        skipped = set() if annotations else _type_checking_nodes(tree)
         deps = set()
         for node in ast.walk(tree):
             if id(node) in skipped:
@@ -91,6 +92,18 @@ def test_the_package_has_no_import_circle():
     }  # the graph sees imports
     assert "ser_keras.runs.inference" in graph["ser_keras.serving.predict"]  # including those inside functions
     assert cycles(graph) == []
+
+
+def test_features_form_layers_even_counting_annotations():
+    """config below every computation, the registry above them: a reader meets each definition once."""
+    graph = import_graph(annotations=True)
+    features = {m: {d for d in deps if d.startswith("ser_keras.features")} for m, deps in graph.items()}
+    features = {m: deps for m, deps in features.items() if m.startswith("ser_keras.features")}
+    assert cycles(features) == []
+    assert features["ser_keras.features.config"] == set()
+    assert "ser_keras.features.config" in features["ser_keras.features.utterance_graph"]
+    users = [m for m, deps in features.items() if "ser_keras.features.registry" in deps]
+    assert users == ["ser_keras.features"], users
 
 
 def test_the_cycle_finder_finds_a_circle():

@@ -73,7 +73,7 @@ def test_a_changed_augmentation_algorithm_never_hits_an_old_cache(monkeypatch):
     import pandas as pd
 
     from ser_keras.extraction import extract
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
 
     manifest = pd.DataFrame(
         {"path": ["missing.wav"], "emotion": ["angry"], "speaker": ["1"], "gender": ["male"], "split": ["train"]}

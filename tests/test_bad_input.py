@@ -320,7 +320,7 @@ def test_a_non_finite_feature_row_is_reported_not_written(tmp_path, monkeypatch)
     import numpy as np
 
     import ser_keras.extraction.chunks as chunks
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
 
     real_compute = chunks.compute

@@ -81,7 +81,7 @@ def test_a_kind_whose_columns_change_never_hits_an_old_cache(small_corpus, monke
     from ser_keras.data.corpora import build_manifest
     from ser_keras.extraction.extract import fingerprint
     from ser_keras.features import functionals
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
 
     manifest = build_manifest([f"csv={small_corpus}"]).assign(split="train")
@@ -100,7 +100,7 @@ def test_the_augmentation_seed_is_part_of_the_cache_key(small_corpus):
     augmentation the seed draws nothing and the set is shared."""
     from ser_keras.data.corpora import build_manifest
     from ser_keras.extraction.extract import fingerprint
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
 
     manifest = build_manifest([f"csv={small_corpus}"]).assign(split="train")
@@ -324,7 +324,7 @@ def test_a_chunk_computes_on_one_blas_thread_whatever_its_process_allows(tmp_pat
     from threadpoolctl import threadpool_info, threadpool_limits
 
     import ser_keras.extraction.chunks as chunks
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
 
     def blas_threads() -> set[int]:

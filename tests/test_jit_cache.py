@@ -78,7 +78,7 @@ def test_a_failed_first_use_is_not_marked_done(fresh_process_state):
 
 def test_an_extract_worker_warms_up_under_the_lock_before_its_first_chunk(tmp_path, fresh_process_state):
     from ser_keras.extraction.chunks import extract_chunk
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.signal.augment import AugmentConfig
 
     holder, released = _hold_lock(tmp_path, seconds=HOLD_SECONDS)

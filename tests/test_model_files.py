@@ -24,7 +24,7 @@ OPTIONS = SimpleNamespace(C=None, class_weight=None, lr=1e-3, epochs=5, seed=0, 
 
 
 def _fitted(model: str):
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.training.fit_sklearn import fit_pipeline
 
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ import yaml
 
 from ser_keras.cli.main import main
 from ser_keras.errors import ParameterError
-from ser_keras.features.registry import FeatureConfig
+from ser_keras.features.config import FeatureConfig
 from ser_keras.signal.augment import AugmentConfig
 from ser_keras.training.options import TrainOptions
 from ser_keras.training.recipe import Recipe

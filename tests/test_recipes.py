@@ -45,7 +45,7 @@ def test_functionals_descriptors_equal_librosa():
 
 
 def test_functionals_vector_names_trimming_and_statistics():
-    from ser_keras.features.functionals import STATISTICS, summarize
+    from ser_keras.features.summaries import STATISTICS, summarize
 
     config = FeatureConfig.for_kind("functionals")
     assert config.duration is None and config.trim_db == 40.0 and not config.fixed_length
@@ -482,8 +482,8 @@ def test_predict_speaker_on_a_global_run_scores_each_clip_alone(tmp_path, demo_f
 def test_group_balance_gives_each_descriptor_family_the_same_weight(tmp_path, demo_functionals):
     """Each family's squared weights sum to the same total; logreg uses them unless --no-group-balance;
     the exported Keras model folds them in and still equals the pipeline."""
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.features.functionals import feature_names
-    from ser_keras.features.registry import FeatureConfig
     from ser_keras.models.baselines import logistic_to_keras
     from ser_keras.runs.folders import load_run
     from ser_keras.training.fit_sklearn import group_weights

@@ -11,7 +11,7 @@ import pytest
 from ser_keras.data.corpora import build_manifest
 from ser_keras.data.splits import SPLITS, assign_split
 from ser_keras.extraction.extract import FeatureSet, extract_features
-from ser_keras.features.registry import FeatureConfig
+from ser_keras.features.config import FeatureConfig
 from ser_keras.signal.augment import AugmentConfig
 
 from conftest import small_csv, tone, write_wav

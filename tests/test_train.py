@@ -301,7 +301,7 @@ def test_a_new_model_is_one_spec(demo_stats, tmp_path, monkeypatch):
     import keras
 
     import ser_keras.models as models
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.models import ModelSpec
     from ser_keras.training.train import TrainOptions, check_recipe, train
 

@@ -285,8 +285,7 @@ def test_missing_voice_values_take_their_column_median_as_in_numpy():
 def test_contour_means_equal_the_extraction():
     import tensorflow as tf
 
-    from ser_keras.features import functionals
-    from ser_keras.features.utterance_graph import contour
+    from ser_keras.features import summaries
 
     rng = np.random.default_rng(4)
     for t in (5, 9, 120):
@@ -294,8 +293,8 @@ def test_contour_means_equal_the_extraction():
         log_rms, semitones = rng.normal(size=t), rng.normal(size=t)
         voiced = rng.random(t) < 0.5
         voiced[: t // 4 + 1] = False  # a part without a voiced frame takes the fallback pitch
-        want = functionals.contour(log_mel.T, mfcc.T, log_rms, semitones, voiced, fallback_f0=3.5)
-        got = contour(
+        want = summaries.contour(log_mel.T, mfcc.T, log_rms, semitones, voiced, fallback_f0=3.5)
+        got = summaries.contour_graph(
             *(tf.constant(a, tf.float32) for a in (log_mel, mfcc, log_rms, semitones)),
             tf.constant(voiced),
             fallback_f0=tf.constant(3.5),

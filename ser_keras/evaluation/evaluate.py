@@ -131,7 +131,7 @@ def evaluate_into(
     """
     from ..data.corpora import corpus_names
     from ..extraction.extract import extract_features
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
     from ..runs.folders import Staged, read_sidecar
     from .report import write_report
 

@@ -86,7 +86,7 @@ def shift_table(
         three metrics, ``n_test`` and ``ua_drop`` (clean UA minus this UA).
     """
     from ..extraction.extract import FeatureSet, extract_features
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
     from ..runs.folders import load_run
     from .evaluate import evaluate_run
 

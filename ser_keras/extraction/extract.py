@@ -36,7 +36,7 @@ from ..data.emotions import ordered_labels
 from ..data.manifest import file_fingerprints
 from ..data.splits import SPLITS
 from ..errors import ParameterError, SerError
-from ..features.registry import FeatureConfig
+from ..features.config import FeatureConfig
 from ..files import (
     NO_SPACE,
     DiskFullError,

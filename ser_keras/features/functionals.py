@@ -9,7 +9,7 @@ block                 descriptor                                              ro
 ====================  ======================================================  ==========
 ``logmel``            ``power_to_db(melspectrogram)`` (no floor)              ``n_mels``
 ``mfcc``              ``mfcc`` (``top_db`` floor) and its deltas / delta-deltas  ``3 n_mfcc``
-``contrast``          ``spectral_contrast`` (`CONTRAST_FLOOR`)                 ``N_CONTRAST_BANDS + 1``
+``contrast``          ``spectral_contrast`` (`contrast.CONTRAST_FLOOR`)        ``N_CONTRAST_BANDS + 1``
 ``spectral``          log centroid, log bandwidth, log rolloff, log flatness  4
 ``energy``            ZCR, log-RMS (dB), its delta, spectral flux             4
 ====================  ======================================================  ==========
@@ -31,8 +31,8 @@ three blocks that keep more than one number per descriptor:
 
 Speaker cross-validation chose them (docs/results.md): on RAVDESS they add about 1.5 points of
 UA with global normalisation, and the ``voice`` block about 2 more.  A frame is
-voiced when its RMS is within `VOICED_DB` of the loudest frame and its ZCR is below
-`VOICED_MAX_ZCR` (YIN itself gives no voicing decision).
+voiced when its RMS is within `pitch.VOICED_DB` of the loudest frame and its ZCR is below
+`pitch.VOICED_MAX_ZCR` (YIN itself gives no voicing decision).
 
 Every descriptor of the first table equals librosa's call on the same trimmed signal
 (`reference_lld`); the ``voice`` block has no librosa counterpart, and its tests check it
@@ -40,7 +40,7 @@ on a synthetic vowel of known formants and on tones of known level ratio;
 the STFT, mel, DCT and RMS are the project's batched float32 ones (`ser_keras.features.registry`).
 The graph form (`ser_keras.features.utterance_graph`) computes the same vector in TensorFlow ops,
 so exported models take audio; YIN runs in float64 here and spectral contrast sees magnitudes
-floored at `CONTRAST_FLOOR`, which keeps the two within 1e-4 of each column's range (tested).
+floored at `contrast.CONTRAST_FLOOR`, which keeps the two within 1e-4 of each column's range (tested).
 """
 
 from __future__ import annotations
@@ -48,20 +48,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ParameterError
+from .contrast import N_CONTRAST_BANDS, contrast_input, spectral_contrast
+from .pitch import voiced_frames, yin
+from .summaries import SEGMENTS, STATISTICS, contour, summarize
 from .voice import VOICE_ROWS, voice_descriptors
 
-#: Summaries of each descriptor over time, in column order.
-STATISTICS = ("mean", "std", "p5", "p25", "p50", "p75", "p95", "iqr", "skew", "kurtosis")
-N_CONTRAST_BANDS = 5
-#: Voicing: RMS within this many dB of the utterance's loudest frame ...
-VOICED_DB = 30.0
-#: ... and a zero-crossing rate below this.
-VOICED_MAX_ZCR = 0.15
-#: Equal parts of the utterance whose means form the ``contour`` block.
-SEGMENTS = 3
-#: Spectral contrast sees each frame's magnitudes floored this far below the frame's peak (-100 dB):
-#: the valleys of an empty band (above a resampler's cut-off) are otherwise the FFT's rounding noise.
-CONTRAST_FLOOR = 1e-5
 #: Less sound than this after trimming is refused.
 MIN_SOUND_SECONDS = 0.1
 _SPECTRAL = ("log_centroid", "log_bandwidth", "log_rolloff", "log_flatness")
@@ -144,61 +135,6 @@ def n_features(config) -> int:
     return n_rows * len(STATISTICS) + 2 + n_contour + 4 * config.n_mels
 
 
-def summarize(rows: np.ndarray) -> np.ndarray:
-    """`STATISTICS` of each row over time.
-
-    Parameters
-    ----------
-    rows : np.ndarray [shape=(n_rows, n_frames)]
-
-    Returns
-    -------
-    summary : np.ndarray [shape=(n_rows, len(STATISTICS)), dtype=float64]
-        Finite: a row without variation has skew and kurtosis 0; an empty row is all 0.
-    """
-    rows = np.asarray(rows, dtype=np.float64)
-    if rows.shape[1] == 0:
-        return np.zeros((rows.shape[0], len(STATISTICS)))
-    mean = rows.mean(axis=1)
-    std = rows.std(axis=1)
-    p5, p25, p50, p75, p95 = np.percentile(rows, [5, 25, 50, 75, 95], axis=1)
-    centred = rows - mean[:, None]
-    safe = np.where(std > 1e-12, std, 1.0)
-    skew = np.where(std > 1e-12, (centred**3).mean(axis=1) / safe**3, 0.0)  # scipy.stats.skew (biased)
-    kurtosis = np.where(std > 1e-12, (centred**4).mean(axis=1) / safe**4 - 3.0, 0.0)  # Fisher, biased
-    return np.stack([mean, std, p5, p25, p50, p75, p95, p75 - p25, skew, kurtosis], axis=1)
-
-
-def contour(log_mel, mfcc, log_rms, semitones, voiced, *, fallback_f0: float) -> np.ndarray:
-    """Means of log-mel, MFCC, log-RMS and voiced pitch in each of `SEGMENTS` equal parts of the frames.
-
-    Parameters
-    ----------
-    log_mel : np.ndarray [shape=(n_mels, n_frames)]
-    mfcc : np.ndarray [shape=(n_mfcc, n_frames)]
-    log_rms, semitones : np.ndarray [shape=(n_frames,)]
-    voiced : np.ndarray [shape=(n_frames,), dtype=bool]
-    fallback_f0 : float
-        The pitch of a part without a voiced frame (the utterance's median).
-
-    Returns
-    -------
-    contour : np.ndarray [shape=(SEGMENTS * (n_mels + n_mfcc + 2),)]
-        Part by part: ``n_mels`` log-mel means, ``n_mfcc`` MFCC means, log-RMS, pitch.
-    """
-    edges = np.linspace(0, log_mel.shape[1], SEGMENTS + 1).astype(int)
-    out = []
-    for a, b in zip(edges[:-1], edges[1:]):
-        pitch = semitones[a:b][voiced[a:b]]
-        out += [
-            log_mel[:, a:b].mean(axis=1),
-            mfcc[:, a:b].mean(axis=1),
-            [log_rms[a:b].mean()],
-            [pitch.mean() if pitch.size else fallback_f0],
-        ]
-    return np.concatenate(out)
-
-
 def delta_width(n_frames: int) -> int:
     """The ``width`` of ``librosa.feature.delta``: librosa's default 9, or the largest odd number <= ``n_frames``."""
     return min(9, n_frames - (1 - n_frames % 2))
@@ -220,11 +156,6 @@ def trim(y: np.ndarray, *, config) -> np.ndarray:
         return y
     trimmed, _ = librosa.effects.trim(y, top_db=config.trim_db, frame_length=config.n_fft, hop_length=config.hop_length)
     return trimmed
-
-
-def contrast_input(magnitude: np.ndarray) -> np.ndarray:
-    """Magnitudes ``(bins, n_frames)`` floored at `CONTRAST_FLOOR` times each frame's peak."""
-    return np.maximum(magnitude, np.float32(CONTRAST_FLOOR) * magnitude.max(axis=0, keepdims=True))
 
 
 def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -260,9 +191,7 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
     delta = librosa.feature.delta(mfcc, width=width)
     delta2 = librosa.feature.delta(mfcc, width=width, order=2)
     spectral = dict(S=magnitude, sr=sr, n_fft=n_fft, hop_length=hop)
-    contrast = librosa.feature.spectral_contrast(
-        **{**spectral, "S": contrast_input(magnitude)}, n_bands=N_CONTRAST_BANDS
-    )
+    contrast = spectral_contrast(magnitude, config=config)
     centroid = librosa.feature.spectral_centroid(**spectral)
     bandwidth = librosa.feature.spectral_bandwidth(**spectral)
     rolloff = librosa.feature.spectral_rolloff(**spectral)
@@ -289,11 +218,8 @@ def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndar
             flux,
         ]
     )
-    # in float64: YIN's difference function cancels r(0) - r(tau), which float32 leaves 1e-3 off at high pitch
-    f0 = librosa.yin(
-        y.astype(np.float64), fmin=config.f0_min, fmax=config.f0_max, sr=sr, frame_length=n_fft, hop_length=hop
-    )
-    voiced = (log_rms[0] > log_rms.max() - VOICED_DB) & (zcr[0] < VOICED_MAX_ZCR)
+    f0 = yin(y, config=config)
+    voiced = voiced_frames(log_rms[0], zcr[0])
     return lld, f0, voiced
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..signal.spectral import chroma_basis, dct_basis, hann_window, mel_basis
 
 if TYPE_CHECKING:
-    from .registry import FeatureConfig
+    from .config import FeatureConfig
 
 
 def waveform_features(waveform, config: FeatureConfig):

@@ -29,7 +29,7 @@ from ..signal.spectral import (
 )
 
 if TYPE_CHECKING:
-    from .registry import FeatureConfig
+    from .config import FeatureConfig
 
 #: Feature blocks of ``stats`` / ``frames`` in column order.
 FRAME_BLOCKS = ("zcr", "chroma", "mfcc", "rms", "mel")

@@ -33,17 +33,18 @@ import numpy as np
 from ..signal.spectral import dct_basis, hann_window, mel_basis
 from . import functionals as fn
 from . import voice
+from .contrast import spectral_contrast_graph
 from .graph import _zero_crossing_rate
+from .pitch import drop_transform, hnr_lag_bounds, periods, voiced_frames_graph, yin_graph
+from .summaries import STATISTICS, contour_graph, std_graph, summarize_graph
 
 if TYPE_CHECKING:
-    from .registry import FeatureConfig
+    from .config import FeatureConfig
 
 #: The kinds this module gives a graph form.
 UTTERANCE_KINDS = ("functionals", "lld", "fusion")
 #: Widths of the Savitzky-Golay deltas a clip can need (`ser_keras.features.functionals.delta_width`).
 DELTA_WIDTHS = (9, 7)
-#: Trough threshold of ``librosa.yin``.
-YIN_THRESHOLD = 0.1
 
 
 def utterance_batch(waveform, config: FeatureConfig):
@@ -148,7 +149,7 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
             mfcc,
             delta(mfcc, order=1),
             delta(mfcc, order=2),
-            spectral_contrast(magnitude, config),
+            spectral_contrast_graph(magnitude, config),
             tf.stack(
                 [
                     tf.math.log1p(centroid),
@@ -166,8 +167,8 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
         axis=1,
     )  # (T, len(descriptor_names))
     transform = drop_transform(config)  # one constant for YIN's lags and the voice block's
-    f0 = yin(frames, tf.linalg.matmul(wide_power, transform)[:, 1 : periods(config)[1] + 1], config)
-    voiced = (log_rms > tf.reduce_max(log_rms) - fn.VOICED_DB) & (zcr < fn.VOICED_MAX_ZCR)
+    f0 = yin_graph(frames, tf.linalg.matmul(wide_power, transform)[:, 1 : periods(config)[1] + 1], config)
+    voiced = voiced_frames_graph(log_rms, zcr)
     chosen = tf.cond(
         tf.reduce_sum(tf.cast(voiced, tf.int32)) >= 3, lambda: voiced, lambda: tf.ones_like(voiced)
     )  # the frames of the voiced summaries
@@ -179,19 +180,21 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     voiced_inputs = (tf.gather(x, chosen_index) for x in (frames, wide_windowed_power, f0))
     voice_rows = voice.voice_block_graph(*voiced_inputs, transform, config, hnr_lags=hnr_lag_bounds(config))
     log_mel_delta = delta(log_mel, order=1)
-    f0_summary = summarize(f0_voiced[:, None])  # (1, len(STATISTICS)); its median is the contour's fallback pitch
+    f0_summary = summarize_graph(f0_voiced[:, None])  # (1, len(STATISTICS)); its median is the contour's fallback pitch
     vector = tf.concat(
         [
-            tf.reshape(summarize(lld), [-1]),
-            tf.reshape(summarize(mfcc_voiced), [-1]),
+            tf.reshape(summarize_graph(lld), [-1]),
+            tf.reshape(summarize_graph(mfcc_voiced), [-1]),
             tf.reshape(f0_summary, [-1]),
-            tf.reshape(summarize((f0_voiced[1:] - f0_voiced[:-1])[:, None]), [-1]),
-            tf.reshape(summarize(voice_rows), [-1]),
+            tf.reshape(summarize_graph((f0_voiced[1:] - f0_voiced[:-1])[:, None]), [-1]),
+            tf.reshape(summarize_graph(voice_rows), [-1]),
             tf.stack([sound_seconds, tf.reduce_mean(tf.cast(voiced, tf.float32))]),
-            contour(log_mel, mfcc, log_rms, semitones, voiced, fallback_f0=f0_summary[0, fn.STATISTICS.index("p50")]),
+            contour_graph(
+                log_mel, mfcc, log_rms, semitones, voiced, fallback_f0=f0_summary[0, STATISTICS.index("p50")]
+            ),
             tf.reduce_mean(log_mel_voiced, axis=0),
-            _std(log_mel_voiced),
-            _std(log_mel_delta),
+            std_graph(log_mel_voiced),
+            std_graph(log_mel_delta),
             tf.reduce_mean(tf.abs(log_mel_delta), axis=0),
         ],
         axis=0,
@@ -317,50 +320,6 @@ def delta(x, *, order: int):
 
 
 @functools.lru_cache(maxsize=8)
-def contrast_bands(*, sr: int, n_fft: int, n_bands: int, fmin: float = 200.0, quantile: float = 0.02):
-    """``librosa.feature.spectral_contrast``'s sub-bands: per band, its bins and how many make a peak or valley."""
-    freq = np.linspace(0.0, sr / 2, n_fft // 2 + 1)
-    octa = np.zeros(n_bands + 2)
-    octa[1:] = fmin * (2.0 ** np.arange(0, n_bands + 1))
-    bands = []
-    for k, (f_low, f_high) in enumerate(zip(octa[:-1], octa[1:])):
-        current = (freq >= f_low) & (freq <= f_high)
-        idx = np.flatnonzero(current)
-        if k > 0:
-            current[idx[0] - 1] = True
-        if k == n_bands:
-            current[idx[-1] + 1 :] = True
-        bins = np.flatnonzero(current)
-        if k < n_bands:
-            bins = bins[:-1]
-        assert np.all(np.diff(bins) == 1), "a contrast band is a run of bins"
-        bands.append((bins, int(max(np.rint(quantile * current.sum()), 1))))
-    return tuple(bands)
-
-
-def spectral_contrast(magnitude, config: FeatureConfig):
-    """``spectral_contrast(S=contrast_input(magnitude.T), n_bands=N_CONTRAST_BANDS).T``: ``(T, n_bands + 1)``."""
-    import tensorflow as tf
-
-    magnitude = tf.maximum(magnitude, fn.CONTRAST_FLOOR * tf.reduce_max(magnitude, axis=1, keepdims=True))
-    peaks, valleys = [], []
-    for bins, count in contrast_bands(sr=config.sr, n_fft=config.n_fft, n_bands=fn.N_CONTRAST_BANDS):
-        band = magnitude[:, bins[0] : bins[-1] + 1]  # a band is a run of bins
-        if count == 1:
-            peaks.append(tf.reduce_max(band, axis=1))
-            valleys.append(tf.reduce_min(band, axis=1))
-        else:
-            peaks.append(tf.reduce_mean(tf.math.top_k(band, count).values, axis=1))
-            valleys.append(-tf.reduce_mean(tf.math.top_k(-band, count).values, axis=1))
-
-    def to_db(x):  # librosa.power_to_db, its top_db=80 floor over the whole array
-        db = _db(tf.stack(x, axis=1))
-        return tf.maximum(db, tf.reduce_max(db) - 80.0)
-
-    return to_db(peaks) - to_db(valleys)
-
-
-@functools.lru_cache(maxsize=8)
 def dft_factors(n_samples: int, fft_length: int) -> tuple[int, int, tuple[np.ndarray, ...]]:
     """The constants of `real_dft`: ``fft_length = stride * inner``, and its matrices (float32).
 
@@ -459,146 +418,6 @@ def doubled_spectra(frames):
 
     bare = tf.math.square(real) + tf.math.square(imaginary)
     return bare, tf.math.square(windowed(real, 1.0)) + tf.math.square(windowed(imaginary, -1.0))
-
-
-def periods(config: FeatureConfig) -> tuple[int, int]:
-    """YIN's shortest and longest period in samples (``librosa.yin``'s)."""
-    min_period = int(np.floor(config.sr / config.f0_max))
-    return min_period, min(int(np.ceil(config.sr / config.f0_min)), config.n_fft - 1)
-
-
-def hnr_lag_bounds(config: FeatureConfig) -> tuple[int, int]:
-    """The pitch periods (samples) the voice block's HNR centres on: ``round(sr / f0)`` of a YIN ``f0``.
-
-    YIN answers a period in ``(min_period - 1, max_period + 1)`` (the parabola moves it less
-    than a lag), and the NumPy path clips the period to ``[2, n_fft // 2]``.
-    """
-    min_period, max_period = periods(config)
-    return max(2, min_period - 1), min(config.n_fft // 2, max_period + 1)
-
-
-def drop_transform(config: FeatureConfig):
-    """Power spectra at ``2 n_fft`` points ``(T, n_fft + 1)`` -> ``r(0) - r(lag)``, lags ``0 .. longest``: a constant.
-
-    ``sum_k w_k P_k (1 - cos)`` straight from the spectrum: no cancellation in float32, which
-    ``r(0) - r(lag)`` from an inverse FFT would suffer.  ``longest`` covers YIN's periods and
-    the voice block's HNR lags (`hnr_lag_bounds` + 2).
-    """
-    import tensorflow as tf
-
-    longest = max(periods(config)[1], hnr_lag_bounds(config)[1] + 2)
-    return tf.constant(_drop_matrix(2 * config.n_fft, longest))
-
-
-def yin(frames, drops, config: FeatureConfig):
-    """``librosa.yin`` (``f0_min``, ``f0_max``, ``frame_length=n_fft``) of the centred frames ``(T, n_fft)``.
-
-    ``drops`` ``(T, max_period)``: the frames' ``r(0) - r(lag)``, lags ``1 .. max_period`` (`drop_transform`).
-    """
-    import tensorflow as tf
-
-    sr = config.sr
-    min_period, max_period = periods(config)
-    energy = tf.math.cumsum(tf.math.square(frames[:, :max_period]), axis=1)
-    energy = tf.concat([tf.zeros_like(energy[:, :1]), energy[:, 1:]], axis=1)  # librosa zeroes the first term
-    difference = 2.0 * drops - energy  # lags 1..max_period
-    cumulative_mean = tf.math.cumsum(difference, axis=1) / np.arange(1, max_period + 1, dtype=np.float32)
-    cmnd = difference[:, min_period - 1 :] / (cumulative_mean[:, min_period - 1 :] + np.finfo(np.float32).tiny)
-    before, after = cmnd[:, :-2], cmnd[:, 2:]
-    centre = cmnd[:, 1:-1]
-    a = after + before - 2.0 * centre
-    b = (after - before) / 2.0
-    curved = tf.cast(tf.abs(b) < tf.abs(a), tf.float32)  # where the parabola moves the trough (arithmetic, not
-    inner_shift = -b * curved / (a * curved + (1.0 - curved))  # a select: LiteRT selects element by element)
-    zero = tf.zeros_like(cmnd[:, :1])
-    shifts = tf.concat([zero, inner_shift, zero], axis=1)
-    # librosa.util.localmin with edge padding, the first lag compared with its right neighbour only
-    inner = (cmnd[:, 1:] < cmnd[:, :-1]) & (cmnd[:, 1:] <= tf.concat([cmnd[:, 2:], cmnd[:, -1:]], axis=1))
-    trough = tf.concat([cmnd[:, :1] < cmnd[:, 1:2], inner], axis=1)
-    below = tf.cast(trough & (cmnd < YIN_THRESHOLD), tf.float32)
-    first_below = tf.cast(tf.argmax(below, axis=1), tf.int32)  # the first trough under the threshold, if any
-    period = tf.where(tf.reduce_max(below, axis=1) > 0, first_below, tf.cast(tf.argmin(cmnd, axis=1), tf.int32))
-    shift = tf.gather(shifts, period, axis=1, batch_dims=1)
-    return sr / (min_period + tf.cast(period, tf.float32) + shift)
-
-
-@functools.lru_cache(maxsize=8)
-def _drop_matrix(fft_length: int, longest: int) -> np.ndarray:
-    """``r(0) - r(lag)`` of a power spectrum at ``fft_length`` points, lags ``0 .. longest``.
-
-    Returns
-    -------
-    matrix : np.ndarray [shape=(fft_length // 2 + 1, longest + 1), dtype=float32]
-        ``w_k (1 - cos(2 pi k lag / fft_length))``, ``w_k`` the inverse real FFT's weights.
-    """
-    k = np.arange(fft_length // 2 + 1)
-    weight = np.where((k == 0) | (k == fft_length // 2), 1.0, 2.0) / fft_length
-    cosine = np.cos(2.0 * np.pi * np.outer(k, np.arange(longest + 1)) / fft_length)
-    return (weight[:, None] * (1.0 - cosine)).astype(np.float32)
-
-
-def _percentiles(x, q):
-    """``np.percentile(x, q, axis=0)`` (linear interpolation) of ``x`` ``(t, d)``: ``(len(q), d)``."""
-    import tensorflow as tf
-
-    n = tf.shape(x)[0]
-    ordered = -tf.transpose(tf.math.top_k(-tf.transpose(x), n).values)  # ascending along time
-    answers = []
-    for p in q:
-        position = (p / 100.0) * tf.cast(n - 1, tf.float32)
-        below = tf.cast(tf.math.floor(position), tf.int32)
-        above = tf.minimum(below + 1, n - 1)
-        fraction = position - tf.cast(below, tf.float32)
-        low, high = tf.gather(ordered, below), tf.gather(ordered, above)
-        answers.append(low + (high - low) * fraction)
-    return tf.stack(answers)
-
-
-def _std(x):
-    """Population standard deviation over time of ``x`` ``(t, d)``."""
-    import tensorflow as tf
-
-    mean = tf.reduce_mean(x, axis=0)
-    return tf.math.sqrt(tf.reduce_mean(tf.math.square(x - mean), axis=0))
-
-
-def summarize(x):
-    """`ser_keras.features.functionals.summarize` of ``x`` ``(t, d)`` (rows over time): ``(d, len(STATISTICS))``."""
-    import tensorflow as tf
-
-    mean = tf.reduce_mean(x, axis=0)
-    centred = x - mean
-    variance = tf.reduce_mean(tf.math.square(centred), axis=0)
-    std = tf.math.sqrt(variance)
-    p5, p25, p50, p75, p95 = tf.unstack(_percentiles(x, [5.0, 25.0, 50.0, 75.0, 95.0]))
-    varies = std > 1e-12
-    safe = tf.where(varies, std, 1.0)
-    z = centred / safe  # standardised first: std**4 of a near-constant row would flush to zero in float32
-    z_squared = tf.math.square(z)  # products, not powers: LiteRT's POW is an exp and a log
-    skew = tf.where(varies, tf.reduce_mean(z_squared * z, axis=0), 0.0)
-    kurtosis = tf.where(varies, tf.reduce_mean(tf.math.square(z_squared), axis=0) - 3.0, 0.0)
-    return tf.stack([mean, std, p5, p25, p50, p75, p95, p75 - p25, skew, kurtosis], axis=1)
-
-
-def contour(log_mel, mfcc, log_rms, semitones, voiced, *, fallback_f0):
-    """`ser_keras.features.functionals.contour` of frames ``(T, ...)``: ``(SEGMENTS * (n_mels + n_mfcc + 2),)``.
-
-    Each part's means are one product with its frames' indicator (voiced frames only for the pitch).
-    """
-    import tensorflow as tf
-
-    n = tf.shape(log_mel)[0]
-    edges = tf.stack([(j * n) // fn.SEGMENTS for j in range(fn.SEGMENTS + 1)])
-    index = tf.range(n)
-    member = tf.cast((index >= edges[:-1, None]) & (index < edges[1:, None]), tf.float32)  # (SEGMENTS, T)
-    voiced_member = member * tf.cast(voiced, tf.float32)
-    means = tf.linalg.matmul(member, tf.concat([log_mel, mfcc, log_rms[:, None]], axis=1)) / tf.reduce_sum(
-        member, axis=1, keepdims=True
-    )
-    voiced_frames = tf.reduce_sum(voiced_member, axis=1)
-    pitch_sums = tf.linalg.matvec(voiced_member, semitones)
-    pitch = tf.where(voiced_frames > 0, pitch_sums / tf.maximum(voiced_frames, 1.0), fallback_f0)
-    return tf.reshape(tf.concat([means, pitch[:, None]], axis=1), [-1])
 
 
 def fit_frames(rows, n_frames: int):

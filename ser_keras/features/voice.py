@@ -203,10 +203,10 @@ def voice_block_graph(frames, power, f0, transform, config, *, hnr_lags: tuple[i
     f0 : tf.Tensor [shape=(t,)]
         Their YIN pitch (Hz).
     transform : tf.Tensor
-        ``ser_keras.features.utterance_graph.drop_transform`` of ``config``: spectra -> ``r(0) - r(lag)``.
+        ``ser_keras.features.pitch.drop_transform`` of ``config``: spectra -> ``r(0) - r(lag)``.
     config : FeatureConfig
     hnr_lags : (int, int)
-        The pitch periods (samples) HNR centres on (``utterance_graph.hnr_lag_bounds``).
+        The pitch periods (samples) HNR centres on (``pitch.hnr_lag_bounds``).
     """
     import tensorflow as tf
 

@@ -300,7 +300,7 @@ def validate_sidecar(sidecar: dict) -> None:
     ParameterError
         The first problem, naming the field (``labels``, ``features.sr``, ``normalize`` ...).
     """
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
     from ..models import model_names
 
     for key, value in sidecar.items():
@@ -383,7 +383,7 @@ def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict,
     """
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
     from .litert import LiteRTModel
 
     estimator_path, keras_path, litert_path = (

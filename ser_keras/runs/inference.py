@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
 
 
 def sklearn_probabilities(pipeline, X: np.ndarray, *, n_labels: int | None = None) -> np.ndarray:

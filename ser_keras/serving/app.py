@@ -228,7 +228,7 @@ def _waveform_and_mel(y: np.ndarray, sr: int):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ser_keras.features.registry import FeatureConfig
+    from ser_keras.features.config import FeatureConfig
     from ser_keras.features.seed_features import log_mel_spectrogram
 
     config = FeatureConfig.for_kind("mel", sr=sr, duration=max(len(y) / sr, 0.1))

@@ -38,7 +38,7 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
         SavedModel is made here first: `export_keras_equivalent`), or the converter refuses
         it; the message names the folder.
     """
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
     from ..files import atomic_write_bytes
     from ..runs.folders import read_sidecar
 
@@ -62,7 +62,7 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
 
 
 def _has_keras_equivalent(sidecar: dict) -> bool:
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
     from ..models import get_spec
 
     layout = FeatureConfig.from_dict(sidecar["features"]).kind_spec.layout
@@ -79,7 +79,7 @@ def export_keras_equivalent(run_dir: Path, sidecar: dict) -> Path:
     import shutil
     import uuid
 
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
     from ..models.baselines import logistic_to_keras
     from ..runs.folders import load_run
     from .saved_model import export_saved_model
@@ -128,7 +128,7 @@ def check_litert(run_dir: str | os.PathLike, target: str | os.PathLike) -> tuple
         ``"test clips"`` or ``"zero rows"``.
     """
     from ..extraction.extract import FeatureSet
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
     from ..runs.folders import feature_set_of, load_run
     from ..runs.inference import predict_probabilities
 

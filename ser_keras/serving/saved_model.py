@@ -36,7 +36,7 @@ import os
 import numpy as np
 
 from ..extraction.normalize import transductive
-from ..features.registry import FeatureConfig
+from ..features.config import FeatureConfig
 from ..signal.audio import SILENCE_PEAK
 
 #: The error of a waveform signature given a silent clip (as `Predictor.predict` refuses one).

@@ -17,7 +17,7 @@ from ..errors import ParameterError
 from .audio import fix_length
 
 if TYPE_CHECKING:
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
 
 #: Kinds without a fixed window (``functionals``) score a clip whole up to this length,
 #: and longer audio in consecutive windows of this length.

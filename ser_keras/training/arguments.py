@@ -188,7 +188,7 @@ def add_feature_options(parser: argparse.ArgumentParser) -> None:
 
 def feature_configs(args: argparse.Namespace):
     """The `FeatureConfig` and `AugmentConfig` chosen on the command line."""
-    from ..features.registry import FeatureConfig
+    from ..features.config import FeatureConfig
     from ..options import from_args, option_fields
     from ..signal.augment import AugmentConfig
 

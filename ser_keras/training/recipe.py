@@ -262,7 +262,7 @@ def resolved_values(*, features=None, options=None) -> dict:
 
     out = {}
     if features is not None:
-        from ..features.registry import FeatureConfig
+        from ..features.config import FeatureConfig
 
         out["features"] = features.kind
         out.update({flag_of(f)[2:]: getattr(features, f.name) for f in option_fields(FeatureConfig)})
