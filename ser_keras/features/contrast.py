@@ -12,20 +12,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .graph import _power_to_db
+from .level import floor_magnitude
 
 if TYPE_CHECKING:
     from .config import FeatureConfig
 
 #: Octave sub-bands from 200 Hz (librosa's default ``n_bands`` is 6; the last reaches Nyquist).
 N_CONTRAST_BANDS = 5
-#: Spectral contrast sees each frame's magnitudes floored this far below the frame's peak (-100 dB):
-#: the valleys of an empty band (above a resampler's cut-off) are otherwise the FFT's rounding noise.
-CONTRAST_FLOOR = 1e-5
+#: Spectral contrast sees each frame's magnitudes floored this far below the frame's peak bin (-40 dB): a
+#: valley deeper than that is a bin whose few significant digits are the FFT's rounding (float32 leaves a
+#: loud frame's quietest bins 1e-4 off), and speech's contrast stays below it.
+CONTRAST_FLOOR = 1e-2
 
 
-def contrast_input(magnitude: np.ndarray) -> np.ndarray:
-    """Magnitudes ``(bins, n_frames)`` floored at `CONTRAST_FLOOR` times each frame's peak."""
-    return np.maximum(magnitude, np.float32(CONTRAST_FLOOR) * magnitude.max(axis=0, keepdims=True))
+def contrast_input(magnitude: np.ndarray, *, n_fft: int) -> np.ndarray:
+    """Magnitudes ``(bins, n_frames)`` floored at `CONTRAST_FLOOR` times each frame's peak and at the noise floor's
+    own magnitude (`ser_keras.features.level.floor_magnitude`): a valley is never one bin's chance value."""
+    floor = np.maximum(
+        np.float32(CONTRAST_FLOOR) * magnitude.max(axis=0, keepdims=True), np.float32(floor_magnitude(n_fft))
+    )
+    return np.maximum(magnitude, floor)
 
 
 def spectral_contrast(magnitude: np.ndarray, *, config) -> np.ndarray:
@@ -33,7 +39,7 @@ def spectral_contrast(magnitude: np.ndarray, *, config) -> np.ndarray:
     import librosa
 
     return librosa.feature.spectral_contrast(
-        S=contrast_input(magnitude),
+        S=contrast_input(magnitude, n_fft=config.n_fft),
         sr=config.sr,
         n_fft=config.n_fft,
         hop_length=config.hop_length,
@@ -67,7 +73,8 @@ def spectral_contrast_graph(magnitude, config: FeatureConfig):
     """``spectral_contrast(S=contrast_input(magnitude.T), n_bands=N_CONTRAST_BANDS).T``: ``(T, n_bands + 1)``."""
     import tensorflow as tf
 
-    magnitude = tf.maximum(magnitude, CONTRAST_FLOOR * tf.reduce_max(magnitude, axis=1, keepdims=True))
+    peak_floor = CONTRAST_FLOOR * tf.reduce_max(magnitude, axis=1, keepdims=True)
+    magnitude = tf.maximum(magnitude, tf.maximum(peak_floor, np.float32(floor_magnitude(config.n_fft))))
     peaks, valleys = [], []
     for bins, count in contrast_bands(sr=config.sr, n_fft=config.n_fft, n_bands=N_CONTRAST_BANDS):
         band = magnitude[:, bins[0] : bins[-1] + 1]  # a band is a run of bins

@@ -49,6 +49,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .contrast import N_CONTRAST_BANDS, contrast_input, spectral_contrast
+from .level import add_floor, normalize_level, remove_dc
 from .pitch import voiced_frames, yin
 from .summaries import SEGMENTS, STATISTICS, contour, summarize
 from .voice import VOICE_ROWS, voice_descriptors
@@ -148,14 +149,44 @@ def _delta_summary(log_mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return delta.std(axis=1), np.abs(delta).mean(axis=1)
 
 
-def trim(y: np.ndarray, *, config) -> np.ndarray:
-    """``librosa.effects.trim`` at ``config.trim_db`` with the analysis frame and hop (no trim when None)."""
+#: Sound is kept this long (s) before the first and after the last sample that bounds it (`trim`).
+TRIM_MARGIN_SECONDS = 0.025
+
+
+def loudest_frame_rms(y: np.ndarray, *, config) -> float:
+    """The RMS of the loudest analysis frame of ``y`` ``(n,)`` (``librosa.feature.rms``, centred frames)."""
     import librosa
 
-    if config.trim_db is None:
+    return float(librosa.feature.rms(y=y, frame_length=config.n_fft, hop_length=config.hop_length).max())
+
+
+def trim(y: np.ndarray, *, config) -> np.ndarray:
+    """The clip's sound (no trim when ``config.trim_db`` is None).
+
+    The sound runs from `TRIM_MARGIN_SECONDS` before the first to as long after the last
+    sample whose magnitude reaches ``trim_db`` below the clip's peak.  Bounds set by samples
+    well above the noise, not by a hop grid: silence before or after a clip, of any length,
+    leaves its sound as it was.  The peak and the threshold are exact in float32 (a maximum
+    and one product), so every runtime draws the same bounds.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), dtype=float32]
+    config : FeatureConfig
+
+    Returns
+    -------
+    sound : np.ndarray [shape=(m,), dtype=float32]
+        A view of ``y``.
+    """
+    if config.trim_db is None or y.shape[0] == 0:
         return y
-    trimmed, _ = librosa.effects.trim(y, top_db=config.trim_db, frame_length=config.n_fft, hop_length=config.hop_length)
-    return trimmed
+    magnitude = np.abs(np.asarray(y, dtype=np.float32))
+    strong = np.flatnonzero(magnitude >= magnitude.max() * np.float32(10.0 ** (-config.trim_db / 20.0)))
+    if strong.size == 0:
+        return y
+    margin = int(round(TRIM_MARGIN_SECONDS * config.sr))
+    return y[max(strong[0] - margin, 0) : strong[-1] + 1 + margin]
 
 
 def low_level_descriptors(y: np.ndarray, *, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -248,6 +279,9 @@ def functionals(y: np.ndarray, *, config) -> np.ndarray:
 def trimmed_descriptors(y: np.ndarray, *, config, what: str):
     """The trimmed signal and its `low_level_descriptors`: what the ``functionals`` and ``lld`` kinds start from.
 
+    The clip loses its DC, is trimmed, brought to one level and given a fixed noise floor
+    (`ser_keras.features.level`) before any descriptor.
+
     Returns
     -------
     y : np.ndarray [shape=(n_trimmed,)]
@@ -258,9 +292,11 @@ def trimmed_descriptors(y: np.ndarray, *, config, what: str):
     ParameterError
         Less than about a tenth of a second of sound after trimming (``what`` names the kind).
     """
-    y = trim(y, config=config)
+    y = trim(remove_dc(y), config=config)
     if y.shape[0] < max(config.n_fft, int(MIN_SOUND_SECONDS * config.sr)):
         raise ParameterError(f"too short for {what} ({y.shape[0] / config.sr:.3f} s after trimming silence)")
+    y = remove_dc(y)  # the sound's own mean: what was left of the clip's would sit in the lowest bins
+    y = add_floor(normalize_level(y, loudest_rms=loudest_frame_rms(y, config=config)))
     return (y, *low_level_descriptors(y, config=config))
 
 
@@ -316,7 +352,9 @@ def reference_lld(y: np.ndarray, *, config) -> np.ndarray:
             mfcc,
             librosa.feature.delta(mfcc, width=width),
             librosa.feature.delta(mfcc, width=width, order=2),
-            librosa.feature.spectral_contrast(**{**kw, "S": contrast_input(magnitude)}, n_bands=N_CONTRAST_BANDS),
+            librosa.feature.spectral_contrast(
+                **{**kw, "S": contrast_input(magnitude, n_fft=n_fft)}, n_bands=N_CONTRAST_BANDS
+            ),
             np.log1p(librosa.feature.spectral_centroid(**kw)),
             np.log1p(librosa.feature.spectral_bandwidth(**kw)),
             np.log1p(librosa.feature.spectral_rolloff(**kw)),

@@ -135,7 +135,7 @@ def _utterance_graph(waveform, config):
     return utterance_batch(waveform, config)
 
 
-#: The whole utterance at 16 kHz, trimmed at 40 dB, the functionals' STFT and filter banks.
+#: The whole utterance at 16 kHz, trimmed at 40 dB below its peak, the functionals' STFT and filter banks.
 _FUNCTIONALS_DEFAULTS = {
     "sr": 16000,
     "offset": 0.0,
@@ -196,7 +196,7 @@ KINDS.update(
             layout="vector",
             default_model="logreg",
             column_groups=_functionals_groups,
-            revision=2,  # formants: LPC envelope peaks; YIN in float64; contrast floored
+            revision=3,  # one level and noise floor before the descriptors (features.level)
         ),
         FeatureKind(
             "lld",
@@ -210,7 +210,7 @@ KINDS.update(
             layout="sequence",
             default_model="tdnn",
             time_axis=0,
-            revision=2,  # YIN in float64, spectral contrast floored
+            revision=3,  # one level and noise floor before the descriptors (features.level)
         ),
         FeatureKind(
             "fusion",
@@ -222,7 +222,7 @@ KINDS.update(
             graph=_utterance_graph,
             layout="fused",
             default_model="fusion",
-            revision=2,  # formants: LPC envelope peaks; YIN in float64; contrast floored
+            revision=3,  # one level and noise floor before the descriptors (features.level)
         ),
     )
 )

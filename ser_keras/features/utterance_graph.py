@@ -35,6 +35,7 @@ from . import functionals as fn
 from . import voice
 from .contrast import spectral_contrast_graph
 from .graph import _zero_crossing_rate
+from .level import add_floor_graph, normalize_level_graph, remove_dc_graph
 from .pitch import drop_transform, hnr_lag_bounds, periods, voiced_frames_graph, yin_graph
 from .summaries import STATISTICS, contour_graph, std_graph, summarize_graph
 
@@ -113,11 +114,13 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     import tensorflow as tf
 
     sr, n_fft, hop = config.sr, config.n_fft, config.hop_length
-    y = trim(y, config)
+    y = trim(remove_dc_graph(y), config)
     n_sound = tf.shape(y)[0]
     sound_seconds = tf.cast(n_sound, tf.float32) / sr
     shortest = max(n_fft, int(fn.MIN_SOUND_SECONDS * sr))
-    y = tf.pad(y, [[0, tf.maximum(shortest - n_sound, 0)]])
+    y = remove_dc_graph(y)  # the sound's own mean
+    y = normalize_level_graph(y, loudest_rms=loudest_frame_rms(y, config))
+    y = add_floor_graph(tf.pad(y, [[0, tf.maximum(shortest - n_sound, 0)]]))
 
     frames = frame(tf.pad(y, [[n_fft // 2, n_fft // 2]]), n_fft, hop)  # (T, n_fft), centred
     n_frames = tf.shape(frames)[0]
@@ -205,23 +208,31 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
     return vector, fit_frames(rows, sequence_frames), sound_seconds
 
 
+def loudest_frame_rms(y, config: FeatureConfig):
+    """`ser_keras.features.functionals.loudest_frame_rms` of one clip ``(n,)``: a scalar."""
+    import tensorflow as tf
+
+    n_fft, hop = config.n_fft, config.hop_length
+    return tf.math.sqrt(tf.reduce_max(frame_mean_squares(tf.pad(y, [[n_fft // 2, n_fft // 2]]), n_fft, hop)))
+
+
 def trim(y, config: FeatureConfig):
-    """``librosa.effects.trim(y, top_db=config.trim_db, frame_length=n_fft, hop_length=hop)`` of one clip."""
+    """`ser_keras.features.functionals.trim` of one clip ``(n,)``."""
     import tensorflow as tf
 
     if config.trim_db is None:
         return y
-    n_fft, hop = config.n_fft, config.hop_length
-    mean_square = frame_mean_squares(tf.pad(y, [[n_fft // 2, n_fft // 2]]), n_fft, hop)
-    db = _db(mean_square) - _db(tf.reduce_max(mean_square))
-    sounding = db > -config.trim_db
-    n_frames = tf.shape(mean_square)[0]
-    index = tf.range(n_frames)
-    first = tf.reduce_min(tf.where(sounding, index, n_frames))
-    last = tf.reduce_max(tf.where(sounding, index, -1))
-    start = tf.minimum(first * hop, tf.shape(y)[0])
-    end = tf.minimum(tf.shape(y)[0], (last + 1) * hop)
-    return tf.slice(y, [start], [tf.maximum(end - start, 0)])  # tf.slice: LiteRT copies a dynamic slice at once
+    magnitude = tf.abs(y)
+    strong = magnitude >= tf.reduce_max(magnitude) * np.float32(10.0 ** (-config.trim_db / 20.0))
+    n = tf.shape(y)[0]
+    index = tf.range(n)
+    first = tf.reduce_min(tf.where(strong, index, n))
+    last = tf.reduce_max(tf.where(strong, index, -1))
+    margin = int(round(fn.TRIM_MARGIN_SECONDS * config.sr))
+    found = last >= first
+    start = tf.where(found, tf.maximum(first - margin, 0), 0)
+    end = tf.where(found, tf.minimum(last + 1 + margin, n), n)
+    return tf.slice(y, [start], [end - start])  # tf.slice: LiteRT copies a dynamic slice at once
 
 
 def _blocks(y, frame_length: int, hop_length: int):

@@ -101,18 +101,32 @@ FORMANT_STEP = 10.0
 LPC_RIDGE = 1e-4
 
 
+#: A peak's frequency is refined by the parabola through the envelope this many grid steps either side: on a
+#: broad formant the neighbours' log values differ by 1e-3, and float32's rounding of them would move it.
+PARABOLA_SPAN = 4
+#: The parabola's curvature (the sum of the two log ratios) is taken as at most this (a flat top).
+FLAT_TOP = -1e-6
+
+
 def formant_grid() -> np.ndarray:
-    """Frequencies (Hz) at which the LPC envelope is evaluated: ``(n_grid,)``."""
+    """Frequencies (Hz) at which a formant peak is looked for: ``(n_grid,)``."""
     low, high = FORMANT_RANGE
     return np.arange(low, high + FORMANT_STEP / 2, FORMANT_STEP)
 
 
+def envelope_grid() -> np.ndarray:
+    """Frequencies (Hz) at which the LPC envelope is evaluated: the `formant_grid` and `PARABOLA_SPAN` steps beyond
+    either end, ``(n_grid + 2 PARABOLA_SPAN,)``."""
+    steps = np.arange(-PARABOLA_SPAN, formant_grid().size + PARABOLA_SPAN)
+    return FORMANT_RANGE[0] + FORMANT_STEP * steps
+
+
 def envelope_basis(*, order: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """``cos``, ``sin`` of ``2 pi f k / sr``, lags ``k = 0..order``, the `formant_grid`: ``(order + 1, n_grid)`` each.
+    """``cos``, ``sin`` of ``2 pi f k / sr``, lags ``k = 0..order``, the `envelope_grid`: ``(order + 1, n_env)`` each.
 
     ``A(f) = sum_k a_k e^{-2 pi i f k / sr}``, so ``|A(f)|^2 = (a @ cos)^2 + (a @ sin)^2``.
     """
-    angle = 2.0 * np.pi * np.outer(np.arange(order + 1), formant_grid()) / sr
+    angle = 2.0 * np.pi * np.outer(np.arange(order + 1), envelope_grid()) / sr
     return np.cos(angle), np.sin(angle)
 
 
@@ -145,9 +159,10 @@ def lpc_formants(autocorrelation: np.ndarray, *, order: int, sr: int, n_formants
 
     LPC by the autocorrelation method (`levinson`); the envelope ``1 / |A(f)|^2`` is
     evaluated on the grid, and a formant is a grid point above its left neighbour and
-    not below its right one, refined by a parabola through the three log values.  The
-    same arithmetic runs in the graph form (`ser_keras.features.utterance_graph`), in
-    float32 there and float64 here.
+    not below its right one (`FORMANT_RANGE` without its ends), refined by the parabola
+    through the log envelope `PARABOLA_SPAN` steps either side (`peak_shifts`).  The
+    same arithmetic runs in the graph form (`lpc_formants_graph`), in float32 there and
+    float64 here.
 
     Parameters
     ----------
@@ -167,15 +182,45 @@ def lpc_formants(autocorrelation: np.ndarray, *, order: int, sr: int, n_formants
         return formants
     a = levinson(np.asarray(autocorrelation[frames], dtype=np.float64), order=order)
     cos, sin = envelope_basis(order=order, sr=sr)
-    log_envelope = -np.log(np.maximum(np.square(a @ cos) + np.square(a @ sin), 1e-30))
-    left, centre, right = log_envelope[:, :-2], log_envelope[:, 1:-1], log_envelope[:, 2:]
-    is_peak = (centre > left) & (centre >= right)
-    curvature = left - 2.0 * centre + right
-    shift = np.clip(np.where(is_peak, 0.5 * (left - right) / np.where(is_peak, curvature, 1.0), 0.0), -0.5, 0.5)
+    is_peak, shift = peak_shifts(np.maximum(np.square(a @ cos) + np.square(a @ sin), 1e-30), np)
     frequency = np.where(is_peak, formant_grid()[1:-1] + FORMANT_STEP * shift, np.inf)
     frequency = np.sort(frequency, axis=1)[:, :n_formants]
     formants[frames] = np.where(np.isfinite(frequency), frequency, np.nan)
     return formants
+
+
+def peak_shifts(inverse_power, xp):
+    """Which `formant_grid` points (without the ends) are envelope peaks, and how far (in grid steps) each one's
+    parabola moves it.
+
+    Works on ``|A(f)|^2`` on the `envelope_grid` (the envelope's inverse) through log ratios
+    ``log(|A(f_0)|^2 / |A(f)|^2)``: differences of log values near the top of a broad peak
+    would lose their digits to the values' own size.
+
+    Parameters
+    ----------
+    inverse_power : array [shape=(t, n_env)]
+        Positive.
+    xp : module
+        ``numpy`` or ``tensorflow.experimental.numpy``-like: ``log``, ``minimum``, ``clip``.
+
+    Returns
+    -------
+    is_peak : array of bool [shape=(t, n_grid - 2)]
+    shift : array [shape=(t, n_grid - 2)]
+        In ``[-1/2, 1/2]``: the peak is at ``formant_grid()[1:-1] + FORMANT_STEP * shift``.
+    """
+    span, n_grid = PARABOLA_SPAN, formant_grid().size
+    centre = inverse_power[:, span + 1 : span + n_grid - 1]
+
+    def beside(offset):  # |A|^2 at ``offset`` grid steps from each candidate
+        return inverse_power[:, span + 1 + offset : span + n_grid - 1 + offset]
+
+    is_peak = (centre < beside(-1)) & (centre <= beside(1))
+    left = xp.log(centre / beside(-span))  # the log envelope's left value minus the centre's
+    right = xp.log(centre / beside(span))
+    shift = span * 0.5 * (left - right) / xp.minimum(left + right, FLAT_TOP)
+    return is_peak, xp.clip(shift, -0.5, 0.5)  # the peak lies within half a step of its grid point
 
 
 def _fill_missing(rows: np.ndarray) -> np.ndarray:
@@ -313,16 +358,34 @@ def lpc_formants_graph(autocorrelation, *, order: int, sr: int, n_formants: int 
     coefficients = tf.stack(a, axis=1)
     cos, sin = (m.astype(np.float32) for m in envelope_basis(order=order, sr=sr))
     real, imaginary = tf.linalg.matmul(coefficients, cos), tf.linalg.matmul(coefficients, sin)
-    log_envelope = -tf.math.log(tf.maximum(tf.math.square(real) + tf.math.square(imaginary), 1e-30))
-    left, centre, right = log_envelope[:, :-2], log_envelope[:, 1:-1], log_envelope[:, 2:]
-    is_peak = (centre > left) & (centre >= right)
-    curvature = tf.where(is_peak, left - 2.0 * centre + right, 1.0)
-    grid = formant_grid()[1:-1].astype(np.float32)
-    shift = tf.clip_by_value(0.5 * (left - right) / curvature, -0.5, 0.5)  # |shift| <= 1/2 at a peak: rounding aside
-    frequency = tf.where(is_peak, grid + FORMANT_STEP * shift, NO_FORMANT)
+    inverse_power = tf.maximum(tf.math.square(real) + tf.math.square(imaginary), 1e-30)
+    is_peak, shift = peak_shifts(inverse_power, _TensorMath)
+    frequency = tf.where(is_peak, formant_grid()[1:-1].astype(np.float32) + FORMANT_STEP * shift, NO_FORMANT)
     lowest = -tf.math.top_k(-frequency, n_formants).values  # ascending
     found = (r[:, 0] > 1e-10)[:, None] & (lowest < NO_FORMANT / 2)
     return tf.where(found, lowest, 1.0), found
+
+
+class _TensorMath:
+    """The three functions `peak_shifts` needs, in TensorFlow ops."""
+
+    @staticmethod
+    def log(x):
+        import tensorflow as tf
+
+        return tf.math.log(x)
+
+    @staticmethod
+    def minimum(x, y):
+        import tensorflow as tf
+
+        return tf.minimum(x, y)
+
+    @staticmethod
+    def clip(x, low, high):
+        import tensorflow as tf
+
+        return tf.clip_by_value(x, low, high)
 
 
 def fill_missing_graph(rows, missing):
