@@ -36,13 +36,13 @@ def test_fit_frames_wraps_short_and_keeps_the_middle_of_long_sequences():
 
 
 def test_lld_rows_are_the_functionals_descriptors_plus_pitch_and_voicing():
-    from ser_keras.features.functionals import low_level_descriptors, trim
+    from ser_keras.features.functionals import trimmed_descriptors
 
     config = FeatureConfig.for_kind("lld", sequence_frames=500)
     y = _voice()
     x = compute([y], config=config)[0]
     assert x.shape == config.output_shape() == (500, 170) and len(config.feature_names()) == 170
-    lld, f0, voiced = low_level_descriptors(trim(y, config=config), config=config)
+    _, lld, f0, voiced = trimmed_descriptors(y, config=config, what="lld")
     n = lld.shape[1]
     np.testing.assert_allclose(x[:n, : lld.shape[0]], lld.T, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(x[:n, -2], 12 * np.log2(f0 / 100), rtol=1e-5)
