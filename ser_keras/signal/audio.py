@@ -34,6 +34,12 @@ SILENCE_PEAK = 1e-4
 #: Peak amplitude above which a float clip is warned about (+6 dBFS: resampling a clipped clip overshoots less).
 OVERLOAD_PEAK = 2.0
 
+#: Before resampling, each edge of a clip is extended by the mean of its outermost `EDGE_SECONDS` for at least
+#: `EDGE_PAD_SECONDS` (longer than soxr's filter), and the extension cut off after: a clip with a DC offset then
+#: does not ring at its edges, as it would against zeros (and a 40 dB trim would keep the ringing as sound).
+EDGE_SECONDS = 0.01
+EDGE_PAD_SECONDS = 0.05
+
 _LENGTH_MODES = ("centre", "center", "start", "random")
 
 
@@ -443,25 +449,55 @@ def stream(path: str | os.PathLike, *, sr: int, block_seconds: float = 30.0) -> 
         warn_if_truncated(path, frames=handle.frames, sr=handle.samplerate)
         if handle.frames == 0:
             raise ParameterError(f"{path}: empty audio (no samples)")
-        resampler = None
-        if handle.samplerate != sr:
-            import soxr
-
-            resampler = soxr.ResampleStream(handle.samplerate, sr, 1, dtype="float32", quality="soxr_hq")
         size = max(1, int(block_seconds * handle.samplerate))
-        while True:
-            try:
-                data = handle.read(frames=size, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-                raise ParameterError(f"{path}: cannot read audio ({_one_line(exc)})") from None
-            last = data.shape[0] < size
-            y = to_mono(data.T)
-            if resampler is not None:
-                y = resampler.resample_chunk(y, last=last)
-            if y.size:
-                yield y
-            if last:
-                return
+        blocks = _read_blocks(handle, size, path)
+        if handle.samplerate == sr:
+            yield from (y for y, _ in blocks if y.size)
+        else:
+            yield from _resample_blocks(blocks, orig_sr=handle.samplerate, target_sr=sr)
+
+
+def _read_blocks(handle, size: int, path) -> Iterator[tuple[np.ndarray, bool]]:
+    """Mono blocks of ``size`` frames of an open soundfile, each with whether it is the last."""
+    import soundfile as sf
+
+    while True:
+        try:
+            data = handle.read(frames=size, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+            raise ParameterError(f"{path}: cannot read audio ({_one_line(exc)})") from None
+        last = data.shape[0] < size
+        yield to_mono(data.T), last
+        if last:
+            return
+
+
+def _resample_blocks(blocks, *, orig_sr: int, target_sr: int) -> Iterator[np.ndarray]:
+    """`resample` of the concatenated blocks, block by block (soxr's streaming resampler): the first and
+    the last edge are extended as `resample` extends them and the extension is cut off again."""
+    import soxr
+
+    resampler = soxr.ResampleStream(orig_sr, target_sr, 1, dtype="float32", quality="soxr_hq")
+    pad_in, pad_out = edge_padding(orig_sr, target_sr)
+    n_edge = max(1, int(round(EDGE_SECONDS * orig_sr)))
+    to_drop, tail, n_in, n_out = pad_out, np.zeros(0, np.float32), 0, 0
+    for y, last in blocks:
+        pieces = []
+        if n_in == 0 and y.size:
+            pieces.append(np.full(pad_in, edge_values(y, sr=orig_sr)[0], np.float32))
+        pieces.append(y)
+        n_in += y.size
+        tail = np.concatenate([tail, y])[-n_edge:]
+        if last and n_in:
+            pieces.append(np.full(pad_in, np.mean(tail, dtype=np.float64), np.float32))
+        out = resampler.resample_chunk(np.concatenate(pieces), last=last)
+        drop = min(to_drop, out.size)
+        out, to_drop = out[drop:], to_drop - drop
+        if last:
+            out = out[: max(0, int(np.ceil(n_in * target_sr / orig_sr)) - n_out)]
+        n_out += out.size
+        if out.size:
+            yield out
 
 
 def pcm_to_float(y: np.ndarray) -> np.ndarray:
@@ -507,15 +543,45 @@ def to_mono(y: np.ndarray) -> np.ndarray:
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample a mono waveform with soxr at ``soxr_hq``, the quality ``librosa.load`` uses.
 
-    Returns ``y`` itself when the rates already match.
+    Each edge is extended by its own mean first (`EDGE_SECONDS`, `edge_padding`), so an offset
+    does not ring at the edges.  Returns ``y`` itself when the rates already match.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    orig_sr, target_sr : int > 0
+
+    Returns
+    -------
+    y_hat : np.ndarray [shape=(ceil(n * target_sr / orig_sr),), dtype=float32]
     """
     if orig_sr == target_sr or y.size == 0:
         return y
     import soxr
 
-    y_hat = soxr.resample(y, orig_sr, target_sr, quality="soxr_hq").astype(np.float32, copy=False)
+    pad_in, pad_out = edge_padding(orig_sr, target_sr)
+    first, last = edge_values(y, sr=orig_sr)
+    padded = np.concatenate([np.full(pad_in, first, np.float32), y, np.full(pad_in, last, np.float32)])
+    y_hat = soxr.resample(padded, orig_sr, target_sr, quality="soxr_hq").astype(np.float32, copy=False)
     n_samples = int(np.ceil(y.shape[-1] * target_sr / orig_sr))  # librosa's output length
-    return fix_length(y_hat, size=n_samples, mode="start")
+    return fix_length(y_hat[pad_out:], size=n_samples, mode="start")
+
+
+def edge_padding(orig_sr: int, target_sr: int) -> tuple[int, int]:
+    """How many samples `resample` adds at each edge (at least `EDGE_PAD_SECONDS`), and what they
+    become at ``target_sr``: a whole number of samples at both rates, so the cut is exact."""
+    import math
+
+    common = math.gcd(orig_sr, target_sr)
+    step_in, step_out = orig_sr // common, target_sr // common
+    steps = max(1, math.ceil(EDGE_PAD_SECONDS * orig_sr / step_in))
+    return steps * step_in, steps * step_out
+
+
+def edge_values(y: np.ndarray, *, sr: int) -> tuple[float, float]:
+    """The means of the first and of the last `EDGE_SECONDS` of ``y`` (all of it when shorter)."""
+    n = max(1, int(round(EDGE_SECONDS * sr)))
+    return float(np.mean(y[:n], dtype=np.float64)), float(np.mean(y[-n:], dtype=np.float64))
 
 
 def validate(
