@@ -6,6 +6,7 @@ run folder means one thing everywhere.  A run folder holds::
     run.json              the sidecar: labels, feature config, split speakers, seed, versions
     report.json           UA, WA, macro-F1, per-class recall, confusion matrix, test speakers
     predictions.csv       the test rows' probabilities (the cv's calibration is fitted on them)
+    typicality.npz        how far a clip lies from the training features (runs of utterance features)
     confusion_matrix.png  curves.png (Keras and MLP runs)   history.csv   logs/ (TensorBoard)
     model.keras | model.skops   saved_model/   model.tflite, waveform.tflite (ser-keras export)
     recipe.yaml           the options that made it (replayed by --config)
@@ -33,6 +34,10 @@ REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
 #: The test rows' probabilities: ``path``, ``speaker``, ``true`` (label index), one column per label.
 PREDICTIONS_FILE = "predictions.csv"
+#: The column of ``predictions.csv`` holding each clip's `ser_keras.models.typicality.Typicality.distance`.
+DISTANCE_COLUMN = "distance"
+#: How far a clip lies from the training features (`ser_keras.models.typicality`): runs of utterance features.
+TYPICALITY_FILE = "typicality.npz"
 CURVES_FILE = "curves.png"
 HISTORY_FILE = "history.csv"
 LOGS_DIR = "logs"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ser_keras.evaluation.calibration import brier_score, expected_calibration_error, risk_coverage
@@ -175,7 +176,7 @@ def test_a_run_whose_validation_speakers_train_takes_its_temperature_from_a_cv(d
 
     from ser_keras.cli.main import main
 
-    recipe = ["--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(demo_cache), "--features", "stats"]
+    recipe = ["--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(demo_cache), "--features", "functionals"]
     recipe += ["--augment", "none", "--model", "conv1d", "--epochs", "2", "--select", "last"]
     assert main(["cv", *recipe, "--folds", "2", "--out", str(tmp_path / "cv")]) == 0
     cv_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
@@ -187,6 +188,11 @@ def test_a_run_whose_validation_speakers_train_takes_its_temperature_from_a_cv(d
     assert calibration["temperature"] == pytest.approx(from_cv["temperature"], rel=1e-5)
     assert calibration["min_confidence"] == pytest.approx(from_cv["min_confidence"], abs=1e-6)
     assert calibration["from_cv"]["cv"] == str(cv_dir.resolve())
+    # the distance beyond which a clip is unlike the training speech: from every fold's held-out speakers
+    held_out = pd.concat([pd.read_csv(fold / "predictions.csv") for fold in sorted(cv_dir.glob("fold-*"))])
+    assert from_cv["max_distance"] == pytest.approx(np.quantile(held_out["distance"], 0.95), rel=1e-4)
+    assert calibration["max_distance"] == from_cv["max_distance"]
+    assert calibration["max_distance_fitted_on"].startswith("the cv's held-out speakers")
     model = keras.saving.load_model(run / "model.keras")
     assert model.get_layer("calibration").temperature == pytest.approx(calibration["temperature"])
     assert f"calibrate-from: {cv_dir}" in (run / "recipe.yaml").read_text()  # the run replays with it

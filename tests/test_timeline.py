@@ -3,6 +3,8 @@ each (the same as the clip alone), the CLI's rows and PNG, and its refusals."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,7 +83,10 @@ def test_predict_segments_cli_rows_and_timeline(demo_conv1d_run, clips, tmp_path
     starts = np.array([1.0 + 4.2 * i for i in range(6)])
     assert ((table["start"].to_numpy() - starts >= -0.05) & (table["start"].to_numpy() - starts < 0.6)).all()
     np.testing.assert_allclose(table[labels].sum(axis=1), 1.0, atol=1e-4)
-    assert (table["emotion"] == table[labels].idxmax(axis=1)).all()
+    answered = (table["emotion"] != "uncertain").to_numpy()  # the others: below the run's min_confidence
+    assert (table["emotion"][answered] == table[labels].idxmax(axis=1)[answered]).all()
+    min_confidence = json.loads((demo_conv1d_run / "run.json").read_text())["calibration"]["min_confidence"]
+    assert (table[labels].max(axis=1)[~answered] < min_confidence).all()
     assert png.stat().st_size > 10_000
     capsys.readouterr()
     silent = tmp_path / "silent.wav"

@@ -112,15 +112,21 @@ def test_a_plateau_really_lowers_the_learning_rate(demo_stats, tmp_path):
 
     from ser_keras.training.train import TrainOptions, train
 
-    # Adam at 1.0, a thousand times too high: val_loss bounces by orders of magnitude, so epochs without
-    # improvement come (at 1e-2 it can fall every epoch of the eight)
-    options = TrainOptions(model="conv1d", epochs=8, lr=1.0, patience=100, lr_patience=1, seed=0)
-    run_dir = train(demo_stats, out_dir=tmp_path, options=options, progress=False)
-    history = pd.read_csv(run_dir / "history.csv")
-    assert "val_loss" in history and "learning_rate" in history
-    assert history["learning_rate"].iloc[-1] < history["learning_rate"].iloc[0]
-    stalled = (history["val_loss"].cummin().diff() > -1e-4).to_numpy()[1:]  # epochs that did not improve
-    assert stalled.any()
+    # Adam at 3.0, far too high: val_loss bounces by orders of magnitude, so epochs without improvement come;
+    # where is chaotic, so each seed's history is checked against the rule and one of them must stall
+    lowered = False
+    for seed in range(4):
+        options = TrainOptions(model="conv1d", epochs=8, lr=3.0, patience=100, lr_patience=1, seed=seed)
+        run_dir = train(demo_stats, out_dir=tmp_path / str(seed), options=options, progress=False)
+        history = pd.read_csv(run_dir / "history.csv")
+        loss, rate = history["val_loss"].to_numpy(), history["learning_rate"].to_numpy()
+        best = np.minimum.accumulate(loss)
+        stalled = loss[1:-1] >= best[:-2] - 1e-4  # epochs 2..n-1 that did not improve on the best before them
+        np.testing.assert_array_equal(rate[2:] < rate[1:-1], stalled)  # lr_patience 1: lowered right after each
+        lowered = lowered or bool(stalled.any())
+        if lowered:
+            break
+    assert lowered
 
 
 def test_gender_variants_and_sklearn_baseline(demo_stats, tmp_path, capsys):
@@ -256,9 +262,9 @@ def test_multi_worker_strategy_with_two_local_workers(demo_stats, tmp_path):
     assert list(histories[0].columns) == list(histories[1].columns) and len(histories[0]) == 3
     np.testing.assert_allclose(histories[0].to_numpy(), histories[1].to_numpy(), rtol=1e-6)
     assert np.isfinite(histories[0]["val_loss"]).all()
-    import keras
+    from ser_keras.runs.model_files import load_keras_model  # the package's layers registered, as a user's load
 
-    weights = [keras.saving.load_model(run / "model.keras").get_weights() for run in runs]
+    weights = [load_keras_model(run / "model.keras").get_weights() for run in runs]
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
 

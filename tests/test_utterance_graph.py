@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from ser_keras.features.registry import FeatureConfig, compute
+from ser_keras.runs.folders import load_typicality
 from ser_keras.signal.audio import load
 
 from conftest import RAVDESS_DIR
@@ -119,12 +120,16 @@ def test_waveform_savedmodel_litert_and_predictor_equal_the_feature_path(fusion_
     lite = WaveformModel(fusion_run / "waveform.tflite")
     predictor = Predictor.from_run(fusion_run)
     assert predictor.models["mixed"].waveform_model is not None
-    for y, want, path in zip(waveforms, expected, clips):
+    config = FeatureConfig.from_dict(sidecar["features"])
+    distances = load_typicality(fusion_run, config).distance(compute(waveforms, config=config))
+    for y, want, path, distance in zip(waveforms, expected, clips, distances):
         served = serving(waveform=tf.constant(y[None]))
         np.testing.assert_allclose(served["probabilities"].numpy()[0], want, atol=1e-4, err_msg=str(path))
         assert served["label"].numpy()[0].decode() == sidecar["labels"][int(np.argmax(want))]
         np.testing.assert_allclose(lite(y)["probabilities"], want, atol=1e-4, err_msg=str(path))
+        assert lite(y)["distance"] == pytest.approx(distance, rel=1e-4)  # the graph's typicality is the NumPy one
         answer = predictor.predict_file(path)
+        assert answer["distance"] == pytest.approx(distance, rel=1e-3)
         np.testing.assert_allclose([answer["probabilities"][label] for label in sidecar["labels"]], want, atol=1e-4)
 
 
@@ -145,12 +150,14 @@ def test_waveform_litert_file_carries_its_contract_and_refuses_too_little_sound(
         "probabilities": np.float32,
         "label_index": np.int32,
         "sound_seconds": np.float32,
+        "distance": np.float32,
         "contract": np.uint8,
     }  # what every LiteRT runtime reads: LiteRT.js has no string tensors
     contract = json.loads(bytes(out["contract"]).decode())
     assert contract["labels"] == sidecar["labels"] and contract["sample_rate"] == 16000
     assert contract["input_range"] == [-1.0, 1.0] and contract["seconds_range"] == [0.25, 30.0]
     assert contract["signature"] == "serve_padded" and contract["min_sound_seconds"] == 0.1
+    assert contract["max_distance"] == sidecar["calibration"]["max_distance"] > 0
     assert contract["inputs"] == {"waveform": ["float32", [1, 480000]], "samples": ["int32", [1]]}
     assert out["probabilities"].shape == (1, 3) and out["label_index"][0] == np.argmax(out["probabilities"][0])
 

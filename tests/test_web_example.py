@@ -34,6 +34,8 @@ def test_the_web_page_gives_the_predictors_probabilities(fusion_run, demo_root, 
     from selenium.webdriver.common.by import By
 
     clips = sorted(demo_root.glob("Actor_0[12]/*.wav"))[::8][:10]  # 16 kHz PCM: the browser decodes, no resampling
+    noise = (0.1 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)
+    clips.append(write_wav(tmp_path / "noise.wav", noise))  # unlike any speech: "Not sure", and why
     predictor = Predictor.from_run(fusion_run)
     labels = json.loads((fusion_run / "run.json").read_text())["labels"]
     with page_with_model((fusion_run / "waveform.tflite").read_bytes(), tmp_path) as (driver, wait):
@@ -49,11 +51,15 @@ def test_the_web_page_gives_the_predictors_probabilities(fusion_run, demo_root, 
                 result["probabilities"], [expected["probabilities"][label] for label in labels], atol=1e-3
             )
             assert result["label"] == expected["emotion"] and result["bestGuess"] == expected["best_guess"]
+            assert result["distance"] == pytest.approx(expected["distance"], rel=1e-2)  # WASM kernels: ~1e-3
             heading = driver.find_element(By.ID, "emotion").text
+            unfamiliar = any(w.startswith("unlike the speech") for w in expected["input_warnings"])
             if expected["emotion"] == "uncertain":
                 assert heading.startswith(f"Not sure (best guess {expected['best_guess']} at "), heading
+                assert ("unlike the speech the model was trained on: distance" in heading) == unfamiliar, heading
             else:
                 assert heading == f"Predicted emotion: {expected['emotion']} ({expected['confidence']:.2f})"
+        assert unfamiliar and expected["emotion"] == "uncertain"  # the noise, last
 
 
 def test_a_crafted_label_never_runs_script_and_wrong_outputs_are_said(tmp_path):

@@ -35,7 +35,8 @@ function checkContract(contract) {
     && contract.seconds_range.every((s) => finite(s, 0, 86400))
     && contract.seconds_range[0] <= contract.seconds_range[1]
     && ["min_confidence", "silence_peak", "min_sound_seconds"].every(
-      (key) => contract[key] === undefined || finite(contract[key], 0, key === "min_sound_seconds" ? 86400 : 1));
+      (key) => contract[key] === undefined || finite(contract[key], 0, key === "min_sound_seconds" ? 86400 : 1))
+    && (contract.max_distance === undefined || finite(contract.max_distance, 0, 1e6));
   if (!ok) throw new Error("the model's contract is damaged (labels, sample rate or lengths)");
   return contract;
 }
@@ -76,6 +77,7 @@ async function predict({ model, length, contract }, samples) {
   const windowLength = Math.round(longest * rate); // longer audio: windows of `longest` s, averaged
   const total = new Float64Array(contract.labels.length);
   let windows = 0;
+  let distance = 0; // how far the clip lies from the training speech (a file without it gives none)
   for (let start = 0; start === 0 || samples.length - start >= windowLength / 2; start += windowLength) {
     const outputs = await run(model, samples.subarray(start, start + windowLength), length);
     const sound = outputs.sound_seconds[0];
@@ -88,12 +90,19 @@ async function predict({ model, length, contract }, samples) {
       throw new Error("the model gave no probabilities for this clip (NaN or out of range)");
     }
     p.forEach((x, i) => { total[i] += x; });
+    const d = outputs.distance ? outputs.distance[0] : 0;
+    if (!(Number.isFinite(d) && d >= 0)) throw new Error("the model gave no distance for this clip (NaN or negative)");
+    distance += d;
     windows += 1;
   }
   const probabilities = Array.from(total, (p) => p / windows);
   const best = probabilities.indexOf(Math.max(...probabilities));
-  const sure = probabilities[best] >= (contract.min_confidence ?? 0);
-  return { label: sure ? contract.labels[best] : "uncertain", bestGuess: contract.labels[best], probabilities, windows };
+  distance /= windows;
+  // far from the training speech: the answer means little, however confident (the contract's max_distance)
+  const unfamiliar = contract.max_distance !== undefined && distance > contract.max_distance;
+  const sure = !unfamiliar && probabilities[best] >= (contract.min_confidence ?? 0);
+  const label = sure ? contract.labels[best] : "uncertain";
+  return { label, bestGuess: contract.labels[best], probabilities, windows, distance, unfamiliar };
 }
 
 // Every piece of text from the model goes into the page as a text node, never as markup.
@@ -105,8 +114,12 @@ function cell(text) {
 
 function show(contract, result) {
   const confidence = Math.max(...result.probabilities);
+  const why = result.unfamiliar
+    ? `unlike the speech the model was trained on: distance ${result.distance.toFixed(2)}, `
+      + `95% of unseen speakers' clips are within ${contract.max_distance.toFixed(2)}`
+    : `below ${contract.min_confidence.toFixed(2)}`;
   document.getElementById("emotion").textContent = result.label === "uncertain"
-    ? `Not sure (best guess ${result.bestGuess} at ${confidence.toFixed(2)}, below ${contract.min_confidence.toFixed(2)})`
+    ? `Not sure (best guess ${result.bestGuess} at ${confidence.toFixed(2)}, ${why})`
     : `Predicted emotion: ${result.label} (${confidence.toFixed(2)})`;
   const rows = contract.labels
     .map((label, i) => [label, result.probabilities[i]])

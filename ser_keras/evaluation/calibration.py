@@ -263,6 +263,49 @@ def abstention_report(probabilities: np.ndarray, y_true: np.ndarray, *, min_conf
     }
 
 
+def uncertain_report(
+    probabilities: np.ndarray,
+    y_true: np.ndarray,
+    *,
+    min_confidence: float,
+    distance: np.ndarray | None = None,
+    max_distance: float | None = None,
+) -> dict:
+    """Which answers a run turns into "uncertain", and whether they are the wrong ones.
+
+    A clip is uncertain when its top probability is below ``min_confidence`` or its
+    ``distance`` from the training features (`ser_keras.models.typicality`) exceeds ``max_distance``.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray [shape=(n, k)]
+    y_true : np.ndarray [shape=(n,), dtype=int]
+    min_confidence : float
+    distance : np.ndarray [shape=(n,)], optional
+    max_distance : float, optional
+
+    Returns
+    -------
+    figures : dict
+        ``share`` (of clips uncertain), ``share_far`` (of clips beyond ``max_distance``; None
+        without a distance), ``wrong_flagged`` (of the wrong answers, the share made uncertain) and
+        ``right_flagged`` (of the right ones).
+    """
+    P, y = _checked(probabilities, y_true)
+    low = P.max(axis=1) < min_confidence
+    far = None
+    if distance is not None and max_distance is not None:
+        far = np.asarray(distance, dtype=np.float64) > max_distance
+        low = low | far
+    wrong = P.argmax(axis=1) != y
+    return {
+        "share": float(low.mean()) if len(y) else 0.0,
+        "share_far": None if far is None else float(far.mean()) if len(y) else 0.0,
+        "wrong_flagged": float(low[wrong].mean()) if wrong.any() else None,
+        "right_flagged": float(low[~wrong].mean()) if (~wrong).any() else None,
+    }
+
+
 def cross_fitted_calibration(probabilities: list[np.ndarray], y_true: list[np.ndarray]) -> dict:
     """Temperature scaling and abstention judged across folds: each fold scaled by what the others chose.
 

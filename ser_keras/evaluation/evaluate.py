@@ -14,8 +14,9 @@ from ..errors import ParameterError
 from ..extraction.extract import FeatureSet
 from ..extraction.normalize import standardize_groups, transductive
 from ..extraction.parts import load_split, speaker_rows
-from ..runs.folders import feature_set_of, load_run
+from ..runs.folders import feature_set_of, load_run, load_typicality
 from ..runs.inference import predict_probabilities
+from .calibration import uncertain_report
 from .report import score
 
 
@@ -82,6 +83,15 @@ def evaluate_run(
         np.array([position[v] for v in y_pred]),
         shared,
         probabilities=renormalised,
+    )
+    typicality = load_typicality(run_dir, fs.features)
+    calibration = sidecar.get("calibration") or {}
+    report["uncertain"] = uncertain_report(
+        renormalised,
+        np.array([position[v] for v in y_model]),
+        min_confidence=calibration.get("min_confidence", 0.0),
+        distance=None if typicality is None else typicality.distance(X),
+        max_distance=calibration.get("max_distance"),
     )
     report["test_speakers"] = sorted(rows["speaker"].unique())
     report["evaluated_on"] = "own test split" if own else f"feature set {fs.path} ({', '.join(fs.config['corpora'])})"

@@ -26,6 +26,8 @@ from ..layout import CV_FILE, ROBUSTNESS_DIR, ROBUSTNESS_FILE, ROBUSTNESS_PLOT, 
 from ..signal.shifts import SHIFT_VERSION, SHIFTS, parse_shifts
 
 METRICS = ("unweighted_accuracy", "weighted_accuracy", "macro_f1")
+#: What each row also says of the run's confidence: its ECE and what it turns into "uncertain".
+CONFIDENCE = ("ece", "uncertain_share", "uncertain_share_far", "uncertain_wrong_flagged", "uncertain_right_flagged")
 
 
 def tested_clips(run_dir: str | os.PathLike) -> pd.DataFrame:
@@ -83,7 +85,9 @@ def shift_table(
     -------
     table : pd.DataFrame
         One row per condition (``clean`` first): ``shift``, ``family``, ``description``, the
-        three metrics, ``n_test`` and ``ua_drop`` (clean UA minus this UA).
+        three metrics, ``ece``, what the run makes uncertain (``uncertain_share``, ``uncertain_share_far``,
+        ``uncertain_wrong_flagged``, ``uncertain_right_flagged``: `ser_keras.evaluation.calibration.uncertain_report`),
+        ``n_test`` and ``ua_drop`` (clean UA minus this UA).
     """
     from ..extraction.extract import FeatureSet, extract_features
     from ..features.config import FeatureConfig
@@ -114,6 +118,8 @@ def shift_table(
                 "family": shift.family if shift else "",
                 "description": shift.description if shift else "as recorded",
                 **{key: report[key] for key in METRICS},
+                "ece": report.get("calibration", {}).get("ece"),
+                **{f"uncertain_{key}": value for key, value in report["uncertain"].items()},
                 "n_test": report["n_test"],
             }
         )
@@ -201,6 +207,9 @@ def summarise_folds(per_fold: pd.DataFrame) -> pd.DataFrame:
     for key in (*METRICS, "ua_drop"):
         table[key] = grouped[key].mean()
         table[f"{key}_std"] = grouped[key].std(ddof=0)
+    for key in CONFIDENCE:  # None where a fold has no such figure (no wrong answers; no typicality)
+        if key in per_fold:
+            table[key] = pd.to_numeric(per_fold[key], errors="coerce").groupby(per_fold["shift"], sort=False).mean()
     table["n_test"] = grouped["n_test"].sum()
     return table.loc[order].reset_index()
 

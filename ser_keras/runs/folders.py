@@ -36,6 +36,7 @@ from ..layout import (
     LITERT_FILE,
     PICKLE_FILES,
     RUN_FILE,
+    TYPICALITY_FILE,
 )
 from .model_files import PICKLE_REFUSAL, load_estimator, load_keras_model
 
@@ -364,6 +365,23 @@ def n_features_of(config, *, time_averaged: bool = False) -> int:
     if time_averaged and axis is not None:
         del shape[axis]
     return int(np.prod(shape))
+
+
+def load_typicality(run_dir: str | os.PathLike, features):
+    """A run's ``typicality.npz`` (`ser_keras.models.typicality.Typicality`), checked against its ``features``
+    (a `ser_keras.features.config.FeatureConfig`); None when the run has none or its kind has no utterance features.
+
+    Raises
+    ------
+    ParameterError
+        The file is too large, damaged or does not fit the run (`ser_keras.models.typicality.Typicality.load`).
+    """
+    from ..models.typicality import Typicality, utterance_columns
+
+    path, n_columns = Path(run_dir) / TYPICALITY_FILE, utterance_columns(features)
+    if n_columns is None or not path.is_file():
+        return None
+    return Typicality.load(path, n_columns=n_columns)
 
 
 def load_run(run_dir: str | os.PathLike, *, litert: bool = False) -> tuple[dict, object]:

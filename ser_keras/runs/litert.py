@@ -270,11 +270,24 @@ class WaveformModel:
         Returns
         -------
         outputs : dict
-            ``probabilities`` ``(n_labels,)`` float32 and ``sound_seconds`` (float).
+            ``probabilities`` ``(n_labels,)`` float32, ``sound_seconds`` (float) and ``distance``
+            (float >= 0: how far the clip lies from the training features; None for a file without it).
         """
         outputs = self._run(np.asarray(waveform, dtype=np.float32))
         probabilities = check_probabilities(outputs["probabilities"], len(self.labels), source=self.path)[0]
-        return {"probabilities": probabilities, "sound_seconds": float(outputs["sound_seconds"][0])}
+        distance = None
+        if "distance" in outputs:
+            found = np.asarray(outputs["distance"], dtype=np.float32).ravel()
+            if found.size != 1 or not 0.0 <= found[0] < np.inf:  # NaN included
+                raise ParameterError(
+                    f"{self.path}: the model gave a distance of {found[:3]}, not one finite value >= 0"
+                )
+            distance = float(found[0])
+        return {
+            "probabilities": probabilities,
+            "sound_seconds": float(outputs["sound_seconds"][0]),
+            "distance": distance,
+        }
 
 
 def _refuse_constant(name: str):
@@ -325,11 +338,12 @@ CONTRACT_FIELDS = {
         and len(set(v)) == len(v)
     ),
     "min_confidence": lambda v: _finite(v, 0.0, 1.0),
+    "max_distance": lambda v: _finite(v, 0.0, 1e6),
     "silence_peak": lambda v: _finite(v, 0.0, 1.0),
     "min_sound_seconds": lambda v: _finite(v, 0.0, 86_400.0),
 }
 #: Contract fields an older file may lack.
-OPTIONAL_CONTRACT_FIELDS = ("min_confidence", "silence_peak", "min_sound_seconds")
+OPTIONAL_CONTRACT_FIELDS = ("min_confidence", "max_distance", "silence_peak", "min_sound_seconds")
 
 
 def check_contract(contract, *, source: Path) -> dict:

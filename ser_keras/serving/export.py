@@ -81,18 +81,21 @@ def export_keras_equivalent(run_dir: Path, sidecar: dict) -> Path:
 
     from ..features.config import FeatureConfig
     from ..models.baselines import logistic_to_keras
-    from ..runs.folders import load_run
+    from ..runs.folders import load_run, load_typicality
     from .saved_model import export_saved_model
 
     _, pipeline = load_run(run_dir)
+    config = FeatureConfig.from_dict(sidecar["features"])
     staging = run_dir / f".{SAVED_MODEL_DIR}.{uuid.uuid4().hex[:8]}.partial"
     try:
         export_saved_model(
             logistic_to_keras(pipeline, n_labels=len(sidecar["labels"])),
             staging,
-            config=FeatureConfig.from_dict(sidecar["features"]),
+            config=config,
             labels=sidecar["labels"],
             normalize=sidecar.get("normalize", "global"),
+            typicality=load_typicality(run_dir, config),
+            max_distance=(sidecar.get("calibration") or {}).get("max_distance"),
         )
         os.rename(staging, run_dir / SAVED_MODEL_DIR)
     finally:

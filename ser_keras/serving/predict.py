@@ -29,7 +29,7 @@ from ..extraction.normalize import transductive
 from ..features.registry import FeatureConfig, compute
 from ..files import no_memory, out_of_memory
 from ..layout import GROUP_FILE, PRETRAINED_RUN, RUN_FILE, WAVEFORM_FILE
-from ..runs.folders import load_run, n_features_of, read_json, read_sidecar, refuse_pickle
+from ..runs.folders import load_run, load_typicality, n_features_of, read_json, read_sidecar, refuse_pickle
 from ..runs.inference import gender_inputs
 from ..runs.model_files import GENDER_CLASSIFIER, load_estimator
 from ..signal.audio import SILENCE_PEAK, check_readable, load, pcm_to_float, resample, stream, to_mono, validate
@@ -71,6 +71,7 @@ class _Model:
     features: FeatureConfig
     model: object
     waveform_model: object = None
+    typicality: object = None
 
     @classmethod
     def load(cls, run_dir: Path) -> _Model:
@@ -88,7 +89,7 @@ class _Model:
                 raise ParameterError(f"{run_dir / WAVEFORM_FILE}: its labels or sample rate differ from run.json")
             return cls(run_dir, sidecar, features, None, waveform_model)
         sidecar, model = load_run(run_dir, litert=True)  # model.tflite, when exported, spares importing TensorFlow
-        return cls(run_dir, sidecar, features, model)
+        return cls(run_dir, sidecar, features, model, typicality=load_typicality(run_dir, features))
 
     @property
     def normalize(self) -> str:
@@ -98,30 +99,44 @@ class _Model:
         """Features of the windows of one waveform at ``features.sr``: ``(n_windows, *feature shape)``."""
         return _features(segments(y, config=self.features), config=self.features)
 
-    def score_windows(self, windows: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
-        """Summed class probabilities ``(n_labels,)`` of windows (global runs), and how many there were.
+    @property
+    def max_distance(self) -> float | None:
+        """Above this mean `distances` the answer is `UNCERTAIN` (None: no check): ``waveform.tflite``'s
+        contract holds it, other runs' ``run.json``."""
+        if self.waveform_model is not None:
+            value = self.waveform_model.contract.get("max_distance")
+        else:
+            value = (self.sidecar.get("calibration") or {}).get("max_distance") if self.typicality else None
+        return None if value is None else float(value)
+
+    def score_windows(self, windows: Iterable[np.ndarray]) -> tuple[np.ndarray, int, float | None]:
+        """Summed class probabilities ``(n_labels,)`` of windows (global runs), how many there were, and
+        their summed `distances` (None for a run without typicality).
 
         Windows are featurised and scored `WINDOW_BATCH` at a time, so a long recording
         never holds more than one batch of features.
         """
         if self.waveform_model is not None:
             return self._score_waveforms(windows)
-        total, count, batch = np.zeros(len(self.sidecar["labels"])), 0, []
+        total, count, batch, distance = np.zeros(len(self.sidecar["labels"])), 0, [], 0.0
         for window in itertools.chain(windows, [None]):
             if window is not None:
                 batch.append(window)
             if batch and (window is None or len(batch) == WINDOW_BATCH):
-                total += self.probabilities(_features(batch, config=self.features)).sum(axis=0)
+                X = _features(batch, config=self.features)
+                total += self.probabilities(X).sum(axis=0)
+                found = self.distances(X)
+                distance = None if found is None or distance is None else distance + float(found.sum())
                 count += len(batch)
                 batch = []
-        return total, count
+        return total, count, distance
 
-    def _score_waveforms(self, windows: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
+    def _score_waveforms(self, windows: Iterable[np.ndarray]) -> tuple[np.ndarray, int, float | None]:
         """`score_windows` by ``waveform.tflite``: each window's audio in, its probabilities out."""
         from ..features.functionals import MIN_SOUND_SECONDS
         from ..features.utterance_graph import UTTERANCE_KINDS
 
-        total, count = np.zeros(len(self.sidecar["labels"])), 0
+        total, count, distance = np.zeros(len(self.sidecar["labels"])), 0, 0.0
         for window in windows:
             outputs = self.waveform_model(window)
             if self.features.kind in UTTERANCE_KINDS and outputs["sound_seconds"] < MIN_SOUND_SECONDS:
@@ -129,8 +144,13 @@ class _Model:
                     f"too short for {self.features.kind} ({outputs['sound_seconds']:.3f} s after trimming silence)"
                 )
             total += outputs["probabilities"]
+            distance = None if outputs["distance"] is None or distance is None else distance + outputs["distance"]
             count += 1
-        return total, count
+        return total, count, distance
+
+    def distances(self, X: np.ndarray) -> np.ndarray | None:
+        """`ser_keras.models.typicality.Typicality.distance` of feature rows ``(n,)`` (None without typicality)."""
+        return None if self.typicality is None else self.typicality.distance(X)
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, n_labels)`` of feature rows (already speaker-normalised where the run is)."""
@@ -317,8 +337,23 @@ class Predictor:
         """Route one prepared clip, score its windows and average them (global normalisation)."""
         which = self._route([at]) if self.gender_model is not None else "mixed"
         part = self.models[which]
-        total, count = part.score_windows(segments(at(part.features.sr), config=part.features))
-        return {**self._result(total / count, which, count), "input_warnings": self.input_warnings(at(self.sr))}
+        total, count, distance = part.score_windows(segments(at(part.features.sr), config=part.features))
+        result = {**self._result(total / count, which, count), "input_warnings": self.input_warnings(at(self.sr))}
+        return self._unfamiliar(result, part, None if distance is None else distance / count)
+
+    def _unfamiliar(self, result: dict, part: _Model, distance: float | None) -> dict:
+        """``result`` with its ``distance``, answered `UNCERTAIN` with the reason among its input warnings
+        where the clip lies farther from the training features than 95 % of clips of unseen speakers do
+        (`_Model.max_distance`)."""
+        limit = part.max_distance
+        result = {**result, "distance": None if distance is None else round(distance, 4)}
+        if distance is None or limit is None or distance <= limit:
+            return result
+        reason = (
+            f"unlike the speech the model was trained on: distance {distance:.2f} from its training clips "
+            f"(95% of clips of speakers it never met are within {limit:.2f})"
+        )
+        return {**result, "emotion": UNCERTAIN, "input_warnings": [*result["input_warnings"], reason]}
 
     def input_warnings(self, y: np.ndarray) -> list[str]:
         """Why a clip at the model's rate is unlike the speech it was trained on
@@ -468,10 +503,11 @@ class Predictor:
         audio = itertools.chain([first], blocks)
         if part.features.sr != self.sr:
             audio = (resample(block, orig_sr=self.sr, target_sr=part.features.sr) for block in audio)
-        total, count = part.score_windows(stream_windows(audio, config=part.features))
+        total, count, distance = part.score_windows(stream_windows(audio, config=part.features))
         if peak < SILENCE_PEAK:
             raise ParameterError(f"{path}: audio is silent (peak below -80 dBFS)")
-        return {**self._result(total / count, which, count), "input_warnings": found}
+        result = {**self._result(total / count, which, count), "input_warnings": found}
+        return self._unfamiliar(result, part, None if distance is None else distance / count)
 
     def predict_files(
         self, paths: Iterable[str | os.PathLike], *, speakers: dict[str, str] | None = None

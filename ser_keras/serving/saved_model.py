@@ -54,14 +54,19 @@ CLIP_OUTPUTS = (
     "probabilities",  # (1, n_labels) float32
     "label_index",  # (1,) int32
     "sound_seconds",  # (1,) float32: sound after trimming silence (utterance kinds; else the clip's length)
+    "distance",  # (1,) float32: how far the clip lies from the training features (0 for runs without typicality)
     "contract",  # (n_bytes,) uint8: UTF-8 JSON of `clip_contract` (labels, sample rate, input range, lengths)
 )
 
 
-def clip_contract(config: FeatureConfig, labels: list[str], *, min_confidence: float = 0.0) -> dict:
+def clip_contract(
+    config: FeatureConfig, labels: list[str], *, min_confidence: float = 0.0, max_distance: float | None = None
+) -> dict:
     """What ``waveform.tflite`` expects and answers, as its ``contract`` output holds it.
 
     ``min_confidence``: below this top probability the run answers "uncertain" (0: always answers).
+    ``max_distance``: above this ``distance`` output it answers "uncertain" too, the clip being unlike
+    the speech it was trained on (`ser_keras.models.typicality`; None: no such check, and no field).
     """
     from ..features.functionals import MIN_SOUND_SECONDS
     from ..features.utterance_graph import UTTERANCE_KINDS
@@ -77,7 +82,7 @@ def clip_contract(config: FeatureConfig, labels: list[str], *, min_confidence: f
         "min_sound_seconds": MIN_SOUND_SECONDS if config.kind in UTTERANCE_KINDS else 0.0,
         "labels": list(labels),
         "min_confidence": float(min_confidence),
-    }
+    } | ({} if max_distance is None else {"max_distance": float(max_distance)})
 
 
 def padded_length(config: FeatureConfig) -> int:
@@ -151,6 +156,8 @@ def export_saved_model(
     labels: list[str],
     normalize: str = "global",
     min_confidence: float = 0.0,
+    typicality=None,
+    max_distance: float | None = None,
 ) -> None:
     """Write ``model`` as a SavedModel with the signatures of the module docstring.
 
@@ -165,16 +172,19 @@ def export_saved_model(
         speaker-standardised).
 
     Every endpoint but ``serve`` returns ``probabilities``, ``label_index`` and ``label``.
-    ``min_confidence`` (the run's abstention threshold) travels in the ``contract``.
+    ``min_confidence`` and ``max_distance`` (the run's abstention thresholds) travel in the ``contract``;
+    ``typicality`` (`ser_keras.models.typicality.Typicality`) gives the clip endpoints' ``distance``.
     """
     import keras
     import tensorflow as tf
 
     from ..features.functionals import MIN_SOUND_SECONDS
     from ..features.utterance_graph import UTTERANCE_KINDS, kind_features
+    from ..models.typicality import distance_graph
 
     label_names = tf.constant(labels)
-    contract = json.dumps(clip_contract(config, labels, min_confidence=min_confidence)).encode()
+    contract = clip_contract(config, labels, min_confidence=min_confidence, max_distance=max_distance)
+    contract = json.dumps(contract).encode()
     graph = config.kind_spec.graph
     utterance = config.kind in UTTERANCE_KINDS
     speaker = transductive(normalize)  # a speaker's (or a corpus's) clips are standardised together
@@ -213,10 +223,12 @@ def export_saved_model(
         else:
             X, seconds = graph(window, config), tf.cast(tf.shape(waveform)[1], tf.float32) / config.sr
         probabilities = model(X, training=False)
+        distance = tf.zeros([1]) if typicality is None else distance_graph(typicality, tf.reshape(X, [1, -1]))
         return {
             "probabilities": probabilities,
             "label_index": tf.cast(tf.argmax(probabilities, axis=-1), tf.int32),
             "sound_seconds": tf.reshape(seconds, [1]),
+            "distance": tf.reshape(distance, [1]),
             "contract": tf.constant(np.frombuffer(contract, dtype=np.uint8)),
         }
 

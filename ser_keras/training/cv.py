@@ -44,6 +44,7 @@ from ..files import atomic_write_json
 from ..layout import (
     CV_FILE,
     CV_PLOT,
+    DISTANCE_COLUMN,
     LOCK_FILE,
     PREDICTIONS_FILE,
     REPORT_FILE,
@@ -380,7 +381,8 @@ def cv_calibration(cv_dir: str | os.PathLike, *, model: str) -> dict:
     Returns
     -------
     calibration : dict
-        ``temperature``, ``min_confidence``, ``labels`` (to check against the run's) and ``cv`` (the folder).
+        ``temperature``, ``min_confidence``, ``max_distance`` (None when the cv's runs had no typicality),
+        ``labels`` (to check against the run's) and ``cv`` (the folder).
 
     Raises
     ------
@@ -408,9 +410,13 @@ def cv_calibration(cv_dir: str | os.PathLike, *, model: str) -> dict:
     temperature, min_confidence = float(calibration["temperature"]), float(calibration.get("min_confidence", 0.0))
     if not (0 < temperature < float("inf") and 0 <= min_confidence <= 1):
         raise ParameterError(f"--calibrate-from {path}: temperature or min_confidence out of range")
+    max_distance = calibration.get("max_distance")
+    if max_distance is not None and not (isinstance(max_distance, (int, float)) and 0 < max_distance < 1e6):
+        raise ParameterError(f"--calibrate-from {path}: max_distance out of range")
     return {
         "temperature": temperature,
         "min_confidence": min_confidence,
+        "max_distance": None if max_distance is None else float(max_distance),
         "labels": list(summary.get("labels", [])),
         "cv": str(Path(cv_dir).resolve()),
     }
@@ -421,7 +427,7 @@ def _cross_fitted(staging: Path, folds: int, labels: list[str]) -> dict | None:
     (the mixed runs'), or None when a fold lacks one (a fold resumed from an older version)."""
     from ..evaluation.calibration import cross_fitted_calibration
 
-    probabilities, y_true = [], []
+    probabilities, y_true, distance = [], [], []
     for k in range(folds):
         path = staging / fold_name(k) / PREDICTIONS_FILE
         if not path.is_file():
@@ -429,7 +435,14 @@ def _cross_fitted(staging: Path, folds: int, labels: list[str]) -> dict | None:
         table = pd.read_csv(path)
         probabilities.append(table[labels].to_numpy(dtype=np.float64))
         y_true.append(table["true"].to_numpy(dtype=np.int64))
-    return cross_fitted_calibration(probabilities, y_true)
+        if DISTANCE_COLUMN in table:
+            distance.append(table[DISTANCE_COLUMN].to_numpy(dtype=np.float64))
+    calibration = cross_fitted_calibration(probabilities, y_true)
+    if len(distance) == folds:  # utterance features: the threshold from every fold's held-out speakers
+        from ..models.typicality import distance_threshold
+
+        calibration["max_distance"] = distance_threshold(np.concatenate(distance))
+    return calibration
 
 
 def _fold_runs(k: int, gender: str) -> dict[str, str]:

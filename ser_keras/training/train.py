@@ -33,7 +33,14 @@ from ..extraction.normalize import transductive
 from ..extraction.parts import Part, load_split, normalize_parts
 from ..features.registry import KINDS
 from ..files import atomic_write_json
-from ..layout import KERAS_MODEL_FILE, PREDICTIONS_FILE, RUN_FILE, SAVED_MODEL_DIR
+from ..layout import (
+    DISTANCE_COLUMN,
+    KERAS_MODEL_FILE,
+    PREDICTIONS_FILE,
+    RUN_FILE,
+    SAVED_MODEL_DIR,
+    TYPICALITY_FILE,
+)
 from ..models import get_spec
 from ..provenance import library_versions
 from ..runs.folders import (
@@ -150,8 +157,9 @@ def sound_range(part: Part, config) -> dict | None:
     return {"shortest_sound_seconds": round(float(seconds.min()), 3)} if len(seconds) else None
 
 
-def write_predictions(path: Path, part: Part, probabilities, labels: list[str]) -> None:
-    """``predictions.csv``: per test row its ``path``, ``speaker``, ``true`` label index and probabilities."""
+def write_predictions(path: Path, part: Part, probabilities, labels: list[str], *, distance=None) -> None:
+    """``predictions.csv``: per test row its ``path``, ``speaker``, ``true`` label index and probabilities, and for
+    runs of utterance features its ``distance`` from the training features (`ser_keras.models.typicality`)."""
     import pandas as pd
 
     from ..files import write_csv
@@ -160,16 +168,58 @@ def write_predictions(path: Path, part: Part, probabilities, labels: list[str]) 
         {"path": part.rows["path"].astype(str).to_numpy(), "speaker": part.rows["speaker"].to_numpy(), "true": part.y}
     )
     table = pd.concat([table, pd.DataFrame(probabilities, columns=labels)], axis=1)
+    if distance is not None:
+        table[DISTANCE_COLUMN] = np.round(np.asarray(distance, dtype=np.float64), 6)
     write_csv(table, path)
 
 
-def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, run_dir: Path, given: dict | None):
+def fit_typicality(fs, parts: dict[str, Part], run_dir: Path, given: dict | None):
+    """Fit and save ``typicality.npz`` on the training rows (every view) of a run of utterance features.
+
+    Returns
+    -------
+    typicality : `ser_keras.models.typicality.Typicality` or None
+        None for kinds without utterance features.
+    max_distance : float or None
+        The cv's (``given``), else the `ser_keras.models.typicality.QUANTILE` of the validation
+        speakers' distances (None without validation rows).
+    test_distance : np.ndarray [shape=(n_test,)] or None
+    """
+    from ..models.typicality import Typicality, distance_threshold, utterance_columns
+
+    n_columns = utterance_columns(fs.features)
+    if n_columns is None:
+        return None, None, None
+    train, val, test = (parts[s].X.reshape(len(parts[s].X), -1) for s in ("train", "val", "test"))
+    typicality = Typicality.fit(train[:, :n_columns])
+    typicality.save(run_dir / TYPICALITY_FILE)
+    if given is not None and given.get("max_distance") is not None:
+        max_distance = given["max_distance"]
+    else:
+        max_distance = distance_threshold(typicality.distance(val)) if len(val) else None
+    return typicality, max_distance, typicality.distance(test) if len(test) else None
+
+
+def _calibrate_and_save(
+    model,
+    val_probabilities,
+    y_val,
+    X_test,
+    fs,
+    options,
+    run_dir: Path,
+    given: dict | None,
+    *,
+    typicality=None,
+    max_distance=None,
+):
     """Fit the temperature and the abstention threshold on the validation speakers, put the
     temperature inside the model, save ``model.keras`` and the SavedModel.
 
     ``given`` (a cv's, `ser_keras.training.cv.cv_calibration`) multiplies the temperature and
     replaces the threshold: the cv fitted both on its folds' outputs, which were scaled as this
-    run's are by its validation speakers.
+    run's are by its validation speakers.  ``typicality`` and ``max_distance`` (`fit_typicality`) go into the
+    SavedModel.
 
     Returns
     -------
@@ -215,6 +265,7 @@ def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, ru
             from_cv={"cv": given["cv"], "temperature": given["temperature"], "min_confidence": given["min_confidence"]},
         )
         calibration.pop("note", None)
+    calibration.update(distance_calibration(max_distance, given))
     probabilities, uncalibrated = model.predict(X_test, batch_size=256, verbose=0), None
     if calibration["temperature"] is not None:  # the layer is scale_probabilities: the test rows are not rescored
         uncalibrated = probabilities
@@ -228,8 +279,19 @@ def _calibrate_and_save(model, val_probabilities, y_val, X_test, fs, options, ru
         labels=fs.labels,
         normalize=options.normalize,
         min_confidence=calibration["min_confidence"],
+        typicality=typicality,
+        max_distance=calibration.get("max_distance"),
     )
     return probabilities, uncalibrated, calibration
+
+
+def distance_calibration(max_distance: float | None, given: dict | None) -> dict:
+    """What ``run.json``'s ``calibration`` records of ``max_distance`` (empty without one)."""
+    if max_distance is None:
+        return {}
+    cv = given is not None and given.get("max_distance") is not None
+    where = "the cv's held-out speakers (every fold)" if cv else "the validation speakers"
+    return {"max_distance": max_distance, "max_distance_fitted_on": where}
 
 
 def _train_into(
@@ -247,6 +309,7 @@ def _train_into(
     """Train, score and export into the (staging) folder ``run_dir``."""
     train_part, val_part, test_part = parts["train"], parts["val"], parts["test"]
     started = time.perf_counter()
+    typicality, max_distance, test_distance = fit_typicality(fs, parts, run_dir, given)
     spec = get_spec(model_name)
     if spec.is_keras:  # fusion included: one Keras model fitted in parts
         if spec.family == "fusion":
@@ -261,7 +324,16 @@ def _train_into(
             )
         model, history, extra, val_probabilities = fitted
         probabilities, uncalibrated, extra["calibration"] = _calibrate_and_save(
-            model, val_probabilities, val_part.y, test_part.X, fs, options, run_dir, given
+            model,
+            val_probabilities,
+            val_part.y,
+            test_part.X,
+            fs,
+            options,
+            run_dir,
+            given,
+            typicality=typicality,
+            max_distance=max_distance,
         )
     else:
         probabilities, history, extra = fit_sklearn(
@@ -272,9 +344,10 @@ def _train_into(
             "temperature": None,
             "min_confidence": 0.0,
             "note": "scikit-learn runs are not rescaled: their probabilities are fitted on train + val",
+            **distance_calibration(max_distance, given),
         }
     seconds = time.perf_counter() - started
-    write_predictions(run_dir / PREDICTIONS_FILE, test_part, probabilities, fs.labels)
+    write_predictions(run_dir / PREDICTIONS_FILE, test_part, probabilities, fs.labels, distance=test_distance)
     report = score(test_part.y, probabilities.argmax(axis=1), fs.labels, probabilities=probabilities)
     report.update(calibration_figures(test_part.y, probabilities, uncalibrated, extra["calibration"]))
     report["test_speakers"] = sorted(test_part.rows["speaker"].unique())
