@@ -10,7 +10,7 @@ Importing the package is cheap: TensorFlow is imported only by the training,
 evaluation and serving code that needs it, never by feature extraction.
 """
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 #: The subpackages in pipeline order: a module imports from its own stage, earlier stages and the core.
 STAGES = ("signal", "data", "features", "extraction", "models", "runs", "serving", "evaluation", "training", "cli")
