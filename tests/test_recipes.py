@@ -174,7 +174,7 @@ def test_standardize_by_speaker_uses_each_speakers_own_reference_rows():
 
 
 def test_speaker_folds_are_seeded_and_gender_balanced():
-    from ser_keras.data.splits import speaker_folds
+    from ser_keras.data.splits import speaker_folds, split_speakers
 
     speakers = [f"c:{i:02d}" for i in range(16)]
     manifest = pd.DataFrame({"speaker": np.repeat(speakers, 3), "gender": np.repeat(["male", "female"] * 8, 3)})
@@ -185,8 +185,19 @@ def test_speaker_folds_are_seeded_and_gender_balanced():
     assert set(counts) == {2}  # 2 male + 2 female speakers in every fold
     assert (speaker_folds(manifest, n_folds=4, seed=3) == fold).all()
     assert not (speaker_folds(manifest, n_folds=4, seed=4) == fold).all()
-    with pytest.raises(ParameterError, match="--folds must be between 2 and the number of speakers"):
+    with pytest.raises(ParameterError, match="--folds 17: with 16 speakers each fold must leave two .* choose 2 to 16"):
         speaker_folds(manifest, n_folds=17)
+    # three speakers: only three folds leave each fold a speaker to train and one to validate, and they run
+    three = manifest[manifest["speaker"].isin(speakers[:3])]
+    with pytest.raises(ParameterError, match="--folds 2: with 3 speakers .* choose 3$"):
+        speaker_folds(three, n_folds=2)
+    fold = speaker_folds(three, n_folds=3)
+    for k in range(3):
+        rest = three[fold != k]
+        inner = split_speakers(rest, val_fraction=0.1, test_fraction=0.0)
+        assert set(inner) == {"train", "val"}  # the cv's inner split of two speakers
+    with pytest.raises(ParameterError, match="needs at least 3 speakers .* the manifest has 2"):
+        speaker_folds(manifest[manifest["speaker"].isin(speakers[:2])], n_folds=2)
 
 
 # --- cross-validation ----------------------------------------------------------------------------

@@ -78,3 +78,16 @@ def test_speaker_folds_keep_speakers_together():
     assert pd.Series(fold).groupby(manifest["speaker"]).nunique().max() == 1
     with pytest.raises(ParameterError, match="--folds"):
         speaker_folds(manifest, n_folds=9)
+
+
+def test_a_run_on_few_speakers_says_its_figures_say_little():
+    from ser_keras import SerWarning
+    from ser_keras.training.train import warn_few_speakers
+
+    with pytest.warns(SerWarning, match="1 training and 1 test speaker"):
+        warn_few_speakers({"train": 1, "val": 1, "test": 1})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SerWarning)
+        warn_few_speakers({"train": 12, "val": 2, "test": 2})

@@ -53,8 +53,11 @@ def split_speakers(
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ParameterError("val and test fractions must be in [0, 1) and sum to less than 1")
     speakers = manifest.groupby("speaker", sort=True)["gender"].first()
-    if len(speakers) < 3:
-        raise ParameterError(f"a speaker-independent split needs at least 3 speakers, the manifest has {len(speakers)}")
+    needed = 2 + (test_fraction > 0 or bool(test_speakers))  # one speaker to train, one per held-out part
+    if len(speakers) < needed:
+        raise ParameterError(
+            f"a speaker-independent split needs at least {needed} speakers, the manifest has {len(speakers)}"
+        )
     fixed_test = _resolve_speakers(test_speakers, speakers.index)
     fixed_val = _resolve_speakers(val_speakers, speakers.index)
     overlap = (fixed_test or set()) & (fixed_val or set())
@@ -123,7 +126,8 @@ def speaker_folds(manifest: pd.DataFrame, *, n_folds: int = 4, seed: int = 0) ->
     manifest : pd.DataFrame
         Needs ``speaker`` and ``gender`` columns.
     n_folds : int
-        Between 2 and the number of speakers.
+        Between 2 and the number of speakers, leaving each fold at least two other speakers (one to train,
+        one to validate): `fold_counts`.
     seed : int
 
     Returns
@@ -132,8 +136,18 @@ def speaker_folds(manifest: pd.DataFrame, *, n_folds: int = 4, seed: int = 0) ->
         The fold in which each row is held out; a speaker's rows share one fold.
     """
     speakers = manifest.groupby("speaker", sort=True)["gender"].first()
-    if not 2 <= n_folds <= len(speakers):
-        raise ParameterError(f"--folds must be between 2 and the number of speakers ({len(speakers)}), got {n_folds}")
+    allowed = fold_counts(len(speakers))
+    if not allowed:
+        raise ParameterError(
+            f"cross-validation needs at least 3 speakers (each fold holds one out and trains and validates on "
+            f"two others), the manifest has {len(speakers)}"
+        )
+    if n_folds not in allowed:
+        choices = f"{allowed[0]} to {allowed[-1]}" if len(allowed) > 1 else str(allowed[0])
+        raise ParameterError(
+            f"--folds {n_folds}: with {len(speakers)} speakers each fold must leave two to train and validate on; "
+            f"choose {choices}"
+        )
     rng = np.random.default_rng(seed)
     fold_of: dict[str, int] = {}
     position = 0
@@ -143,6 +157,18 @@ def speaker_folds(manifest: pd.DataFrame, *, n_folds: int = 4, seed: int = 0) ->
             fold_of[group[i]] = position % n_folds
             position += 1
     return manifest["speaker"].map(fold_of).to_numpy(dtype=np.int64)
+
+
+def fold_counts(n_speakers: int) -> list[int]:
+    """The fold counts a cv of ``n_speakers`` can use: at least 2, at most one speaker a fold, and every fold
+    leaving two speakers or more (one to train, one to validate).
+
+    >>> fold_counts(3), fold_counts(5), fold_counts(2)
+    ([3], [2, 3, 4, 5], [])
+    """
+    import math
+
+    return [k for k in range(2, n_speakers + 1) if n_speakers - math.ceil(n_speakers / k) >= 2]
 
 
 def assign_split(

@@ -105,6 +105,8 @@ def train(
     for split, part in parts.items():
         if len(part.X) == 0:
             raise ParameterError(f"the {split} split has no {gender} rows in {fs.path}")
+    if own_splits:
+        warn_few_speakers({split: part.rows["speaker"].nunique() for split, part in parts.items()})
     input_range = sound_range(parts["train"], fs.features)
     parts = normalize_parts(parts, options.normalize, fs.features)
     if calibration is not None and calibration["labels"] != fs.labels:
@@ -155,6 +157,26 @@ def sound_range(part: Part, config) -> dict | None:
     original = (part.rows["view"] == "orig").to_numpy() if "view" in part.rows else np.ones(len(part.y), bool)
     seconds = np.asarray(part.X[:, names.index("duration")], dtype=np.float64)[original]
     return {"shortest_sound_seconds": round(float(seconds.min()), 3)} if len(seconds) else None
+
+
+#: Fewer training or test speakers than these and a run's figures say little about speakers it never met.
+MIN_TRAIN_SPEAKERS, MIN_TEST_SPEAKERS = 4, 2
+
+
+def warn_few_speakers(counts: dict[str, int]) -> None:
+    """Warn when a run trains on fewer than `MIN_TRAIN_SPEAKERS` speakers or is tested on fewer than
+    `MIN_TEST_SPEAKERS` (``counts``: speakers per split)."""
+    import warnings
+
+    from ..errors import SerWarning
+
+    if counts["train"] < MIN_TRAIN_SPEAKERS or counts["test"] < MIN_TEST_SPEAKERS:
+        warnings.warn(
+            f"{counts['train']} training and {counts['test']} test speaker(s): the test accuracy says little about "
+            "speakers the model never met; ser-keras cv scores every speaker once",
+            SerWarning,
+            stacklevel=3,
+        )
 
 
 def write_predictions(path: Path, part: Part, probabilities, labels: list[str], *, distance=None) -> None:
