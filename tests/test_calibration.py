@@ -176,7 +176,7 @@ def test_a_run_whose_validation_speakers_train_takes_its_temperature_from_a_cv(d
 
     from ser_keras.cli.main import main
 
-    recipe = ["--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(demo_cache), "--features", "functionals"]
+    recipe = ["--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(demo_cache), "--features", "stats"]
     recipe += ["--augment", "none", "--model", "conv1d", "--epochs", "2", "--select", "last"]
     assert main(["cv", *recipe, "--folds", "2", "--out", str(tmp_path / "cv")]) == 0
     cv_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
@@ -188,11 +188,32 @@ def test_a_run_whose_validation_speakers_train_takes_its_temperature_from_a_cv(d
     assert calibration["temperature"] == pytest.approx(from_cv["temperature"], rel=1e-5)
     assert calibration["min_confidence"] == pytest.approx(from_cv["min_confidence"], abs=1e-6)
     assert calibration["from_cv"]["cv"] == str(cv_dir.resolve())
-    # the distance beyond which a clip is unlike the training speech: from every fold's held-out speakers
-    held_out = pd.concat([pd.read_csv(fold / "predictions.csv") for fold in sorted(cv_dir.glob("fold-*"))])
-    assert from_cv["max_distance"] == pytest.approx(np.quantile(held_out["distance"], 0.95), rel=1e-4)
-    assert calibration["max_distance"] == from_cv["max_distance"]
-    assert calibration["max_distance_fitted_on"].startswith("the cv's held-out speakers")
     model = keras.saving.load_model(run / "model.keras")
     assert model.get_layer("calibration").temperature == pytest.approx(calibration["temperature"])
     assert f"calibrate-from: {cv_dir}" in (run / "recipe.yaml").read_text()  # the run replays with it
+
+
+def test_a_cv_fits_the_distance_threshold_on_every_folds_held_out_speakers_and_a_run_takes_it(tmp_path):
+    """``max_distance`` (`ser_keras.models.typicality`): the 95th percentile of the distances of all folds'
+    held-out clips; a run calibrated from the cv records it as the cv's."""
+    from ser_keras.training.cv import _cross_fitted
+    from ser_keras.training.train import distance_calibration
+
+    rng = np.random.default_rng(0)
+    labels, distances = ["angry", "sad", "neutral"], []
+    for k in range(3):
+        P = rng.dirichlet(np.ones(3), size=40)
+        distance = rng.gamma(4.0, 0.3, size=40)
+        distances.append(distance)
+        table = pd.DataFrame({"path": [f"f{k}_{i}.wav" for i in range(40)], "speaker": f"s{k}", "true": P.argmax(1)})
+        table = pd.concat([table, pd.DataFrame(P, columns=labels)], axis=1).assign(distance=distance)
+        (tmp_path / f"fold-{k + 1}").mkdir()
+        table.to_csv(tmp_path / f"fold-{k + 1}" / "predictions.csv", index=False)
+    calibration = _cross_fitted(tmp_path, 3, labels)
+    assert calibration["max_distance"] == pytest.approx(np.quantile(np.concatenate(distances), 0.95), abs=1e-6)
+    given = {"max_distance": calibration["max_distance"]}
+    recorded = distance_calibration(calibration["max_distance"], given)
+    assert recorded["max_distance"] == calibration["max_distance"]
+    assert recorded["max_distance_fitted_on"].startswith("the cv's held-out speakers")
+    assert distance_calibration(1.2, None)["max_distance_fitted_on"] == "the validation speakers"
+    assert distance_calibration(None, given) == {}
