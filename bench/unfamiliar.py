@@ -59,18 +59,6 @@ def noises(sr: int, *, rng: np.random.Generator) -> dict[str, list[np.ndarray]]:
     return groups
 
 
-def jobs(args) -> list[tuple[Path, list[Path]]]:
-    """(model folder, its speech clips): each fold's run with its held-out clips, or one model with the given clips."""
-    from ser_keras.layout import fold_runs
-    from ser_keras.serving.predict import expand_paths
-
-    if args.model is not None:
-        return [(args.model, [Path(p) for p in expand_paths(args.clips)][:: args.every])]
-    from ser_keras.evaluation.robustness import tested_clips
-
-    return [(run, sorted(Path(p) for p in tested_clips(run)["path"])[:: args.every]) for run in fold_runs(args.cv)]
-
-
 def score(predictor, y: np.ndarray, sr: int) -> dict:
     """What the user is told about one sound."""
     from ser_keras.serving.predict import UNCERTAIN
@@ -99,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a cv folder, or --model with --clips")
 
     import pandas as pd
+    from stability import clip_jobs  # bench/stability.py: each fold's run with its held-out clips
 
     from ser_keras.data.demo import ensure_demo_corpus
     from ser_keras.serving.predict import Predictor
@@ -107,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         demo = sorted(ensure_demo_corpus(Path(tmp) / "demo").glob("Actor_*/*.wav"))
-        for k, (run, clips) in enumerate(jobs(args)):
+        for k, (run, clips) in enumerate(clip_jobs(args)):
             predictor = Predictor.from_run(run)
             sr = predictor.sr
             print(f"{run}: {len(clips)} speech clips", file=sys.stderr, flush=True)

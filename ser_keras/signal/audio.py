@@ -479,7 +479,6 @@ def _resample_blocks(blocks, *, orig_sr: int, target_sr: int) -> Iterator[np.nda
 
     resampler = soxr.ResampleStream(orig_sr, target_sr, 1, dtype="float32", quality="soxr_hq")
     pad_in, pad_out = edge_padding(orig_sr, target_sr)
-    n_edge = max(1, int(round(EDGE_SECONDS * orig_sr)))
     to_drop, tail, n_in, n_out = pad_out, np.zeros(0, np.float32), 0, 0
     for y, last in blocks:
         pieces = []
@@ -487,9 +486,9 @@ def _resample_blocks(blocks, *, orig_sr: int, target_sr: int) -> Iterator[np.nda
             pieces.append(np.full(pad_in, edge_values(y, sr=orig_sr)[0], np.float32))
         pieces.append(y)
         n_in += y.size
-        tail = np.concatenate([tail, y])[-n_edge:]
+        tail = np.concatenate([tail, y])[-_edge_length(orig_sr) :]  # what the last edge's mean reads
         if last and n_in:
-            pieces.append(np.full(pad_in, np.mean(tail, dtype=np.float64), np.float32))
+            pieces.append(np.full(pad_in, edge_values(tail, sr=orig_sr)[1], np.float32))
         out = resampler.resample_chunk(np.concatenate(pieces), last=last)
         drop = min(to_drop, out.size)
         out, to_drop = out[drop:], to_drop - drop
@@ -580,8 +579,13 @@ def edge_padding(orig_sr: int, target_sr: int) -> tuple[int, int]:
 
 def edge_values(y: np.ndarray, *, sr: int) -> tuple[float, float]:
     """The means of the first and of the last `EDGE_SECONDS` of ``y`` (all of it when shorter)."""
-    n = max(1, int(round(EDGE_SECONDS * sr)))
+    n = _edge_length(sr)
     return float(np.mean(y[:n], dtype=np.float64)), float(np.mean(y[-n:], dtype=np.float64))
+
+
+def _edge_length(sr: int) -> int:
+    """`EDGE_SECONDS` in samples at ``sr`` (at least one)."""
+    return max(1, int(round(EDGE_SECONDS * sr)))
 
 
 def validate(
