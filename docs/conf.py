@@ -1,6 +1,17 @@
 """Sphinx configuration of the ser-keras documentation (built with warnings as errors in CI)."""
 
+import shutil
+from pathlib import Path
+
 import ser_keras
+
+DOCS = Path(__file__).resolve().parent
+#: Repository files the site shows as pages, mirrored under the docs at their own paths, so that the README's
+#: links to them (the README is the site's "Get started") lead to the pages.
+MIRRORED = ("CHANGELOG.md", "ser_keras/pretrained/ravdess/MODEL_CARD.md", "examples/web/README.md")
+for name in MIRRORED:
+    (DOCS / name).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(DOCS.parent / name, DOCS / name)
 
 project = "ser-keras"
 author = "the ser-keras authors"

@@ -65,8 +65,9 @@ def wait_for(url: str, seconds: float = 90) -> None:
 
 
 @contextlib.contextmanager
-def headless_chromium(profile: Path):
-    """A Selenium driver of headless Chromium with its own profile folder, quit on leaving."""
+def headless_chromium(profile: Path, flags: tuple[str, ...] = ()):
+    """A Selenium driver of headless Chromium with its own profile folder (and any other ``flags``), quit on
+    leaving."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -79,6 +80,7 @@ def headless_chromium(profile: Path):
         "--disable-background-networking",
         f"--user-data-dir={profile}",
         "--window-size=1200,1600",
+        *flags,
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -362,7 +364,7 @@ def exp_for_softmax(model, subgraph, signature):
 
 
 @contextlib.contextmanager
-def browser_on(command: list[str], *, ready: str, page: str, profile: Path):
+def browser_on(command: list[str], *, ready: str, page: str, profile: Path, flags: tuple[str, ...] = ()):
     """A server started by ``command`` (stopped afterwards), and headless Chromium open on its ``page`` once
     ``ready`` answers."""
     import subprocess
@@ -370,7 +372,7 @@ def browser_on(command: list[str], *, ready: str, page: str, profile: Path):
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(ready)
-        with headless_chromium(profile) as driver:
+        with headless_chromium(profile, flags) as driver:
             driver.get(page)
             yield driver
     finally:
@@ -383,8 +385,10 @@ WEB = Path(__file__).resolve().parents[1] / "examples" / "web"
 
 
 @contextlib.contextmanager
-def page_with_model(model: bytes, tmp_path: Path):
-    """``examples/web`` served on localhost with ``model`` as its waveform.tflite, in headless Chromium."""
+def page_with_model(model: bytes, tmp_path: Path, *, beside: dict[str, bytes] | None = None, microphone=None):
+    """``examples/web`` served on localhost with ``model`` as its waveform.tflite (``None``: no model), and the
+    files ``beside`` it in ``model/`` (``run.json``, ``LICENSE``), in headless Chromium; ``microphone``: a WAV
+    file that Chromium's fake microphone plays (in a loop), granted without asking."""
     import subprocess
     import sys
 
@@ -394,15 +398,26 @@ def page_with_model(model: bytes, tmp_path: Path):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, capture_output=True, timeout=600)
     site = tmp_path / "site"
     site.mkdir(parents=True)
-    for name in ("index.html", "app.js"):
-        shutil.copy(WEB / name, site / name)
+    for path in [*WEB.glob("*.js"), *WEB.glob("*.html")]:
+        shutil.copy(path, site / path.name)
     (site / "node_modules").symlink_to(WEB / "node_modules")
     (site / "model").mkdir()
-    (site / "model" / "waveform.tflite").write_bytes(model)
+    if model is not None:
+        (site / "model" / "waveform.tflite").write_bytes(model)
+    for name, content in (beside or {}).items():
+        (site / "model" / name).write_bytes(content)
+    flags = ()
+    if microphone is not None:
+        flags = (
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}",
+            "--autoplay-policy=no-user-gesture-required",
+        )
     port = free_port()
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)]
     page = f"http://127.0.0.1:{port}/index.html"
-    with browser_on(command, ready=page, page=page, profile=tmp_path / "profile") as driver:
+    with browser_on(command, ready=page, page=page, profile=tmp_path / "profile", flags=flags) as driver:
         wait = WebDriverWait(driver, 120)
         wait.until(lambda d: d.execute_script("return window.serKerasReady || window.serKerasResult"))
         yield driver, wait

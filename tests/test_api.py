@@ -1,12 +1,16 @@
-"""The Python API example of README.md runs as written."""
+"""The Python API examples of README.md run as written."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
+
+from ser_keras.layout import PRETRAINED_RUN
+from ser_keras.serving.predict import Predictor
 
 pytestmark = pytest.mark.slow  # trains Keras models end to end
 
@@ -16,12 +20,19 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_readme_python_api_example_runs(tmp_path, monkeypatch, demo_root, capsys):
     text = README.read_text()
     section = text.split("## Python API", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    pretrained, code = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.S)
     demo_cache = tmp_path / "features"
     demo_cache.mkdir()
     (demo_cache / "demo_corpus").symlink_to(demo_root, target_is_directory=True)  # the session's demo corpus
     monkeypatch.chdir(tmp_path)
+    # the shipped model's block, on a clip of the shipped conformance kit
+    shutil.copy(PRETRAINED_RUN / "conformance" / "voice_angry.wav", tmp_path / "clip.wav")
     namespace: dict = {}
+    exec(compile(pretrained, str(README), "exec"), namespace)
+    expected = Predictor.pretrained().predict_file(tmp_path / "clip.wav")
+    shown = capsys.readouterr().out.strip()
+    assert shown == f"{expected['emotion']} {round(expected['confidence'], 2)} {expected['input_warnings']}"
+    namespace = {}
     exec(compile(code, str(README), "exec"), namespace)
     printed = capsys.readouterr().out.splitlines()
     run, cv = namespace["run"], namespace["cv"]

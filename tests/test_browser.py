@@ -58,11 +58,12 @@ def test_upload_in_headless_chromium_shows_the_predicted_emotion(demo_stats, tmp
         report = json.loads((run_dir / "report.json").read_text())
         assert f"UA {report['unweighted_accuracy']:.3f}" in page and "By probability: " + expected in page
         assert "Deploy" not in page  # the page is served to users: no developer toolbar
-        assert "Over time" not in page  # a short clip has no timeline
+        assert "A long recording" not in page  # a short clip has one answer
         driver.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(long_path))
         page = wait.until(
             lambda d: (text := d.find_element(By.TAG_NAME, "body").text) and "Timeline: " in text and text
         )
-        assert "Over time" in page and timeline_text(segments) in page and len(segments) == 4
+        assert "A long recording" in page and timeline_text(segments) in page and len(segments) == 4
+        assert "Predicted emotion" not in page  # one answer for the whole would mix its parts
     leftovers = set(Path(tempfile.gettempdir()).glob("ser-keras-upload-*")) - uploads_before
     assert not leftovers  # the upload was decoded in a temporary folder that is gone

@@ -278,8 +278,9 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     ranked = next(shown(c) for c in app.caption if shown(c).startswith("By probability: "))
     values = [float(item.rsplit(" ", 1)[1]) for item in ranked.removeprefix("By probability: ").split(", ")]
     assert values == sorted(values, reverse=True) and ranked.split(" ")[2] == expected
-    assert not any(shown(h) == "Over time" for h in app.subheader)  # a short clip has no timeline
-    # a long recording also gets its timeline: the segments and emotions predict --segments gives
+    assert not any(shown(h).startswith("A long recording") for h in app.subheader)  # a short clip: one answer
+    # a long recording is answered by its timeline (one answer would mix its parts): the segments and
+    # emotions predict --segments gives, and no answer for the whole
     import soundfile as sf
 
     clips = [sf.read(p, dtype="float32")[0] for p in _demo_files(demo_stats)["path"][:4]]
@@ -289,7 +290,9 @@ def test_streamlit_page_predicts_uploads_and_explains_bad_ones(knn_group, demo_s
     sf.write(buffer, long, 16000, format="WAV", subtype="PCM_16")
     app.file_uploader[0].set_value(("long.wav", buffer.getvalue(), "audio/wav"))
     app.run()
-    assert not app.exception and not app.error and [shown(h) for h in app.subheader][-1] == "Over time"
+    headings = [shown(h) for h in app.subheader]
+    assert not app.exception and not app.error and len(headings) == 1
+    assert headings[0] == f"A long recording ({len(long) / 16000:.1f} s): one answer per speech segment"
     routed = Predictor.from_run(knn_group, gender="auto")
     decoded = ser_keras.serving.app.decode_upload(buffer.getvalue(), "long.wav", sr=routed.sr, max_bytes=10**6)
     expected = routed.predict_segments(decoded, sr=routed.sr)

@@ -96,6 +96,34 @@ def test_predict_segments_cli_rows_and_timeline(demo_conv1d_run, clips, tmp_path
     assert "silent" in captured.out and "1 of 2 file(s) could not be scored" in captured.err
 
 
+def test_a_long_file_is_scored_by_segments_unless_whole_is_asked(demo_conv1d_run, clips, tmp_path, capsys):
+    from ser_keras.signal.quality import LONG_SECONDS
+
+    gap = np.zeros(SR, np.float32)
+    recording, short = tmp_path / "long.wav", tmp_path / "short.wav"
+    sf.write(recording, np.concatenate([part for clip in clips for part in (gap, clip)]), SR)
+    sf.write(short, clips[0], SR)
+    assert sf.info(recording).duration > LONG_SECONDS > sf.info(short).duration
+    out = tmp_path / "rows.csv"
+    assert main(["predict", str(demo_conv1d_run), str(short), str(recording), "-o", str(out)]) == 0
+    table = pd.read_csv(out)
+    # the short file first, whole (no start or end); then the long one's six segments, as --segments gives
+    assert table["path"].tolist() == [str(short)] + [str(recording)] * 6
+    assert np.isnan(table["start"].iloc[0]) and table["start"].iloc[1:].notna().all()
+    main(["predict", str(demo_conv1d_run), str(recording), "--segments", "-o", str(tmp_path / "segments.csv")])
+    segments = pd.read_csv(tmp_path / "segments.csv")
+    pd.testing.assert_frame_equal(
+        table.iloc[1:][["start", "end", "emotion"]].reset_index(drop=True), segments[["start", "end", "emotion"]]
+    )
+    # --whole: one answer, and a warning that it mixes the recording's parts
+    assert main(["predict", str(demo_conv1d_run), str(recording), "--whole", "-o", str(out)]) == 0
+    whole = pd.read_csv(out)
+    assert len(whole) == 1 and "start" not in whole and "long: over 10 s" in whole["warning"].iloc[0]
+    capsys.readouterr()
+    assert main(["predict", str(demo_conv1d_run), str(recording), "--whole", "--segments"]) == 2
+    one_error_line(capsys, "--whole gives one answer per file; --segments, one per segment: choose one")
+
+
 def test_segment_options_are_refused_where_they_do_not_apply(demo_conv1d_run, tmp_path, capsys):
     a, b = (tmp_path / f"{n}.wav" for n in "ab")
     for path in (a, b):

@@ -269,13 +269,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         predictor = Predictor.from_run(run, gender=args.gender, min_confidence=args.min_confidence)
     if not args.inputs:
         raise ParameterError(f"{run}: a run folder, and no audio file or folder after it")
+    if args.segments and args.whole:
+        raise ParameterError("--whole gives one answer per file; --segments, one per segment: choose one")
     if args.segments:
-        table = _predict_segments(predictor, args)
+        table = _predict_segments(predictor, args, args.inputs)
     else:
         if args.timeline or args.window or args.hop:
             raise ParameterError("--timeline, --window and --hop go with --segments")
-        speakers = read_speaker_table(args.speakers) if args.speakers else None
-        table = predictor.predict_files(args.inputs, speakers=speakers)
+        table = _predict_whole_or_long(predictor, args)
     if table.empty:
         raise SerError("no audio files found in " + ", ".join(args.inputs))
     if args.output:
@@ -329,7 +330,7 @@ def print_predictions(table, labels: list[str], *, file=None) -> None:
         shown = pd.DataFrame({"path": scored["path"]})
         for column in ("start", "end"):
             if column in scored:
-                shown[column] = scored[column].map(lambda v: f"{v:.2f}")
+                shown[column] = scored[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")  # "": a whole file
         shown["emotion"] = scored["emotion"].fillna("-")
         confidence = scored[labels].max(axis=1)
         shown["confidence"] = confidence.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
@@ -348,21 +349,48 @@ def print_predictions(table, labels: list[str], *, file=None) -> None:
             print(f"  {error}", file=file)
 
 
-def _predict_segments(predictor, args: argparse.Namespace):
+def _predict_whole_or_long(predictor, args: argparse.Namespace):
+    """``predict`` without ``--segments``: one row per file, except that a file longer than
+    `ser_keras.signal.quality.LONG_SECONDS` gets one row per speech segment (unless ``--whole``, or with a
+    run that scores a speaker's or a corpus's files together); rows keep the order of the files."""
+    import pandas as pd
+
+    from ..extraction.normalize import transductive
+    from ..serving.predict import _seconds, expand_paths
+    from ..signal.quality import LONG_SECONDS
+
+    speakers = read_speaker_table(args.speakers) if args.speakers else None
+    files = expand_paths(args.inputs)
+    long = set()
+    if not args.whole and not transductive(predictor.normalize):
+        long = {path for path in files if _seconds(path) > LONG_SECONDS}
+    if not long:
+        return predictor.predict_files(files, speakers=speakers)
+    whole = predictor.predict_files([path for path in files if path not in long], speakers=speakers)
+    parts = _predict_segments(predictor, args, [path for path in files if path in long], mode="energy")
+    order = {str(path): i for i, path in enumerate(files)}
+    table = pd.concat([whole, parts], ignore_index=True)
+    table = table.iloc[table["path"].map(order).argsort(kind="stable")].reset_index(drop=True)
+    columns = ["path", "start", "end", "emotion", "best_guess", *predictor.labels, "gender_model", "warning", "error"]
+    return table.reindex(columns=columns)
+
+
+def _predict_segments(predictor, args: argparse.Namespace, inputs, *, mode: str | None = None):
     """``predict --segments``: the timeline rows of every file (a ``path`` column first), and ``--timeline``."""
     import pandas as pd
 
     from ..serving.predict import expand_paths
     from ..serving.timeline import plot_timeline
 
-    files = expand_paths(args.inputs)
+    mode = mode or args.segments
+    files = expand_paths(inputs)
     if args.timeline and len(files) != 1:
         raise ParameterError(f"--timeline draws one recording; {len(files)} files were given")
-    options = {"window": args.window, "hop": args.hop} if args.segments == "fixed" else {}
+    options = {"window": args.window, "hop": args.hop} if mode == "fixed" else {}
     tables = []
     for path in files:  # a file that cannot be scored is one row with its error; the others go on
         try:
-            tables.append(predictor.predict_segments(path, mode=args.segments, **options).assign(path=str(path)))
+            tables.append(predictor.predict_segments(path, mode=mode, **options).assign(path=str(path)))
         except ParameterError as exc:
             tables.append(pd.DataFrame([{"path": str(path), "error": str(exc)}]))
     columns = ["path", "start", "end", "emotion", *predictor.labels, "warning", "error"]

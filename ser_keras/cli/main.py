@@ -174,9 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="energy",
         choices=("energy", "fixed"),
-        help="a timeline of each long recording: one row per speech segment found by energy (40 dB below "
+        help="a timeline of each file: one row per speech segment found by energy (40 dB below "
         "the loudest frame, gaps under 0.3 s joined, parts of at most 4 s), or per fixed window with "
-        "--segments fixed (default: one row per file)",
+        "--segments fixed (default: one row per file, and speech segments for a file over 10 s)",
+    )
+    p.add_argument(
+        "--whole",
+        action="store_true",
+        help="one answer per file however long it is (default: a file over 10 s is scored by speech "
+        "segments, since one answer mixes its parts)",
     )
     p.add_argument(
         "--window",
@@ -352,8 +358,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{command}: {how}; rerun the same command to resume", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the edge: a fault the user can fix is one line, a bug too
+        from ..extras import missing_extra
         from ..files import disk_full, is_disk_full, no_memory, out_of_memory
 
+        if (line := missing_extra(exc, command=command.removeprefix("ser-keras").strip())) is not None:
+            print(f"{command}: error: {line}", file=sys.stderr)
+            return EXIT_USAGE
         if out_of_memory(exc):
             print(f"{command}: error: {no_memory(f'running {command}')}", file=sys.stderr)
             return EXIT_USAGE

@@ -11,12 +11,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import ParameterError, SerWarning
 from ..options import SEED, number, option
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPLITS = ("train", "val", "test")
 
@@ -111,6 +114,8 @@ def split_random(
     parts = np.full(len(manifest), "train", dtype=object)
     parts[order[:n_test]] = "test"
     parts[order[n_test : n_test + n_val]] = "val"
+    import pandas as pd
+
     return pd.Series(parts, index=manifest.index, name="split")
 
 

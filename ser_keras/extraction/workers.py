@@ -25,7 +25,9 @@ def dask_client(scheduler: str, *, workers: int = 2):
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise ParameterError("--scheduler/--dask need the 'distributed' package (pip install distributed)") from None
+        raise ParameterError(
+            "--scheduler/--dask need the 'distributed' package (pip install 'ser-keras[dask]')"
+        ) from None
     if scheduler == "local":
         with (
             LocalCluster(

@@ -1,7 +1,8 @@
 """The Streamlit page: upload or record speech, see the predicted emotion.
 
 Run it with ``ser-keras app [RUN_DIR]`` (or ``streamlit run ser_keras/serving/app.py``).
-An upload longer than `TIMELINE_SECONDS` also gets its timeline (`ser_keras.serving.timeline`).
+An upload longer than `ser_keras.signal.quality.LONG_SECONDS` is answered by its timeline, one prediction per
+speech segment (`ser_keras.serving.timeline`): one answer would mix its parts.
 Settings come from the environment so the page runs the same under ``streamlit run``
 and ``streamlit.testing``: ``SER_KERAS_MODELS`` (folder of run directories, listed before
 the shipped model; unset: the shipped model first, then ``models``), ``SER_KERAS_RUN`` (run
@@ -26,10 +27,9 @@ import numpy as np
 from ser_keras.errors import SerError
 from ser_keras.layout import GROUP_FILE, PRETRAINED_RUN, REPORT_FILE, RUN_FILE
 from ser_keras.runs.folders import find_runs, read_json
+from ser_keras.signal.quality import LONG_SECONDS
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "mp3", "m4a"]
-#: An upload longer than this (seconds) also gets its timeline: one prediction per speech segment.
-TIMELINE_SECONDS = 10.0
 
 
 def decode_upload(data: bytes, name: str, *, sr: int, max_bytes: int) -> np.ndarray:
@@ -183,6 +183,9 @@ def main() -> None:
     name = getattr(audio, "name", None) or "recording.wav"
     try:
         y = decode_upload(data, name, sr=predictor.sr, max_bytes=max_bytes)
+        if len(y) > LONG_SECONDS * predictor.sr:  # one answer would mix its parts: a timeline answers
+            show_timeline(st, predictor, y, data)
+            return
         result = predictor.predict(y, predictor.sr, name=name)
     except SerError as error:
         st.error(plain(str(error)))
@@ -208,17 +211,25 @@ def main() -> None:
         detail += f"; routed to the {result['gender_model']} model"
     st.caption(plain(detail))
     st.pyplot(_waveform_and_mel(y, predictor.sr))
-    if len(y) / predictor.sr > TIMELINE_SECONDS:
-        try:
-            table = predictor.predict_segments(y, sr=predictor.sr)
-        except SerError as error:
-            st.warning(plain(f"No timeline: {error}"))
-            return
-        from ser_keras.serving.timeline import timeline_figure
 
-        st.subheader("Over time")
-        st.caption(plain(timeline_text(table)))
-        st.pyplot(timeline_figure(table, predictor.labels, duration=len(y) / predictor.sr))
+
+def show_timeline(st, predictor, y: np.ndarray, data: bytes) -> None:
+    """A long recording's answer: its speech segments, each scored, in words and as a figure.
+
+    Raises
+    ------
+    SerError
+        No speech segment could be scored.
+    """
+    from ser_keras.serving.timeline import timeline_figure
+
+    table = predictor.predict_segments(y, sr=predictor.sr)
+    seconds = len(y) / predictor.sr
+    st.audio(data)
+    st.subheader(plain(f"A long recording ({seconds:.1f} s): one answer per speech segment"))
+    st.caption(plain(timeline_text(table)))
+    st.pyplot(timeline_figure(table, predictor.labels, duration=seconds))
+    st.pyplot(_waveform_and_mel(y, predictor.sr))
 
 
 def _waveform_and_mel(y: np.ndarray, sr: int):

@@ -2,7 +2,8 @@
 
 A model answers whatever it is given. `input_warnings` says, per clip, when the answer
 deserves less trust because the recording is unlike clean studio speech: a telephone or
-8 kHz band, clipping, a very low level, strong noise, too little speech, or none. The
+8 kHz band, clipping, a very low level, strong noise, too little speech, or none, or a recording
+longer than any acted utterance, whose one answer mixes its parts. The
 checks are cheap measurements of the waveform (`measure`) against fixed thresholds
 chosen on clean RAVDESS speech and on the robustness benchmark's shifts
 (`ser_keras.signal.shifts`); docs/results.md gives how often each fires on both.
@@ -34,6 +35,10 @@ SOUND_DB = 40.0
 VOICING_THRESHOLD = 0.5
 #: No speech: fewer voiced seconds than this.
 MIN_VOICED_SECONDS = 0.1
+#: Long: more audio than this (s). The corpora's acted utterances last 1-9 s; one answer for a longer
+#: recording averages parts that may differ, so it is scored by speech segments instead
+#: (`ser_keras.serving.timeline`) wherever the user does not ask for one answer.
+LONG_SECONDS = 10.0
 
 
 def _frames(y: np.ndarray, *, sr: int) -> tuple[np.ndarray, int]:
@@ -157,5 +162,7 @@ def input_warnings(y: np.ndarray, *, sr: int, shortest_speech: float | None = No
             f"short: {figures['sound_seconds']:.2f} s of sound, less than any training clip ({shortest_speech:.2f} s)"
         )
     if figures["clipped_fraction"] > MAX_CLIPPED_FRACTION:
-        found.append(f"clipped: {100 * figures['clipped_fraction']:.1f} % of samples at the peak")
+        found.append(f"clipped: {100 * figures['clipped_fraction']:.3g} % of samples at the peak")
+    if len(y) > LONG_SECONDS * sr:
+        found.append(f"long: over {LONG_SECONDS:g} s, so one answer mixes its parts (score it by segments)")
     return found
