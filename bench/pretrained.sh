@@ -36,6 +36,7 @@ for name in ("waveform.tflite", "report.json"):
 sidecar = json.loads((run / "run.json").read_text())
 # paths of the machine that trained it mean nothing where the package is installed
 sidecar.update(feature_set="(not shipped)", feature_set_relative="(not shipped)")
+sidecar["corpora"] = [f"{corpus.split('=', 1)[0]}=(not shipped)" for corpus in sidecar["corpora"]]
 sidecar["calibration"]["from_cv"]["cv"] = Path(sidecar["calibration"]["from_cv"]["cv"]).name
 (target / "run.json").write_text(json.dumps(sidecar, indent=2) + "\n")
 kit = json.loads((run / "conformance" / "expected.json").read_text())

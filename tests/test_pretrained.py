@@ -44,6 +44,9 @@ def test_the_shipped_model_is_small_licensed_and_documented():
     for needed in ("CC BY-NC-SA 4.0", "speaker", "ECE", "Not for", "bench/pretrained.sh", "uncertain"):
         assert needed in card, needed
     assert not list(PRETRAINED_RUN.rglob("03-01-*.wav"))  # no corpus audio, only synthetic clips
+    # no path of the machine that built it: they mean nothing where the package is installed
+    sidecar = json.loads((PRETRAINED_RUN / "run.json").read_text())
+    assert sidecar["corpora"] == ["ravdess=(not shipped)"] and sidecar["feature_set"] == "(not shipped)"
 
 
 def test_predict_without_a_run_uses_the_shipped_model_and_imports_no_feature_code(tmp_path):
