@@ -74,3 +74,15 @@ def _needs_scipy(args):
     import scipy.signal  # noqa: F401 - what a training command imports first
 
     return 0
+
+
+def test_the_page_names_its_extra_before_starting_a_server(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "streamlit" else real(name, *a))
+    assert main(["app"]) == 2
+    one_error_line(
+        capsys,
+        "ser-keras app: error: needs the 'app' extra (no module named 'streamlit'): pip install 'ser-keras[app]'",
+    )

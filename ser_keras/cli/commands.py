@@ -459,6 +459,11 @@ def cmd_app(args: argparse.Namespace) -> int:
     from importlib.util import find_spec
     from pathlib import Path
 
+    from ..extras import EXTRA_MODULES
+
+    for module in EXTRA_MODULES["app"]:  # the server is another process: say what it lacks before it starts
+        if find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named '{module}'", name=module)
     script = Path(find_spec("ser_keras.serving.app").origin)  # the page's file, found without running it
     env = dict(os.environ, SER_KERAS_RUN=args.run_dir or "", SER_KERAS_MAX_MB=str(args.max_mb))
     env.pop("SER_KERAS_MODELS", None)
