@@ -1,4 +1,4 @@
-"""The install's extras: every module an extra brings is known to `ser_keras.extras`, and a command that
+"""The install's extras: every module an extra brings is known to `ser_keras.cli.extras`, and a command that
 meets a missing one names the extra in one line (exit 2)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ser_keras.cli.main import main
-from ser_keras.extras import EXTRA_MODULES, missing_extra
+from ser_keras.cli.extras import EXTRA_MODULES, missing_extra
 
 from conftest import one_error_line
 

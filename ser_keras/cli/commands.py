@@ -459,7 +459,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     from importlib.util import find_spec
     from pathlib import Path
 
-    from ..extras import EXTRA_MODULES
+    from .extras import EXTRA_MODULES
 
     for module in EXTRA_MODULES["app"]:  # the server is another process: say what it lacks before it starts
         if find_spec(module) is None:
