@@ -1,5 +1,5 @@
 // The input checks of ser_keras/signal/quality.py, the same measurements and thresholds, for the page:
-// is a clip like the speech the model was trained on? tests/test_web_example.py pins the two to each other
+// is a clip like the speech the model was trained on? tests/test_web_checks.py pins the two to each other
 // on the same samples. No browser API here: Node runs it too.
 
 export const FRAME_SECONDS = 0.032;
@@ -16,7 +16,7 @@ export const MIN_VOICED_SECONDS = 0.1;
 export const LONG_SECONDS = 10;
 
 // numpy.percentile's default (linear) of an array of numbers.
-function percentile(values, q) {
+export function percentile(values, q) {
   const sorted = Float64Array.from(values).sort();
   const position = (q / 100) * (sorted.length - 1);
   const below = Math.floor(position);

@@ -1,6 +1,7 @@
 // The speech segments of ser_keras/serving/timeline.py (`speech_segments`): where a long recording is
-// scored, one answer per segment. The same frames, thresholds and joins; tests/test_web_example.py pins the
+// scored, one answer per segment. The same frames, thresholds and joins; tests/test_web_checks.py pins the
 // two to each other on the same samples. No browser API here: Node runs it too.
+import { percentile } from "./quality.js";
 
 export const NOISE_MARGIN_DB = 15;
 export const QUIETEST_SPEECH_DBFS = -60;
@@ -19,14 +20,6 @@ export function frameRms(y, frameLength = SPLIT_FRAME, hopLength = SPLIT_HOP) {
     rms[t] = Math.sqrt(sum / frameLength);
   }
   return rms;
-}
-
-function percentile(values, q) {
-  const sorted = Float64Array.from(values).sort();
-  const position = (q / 100) * (sorted.length - 1);
-  const below = Math.floor(position);
-  const above = Math.min(below + 1, sorted.length - 1);
-  return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
 }
 
 // numpy's round: halves to even.
