@@ -64,6 +64,11 @@ def test_predict_without_a_run_uses_the_shipped_model_and_imports_no_feature_cod
 
     row = pd.read_csv(out).iloc[0]
     assert row["best_guess"] in Predictor.pretrained().labels
+    # printed to the terminal, not written: no pandas either (its import was half of a cold start)
+    script = script.replace(", '-o', sys.argv[2]", "").replace("'keras')", "'keras', 'pandas')")
+    done = subprocess.run([sys.executable, "-c", script, str(clip)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1].split() == ["0"], (done.stdout, done.stderr[-2000:])
+    assert done.stdout.splitlines()[0].split()[:3] == ["path", "emotion", "confidence"]
 
 
 def test_predict_cli_names_what_it_could_not_use(tmp_path, capsys):

@@ -252,6 +252,8 @@ def _json_records(table) -> str:
     return json.dumps(records, indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v))
 
 
+#: A printed cell longer than this is cut (its whole text is in ``--output``).
+MAX_CELL = 120
 #: ``ser-keras predict`` exit codes: every file scored / some files failed / none scored (or bad input).
 PREDICT_EXIT_ALL, PREDICT_EXIT_SOME, PREDICT_EXIT_NONE = 0, 1, 2
 
@@ -272,16 +274,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.segments and args.whole:
         raise ParameterError("--whole gives one answer per file; --segments, one per segment: choose one")
     if args.segments:
-        table = _predict_segments(predictor, args, args.inputs)
+        rows, columns = _records(_predict_segments(predictor, args, args.inputs))
     else:
         if args.timeline or args.window or args.hop:
             raise ParameterError("--timeline, --window and --hop go with --segments")
-        table = _predict_whole_or_long(predictor, args)
-    if table.empty:
+        rows, columns = _predict_whole_or_long(predictor, args)
+    if not rows:
         raise SerError("no audio files found in " + ", ".join(args.inputs))
     if args.output:
+        import pandas as pd
+
         from ..files import atomic_write_text, write_csv
 
+        table = pd.DataFrame(rows, columns=columns)
         if args.output.lower().endswith(".json"):
             atomic_write_text(args.output, _json_records(table) + "\n")  # paths as given, "/" unescaped
         else:
@@ -290,9 +295,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"wrote {len(table)} row(s) to {args.output}", file=sys.stderr)
         print(args.output)
     else:
-        print_predictions(table, predictor.labels)
-    failed = int(table.loc[table["error"].notna(), "path"].nunique())
-    total = int(table["path"].nunique())
+        print_predictions(rows, predictor.labels)
+    failed = len({row["path"] for row in rows if not _missing(row.get("error"))})
+    total = len({row["path"] for row in rows})
     if failed:
         where = "see the error column" if args.output else "listed below the table"
         print(f"{failed} of {total} file(s) could not be scored ({where})", file=sys.stderr)
@@ -313,48 +318,65 @@ def split_run(inputs: list[str]) -> tuple[str | None, list[str]]:
     return None, inputs
 
 
-def print_predictions(table, labels: list[str], *, file=None) -> None:
+def print_predictions(rows: list[dict], labels: list[str], *, file=None) -> None:
     """``predict``'s rows as a terminal table: what matters, then the files that could not be scored.
 
     The table shows ``path``, a segment's ``start`` and ``end``, ``emotion``, ``confidence`` (its
     probability), ``best guess`` where a row is ``uncertain``, and ``speaker`` and ``warning`` where
-    any row has one; every probability is in
-    ``--output``.  The errors follow, one line each, so one long message does not widen every row.
+    any row has one; every probability is in ``--output``.  The errors follow, one line each, so one
+    long message does not widen every row.  Plain Python (columns right-aligned, cells cut at
+    `MAX_CELL` characters): a cold ``predict`` imports no pandas to print.
     """
-    import pandas as pd
-
     from ..serving.predict import UNCERTAIN
 
-    scored = table[table["error"].isna()]
-    if len(scored):
-        shown = pd.DataFrame({"path": scored["path"]})
+    def text(value, form="{}"):
+        return "" if _missing(value) else form.format(value)
+
+    scored = [row for row in rows if _missing(row.get("error"))]
+    if scored:
+        shown = {"path": [text(row["path"]) for row in scored]}
         for column in ("start", "end"):
-            if column in scored:
-                shown[column] = scored[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")  # "": a whole file
-        shown["emotion"] = scored["emotion"].fillna("-")
-        confidence = scored[labels].max(axis=1)
-        shown["confidence"] = confidence.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-        unsure = (scored["emotion"] == UNCERTAIN).to_numpy()
-        if "best_guess" in scored and unsure.any():  # below the run's min_confidence: what it would have said
-            shown["best guess"] = scored["best_guess"].where(unsure, "").fillna("")
+            if column in scored[0]:
+                shown[column] = [text(row[column], "{:.2f}") for row in scored]
+        shown["emotion"] = [text(row["emotion"]) or "-" for row in scored]
+        probabilities = [[row.get(label) for label in labels if not _missing(row.get(label))] for row in scored]
+        shown["confidence"] = [f"{max(p):.3f}" if p else "" for p in probabilities]
+        unsure = [row["emotion"] == UNCERTAIN for row in scored]
+        if "best_guess" in scored[0] and any(unsure):  # below the run's min_confidence: what it would have said
+            shown["best guess"] = [text(row["best_guess"]) if u else "" for row, u in zip(scored, unsure)]
         for column in ("speaker", "warning"):
-            if column in scored and scored[column].notna().any():
-                shown[column] = scored[column].fillna("")
-        with pd.option_context("display.max_rows", None, "display.width", 250, "display.max_colwidth", 120):
-            print(shown.to_string(index=False), file=file)
-    failed = table[table["error"].notna()]
-    if len(failed):
-        print(f"could not be scored ({failed['path'].nunique()}):", file=file)
-        for error in failed["error"]:
-            print(f"  {error}", file=file)
+            if any(not _missing(row.get(column)) for row in scored):
+                shown[column] = [text(row.get(column)) for row in scored]
+        cells = {
+            name: [v if len(v) <= MAX_CELL else v[: MAX_CELL - 3] + "..." for v in values]
+            for name, values in shown.items()
+        }
+        widths = {name: max(len(name), *map(len, values)) for name, values in cells.items()}
+        print(" ".join(name.rjust(widths[name]) for name in cells), file=file)
+        for i in range(len(scored)):
+            print(" ".join(values[i].rjust(widths[name]) for name, values in cells.items()), file=file)
+    failed = [row for row in rows if not _missing(row.get("error"))]
+    if failed:
+        print(f"could not be scored ({len({row['path'] for row in failed})}):", file=file)
+        for row in failed:
+            print(f"  {row['error']}", file=file)
 
 
-def _predict_whole_or_long(predictor, args: argparse.Namespace):
+def _missing(value) -> bool:
+    """A table cell with nothing in it: None, or a float NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _records(table) -> tuple[list[dict], list[str]]:
+    """A DataFrame's rows as dicts (None for NaN) and its columns."""
+    return table.astype(object).where(table.notna(), None).to_dict("records"), list(table.columns)
+
+
+def _predict_whole_or_long(predictor, args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     """``predict`` without ``--segments``: one row per file, except that a file longer than
     `ser_keras.signal.quality.LONG_SECONDS` gets one row per speech segment (unless ``--whole``, or with a
-    run that scores a speaker's or a corpus's files together); rows keep the order of the files."""
-    import pandas as pd
-
+    run that scores a speaker's or a corpus's files together); rows keep the order of the files. Rows as dicts
+    and the columns: without a long file, nothing here imports pandas."""
     from ..extraction.normalize import transductive
     from ..serving.predict import _seconds, expand_paths
     from ..signal.quality import LONG_SECONDS
@@ -365,14 +387,13 @@ def _predict_whole_or_long(predictor, args: argparse.Namespace):
     if not args.whole and not transductive(predictor.normalize):
         long = {path for path in files if _seconds(path) > LONG_SECONDS}
     if not long:
-        return predictor.predict_files(files, speakers=speakers)
-    whole = predictor.predict_files([path for path in files if path not in long], speakers=speakers)
-    parts = _predict_segments(predictor, args, [path for path in files if path in long], mode="energy")
+        return predictor.predict_records(files, speakers=speakers)
+    whole, _ = predictor.predict_records([path for path in files if path not in long], speakers=speakers)
+    parts, _ = _records(_predict_segments(predictor, args, [path for path in files if path in long], mode="energy"))
     order = {str(path): i for i, path in enumerate(files)}
-    table = pd.concat([whole, parts], ignore_index=True)
-    table = table.iloc[table["path"].map(order).argsort(kind="stable")].reset_index(drop=True)
     columns = ["path", "start", "end", "emotion", "best_guess", *predictor.labels, "gender_model", "warning", "error"]
-    return table.reindex(columns=columns)
+    rows = sorted(whole + parts, key=lambda row: order[str(row["path"])])  # stable: a file's segments in order
+    return [{c: row.get(c) for c in columns} for row in rows], columns
 
 
 def _predict_segments(predictor, args: argparse.Namespace, inputs, *, mode: str | None = None):

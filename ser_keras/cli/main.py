@@ -358,8 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{command}: {how}; rerun the same command to resume", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the edge: a fault the user can fix is one line, a bug too
-        from .extras import missing_extra
         from ..files import disk_full, is_disk_full, no_memory, out_of_memory
+        from .extras import missing_extra
 
         if (line := missing_extra(exc, command=command.removeprefix("ser-keras").strip())) is not None:
             print(f"{command}: error: {line}", file=sys.stderr)

@@ -521,6 +521,14 @@ class Predictor:
         """
         import pandas as pd
 
+        rows, columns = self.predict_records(paths, speakers=speakers)
+        return pd.DataFrame(rows, columns=columns)
+
+    def predict_records(
+        self, paths: Iterable[str | os.PathLike], *, speakers: dict[str, str] | None = None
+    ) -> tuple[list[dict], list[str]]:
+        """`predict_files`'s rows as dicts (None where its table has NaN) and its columns, without pandas: what a
+        cold ``ser-keras predict`` prints."""
         files = expand_paths(paths)
         rows = {str(path): {"path": str(path), "emotion": None, "gender_model": None, "error": None} for path in files}
 
@@ -551,7 +559,7 @@ class Predictor:
                         **result["probabilities"],
                     )
             columns = ["path", "emotion", "best_guess", *self.labels, "gender_model", "warning", "error"]
-            return pd.DataFrame(list(rows.values())).reindex(columns=columns)
+            return [{c: row.get(c) for c in columns} for row in rows.values()], columns
         groups: dict[str, list[Path]] = {}
         for path in files:
             # a speaker run's default batch is a file's folder; a corpus run's, every file given
@@ -596,7 +604,7 @@ class Predictor:
                     **result["probabilities"],
                 )
         columns = ["path", "speaker", "emotion", "best_guess", *self.labels, "gender_model", "warning", "error"]
-        return pd.DataFrame(list(rows.values())).reindex(columns=columns)
+        return [{c: row.get(c) for c in columns} for row in rows.values()], columns
 
 
 def _group_members(path: Path, group: dict) -> dict[str, Path]:
