@@ -9,8 +9,8 @@ import re
 import sys
 from pathlib import Path
 
-from ser_keras.cli.main import main
 from ser_keras.cli.extras import EXTRA_MODULES, missing_extra
+from ser_keras.cli.main import main
 
 from conftest import one_error_line
 
