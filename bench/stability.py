@@ -103,6 +103,16 @@ def changes(y: np.ndarray, sr: int, model_sr: int, *, rng: np.random.Generator) 
     return out
 
 
+def add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments `clip_jobs` reads (a cv folder, or ``--model`` with ``--clips``; ``--every``), and ``--markdown``
+    (both benches print a table)."""
+    parser.add_argument("cv", nargs="?", type=Path, help="a cv folder: each fold's model on its held-out clips")
+    parser.add_argument("--model", type=Path, help="a run or the shipped model's folder, with --clips")
+    parser.add_argument("--clips", nargs="*", default=[], help="folders or files of speech clips, with --model")
+    parser.add_argument("--every", type=int, default=1, help="every Nth clip of each fold (or of --clips)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+
+
 def clip_jobs(args) -> list[tuple[Path, list[Path]]]:
     """(model folder, its clips) pairs: each fold's run with its held-out clips, or one model with the given clips."""
     from ser_keras.layout import fold_runs
@@ -121,12 +131,8 @@ def clip_jobs(args) -> list[tuple[Path, list[Path]]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("cv", nargs="?", type=Path, help="a cv folder: each fold's model on its held-out clips")
-    parser.add_argument("--model", type=Path, help="a run or the shipped model's folder, with --clips")
-    parser.add_argument("--clips", nargs="*", default=[], help="folders or files of clips, with --model")
-    parser.add_argument("--every", type=int, default=1, help="every Nth clip of each fold (or of --clips)")
+    add_job_arguments(parser)
     parser.add_argument("--csv", type=Path, help="per clip and change: the answers and the largest change")
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
     if (args.cv is None) == (args.model is None) or (args.model is not None and not args.clips):
         parser.error("give a cv folder, or --model with --clips")

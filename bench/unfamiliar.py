@@ -75,19 +75,16 @@ def score(predictor, y: np.ndarray, sr: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from stability import add_job_arguments, clip_jobs  # bench/stability.py: each fold's run and its held-out clips
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("cv", nargs="?", type=Path, help="a cv folder: each fold's model on its held-out clips")
-    parser.add_argument("--model", type=Path, help="a run or the shipped model's folder, with --clips")
-    parser.add_argument("--clips", nargs="*", default=[], help="folders or files of speech, with --model")
-    parser.add_argument("--every", type=int, default=1, help="every Nth speech clip of each fold (or of --clips)")
+    add_job_arguments(parser)
     parser.add_argument("--csv", type=Path, help="per sound: its group and what the user is told")
-    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
     if (args.cv is None) == (args.model is None):
         parser.error("give a cv folder, or --model with --clips")
 
     import pandas as pd
-    from stability import clip_jobs  # bench/stability.py: each fold's run with its held-out clips
 
     from ser_keras.data.demo import ensure_demo_corpus
     from ser_keras.serving.predict import Predictor
