@@ -6,7 +6,7 @@
 # Builds the wheel, then for the plain install and each extra (train, app, dask, all) makes a fresh venv and
 # times `pip install` of the wheel from a warm pip cache (versions as requirements.txt pins them), and
 # reports the venv's size and its package count. In the plain venv, times three cold runs of
-# `ser-keras predict CLIP` (wall time and peak memory; CLIP defaults to a synthetic two-second vowel).
+# `ser-keras predict CLIP` (wall time and peak memory; CLIP defaults to the shipped conformance kit's voice_angry.wav).
 # Targets: plain install <= 400 MB and <= 60 s; cold predict <= 0.6 s and <= 150 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,19 +27,8 @@ for extra in plain train app dask all; do
     printf '%-8s %10.1f %8d %9d\n' "$extra" "$seconds" "$size" "$packages"
     [ "$extra" = plain ] || rm -rf "$work/$extra"
 done
-clip="${1:-}"
-if [ -z "$clip" ]; then
-    clip="$work/clip.wav"
-    "$work/plain/bin/python" - "$clip" <<'PY'
-import sys
-import numpy as np, soundfile as sf
-sr = 16000
-t = np.arange(2 * sr) / sr
-phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 1.5 * t)) / sr
-y = sum(np.sin(k * phase) / k for k in range(1, 20))
-sf.write(sys.argv[1], (0.2 * y / np.abs(y).max()).astype(np.float32), sr)
-PY
-fi
+# default: a clip of the conformance kit the wheel carries
+clip="${1:-$("$work/plain/bin/python" -c "from ser_keras.layout import PRETRAINED_RUN as r; print(r / 'conformance' / 'voice_angry.wav')")}"
 cd "$work"
 echo "cold ser-keras predict $(basename "$clip") (plain install):"
 for _ in 1 2 3; do
