@@ -17,10 +17,14 @@ from conftest import one_error_line
 SETUP_CFG = Path(__file__).resolve().parents[1] / "setup.cfg"
 
 
-def _extras() -> dict[str, list[str]]:
+def _setup_cfg() -> configparser.ConfigParser:
     config = configparser.ConfigParser()
     config.read(SETUP_CFG)
-    extras = config["options.extras_require"]
+    return config
+
+
+def _extras() -> dict[str, list[str]]:
+    extras = _setup_cfg()["options.extras_require"]
     return {
         name: [re.split(r"[<>=!\[ ]", line.strip())[0] for line in extras[name].split("\n") if line.strip()]
         for name in extras
@@ -37,9 +41,7 @@ def test_every_distribution_of_an_extra_maps_to_its_modules():
         for distribution in _extras()[extra]:
             mine = {m for m in provided[distribution.lower()] if not m.startswith("_")}
             assert mine & set(modules), f"[{extra}] {distribution} provides {mine}, none in EXTRA_MODULES"
-    plain = configparser.ConfigParser()
-    plain.read(SETUP_CFG)
-    required = plain["options"]["install_requires"]
+    required = _setup_cfg()["options"]["install_requires"]
     assert "tensorflow" not in required and "librosa" not in required and "ai-edge-litert" in required
 
 

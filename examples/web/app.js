@@ -347,10 +347,15 @@ async function listen(state, button) {
   stream.getTracks().forEach((track) => track.stop());
   await context.close();
   button.textContent = "Listen";
-  button.onclick = () => listen(state, button).catch((e) => say(String(e)));
+  armListen(state, button);
   const all = recording();
   const wav = encodeWav(all, rate);
   await score(state, wav);
+}
+
+// The Listen button starts listening; a failure (no microphone, permission refused) is said on the page.
+function armListen(state, button) {
+  button.onclick = () => listen(state, button).catch((e) => say(`Cannot listen: ${e.message || e}`));
 }
 
 // 16-bit PCM WAV bytes of a mono recording, so that it is scored exactly as a file is.
@@ -376,7 +381,7 @@ load().then((state) => {
   });
   const button = document.getElementById("listen");
   button.disabled = false;
-  button.onclick = () => listen(state, button).catch((e) => say(`Cannot listen: ${e.message || e}`));
+  armListen(state, button);
 }).catch((error) => {
   window.serKerasResult = { error: String(error.message || error) };
   say(`Cannot load the model: ${error.message || error}`);
