@@ -526,3 +526,6 @@ def test_export_of_a_run_without_a_saved_model_is_one_line(knn_group, capsys):
     assert main(["export", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(run) in err[0] and "no saved_model/" in err[0], err
+    assert main(["export", "--rebuild", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(run) in err[0] and "no Keras model" in err[0], err

@@ -189,6 +189,33 @@ def test_export_writes_a_conformance_kit_a_port_can_check_against(fusion_run):
 
 
 @pytest.mark.slow
+def test_export_rebuild_writes_the_graph_again_with_the_same_weights(fusion_run, demo_root, tmp_path, capsys):
+    """``export --rebuild``: the SavedModel and LiteRT files made again from ``model.keras`` answer as before; a run
+    trained by another version is refused in one line, its files untouched."""
+    import shutil
+
+    from ser_keras.cli.main import main
+    from ser_keras.runs.litert import WAVEFORM_FILE, WaveformModel
+
+    run = tmp_path / fusion_run.name
+    shutil.copytree(fusion_run, run)
+    clip = load(_demo_clips(demo_root, 1)[0], sr=16000).astype(np.float32)
+    before = WaveformModel(run / WAVEFORM_FILE)(clip)["probabilities"]
+    (run / WAVEFORM_FILE).unlink()
+    assert main(["export", "--quiet", "--rebuild", str(run)]) == 0
+    np.testing.assert_allclose(WaveformModel(run / WAVEFORM_FILE)(clip)["probabilities"], before, atol=1e-6)
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+    capsys.readouterr()
+    sidecar = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**sidecar, "package_version": "0.1.0"}))
+    saved = sorted(p.stat().st_mtime_ns for p in (run / "saved_model").rglob("*"))
+    assert main(["export", "--rebuild", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(run) in err[0] and "trained by ser-keras 0.1.0" in err[0], err
+    assert sorted(p.stat().st_mtime_ns for p in (run / "saved_model").rglob("*")) == saved
+
+
+@pytest.mark.slow
 def test_predicting_with_an_exported_run_imports_no_feature_code_and_no_tensorflow(fusion_run, demo_root):
     clip = _demo_clips(demo_root, 1)[0]
     script = (

@@ -454,7 +454,7 @@ RUNS_SORT_KEYS = ("date", "ua", "wa", "macro_f1", "run")
 def cmd_export(args: argparse.Namespace) -> int:
     from ..serving.export import check_litert, export_litert
 
-    target = export_litert(args.run_dir)
+    target = export_litert(args.run_dir, rebuild=args.rebuild)
     if not args.quiet:  # a check that the file runs and answers as the run's model does, on its test rows
         gap, n_rows, what = check_litert(args.run_dir, target)
         print(

@@ -291,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=("litert",), default="litert", help="export format (default: litert)")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="write saved_model/ again from the run's model first, with this version's graph form (runs trained "
+        "by this version only; the weights are unchanged)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="print only the exported file (and errors)")
     p.set_defaults(func=cmd_export)
     return parser

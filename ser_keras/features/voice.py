@@ -290,15 +290,40 @@ def voice_block_graph(frames, power, f0, transform, config, *, hnr_lags: tuple[i
     # the autocorrelation of the pre-emphasised frame (the NumPy path's irfft of the emphasised power), summed
     # in time: ten times closer to float64 than the spectral route, which LPC's conditioning needs
     order = 2 + sr // 1000
-    x = frames * window.astype(np.float32)
-    emphasised = tf.concat(
-        [x[:, :1], x[:, 1:] - PRE_EMPHASIS * x[:, :-1], -PRE_EMPHASIS * x[:, -1:]], axis=1
-    )  # (t, n_fft + 1)
-    lpc_acf = tf.stack([_blocked_sum(emphasised[:, : n_fft + 1 - k] * emphasised[:, k:]) for k in range(order + 1)], 1)
+    lpc_acf = lag_products_graph(pre_emphasised_graph(frames, window), order=order)
     formants, found = lpc_formants_graph(lpc_acf, order=order, sr=sr)  # (t, 3) each
     rows = tf.concat([hnr[:, None], tf.math.log(formants), alpha_ratio[:, None], hammarberg[:, None]], axis=1)
     always = tf.zeros_like(found[:, :1])  # HNR, alpha ratio and Hammarberg index are never missing
     return fill_missing_graph(rows, tf.concat([always, ~found, always, always], axis=1))
+
+
+def pre_emphasised_graph(frames, window: np.ndarray):
+    """Windowed frames ``(t, n)`` pre-emphasised, ``e[m] = x[m] - PRE_EMPHASIS x[m - 1]`` with ``x = window * frames``
+    and zeros beyond either end: ``(t, n + 1)``.
+
+    Written as ``w[m] (f[m] - f[m - 1]) + (w[m] - PRE_EMPHASIS w[m - 1]) f[m - 1]``: neighbouring samples of
+    voiced speech are close, so their difference is nearly exact in float32, where ``x[m] - 0.97 x[m - 1]``
+    subtracts two rounded products of ten or more times the result's size.
+    """
+    import tensorflow as tf
+
+    padded = tf.pad(frames, [[0, 0], [1, 1]])  # f[-1] = f[n] = 0
+    current, previous = padded[:, 1:], padded[:, :-1]
+    w = np.concatenate([[0.0], np.asarray(window, dtype=np.float64), [0.0]])
+    w_current, w_change = w[1:].astype(np.float32), (w[1:] - PRE_EMPHASIS * w[:-1]).astype(np.float32)
+    return w_current * (current - previous) + w_change * previous
+
+
+def lag_products_graph(x, *, order: int):
+    """``r[:, k] = sum_m x[:, m] x[:, m + k]`` for lags ``k = 0..order`` of ``x`` ``(t, n)``: ``(t, order + 1)``.
+
+    One product and one `_blocked_sum` per lag (one gather of every lag's shifted copy would be fewer
+    operations, but it moves ``order + 1`` copies of the frames and took longer).
+    """
+    import tensorflow as tf
+
+    n = int(x.shape[-1])
+    return tf.stack([_blocked_sum(x[:, : n - k] * x[:, k:]) for k in range(order + 1)], 1)
 
 
 #: `_blocked_sum` adds this many terms at a time, then the block sums.
@@ -349,15 +374,15 @@ def lpc_formants_graph(autocorrelation, *, order: int, sr: int, n_formants: int 
     import tensorflow as tf
 
     r = autocorrelation
-    a = [tf.ones_like(r[:, 0])] + [tf.zeros_like(r[:, 0])] * order
+    reversed_r = tf.reverse(r, axis=[1])  # column j holds lag order - j
+    a = tf.zeros_like(r) + np.eye(1, order + 1, dtype=np.float32)  # a[:, 0] = 1
     error = r[:, 0] * (1.0 + LPC_RIDGE)
-    for i in range(1, order + 1):  # Levinson-Durbin, unrolled: frame by frame as the NumPy path sums
-        k = -tf.add_n([a[j] * r[:, i - j] for j in range(i)]) / error
-        a = [a[0]] + [a[j] + k * a[i - j] for j in range(1, i + 1)] + a[i + 1 :]
+    for i in range(1, order + 1):  # Levinson-Durbin, as `levinson`: each step a few whole-row operations
+        k = -tf.reduce_sum(a[:, :i] * reversed_r[:, order - i : order], axis=1) / error
+        a = a + k[:, None] * tf.pad(tf.reverse(a[:, :i], axis=[1]), [[0, 0], [1, order - i]])
         error = error * (1.0 - k * k)
-    coefficients = tf.stack(a, axis=1)
     cos, sin = (m.astype(np.float32) for m in envelope_basis(order=order, sr=sr))
-    real, imaginary = tf.linalg.matmul(coefficients, cos), tf.linalg.matmul(coefficients, sin)
+    real, imaginary = tf.linalg.matmul(a, cos), tf.linalg.matmul(a, sin)
     inverse_power = tf.maximum(tf.math.square(real) + tf.math.square(imaginary), 1e-30)
     is_peak, shift = peak_shifts(inverse_power, _TensorMath)
     frequency = tf.where(is_peak, formant_grid()[1:-1].astype(np.float32) + FORMANT_STEP * shift, NO_FORMANT)

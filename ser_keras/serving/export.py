@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..errors import ParameterError
 from ..extraction.normalize import transductive
 from ..layout import LITERT_FILE, SAVED_MODEL_DIR, WAVEFORM_FILE
@@ -23,7 +24,7 @@ from ..runs.litert import SIGNATURE, WAVEFORM_SIGNATURES, LiteRTModel
 CHECK_ROWS = 64
 
 
-def export_litert(run_dir: str | os.PathLike) -> Path:
+def export_litert(run_dir: str | os.PathLike, *, rebuild: bool = False) -> Path:
     """Convert a run's SavedModel to ``RUN/model.tflite`` (written atomically) and return its path.
 
     Every run of a kind with a graph form (all kinds) also gets ``RUN/waveform.tflite``:
@@ -31,12 +32,17 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     length; the probabilities and the input contract out) and ``RUN/conformance/``, or
     ``serve_speaker`` for speaker runs.
 
+    With ``rebuild``, ``RUN/saved_model/`` is first written again from the run's model with this
+    version's graph form (`write_saved_model`): a run trained by this version of ser-keras gets the
+    graph of the version installed, its weights unchanged.
+
     Raises
     ------
     ParameterError
         The run has no ``saved_model/`` (scikit-learn runs other than ``logreg``, whose
-        SavedModel is made here first: `export_keras_equivalent`), or the converter refuses
-        it; the message names the folder.
+        SavedModel is made here first), or the converter refuses it; with ``rebuild``, the
+        run was trained by another version (its features may be defined otherwise) or has no
+        Keras model; the message names the folder.
     """
     from ..features.config import FeatureConfig
     from ..files import atomic_write_bytes
@@ -45,8 +51,15 @@ def export_litert(run_dir: str | os.PathLike) -> Path:
     run_dir = Path(run_dir)
     sidecar = read_sidecar(run_dir)
     saved = run_dir / SAVED_MODEL_DIR
-    if not (saved / "saved_model.pb").is_file() and _has_keras_equivalent(sidecar):
-        export_keras_equivalent(run_dir, sidecar)
+    if rebuild:
+        if sidecar.get("package_version") != __version__:
+            raise ParameterError(
+                f"{run_dir}: trained by ser-keras {sidecar.get('package_version', '?')}, not {__version__}: its "
+                "features may be defined otherwise than this version's graph computes them (export without --rebuild)"
+            )
+        write_saved_model(run_dir, sidecar)
+    elif not (saved / "saved_model.pb").is_file() and _has_keras_equivalent(sidecar):
+        write_saved_model(run_dir, sidecar)
     if not (saved / "saved_model.pb").is_file():
         raise ParameterError(f"{run_dir}: no saved_model/ to convert (only Keras and logreg runs export one)")
     if FeatureConfig.from_dict(sidecar["features"]).kind_spec.graph is not None:  # the run has a waveform signature
@@ -69,37 +82,54 @@ def _has_keras_equivalent(sidecar: dict) -> bool:
     return get_spec(sidecar["model"]).keras_equivalent and layout == "vector"
 
 
-def export_keras_equivalent(run_dir: Path, sidecar: dict) -> Path:
-    """Write ``RUN/saved_model/`` for a scikit-learn run that has an equal Keras model (``logreg``).
+def write_saved_model(run_dir: Path, sidecar: dict) -> Path:
+    """Write ``RUN/saved_model/`` from the run's model, with its thresholds, labels and typicality.
 
-    Training such a run never imports TensorFlow; its SavedModel is made here, from the
-    fitted pipeline (`ser_keras.models.baselines.logistic_to_keras`), built in a staging folder
-    inside the run and renamed into place.
+    A Keras run's ``model.keras`` (its calibration inside), or for a scikit-learn run with an equal
+    Keras model (``logreg``, whose training never imports TensorFlow) that model
+    (`ser_keras.models.baselines.logistic_to_keras`).  Built in a staging folder inside the run and
+    renamed into place over the old one.
+
+    Raises
+    ------
+    ParameterError
+        A scikit-learn run without an equal Keras model.
     """
     import shutil
     import uuid
 
     from ..features.config import FeatureConfig
+    from ..models import get_spec
     from ..models.baselines import logistic_to_keras
     from ..runs.folders import load_run, load_typicality
     from .saved_model import export_saved_model
 
-    _, pipeline = load_run(run_dir)
+    if get_spec(sidecar["model"]).backend != "keras" and not _has_keras_equivalent(sidecar):
+        raise ParameterError(f"{run_dir}: a {sidecar['model']} run has no Keras model to export")
+    _, model = load_run(run_dir)
+    if get_spec(sidecar["model"]).backend != "keras":
+        model = logistic_to_keras(model, n_labels=len(sidecar["labels"]))
     config = FeatureConfig.from_dict(sidecar["features"])
+    calibration = sidecar.get("calibration") or {}
     staging = run_dir / f".{SAVED_MODEL_DIR}.{uuid.uuid4().hex[:8]}.partial"
+    old = run_dir / f".{SAVED_MODEL_DIR}.{uuid.uuid4().hex[:8]}.old"
     try:
         export_saved_model(
-            logistic_to_keras(pipeline, n_labels=len(sidecar["labels"])),
+            model,
             staging,
             config=config,
             labels=sidecar["labels"],
             normalize=sidecar.get("normalize", "global"),
+            min_confidence=calibration.get("min_confidence", 0.0),
             typicality=load_typicality(run_dir, config),
-            max_distance=(sidecar.get("calibration") or {}).get("max_distance"),
+            max_distance=calibration.get("max_distance"),
         )
+        if (run_dir / SAVED_MODEL_DIR).exists():
+            os.rename(run_dir / SAVED_MODEL_DIR, old)
         os.rename(staging, run_dir / SAVED_MODEL_DIR)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return run_dir / SAVED_MODEL_DIR
 
 
