@@ -5,7 +5,8 @@
 # a smoke test; --select last, so the validation actors train too), calibrated from that cv, exported, and its
 # audio-in LiteRT file, run.json, test report and a conformance subset are copied into the package.
 # From the repo root:  bash bench/pretrained.sh   (about 15 min on 2 cores; RAVDESS=DIR to point elsewhere; CV=DIR to
-# reuse a finished seed-0 cv of the same recipe and corpus)
+# reuse a finished seed-0 cv of the same recipe and corpus; RUN=DIR to export a run this script trained again, with
+# `export --rebuild`: the graph form of the version installed, the weights unchanged)
 # MODEL_CARD.md and LICENSE beside the weights are written by hand from the cv figures this prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,16 +14,21 @@ corpus=${RAVDESS:-../shared/data/ravdess}
 out=${OUT:-models/pretrained}
 cache=${CACHE:-features}
 target=ser_keras/pretrained/ravdess
-cv_dir=${CV:-}  # CV=DIR: a finished cv of this very command (--seed 0), reused instead of run again
-if [ -z "$cv_dir" ]; then
-    cv_dir=$(.venv/bin/ser-keras cv --quiet --corpus "ravdess=$corpus" --folds 4 --recipe default --seed 0 \
-        --cache-dir "$cache" --out "$out" | tail -n 1)
+run=${RUN:-}  # RUN=DIR: a run of this very command, exported again (its features' definition unchanged)
+if [ -n "$run" ]; then
+    .venv/bin/ser-keras export --quiet --rebuild "$run"
+else
+    cv_dir=${CV:-}  # CV=DIR: a finished cv of this very command (--seed 0), reused instead of run again
+    if [ -z "$cv_dir" ]; then
+        cv_dir=$(.venv/bin/ser-keras cv --quiet --corpus "ravdess=$corpus" --folds 4 --recipe default --seed 0 \
+            --cache-dir "$cache" --out "$out" | tail -n 1)
+    fi
+    echo "cv: $cv_dir"
+    run=$(.venv/bin/ser-keras train --quiet --recipe default --corpus "ravdess=$corpus" --test-fraction 0.0625 \
+        --val-fraction 0.125 --calibrate-from "$cv_dir" --cache-dir "$cache" --out "$out" | tail -n 1)
+    echo "run: $run"
+    .venv/bin/ser-keras export --quiet "$run"
 fi
-echo "cv: $cv_dir"
-run=$(.venv/bin/ser-keras train --quiet --recipe default --corpus "ravdess=$corpus" --test-fraction 0.0625 \
-    --val-fraction 0.125 --calibrate-from "$cv_dir" --cache-dir "$cache" --out "$out" | tail -n 1)
-echo "run: $run"
-.venv/bin/ser-keras export --quiet "$run"
 .venv/bin/python - "$run" "$target" <<'EOF'
 import json, shutil, sys
 from pathlib import Path
