@@ -124,8 +124,10 @@ def utterance_features(y, config: FeatureConfig, *, sequence_frames: int | None)
 
     frames = frame(tf.pad(y, [[n_fft // 2, n_fft // 2]]), n_fft, hop)  # (T, n_fft), centred
     n_frames = tf.shape(frames)[0]
-    spectrum = tf.signal.rfft(frames * tf.constant(hann_window(n_fft)))  # an FFT's rounding: contrast's valleys
-    power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))  # (T, 1 + n_fft // 2)
+    # the STFT's own spectrum, not the even bins of the doubled one (whose three-tap window sum cancels in
+    # spectral contrast's valleys)
+    real, imaginary = real_dft(frames * tf.constant(hann_window(n_fft)), n_fft)
+    power = tf.math.square(real) + tf.math.square(imaginary)  # (T, 1 + n_fft // 2)
     wide_power, wide_windowed_power = doubled_spectra(frames)  # (T, n_fft + 1) each: YIN's and the voice block's
     magnitude = tf.math.sqrt(power)
     mel = tf.linalg.matmul(power, tf.constant(mel_basis(sr=sr, n_fft=n_fft, n_mels=config.n_mels).T))
