@@ -147,16 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"{len(r)} frames, {args.draws} draws of relative noise {RELATIVE_NOISE:g} on the autocorrelation")
     print(f"{'variant':48s} {'flips':>6s} {'moves':>6s} {'no F1':>7s}")
-    ridge, flat_top = voice.LPC_RIDGE, voice.FLAT_TOP
-    for name, options, new_ridge, new_flat_top in (
-        ("the definition", {}, ridge, flat_top),
-        ("float32 from the autocorrelation on (no noise)", {"dtype": np.float32}, ridge, flat_top),
-        *((f"curvature below -{c:g}", {"min_curvature": c}, ridge, flat_top) for c in (1e-3, 1e-2, 1e-1)),
-        *((f"LPC_RIDGE {v:g}", {}, v, flat_top) for v in (3e-4, 1e-3, 3e-3)),
-        *((f"FLAT_TOP {v:g}", {}, ridge, v) for v in (-1e-4, -1e-3, -1e-2)),
-        *((f"bandwidth expansion {g:g}", {"gamma": g}, ridge, flat_top) for g in (0.995, 0.99, 0.98)),
-    ):
-        voice.LPC_RIDGE, voice.FLAT_TOP = new_ridge, new_flat_top
+    variants = (
+        ("the definition", {}, {}),
+        ("float32 from the autocorrelation on (no noise)", {"dtype": np.float32}, {}),
+        *((f"curvature below -{c:g}", {"min_curvature": c}, {}) for c in (1e-3, 1e-2, 1e-1)),
+        *((f"LPC_RIDGE {v:g}", {}, {"LPC_RIDGE": v}) for v in (3e-4, 1e-3, 3e-3)),
+        *((f"FLAT_TOP {v:g}", {}, {"FLAT_TOP": v}) for v in (-1e-4, -1e-3, -1e-2)),
+        *((f"PARABOLA_SPAN {v}", {}, {"PARABOLA_SPAN": v}) for v in (1, 2)),
+        *((f"PARABOLA_SPAN {v}, float32 (no noise)", {"dtype": np.float32}, {"PARABOLA_SPAN": v}) for v in (1, 2)),
+        *((f"bandwidth expansion {g:g}", {"gamma": g}, {}) for g in (0.995, 0.99, 0.98)),
+    )
+    for name, options, constants in variants:
+        saved = {key: getattr(voice, key) for key in constants}
+        for key, value in constants.items():
+            setattr(voice, key, value)
         try:
             reference = formants(r, sr=sr, **{k: v for k, v in options.items() if k != "dtype"})
             if "dtype" in options:
@@ -164,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 count = tuple(map(sum, zip(*(flips(reference, formants(x, sr=sr, **options)) for x in noisy))))
         finally:
-            voice.LPC_RIDGE, voice.FLAT_TOP = ridge, flat_top
+            for key, value in saved.items():
+                setattr(voice, key, value)
         print(f"{name:48s} {count[0]:6d} {count[1]:6d} {np.mean(~np.isfinite(reference[:, 0])):7.1%}")
     clean = centroids(r, sr=sr)
     spread = np.ptp(clean, axis=0)
