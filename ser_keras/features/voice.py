@@ -317,8 +317,7 @@ def pre_emphasised_graph(frames, window: np.ndarray):
 def lag_products_graph(x, *, order: int):
     """``r[:, k] = sum_m x[:, m] x[:, m + k]`` for lags ``k = 0..order`` of ``x`` ``(t, n)``: ``(t, order + 1)``.
 
-    One product and one `_blocked_sum` per lag (one gather of every lag's shifted copy would be fewer
-    operations, but it moves ``order + 1`` copies of the frames and took longer).
+    One product and one `_blocked_sum` per lag.
     """
     import tensorflow as tf
 
