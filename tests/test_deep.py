@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ser_keras.cli.main import main
 from ser_keras.features.registry import FeatureConfig, compute
 from ser_keras.training.options import TrainOptions
 
@@ -136,29 +134,19 @@ def test_backbones_from_scratch_get_batchnorm_momentum_point_nine():
 # --- end to end on the demo corpus -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def demo_fusion(tmp_path_factory, demo_root):
-    from ser_keras.extraction.extract import FeatureSet
-
-    cache = tmp_path_factory.mktemp("fusion")
-    args = ["extract", "--quiet", "--corpus", f"demo={demo_root}", "--cache-dir", str(cache), "--features", "fusion"]
-    small = ["--emotions", "angry,neutral,sad", "--sequence-frames", "64", "--augment", "none"]  # half the clips
-    assert main([*args, *small, "--jobs", "2"]) == 0
-    return FeatureSet(next(cache.glob("fusion-*")))
-
-
 @pytest.mark.slow
-def test_a_fusion_run_is_one_model_averaging_its_two_parts_and_exports(demo_fusion, tmp_path, capsys):
+def test_a_fusion_run_is_one_model_averaging_its_two_parts_and_exports(fusion_run):
+    """The shared fusion run (`conftest.fusion_run`: ``train`` of the default recipe, 3 epochs, then ``export``)."""
     import keras
 
+    from ser_keras.extraction.extract import FeatureSet
     from ser_keras.runs.folders import load_run
 
-    args = ["train", "--quiet", "--features-dir", str(demo_fusion.path), "--out", str(tmp_path), "--epochs", "3"]
-    assert main([*args, "--model", "fusion"]) == 0
-    run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
-    sidecar, model = load_run(run_dir)
-    assert sidecar["fusion"]["frame_weight"] == 0.5 and sidecar["options"]["schedule"] == "cosine"
-    X, _ = demo_fusion.arrays("test")
+    sidecar, model = load_run(fusion_run)
+    assert sidecar["model"] == "fusion" and sidecar["fusion"]["frame_weight"] == 0.5
+    assert sidecar["options"]["schedule"] == "cosine"
+    features = FeatureSet(sidecar["feature_set"])
+    X, _ = features.arrays("test")
     X = np.asarray(X[:6])
     utterance, frames = model.get_layer("utterance_model"), model.get_layer("frame_model")
     n = utterance.input_shape[-1]
@@ -166,10 +154,10 @@ def test_a_fusion_run_is_one_model_averaging_its_two_parts_and_exports(demo_fusi
     np.testing.assert_allclose(model.predict(X, verbose=0), parts, atol=1e-6)
     assert isinstance(frames.get_layer("frame_masks"), keras.layers.Layer)
     # cosine schedule run to its end, the last epoch kept
-    history = pd.read_csv(run_dir / "history.csv")
+    history = pd.read_csv(fusion_run / "history.csv")
     assert history["learning_rate"].iloc[-1] < history["learning_rate"].max() and sidecar["best_epoch"] == 3
     # nothing was chosen on the validation speakers, so they trained too, and no val_loss pretends otherwise
     assert sidecar["fitted_on"].startswith("train + val") and "val_loss" not in history
-    assert main(["export", str(run_dir), "--quiet"]) == 0
-    report = json.loads((run_dir / "report.json").read_text())
-    assert 0 <= report["unweighted_accuracy"] <= 1 and report["n_test"] == len(demo_fusion.arrays("test")[1])
+    assert (fusion_run / "model.tflite").is_file() and (fusion_run / "waveform.tflite").is_file()
+    report = json.loads((fusion_run / "report.json").read_text())
+    assert 0 <= report["unweighted_accuracy"] <= 1 and report["n_test"] == len(features.arrays("test")[1])
