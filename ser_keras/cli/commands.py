@@ -388,10 +388,10 @@ def _predict_whole_or_long(predictor, args: argparse.Namespace) -> tuple[list[di
         long = {path for path in files if _seconds(path) > LONG_SECONDS}
     if not long:
         return predictor.predict_records(files, speakers=speakers)
-    whole, _ = predictor.predict_records([path for path in files if path not in long], speakers=speakers)
+    whole, columns = predictor.predict_records([path for path in files if path not in long], speakers=speakers)
     parts, _ = _records(_predict_segments(predictor, args, [path for path in files if path in long], mode="energy"))
     order = {str(path): i for i, path in enumerate(files)}
-    columns = ["path", "start", "end", "emotion", "best_guess", *predictor.labels, "gender_model", "warning", "error"]
+    columns = [columns[0], "start", "end", *columns[1:]]  # the whole files' columns, a segment's span after the path
     rows = sorted(whole + parts, key=lambda row: order[str(row["path"])])  # stable: a file's segments in order
     return [{c: row.get(c) for c in columns} for row in rows], columns
 

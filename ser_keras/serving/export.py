@@ -104,10 +104,11 @@ def write_saved_model(run_dir: Path, sidecar: dict) -> Path:
     from ..runs.folders import load_run, load_typicality
     from .saved_model import export_saved_model
 
-    if get_spec(sidecar["model"]).backend != "keras" and not _has_keras_equivalent(sidecar):
+    keras_run = get_spec(sidecar["model"]).backend == "keras"
+    if not keras_run and not _has_keras_equivalent(sidecar):
         raise ParameterError(f"{run_dir}: a {sidecar['model']} run has no Keras model to export")
     _, model = load_run(run_dir)
-    if get_spec(sidecar["model"]).backend != "keras":
+    if not keras_run:
         model = logistic_to_keras(model, n_labels=len(sidecar["labels"]))
     config = FeatureConfig.from_dict(sidecar["features"])
     calibration = sidecar.get("calibration") or {}
